@@ -1,0 +1,55 @@
+# Shared by the project's scripts: where things live, and how to install what they need.
+# Source it; it defines functions and variables only.
+
+REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# Outside the clone, so a fresh clone (CI) reuses what an earlier run built or installed.
+CACHE_DIR="${REMEDIATOR_CACHE:-$HOME/.cache/chainlink-remediator}"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$CACHE_DIR/target}"
+MOTO_VERSION="5.2.1"
+MOTO_VENV="$CACHE_DIR/moto-$MOTO_VERSION"
+export REMEDIATOR_MOTO_SERVER="$MOTO_VENV/bin/moto_server"
+
+log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+# The AWS API emulator (moto's server mode), pinned, in its own virtualenv.
+ensure_moto() {
+  if [ -x "$REMEDIATOR_MOTO_SERVER" ] && "$MOTO_VENV/bin/python" -c "import moto, flask" 2>/dev/null; then
+    return 0
+  fi
+  log "installing moto[server]==$MOTO_VERSION into $MOTO_VENV"
+  rm -rf "$MOTO_VENV"
+  python3 -m venv "$MOTO_VENV"
+  "$MOTO_VENV/bin/pip" install --quiet --disable-pip-version-check "moto[server]==$MOTO_VERSION"
+}
+
+ensure_rust_tools() {
+  command -v cargo >/dev/null || { echo "cargo is required (https://rustup.rs)" >&2; exit 1; }
+  rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt clippy
+}
+
+# A free loopback port: bind to 0 and let the kernel choose.
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+}
+
+# Starts moto on a free port; sets MOTO_PID and AWS_ENDPOINT_URL, and fake credentials so
+# that nothing can reach a real account.
+start_moto() {
+  local port; port="$(free_port)"
+  "$REMEDIATOR_MOTO_SERVER" -H 127.0.0.1 -p "$port" >"$CACHE_DIR/moto-$port.log" 2>&1 &
+  MOTO_PID=$!
+  export AWS_ENDPOINT_URL="http://127.0.0.1:$port"
+  export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
+  unset AWS_PROFILE AWS_SESSION_TOKEN
+  for _ in $(seq 1 100); do
+    if curl -fsS "$AWS_ENDPOINT_URL/moto-api/" >/dev/null 2>&1; then return 0; fi
+    sleep 0.1
+  done
+  echo "moto did not start; see $CACHE_DIR/moto-$port.log" >&2
+  return 1
+}
+
+stop_moto() {
+  [ -n "${MOTO_PID:-}" ] && kill "$MOTO_PID" 2>/dev/null && wait "$MOTO_PID" 2>/dev/null
+  MOTO_PID=""
+}

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Runs every check and test of the project on a fresh machine: installs what it needs (the
+# pinned AWS emulator in a virtualenv, rustfmt/clippy), then formatting, lints, unit and
+# integration tests. `.ci/run` calls this script.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
+cd "$REPO_ROOT"
+
+ensure_rust_tools
+ensure_moto
+
+log "formatting"
+cargo fmt --all -- --check
+
+log "lints"
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+
+log "unit and integration tests (moto $MOTO_VERSION on loopback, one server per test)"
+set +e
+cargo test --workspace --all-targets 2>&1 | tee "$CACHE_DIR/last-test.log"
+status=${PIPESTATUS[0]}
+set -e
+summary=$(grep -E '^test result:' "$CACHE_DIR/last-test.log" | awk '{p+=$4; f+=$6; i+=$8} END {printf "%d passed, %d failed, %d skipped", p, f, i}')
+echo "tests: $summary"
+exit "$status"

@@ -1,0 +1,115 @@
+//! The AWS edge: one SDK configuration per process, and one classification of SDK errors.
+//!
+//! Endpoints, region and credentials come from the standard chain (`AWS_ENDPOINT_URL`,
+//! `AWS_REGION`, …), so the same binary talks to AWS or to a local emulator. Retries and
+//! timeouts are set explicitly because Lambda bills the time a stuck call waits.
+
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, ConfigLoader, SdkConfig};
+use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
+use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use std::time::Duration;
+
+/// Attempts per call, first one included, unless `AWS_MAX_ATTEMPTS` says otherwise.
+pub const DEFAULT_MAX_ATTEMPTS: u32 = 4;
+
+/// The SDK configuration shared by every client of a process (built once per cold start).
+pub async fn load_sdk_config() -> SdkConfig {
+    sdk_config_loader().load().await
+}
+
+/// The loader behind `load_sdk_config`: the slim HTTPS client, explicit timeouts and retries.
+/// Tests add an endpoint and credentials of their own to it.
+pub fn sdk_config_loader() -> ConfigLoader {
+    let http_client = aws_smithy_http_client::Builder::new()
+        .tls_provider(Provider::Rustls(CryptoMode::Ring))
+        .build_https();
+    let timeouts = TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(3))
+        .operation_attempt_timeout(Duration::from_secs(10))
+        .operation_timeout(Duration::from_secs(45))
+        .build();
+    let loader = aws_config::defaults(BehaviorVersion::latest())
+        .http_client(http_client)
+        .timeout_config(timeouts);
+    // An explicit loader setting would override the standard variable; let operators win.
+    if std::env::var_os("AWS_MAX_ATTEMPTS").is_some() {
+        return loader;
+    }
+    loader.retry_config(
+        RetryConfig::standard()
+            .with_max_attempts(DEFAULT_MAX_ATTEMPTS)
+            .with_initial_backoff(Duration::from_millis(200)),
+    )
+}
+
+/// An AWS call that failed after the SDK's own retries.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, thiserror::Error)]
+#[error("{operation} failed: {code}: {message}")]
+pub struct AwsError {
+    pub operation: &'static str,
+    /// AWS's error code (`InvalidPermission.Duplicate`, `RequestLimitExceeded`…), or a
+    /// transport-level name (`Timeout`, `Dispatch`, `HTTP 503`).
+    pub code: String,
+    pub message: String,
+    /// Whether trying the whole run again later can help.
+    pub retryable: bool,
+}
+
+const RETRYABLE_CODES: &[&str] = &[
+    "Throttling",
+    "ThrottlingException",
+    "RequestLimitExceeded",
+    "RequestThrottled",
+    "TooManyRequestsException",
+    "ServiceUnavailable",
+    "Unavailable",
+    "InternalError",
+    "InternalFailure",
+];
+
+impl AwsError {
+    pub fn from_sdk<E>(operation: &'static str, error: SdkError<E, HttpResponse>) -> Self
+    where
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+    {
+        let status = error.raw_response().map(|r| r.status().as_u16());
+        let (code, message, retryable) = match &error {
+            SdkError::TimeoutError(_) => ("Timeout".into(), "the call timed out".into(), true),
+            SdkError::DispatchFailure(failure) => (
+                "Dispatch".into(),
+                format!("could not reach the endpoint: {failure:?}"),
+                true,
+            ),
+            SdkError::ServiceError(service) => {
+                let inner = service.err();
+                let code = inner.code().unwrap_or("Unknown").to_string();
+                let retryable =
+                    RETRYABLE_CODES.contains(&code.as_str()) || status.is_some_and(|s| s >= 500);
+                (
+                    code,
+                    inner.message().unwrap_or_default().to_string(),
+                    retryable,
+                )
+            }
+            SdkError::ResponseError(_) => (
+                status.map_or_else(|| "BadResponse".into(), |s| format!("HTTP {s}")),
+                "the response could not be read".into(),
+                status.is_none_or(|s| s >= 500),
+            ),
+            _ => ("Client".into(), error.to_string(), false),
+        };
+        Self {
+            operation,
+            code,
+            message,
+            retryable,
+        }
+    }
+
+    pub fn is_code(&self, code: &str) -> bool {
+        self.code == code
+    }
+}

@@ -1,0 +1,145 @@
+//! `remediator`: the engine from a terminal. `plan` previews, `apply` enforces, `handle` runs a
+//! function's exact code path for one event file.
+//!
+//! Exit codes (scripts rely on them): 0 converged or planned, 1 an action failed or a limit
+//! refused the run, 2 bad input (stack file, event file, arguments).
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use shared::aws::load_sdk_config;
+use shared::engine::Engine;
+use shared::invocation::handle_event;
+use shared::report::{Execution, Report};
+use shared::signal::Signal;
+use shared::stack::StackFile;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "remediator",
+    version,
+    about = "Keeps Chainlink node stacks on AWS as their stack file declares"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Observe and print the plan; changes nothing.
+    Plan(Common),
+    /// Observe, plan, apply (if the stack file's mode is enforce) and print the report.
+    Apply(Common),
+    /// Run the Lambda code path for one event file, in the stack file's mode.
+    Handle {
+        #[command(flatten)]
+        common: Common,
+        /// The event as the function receives it (EventBridge JSON).
+        #[arg(long, value_name = "FILE")]
+        event: PathBuf,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+struct Common {
+    /// The stack file (TOML) describing the desired state.
+    #[arg(long, value_name = "FILE")]
+    stack: PathBuf,
+    /// Print one JSON document instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+const EXIT_BAD_INPUT: u8 = 2;
+const EXIT_FAILED: u8 = 1;
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if e.use_stderr() => {
+            let _ = e.print();
+            return ExitCode::from(EXIT_BAD_INPUT);
+        }
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
+    };
+    init_logging();
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(EXIT_FAILED);
+        }
+    };
+    runtime.block_on(run(cli))
+}
+
+/// Logs go to stderr so stdout carries only the report; `RUST_LOG` raises the level.
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+async fn run(cli: Cli) -> ExitCode {
+    let (common, event) = match &cli.command {
+        Command::Plan(common) | Command::Apply(common) => (common, None),
+        Command::Handle { common, event } => (common, Some(event)),
+    };
+    let file = match StackFile::load(&common.stack) {
+        Ok(file) => file,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(EXIT_BAD_INPUT);
+        }
+    };
+    let event = match event.map(|path| read_event(path)).transpose() {
+        Ok(event) => event,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return ExitCode::from(EXIT_BAD_INPUT);
+        }
+    };
+    let config = load_sdk_config().await;
+    let engine = Engine::new(shared::aws_sdk_ec2::Client::new(&config), file);
+    let report = match (&cli.command, event) {
+        (Command::Handle { .. }, Some(event)) => {
+            handle_event(&engine, event).await.map_err(|e| e.0)
+        }
+        (Command::Plan(_), _) => engine.run(Signal::sweep("cli"), Execution::Plan).await,
+        _ => engine.run(Signal::sweep("cli"), Execution::Apply).await,
+    };
+    match report {
+        Ok(report) => print_report(&report, common.json),
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(EXIT_FAILED)
+        }
+    }
+}
+
+fn read_event(path: &Path) -> anyhow::Result<serde_json::Value> {
+    let raw = std::fs::read(path)
+        .with_context(|| format!("cannot read event file {}", path.display()))?;
+    serde_json::from_slice(&raw)
+        .with_context(|| format!("event file {} is not JSON", path.display()))
+}
+
+fn print_report(report: &Report, json: bool) -> ExitCode {
+    if json {
+        println!("{}", report.to_json());
+    } else {
+        print!("{report}");
+    }
+    ExitCode::from(u8::try_from(report.status.exit_code()).unwrap_or(EXIT_FAILED))
+}

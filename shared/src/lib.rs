@@ -1,0 +1,20 @@
+//! The chainlink-remediator engine: every Lambda function and the `remediator` CLI run the same
+//! pipeline — parse a signal, observe the stack in AWS, plan against the stack file (pure),
+//! apply, report.
+
+pub mod apply;
+pub mod aws;
+pub mod engine;
+pub mod event;
+pub mod fixtures;
+pub mod ids;
+pub mod invocation;
+pub mod net;
+pub mod observe;
+pub mod observed;
+pub mod plan;
+pub mod report;
+pub mod signal;
+pub mod stack;
+
+pub use aws_sdk_ec2;

@@ -1,0 +1,133 @@
+//! The state of a stack as read from AWS, in domain terms: its security groups (rules flattened
+//! to one peer each), its instances, and the subnets and network ACLs they sit in.
+//!
+//! The planner reads only this, so it can be built by hand in tests and benchmarks.
+
+use crate::ids::{InstanceId, NetworkAclId, RoleName, SecurityGroupId, StackName, SubnetId, VpcId};
+use crate::net::{PortRange, Protocol, Rule};
+use ipnet::IpNet;
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ObservedStack {
+    pub name: StackName,
+    pub groups: Vec<ObservedGroup>,
+    pub instances: Vec<ObservedInstance>,
+    pub subnets: BTreeMap<SubnetId, ObservedSubnet>,
+    pub acls: BTreeMap<NetworkAclId, NetworkAcl>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ObservedGroup {
+    pub id: SecurityGroupId,
+    pub name: String,
+    pub vpc: Option<VpcId>,
+    pub role: Option<RoleName>,
+    pub ingress: Vec<Rule>,
+    pub egress: Vec<Rule>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ObservedInstance {
+    pub id: InstanceId,
+    pub role: Option<RoleName>,
+    pub subnet: Option<SubnetId>,
+    pub groups: Vec<SecurityGroupId>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ObservedSubnet {
+    pub cidr: Option<IpNet>,
+    pub acl: Option<NetworkAclId>,
+}
+
+/// A stateless subnet firewall: entries are evaluated in rule-number order, first match wins,
+/// and anything unmatched is denied.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct NetworkAcl {
+    pub entries: Vec<AclEntry>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Direction {
+    Inbound,
+    Outbound,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct AclEntry {
+    /// 32767 is AWS's catch-all `*` entry.
+    pub rule_number: i32,
+    pub direction: Direction,
+    pub protocol: Protocol,
+    pub ports: Option<PortRange>,
+    pub cidr: IpNet,
+    pub allow: bool,
+}
+
+impl std::fmt::Display for Direction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Inbound => "inbound",
+            Self::Outbound => "outbound",
+        })
+    }
+}
+
+impl NetworkAcl {
+    /// The entry that decides `protocol`/`ports` traffic with `peer` in `direction`, if any
+    /// (none means the implicit deny). An entry decides when its range overlaps the peer's:
+    /// for a range of addresses that is the rule the first of them meets.
+    pub fn deciding_entry(
+        &self,
+        direction: Direction,
+        protocol: Protocol,
+        ports: PortRange,
+        peer: &IpNet,
+    ) -> Option<&AclEntry> {
+        let mut entries: Vec<&AclEntry> = self
+            .entries
+            .iter()
+            .filter(|e| e.direction == direction)
+            .collect();
+        entries.sort_by_key(|e| e.rule_number);
+        entries.into_iter().find(|entry| {
+            let ports_match = match (entry.protocol, entry.ports) {
+                (Protocol::All, _) | (_, None) => true,
+                (_, Some(range)) => range.overlaps(ports),
+            };
+            entry.protocol.admits(protocol) && ports_match && overlaps(&entry.cidr, peer)
+        })
+    }
+}
+
+fn overlaps(a: &IpNet, b: &IpNet) -> bool {
+    a.contains(b) || b.contains(a)
+}
+
+impl ObservedStack {
+    pub fn group(&self, id: &SecurityGroupId) -> Option<&ObservedGroup> {
+        self.groups.iter().find(|g| &g.id == id)
+    }
+
+    pub fn groups_with_role<'a>(
+        &'a self,
+        role: &'a RoleName,
+    ) -> impl Iterator<Item = &'a ObservedGroup> + 'a {
+        self.groups
+            .iter()
+            .filter(move |g| g.role.as_ref() == Some(role))
+    }
+
+    /// The instances wearing `group`: where its traffic really comes from or goes to.
+    pub fn instances_in<'a>(
+        &'a self,
+        group: &'a SecurityGroupId,
+    ) -> impl Iterator<Item = &'a ObservedInstance> + 'a {
+        self.instances
+            .iter()
+            .filter(move |i| i.groups.contains(group))
+    }
+}

@@ -1,0 +1,310 @@
+//! What a run did, as a value: each planned action with its outcome, what was left alone and
+//! why, and the flow check. It prints as text for people and serializes as JSON for machines;
+//! a plan and an apply report have the same shape, so the preview is exactly what runs.
+
+use crate::aws::AwsError;
+use crate::ids::StackName;
+use crate::plan::{Action, Exemption, FlowCheck, FlowStatus, UnmanagedRule};
+use crate::signal::{Signal, SignalKind};
+use crate::stack::Mode;
+use serde::Serialize;
+use std::fmt;
+
+/// Whether a run may change anything.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Execution {
+    /// Observe and plan; change nothing.
+    Plan,
+    /// Observe, plan and apply, if the stack file's mode is `enforce`.
+    Apply,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum Outcome {
+    /// Not executed: a plan, or a run in `report` mode.
+    Planned,
+    Applied,
+    /// Someone or something had already made the change: nothing to do.
+    AlreadyConverged,
+    Skipped {
+        reason: String,
+    },
+    Failed {
+        error: AwsError,
+    },
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ActionReport {
+    #[serde(flatten)]
+    pub action: Action,
+    #[serde(flatten)]
+    pub outcome: Outcome,
+}
+
+/// A flow as observed at the start of the run, and its status once the run's changes hold.
+#[derive(Clone, Debug, Serialize)]
+pub struct FlowReport {
+    #[serde(flatten)]
+    pub check: FlowCheck,
+    pub after: FlowStatus,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct StackReport {
+    pub stack: StackName,
+    pub actions: Vec<ActionReport>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refusal: Option<String>,
+    pub exempt: Vec<Exemption>,
+    pub unmanaged: Vec<UnmanagedRule>,
+    pub flow_check: Vec<FlowReport>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Nothing to do, or every action applied.
+    Converged,
+    /// Changes are needed and were only planned (plan, or `report` mode).
+    Planned,
+    /// A limit of the stack file stopped the run from applying anything.
+    Refused,
+    /// At least one action failed.
+    Failed,
+    /// The event could not be used.
+    Rejected,
+}
+
+impl Status {
+    /// The CLI's contract: 0 converged or planned, 1 something needs a person, 2 bad input.
+    pub fn exit_code(self) -> i32 {
+        match self {
+            Self::Converged | Self::Planned => 0,
+            Self::Refused | Self::Failed => 1,
+            Self::Rejected => 2,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    pub execution: Execution,
+    pub mode: Mode,
+    pub signal: Signal,
+    pub status: Status,
+    pub stacks: Vec<StackReport>,
+    /// Parts of the signal that called for nothing, with the reason.
+    pub skipped: Vec<String>,
+}
+
+impl Report {
+    pub fn new(
+        execution: Execution,
+        mode: Mode,
+        signal: Signal,
+        stacks: Vec<StackReport>,
+        skipped: Vec<String>,
+    ) -> Self {
+        let outcomes = || {
+            stacks
+                .iter()
+                .flat_map(|s| s.actions.iter().map(|a| &a.outcome))
+        };
+        let status = if outcomes().any(|o| matches!(o, Outcome::Failed { .. })) {
+            Status::Failed
+        } else if stacks.iter().any(|s| s.refusal.is_some()) {
+            Status::Refused
+        } else if outcomes().any(|o| *o == Outcome::Planned) {
+            Status::Planned
+        } else {
+            Status::Converged
+        };
+        Self {
+            execution,
+            mode,
+            signal,
+            status,
+            stacks,
+            skipped,
+        }
+    }
+
+    /// A report for an event that could not be used: nothing was read or changed.
+    pub fn rejected(execution: Execution, mode: Mode, reason: String) -> Self {
+        Self {
+            execution,
+            mode,
+            signal: unusable_event(&reason),
+            status: Status::Rejected,
+            stacks: Vec::new(),
+            skipped: vec![reason],
+        }
+    }
+
+    /// A report for a run that could not read the stacks, for a reason retrying cannot fix.
+    pub fn unreadable(execution: Execution, mode: Mode, error: AwsError) -> Self {
+        Self {
+            execution,
+            mode,
+            signal: unusable_event("the stacks could not be read"),
+            status: Status::Failed,
+            stacks: Vec::new(),
+            skipped: vec![format!("the stacks could not be read: {error}")],
+        }
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self)
+            .unwrap_or_else(|e| format!("{{\"error\":\"report not serializable: {e}\"}}"))
+    }
+
+    pub fn count(&self, pick: impl Fn(&Outcome) -> bool) -> usize {
+        self.stacks
+            .iter()
+            .flat_map(|s| &s.actions)
+            .filter(|a| pick(&a.outcome))
+            .count()
+    }
+}
+
+fn unusable_event(reason: &str) -> Signal {
+    Signal {
+        id: String::new(),
+        origin: "event".into(),
+        kind: SignalKind::Ignored {
+            reason: reason.to_string(),
+        },
+    }
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Planned => f.write_str("planned"),
+            Self::Applied => f.write_str("applied"),
+            Self::AlreadyConverged => f.write_str("already converged"),
+            Self::Skipped { reason } => write!(f, "skipped: {reason}"),
+            Self::Failed { error } => write!(f, "FAILED: {error}"),
+        }
+    }
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let execution = match self.execution {
+            Execution::Plan => "plan",
+            Execution::Apply => "apply",
+        };
+        writeln!(
+            f,
+            "chainlink-remediator {execution} · mode {} · signal {}",
+            self.mode, self.signal
+        )?;
+        for reason in &self.skipped {
+            writeln!(f, "  no-op: {reason}")?;
+        }
+        for stack in &self.stacks {
+            write_stack(f, stack)?;
+        }
+        let changes = self.count(|o| *o == Outcome::Applied);
+        let summary = match self.status {
+            Status::Converged if changes > 0 => format!("converged: {changes} action(s) applied"),
+            Status::Converged => "converged: nothing to do".to_string(),
+            Status::Planned => format!(
+                "planned: {} action(s) not applied ({})",
+                self.count(|o| *o == Outcome::Planned),
+                if self.mode == Mode::Report {
+                    "the stack file is in report mode"
+                } else {
+                    "run apply to enforce"
+                }
+            ),
+            Status::Refused => {
+                "refused: a limit of the stack file stopped this run; nothing was applied"
+                    .to_string()
+            }
+            Status::Failed => format!(
+                "failed: {} action(s) failed; see above",
+                self.count(|o| matches!(o, Outcome::Failed { .. }))
+            ),
+            Status::Rejected => {
+                "rejected: the event could not be used; nothing was read or changed".to_string()
+            }
+        };
+        writeln!(f, "result: {summary}")
+    }
+}
+
+fn write_stack(f: &mut fmt::Formatter<'_>, stack: &StackReport) -> fmt::Result {
+    writeln!(f, "\nstack {}", stack.stack)?;
+    if stack.actions.is_empty() {
+        writeln!(f, "  actions: none")?;
+    }
+    for (i, report) in stack.actions.iter().enumerate() {
+        writeln!(
+            f,
+            "  {}. {}\n     → {}",
+            i + 1,
+            report.action,
+            report.outcome
+        )?;
+    }
+    if let Some(refusal) = &stack.refusal {
+        writeln!(f, "  refused: {refusal}")?;
+    }
+    for exempt in &stack.exempt {
+        writeln!(
+            f,
+            "  exempt: {} on {} ({})",
+            exempt.change, exempt.group, exempt.reason
+        )?;
+    }
+    if !stack.unmanaged.is_empty() {
+        writeln!(
+            f,
+            "  unmanaged rules (neither required nor forbidden; left alone):"
+        )?;
+        for unmanaged in &stack.unmanaged {
+            writeln!(f, "    {}: {}", unmanaged.group, unmanaged.rule)?;
+        }
+    }
+    writeln!(
+        f,
+        "  flow check (security groups and network ACLs, now → after this run):"
+    )?;
+    for flow in &stack.flow_check {
+        let check = &flow.check;
+        let path = format!("{} → {}", check.from, check.to);
+        let traffic = format!("{} {}", check.protocol, check.ports);
+        let status = check.status.to_string();
+        writeln!(
+            f,
+            "    {:<14} {path:<26} {traffic:<10} {status:>10} → {}",
+            check.flow, flow.after
+        )?;
+        if let Some(note) = &check.note {
+            writeln!(f, "        {note}")?;
+        }
+        if check.status == FlowStatus::Open {
+            continue;
+        }
+        for path in check.paths.iter().filter(|p| p.status != FlowStatus::Open) {
+            for hop in path
+                .hops
+                .iter()
+                .filter(|h| h.verdict != crate::plan::Verdict::Allowed)
+            {
+                let verdict = format!("{:?}", hop.verdict).to_lowercase();
+                writeln!(
+                    f,
+                    "        {} → {}: {verdict} at {}: {}",
+                    path.source, path.target, hop.resource, hop.detail
+                )?;
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,104 @@
+//! The stack file exactly as written: serde types that mirror the TOML and reject unknown keys.
+//!
+//! Nothing here is trusted; `stack::StackFile::parse` turns it into validated domain types.
+
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawStackFile {
+    pub stack: RawStack,
+    #[serde(default)]
+    pub roles: BTreeMap<String, RawRole>,
+    #[serde(default)]
+    pub flows: Vec<RawFlow>,
+    #[serde(default)]
+    pub forbidden: Vec<RawForbidden>,
+    #[serde(default)]
+    pub exceptions: Vec<RawException>,
+    #[serde(default)]
+    pub limits: RawLimits,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawStack {
+    pub name: String,
+    pub mode: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawRole {
+    #[serde(default)]
+    pub description: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawFlow {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    pub from: String,
+    pub to: String,
+    #[serde(default = "tcp")]
+    pub protocol: String,
+    pub ports: RawPorts,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawForbidden {
+    #[serde(default)]
+    pub description: String,
+    #[serde(default = "tcp")]
+    pub protocol: String,
+    pub ports: Vec<RawPorts>,
+    /// Empty: every group of the stack, with or without a role.
+    #[serde(default)]
+    pub roles: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawException {
+    pub reason: String,
+    pub security_group: Option<String>,
+    pub role: Option<String>,
+    pub from: Option<String>,
+    pub protocol: Option<String>,
+    pub ports: Option<RawPorts>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawLimits {
+    #[serde(default = "default_max_changes")]
+    pub max_changes_per_run: i64,
+}
+
+impl Default for RawLimits {
+    fn default() -> Self {
+        Self {
+            max_changes_per_run: default_max_changes(),
+        }
+    }
+}
+
+/// `5432` or `"30000-30100"`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub(super) enum RawPorts {
+    Number(i64),
+    Text(String),
+}
+
+fn tcp() -> String {
+    "tcp".into()
+}
+
+fn default_max_changes() -> i64 {
+    25
+}

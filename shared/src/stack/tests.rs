@@ -1,0 +1,200 @@
+use super::*;
+
+const SAMPLE: &str = include_str!("../../../samples/stack.toml");
+
+fn parse(text: &str) -> Result<StackFile, StackFileError> {
+    StackFile::parse(text, "test.toml")
+}
+
+/// Parses `text`, which must be invalid, and returns the fields its problems name.
+fn problem_fields(text: &str) -> Vec<String> {
+    match parse(text) {
+        Err(StackFileError::Invalid { problems, .. }) => {
+            problems.into_iter().map(|p| p.field).collect()
+        }
+        other => panic!("expected field problems, got {other:?}"),
+    }
+}
+
+const MINIMAL: &str = r#"
+[stack]
+name = "demo"
+mode = "report"
+[roles]
+node = {}
+db = {}
+[[flows]]
+name = "node-db"
+from = "node"
+to = "db"
+ports = 5432
+"#;
+
+#[test]
+fn the_sample_means_exactly_what_the_demo_needs() {
+    let file = parse(SAMPLE).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(file.selector, StackSelector::Exact(StackName::new("demo")));
+    assert_eq!(file.mode, Mode::Enforce);
+    let node = RoleName::new("node");
+    let db = RoleName::new("db");
+    let flows: Vec<(String, RoleName, Protocol, PortRange)> = file
+        .flows
+        .iter()
+        .map(|f| (f.from.to_string(), f.to.clone(), f.protocol, f.ports))
+        .collect();
+    let flow = |from: &str, to: &RoleName, port| {
+        (
+            from.to_string(),
+            to.clone(),
+            Protocol::Tcp,
+            PortRange::single(port),
+        )
+    };
+    assert_eq!(
+        flows,
+        [
+            flow("10.20.0.0/16", &node, 6688),
+            flow("role node", &node, 6690),
+            flow("0.0.0.0/0", &node, 6690),
+            flow("role node", &db, 5432),
+        ]
+    );
+    let forbidden: Vec<u16> = file.forbidden[0].ports.iter().map(|p| p.from).collect();
+    assert_eq!(forbidden, [22, 5432, 6688, 6689, 8545, 8546]);
+    assert!(file.forbidden[0].roles.is_empty(), "applies to every group");
+}
+
+#[test]
+fn a_minimal_file_gets_defaults() {
+    let file = parse(MINIMAL).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(file.flows[0].protocol, Protocol::Tcp);
+    assert_eq!(file.limits.max_changes_per_run, 25);
+    assert!(file.forbidden.is_empty() && file.exceptions.is_empty());
+}
+
+#[test]
+fn unknown_keys_are_rejected_with_their_name() {
+    let err = parse(&MINIMAL.replace("ports = 5432", "ports = 5432\nport = 1")).unwrap_err();
+    let message = err.to_string();
+    assert!(message.contains("unknown field `port`"), "{message}");
+    assert!(message.contains("test.toml"), "{message}");
+}
+
+#[test]
+fn each_invalid_field_is_named() {
+    let cases: [(&str, &str, &str); 10] = [
+        ("name = \"demo\"", "name = \"de mo\"", "stack.name"),
+        ("mode = \"report\"", "mode = \"yolo\"", "stack.mode"),
+        ("from = \"node\"", "from = \"10.0.0.0/33\"", "flows[0].from"),
+        ("from = \"node\"", "from = \"10.0.0.1/16\"", "flows[0].from"),
+        ("from = \"node\"", "from = \"bastion\"", "flows[0].from"),
+        ("to = \"db\"", "to = \"cache\"", "flows[0].to"),
+        ("ports = 5432", "ports = 70000", "flows[0].ports"),
+        ("ports = 5432", "ports = \"6000-5000\"", "flows[0].ports"),
+        (
+            "ports = 5432",
+            "ports = 5432\nprotocol = \"icmp\"",
+            "flows[0].protocol",
+        ),
+        ("db = {}", "db = {}\ncache = {}", "roles.cache"),
+    ];
+    for (from, to, field) in cases {
+        let fields = problem_fields(&MINIMAL.replace(from, to));
+        assert!(
+            fields.iter().any(|f| f == field),
+            "{to:?}: expected {field}, got {fields:?}"
+        );
+    }
+}
+
+#[test]
+fn all_problems_are_reported_at_once() {
+    let text = MINIMAL
+        .replace("mode = \"report\"", "mode = \"yolo\"")
+        .replace("ports = 5432", "ports = -1");
+    assert_eq!(problem_fields(&text), ["stack.mode", "flows[0].ports"]);
+}
+
+#[test]
+fn a_required_flow_cannot_open_a_forbidden_port_to_the_world() {
+    let text = format!(
+        "{MINIMAL}\n[[flows]]\nname = \"x\"\nfrom = \"::/0\"\nto = \"db\"\nports = 5432\n[[forbidden]]\nports = [5432]\n"
+    );
+    assert_eq!(problem_fields(&text), ["flows[1]"]);
+}
+
+#[test]
+fn flow_names_are_unique() {
+    let text = format!(
+        "{MINIMAL}\n[[flows]]\nname = \"node-db\"\nfrom = \"node\"\nto = \"db\"\nports = 5433\n"
+    );
+    assert_eq!(problem_fields(&text), ["flows[1].name"]);
+}
+
+#[test]
+fn exceptions_need_a_reason_and_a_target() {
+    let group = format!(
+        "{MINIMAL}\n[[exceptions]]\nsecurity_group = \"sg-0abc\"\nreason = \"legacy bastion\"\n"
+    );
+    let file = parse(&group).unwrap_or_else(|e| panic!("{e}"));
+    assert!(file
+        .exempt_group(&SecurityGroupId::new("sg-0abc"))
+        .is_some());
+
+    let rule = format!("{MINIMAL}\n[[exceptions]]\nrole = \"node\"\nfrom = \"0.0.0.0/0\"\nports = 22\nreason = \"break-glass SSH\"\n");
+    let file = parse(&rule).unwrap_or_else(|e| panic!("{e}"));
+    assert!(matches!(
+        file.exceptions[0].scope,
+        ExceptionScope::Rule { .. }
+    ));
+
+    let cases = [
+        (
+            "security_group = \"sg-0abc\"\nreason = \"\"",
+            "exceptions[0].reason",
+        ),
+        (
+            "security_group = \"nope\"\nreason = \"r\"",
+            "exceptions[0].security_group",
+        ),
+        ("role = \"node\"\nreason = \"r\"", "exceptions[0]"),
+        ("reason = \"r\"", "exceptions[0]"),
+        (
+            "role = \"node\"\nfrom = \"everyone\"\nports = 22\nreason = \"r\"",
+            "exceptions[0].from",
+        ),
+    ];
+    for (body, field) in cases {
+        let fields = problem_fields(&format!("{MINIMAL}\n[[exceptions]]\n{body}\n"));
+        assert_eq!(fields, [field], "{body}");
+    }
+}
+
+#[test]
+fn limits_must_be_positive() {
+    let text = format!("{MINIMAL}\n[limits]\nmax_changes_per_run = 0\n");
+    assert_eq!(problem_fields(&text), ["limits.max_changes_per_run"]);
+}
+
+#[test]
+fn patterns_select_stacks_by_name() {
+    let cases = [
+        ("*", "anything", true),
+        ("prod-*", "prod-eu", true),
+        ("prod-*", "prod-", true),
+        ("prod-*", "dev-eu", false),
+        ("*-eu", "prod-eu", true),
+        ("p*d-*-eu", "prod-1-eu", true),
+        ("p*d-*-eu", "prod-1-us", false),
+    ];
+    for (pattern, name, expected) in cases {
+        let selector = StackSelector::Pattern(pattern.into());
+        assert_eq!(
+            selector.matches(&StackName::new(name)),
+            expected,
+            "{pattern} ~ {name}"
+        );
+    }
+    let exact = parse_selector("demo").unwrap_or_else(|e| panic!("{e}"));
+    assert!(exact.matches(&StackName::new("demo")) && !exact.matches(&StackName::new("demo2")));
+}

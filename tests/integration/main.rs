@@ -1,0 +1,6 @@
+//! Integration tests: the engine against a real AWS API implementation (moto's server mode),
+//! one fresh emulator per test. Each test seeds a stack through the SDK, runs the engine, then
+//! re-reads AWS and asserts what it finds there.
+
+mod cli;
+mod security_groups;

@@ -1,0 +1,398 @@
+//! Security-group drift repair: the engine's observe → plan → apply against the emulator.
+
+use serde_json::Value;
+use shared::engine::Engine;
+use shared::invocation::handle_event;
+use shared::report::{Execution, Outcome, Report, Status};
+use shared::signal::Signal;
+use shared::stack::StackFile;
+use tests::{repo_path, rule, seed, Moto, SeededStack};
+
+fn sample_stack() -> StackFile {
+    StackFile::load(&repo_path("samples/stack.toml")).unwrap_or_else(|e| panic!("{e}"))
+}
+
+async fn engine(moto: &Moto, file: StackFile) -> Engine {
+    Engine::new(moto.ec2().await, file)
+}
+
+async fn run(engine: &Engine, execution: Execution) -> Report {
+    engine
+        .run(Signal::sweep("test"), execution)
+        .await
+        .unwrap_or_else(|e| panic!("run failed: {e}"))
+}
+
+fn outcomes(report: &Report) -> Vec<(String, Outcome)> {
+    report
+        .stacks
+        .iter()
+        .flat_map(|s| &s.actions)
+        .map(|a| {
+            (
+                format!("{} {}", a.action.kind(), a.action.group()),
+                a.outcome.clone(),
+            )
+        })
+        .collect()
+}
+
+/// A sample event with its group ID replaced by `group`.
+fn event_for(sample: &str, group: &str) -> Value {
+    let raw = std::fs::read_to_string(repo_path(&format!("samples/events/{sample}")))
+        .unwrap_or_else(|e| panic!("{e}"));
+    serde_json::from_str(&raw.replace("sg-0a1b2c3d4e5f60718", group))
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+#[tokio::test]
+async fn a_missing_database_rule_is_restored() {
+    let moto = Moto::start();
+    let ec2 = moto.ec2().await;
+    let vpc = seed::vpc(&ec2, "10.0.0.0/16").await;
+    let node = seed::group(&ec2, &vpc, "node", "demo", "node").await;
+    let db = seed::group(&ec2, &vpc, "db", "demo", "db").await;
+    seed::allow(
+        &ec2,
+        &node,
+        &[
+            rule::tcp(6688, "10.20.0.0/16"),
+            rule::tcp(6690, node.as_str()),
+            rule::tcp(6690, "0.0.0.0/0"),
+        ],
+    )
+    .await;
+
+    let report = run(&engine(&moto, sample_stack()).await, Execution::Apply).await;
+
+    assert_eq!(report.status, Status::Converged, "{report}");
+    assert_eq!(
+        seed::ingress(&ec2, &db).await,
+        [format!("tcp 5432 from {node}")]
+    );
+}
+
+#[tokio::test]
+async fn forbidden_world_exposures_are_revoked_exactly() {
+    let moto = Moto::start();
+    let ec2 = moto.ec2().await;
+    let stack = SeededStack::healthy(&ec2, "demo").await;
+    seed::allow(
+        &ec2,
+        &stack.node,
+        &[rule::tcp(6688, "0.0.0.0/0"), rule::tcp(443, "0.0.0.0/0")],
+    )
+    .await;
+    seed::allow(
+        &ec2,
+        &stack.db,
+        &[
+            rule::all_traffic("0.0.0.0/0"),
+            rule::tcp_range(0, 65535, "::/0"),
+        ],
+    )
+    .await;
+
+    let report = run(&engine(&moto, sample_stack()).await, Execution::Apply).await;
+
+    assert_eq!(report.status, Status::Converged, "{report}");
+    let mut node_rules = stack.healthy_node_rules();
+    node_rules.push("tcp 443 from 0.0.0.0/0".into());
+    node_rules.sort();
+    assert_eq!(
+        seed::ingress(&ec2, &stack.node).await,
+        node_rules,
+        "443 is not forbidden: left alone"
+    );
+    assert_eq!(
+        seed::ingress(&ec2, &stack.db).await,
+        [format!("tcp 5432 from {}", stack.node)]
+    );
+    let unmanaged: Vec<String> = report.stacks[0]
+        .unmanaged
+        .iter()
+        .map(|u| u.rule.to_string())
+        .collect();
+    assert_eq!(unmanaged, ["tcp 443 from 0.0.0.0/0"]);
+}
+
+#[tokio::test]
+async fn a_broad_rule_carrying_p2p_is_replaced_before_it_is_revoked() {
+    let moto = Moto::start();
+    let ec2 = moto.ec2().await;
+    let vpc = seed::vpc(&ec2, "10.0.0.0/16").await;
+    let node = seed::group(&ec2, &vpc, "node", "demo", "node").await;
+    let db = seed::group(&ec2, &vpc, "db", "demo", "db").await;
+    seed::allow(&ec2, &node, &[rule::all_traffic("0.0.0.0/0")]).await;
+    seed::allow(&ec2, &db, &[rule::tcp(5432, node.as_str())]).await;
+
+    let recording = moto.start_recording();
+    let report = run(&engine(&moto, sample_stack()).await, Execution::Apply).await;
+    let calls = recording.mutating_calls();
+
+    assert_eq!(report.status, Status::Converged, "{report}");
+    assert_eq!(
+        calls,
+        [
+            format!("AuthorizeSecurityGroupIngress {node}"),
+            format!("RevokeSecurityGroupIngress {node}"),
+        ],
+        "make before break: one authorize, then one revoke"
+    );
+    let expected = SeededStack {
+        vpc,
+        node: node.clone(),
+        db,
+    }
+    .healthy_node_rules();
+    assert_eq!(seed::ingress(&ec2, &node).await, expected);
+}
+
+#[tokio::test]
+async fn groups_outside_the_stack_are_left_alone() {
+    let moto = Moto::start();
+    let ec2 = moto.ec2().await;
+    let stack = SeededStack::healthy(&ec2, "demo").await;
+    let other = seed::group(&ec2, &stack.vpc, "other-node", "other", "node").await;
+    let untagged = seed::group(&ec2, &stack.vpc, "untagged", "", "").await;
+    for group in [&other, &untagged] {
+        seed::allow(&ec2, group, &[rule::tcp(22, "0.0.0.0/0")]).await;
+    }
+
+    let report = run(&engine(&moto, sample_stack()).await, Execution::Apply).await;
+
+    assert!(outcomes(&report).is_empty(), "{report}");
+    for group in [&other, &untagged] {
+        assert_eq!(seed::ingress(&ec2, group).await, ["tcp 22 from 0.0.0.0/0"]);
+    }
+}
+
+#[tokio::test]
+async fn plan_changes_nothing_and_a_second_apply_does_nothing() {
+    let moto = Moto::start();
+    let ec2 = moto.ec2().await;
+    let stack = SeededStack::healthy(&ec2, "demo").await;
+    seed::allow(&ec2, &stack.node, &[rule::tcp(22, "0.0.0.0/0")]).await;
+    let engine = engine(&moto, sample_stack()).await;
+
+    let plan = run(&engine, Execution::Plan).await;
+    assert_eq!(plan.status, Status::Planned);
+    assert_eq!(
+        outcomes(&plan),
+        [(format!("RevokeIngress {}", stack.node), Outcome::Planned)]
+    );
+    assert!(seed::ingress(&ec2, &stack.node)
+        .await
+        .contains(&"tcp 22 from 0.0.0.0/0".to_string()));
+
+    let first = run(&engine, Execution::Apply).await;
+    assert_eq!(
+        outcomes(&first),
+        [(format!("RevokeIngress {}", stack.node), Outcome::Applied)]
+    );
+    let second = run(&engine, Execution::Apply).await;
+    assert!(outcomes(&second).is_empty(), "{second}");
+    assert_eq!(second.status, Status::Converged);
+}
+
+#[tokio::test]
+async fn report_mode_only_plans_even_on_apply() {
+    let moto = Moto::start();
+    let ec2 = moto.ec2().await;
+    let stack = SeededStack::healthy(&ec2, "demo").await;
+    seed::allow(&ec2, &stack.db, &[rule::tcp(5432, "0.0.0.0/0")]).await;
+    let text = std::fs::read_to_string(repo_path("samples/stack.toml"))
+        .unwrap_or_default()
+        .replace("mode = \"enforce\"", "mode = \"report\"");
+    let file = StackFile::parse(&text, "report.toml").unwrap_or_else(|e| panic!("{e}"));
+
+    let report = run(&engine(&moto, file).await, Execution::Apply).await;
+
+    assert_eq!(report.status, Status::Planned);
+    assert_eq!(
+        seed::ingress(&ec2, &stack.db).await.len(),
+        2,
+        "nothing revoked"
+    );
+}
+
+#[tokio::test]
+async fn a_plan_over_the_limit_is_refused_and_changes_nothing() {
+    let moto = Moto::start();
+    let ec2 = moto.ec2().await;
+    let vpc = seed::vpc(&ec2, "10.0.0.0/16").await;
+    let node = seed::group(&ec2, &vpc, "node", "demo", "node").await;
+    let db = seed::group(&ec2, &vpc, "db", "demo", "db").await;
+    let text = std::fs::read_to_string(repo_path("samples/stack.toml"))
+        .unwrap_or_default()
+        .replace("max_changes_per_run = 25", "max_changes_per_run = 2");
+    let file = StackFile::parse(&text, "limited.toml").unwrap_or_else(|e| panic!("{e}"));
+
+    let report = run(&engine(&moto, file).await, Execution::Apply).await;
+
+    assert_eq!(report.status, Status::Refused, "{report}");
+    assert_eq!(report.status.exit_code(), 1);
+    assert!(
+        seed::ingress(&ec2, &node).await.is_empty() && seed::ingress(&ec2, &db).await.is_empty()
+    );
+}
+
+#[tokio::test]
+async fn a_pattern_guards_every_matching_stack_and_flows_never_cross() {
+    let moto = Moto::start();
+    let ec2 = moto.ec2().await;
+    let a = SeededStack::healthy(&ec2, "prod-a").await;
+    let b = SeededStack::healthy(&ec2, "prod-b").await;
+    let dev = SeededStack::healthy(&ec2, "dev-a").await;
+    for stack in [&a, &b, &dev] {
+        seed::allow(&ec2, &stack.node, &[rule::tcp(6688, "0.0.0.0/0")]).await;
+    }
+    let text = std::fs::read_to_string(repo_path("samples/stack.toml"))
+        .unwrap_or_default()
+        .replace("name = \"demo\"", "name = \"prod-*\"");
+    let file = StackFile::parse(&text, "prod.toml").unwrap_or_else(|e| panic!("{e}"));
+
+    let report = run(&engine(&moto, file).await, Execution::Apply).await;
+
+    let stacks: Vec<String> = report.stacks.iter().map(|s| s.stack.to_string()).collect();
+    assert_eq!(stacks, ["prod-a", "prod-b"]);
+    assert_eq!(seed::ingress(&ec2, &a.node).await, a.healthy_node_rules());
+    assert_eq!(seed::ingress(&ec2, &b.node).await, b.healthy_node_rules());
+    assert_eq!(
+        seed::ingress(&ec2, &a.db).await,
+        [format!("tcp 5432 from {}", a.node)],
+        "no rule from prod-b's node"
+    );
+    assert!(
+        seed::ingress(&ec2, &dev.node)
+            .await
+            .contains(&"tcp 6688 from 0.0.0.0/0".to_string()),
+        "dev-a is not guarded"
+    );
+}
+
+#[tokio::test]
+async fn a_change_event_repairs_the_stack_of_the_group_it_names_once() {
+    let moto = Moto::start();
+    let ec2 = moto.ec2().await;
+    let stack = SeededStack::healthy(&ec2, "demo").await;
+    seed::allow(&ec2, &stack.node, &[rule::tcp(6688, "0.0.0.0/0")]).await;
+    let engine = engine(&moto, sample_stack()).await;
+
+    for sample in [
+        "cloudtrail-authorize-ingress.json",
+        "config-security-group-change.json",
+        "cloudtrail-modify-rules.json",
+    ] {
+        let event = event_for(sample, stack.node.as_str());
+        let report = handle_event(&engine, event.clone())
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(report.status, Status::Converged, "{sample}: {report}");
+        // EventBridge delivers at least once: the same event again acts no more.
+        let again = handle_event(&engine, event)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(outcomes(&again).is_empty(), "{sample} redelivered: {again}");
+    }
+    assert_eq!(
+        seed::ingress(&ec2, &stack.node).await,
+        stack.healthy_node_rules()
+    );
+}
+
+#[tokio::test]
+async fn events_about_unknown_or_foreign_groups_and_failed_calls_are_no_ops_with_a_reason() {
+    let moto = Moto::start();
+    let ec2 = moto.ec2().await;
+    let stack = SeededStack::healthy(&ec2, "demo").await;
+    let foreign = seed::group(&ec2, &stack.vpc, "foreign", "other", "node").await;
+    seed::allow(&ec2, &foreign, &[rule::tcp(22, "0.0.0.0/0")]).await;
+    let engine = engine(&moto, sample_stack()).await;
+
+    let cases = [
+        (
+            event_for("cloudtrail-authorize-ingress.json", "sg-0123456789abcdef0"),
+            "no such security group",
+        ),
+        (
+            event_for("cloudtrail-authorize-ingress.json", foreign.as_str()),
+            "belongs to stack other",
+        ),
+        (
+            event_for("cloudtrail-failed-call.json", stack.node.as_str()),
+            "the call failed (Client.UnauthorizedOperation)",
+        ),
+    ];
+    for (event, reason) in cases {
+        let report = handle_event(&engine, event)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(report.status, Status::Converged);
+        assert!(report.stacks.is_empty(), "{report}");
+        assert!(
+            report.skipped.iter().any(|s| s.contains(reason)),
+            "{reason}: {:?}",
+            report.skipped
+        );
+    }
+    assert_eq!(
+        seed::ingress(&ec2, &foreign).await,
+        ["tcp 22 from 0.0.0.0/0"]
+    );
+}
+
+#[tokio::test]
+async fn a_malformed_event_is_rejected_without_touching_aws() {
+    let moto = Moto::start();
+    let engine = engine(&moto, sample_stack()).await;
+    let report = handle_event(&engine, serde_json::json!({"detail-type": 42}))
+        .await
+        .unwrap_or_else(|e| panic!("a malformed event must not be retried: {e}"));
+    assert_eq!(report.status, Status::Rejected);
+    assert!(
+        report.skipped[0].starts_with("malformed event"),
+        "{:?}",
+        report.skipped
+    );
+}
+
+#[tokio::test]
+async fn the_flow_check_traces_network_acls_of_the_instances_subnets() {
+    let moto = Moto::start();
+    let ec2 = moto.ec2().await;
+    let stack = SeededStack::healthy(&ec2, "demo").await;
+    let app = tests::seed::subnet(&ec2, &stack.vpc, "10.0.1.0/24").await;
+    let data = tests::seed::subnet(&ec2, &stack.vpc, "10.0.2.0/24").await;
+    tests::seed::instance(&ec2, &app, &stack.node, "demo", "node").await;
+    tests::seed::instance(&ec2, &data, &stack.db, "demo", "db").await;
+    // The data subnet gets its own ACL that admits everything but Postgres from the app subnet.
+    tests::seed::acl_denying(&ec2, &stack.vpc, &data, 5432, "10.0.1.0/24").await;
+
+    let report = run(&engine(&moto, sample_stack()).await, Execution::Plan).await;
+
+    let flows = &report.stacks[0].flow_check;
+    let node_db = flows
+        .iter()
+        .find(|f| f.check.flow == "node-db")
+        .unwrap_or_else(|| panic!("no node-db"));
+    assert_eq!(
+        node_db.check.status,
+        shared::plan::FlowStatus::Blocked,
+        "{report}"
+    );
+    let text = report.to_string();
+    assert!(
+        text.contains("inbound rule 90 denies tcp 5432 from 10.0.1.0/24"),
+        "{text}"
+    );
+    let ui = flows
+        .iter()
+        .find(|f| f.check.flow == "operator-ui")
+        .unwrap_or_else(|| panic!("no operator-ui"));
+    assert_eq!(ui.check.status, shared::plan::FlowStatus::Open, "{report}");
+    assert!(
+        outcomes(&report).is_empty(),
+        "ACLs are reported, never changed"
+    );
+}

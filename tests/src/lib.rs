@@ -1,0 +1,495 @@
+//! The integration-test harness: a real AWS API implementation (moto's server mode) per test on
+//! a free loopback port, SDK clients pointed at it, and seeding helpers that go through the SDK
+//! exactly as an operator's tooling would.
+
+use aws_sdk_ec2::config::Credentials;
+use aws_sdk_ec2::types::{Filter, ResourceType, Tag, TagSpecification};
+use shared::ids::{SecurityGroupId, ROLE_TAG, STACK_TAG};
+use shared::net::Rule;
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A moto server, stopped when dropped.
+#[derive(Debug)]
+pub struct Moto {
+    child: Child,
+    port: u16,
+    pub endpoint: String,
+}
+
+impl Moto {
+    /// Starts a fresh, empty emulator. The server binary comes from the project's scripts
+    /// (`scripts/test.sh` installs it and sets `REMEDIATOR_MOTO_SERVER`).
+    pub fn start() -> Moto {
+        let server = moto_server_path();
+        let port = free_port();
+        let recording = std::env::temp_dir().join(format!("moto-recording-{port}.jsonl"));
+        let child = Command::new(&server)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .env("MOTO_RECORDER_FILEPATH", &recording)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!(
+                    "cannot start {}: {e}; run scripts/test.sh, which installs it",
+                    server.display()
+                )
+            });
+        let moto = Moto {
+            child,
+            port,
+            endpoint: format!("http://127.0.0.1:{port}"),
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "moto did not listen on port {port} within 30 s"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        moto
+    }
+
+    /// SDK configuration for this emulator: the engine's own loader (HTTP client, timeouts),
+    /// with fake credentials and, to keep failing calls fast, a single attempt unless asked.
+    pub async fn sdk_config(&self) -> aws_config::SdkConfig {
+        shared::aws::sdk_config_loader()
+            .endpoint_url(&self.endpoint)
+            .region(aws_config::Region::new("us-east-1"))
+            .credentials_provider(Credentials::new("testing", "testing", None, None, "tests"))
+            .load()
+            .await
+    }
+
+    pub async fn ec2(&self) -> aws_sdk_ec2::Client {
+        aws_sdk_ec2::Client::new(&self.sdk_config().await)
+    }
+
+    /// Environment for running the `remediator` binary against this emulator through the
+    /// standard variables.
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("AWS_ENDPOINT_URL", self.endpoint.clone()),
+            ("AWS_REGION", "us-east-1".into()),
+            ("AWS_ACCESS_KEY_ID", "testing".into()),
+            ("AWS_SECRET_ACCESS_KEY", "testing".into()),
+            ("AWS_MAX_ATTEMPTS", "2".into()),
+            ("AWS_EC2_METADATA_DISABLED", "true".into()),
+        ]
+    }
+}
+
+impl Moto {
+    /// Starts recording every request the emulator receives, from now on.
+    pub fn start_recording(&self) -> Recording<'_> {
+        self.call("POST", "/moto-api/recorder/reset-recording");
+        self.call("POST", "/moto-api/recorder/start-recording");
+        Recording { moto: self }
+    }
+
+    /// A plain HTTP/1.1 call to moto's own API; returns the response body.
+    fn call(&self, method: &str, path: &str) -> String {
+        use std::io::{Read, Write};
+        let mut stream =
+            TcpStream::connect(("127.0.0.1", self.port)).unwrap_or_else(|e| panic!("moto: {e}"));
+        let request = format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+        stream
+            .write_all(request.as_bytes())
+            .unwrap_or_else(|e| panic!("moto: {e}"));
+        let mut response = String::new();
+        stream
+            .read_to_string(&mut response)
+            .unwrap_or_else(|e| panic!("moto: {e}"));
+        assert!(
+            response.starts_with("HTTP/1.1 200") || response.starts_with("HTTP/1.0 200"),
+            "moto {path}: {response}"
+        );
+        response
+            .split_once("\r\n\r\n")
+            .map(|(_, body)| body.to_string())
+            .unwrap_or_default()
+    }
+}
+
+/// The requests an emulator received while recording.
+#[derive(Debug)]
+pub struct Recording<'a> {
+    moto: &'a Moto,
+}
+
+impl Recording<'_> {
+    /// Every call that could change something (not Describe/Get/List), in order, as
+    /// `"Action target"` where the target is the group, instance or parameter the call names.
+    pub fn mutating_calls(&self) -> Vec<String> {
+        self.requests()
+            .into_iter()
+            .filter(|(action, _)| {
+                !["Describe", "Get", "List"]
+                    .iter()
+                    .any(|read| action.starts_with(read))
+            })
+            .map(|(action, target)| format!("{action} {target}").trim_end().to_string())
+            .collect()
+    }
+
+    /// (action, target) of every recorded request.
+    pub fn requests(&self) -> Vec<(String, String)> {
+        let download = self
+            .moto
+            .call("GET", "/moto-api/recorder/download-recording");
+        download
+            .lines()
+            .filter(|line| !line.trim().is_empty())
+            .filter_map(|line| serde_json::from_str::<RecordedRequest>(line).ok())
+            .map(|request| {
+                let body = if request.body_encoded {
+                    aws_smithy_types::base64::decode(&request.body)
+                        .ok()
+                        .and_then(|bytes| String::from_utf8(bytes).ok())
+                        .unwrap_or_default()
+                } else {
+                    request.body
+                };
+                let field = |name: &str| {
+                    body.split('&')
+                        .find_map(|pair| pair.strip_prefix(&format!("{name}=")))
+                        .map(|value| value.replace("%2F", "/").replace("%3A", ":"))
+                };
+                let action = field("Action")
+                    .or_else(|| {
+                        request
+                            .headers
+                            .get("X-Amz-Target")
+                            .map(|t| t.rsplit('.').next().unwrap_or_default().to_string())
+                    })
+                    .unwrap_or_default();
+                let target = field("GroupId")
+                    .or_else(|| field("InstanceId.1"))
+                    .or_else(|| field("InstanceId"))
+                    .unwrap_or_default();
+                (action, target)
+            })
+            .collect()
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct RecordedRequest {
+    #[serde(default)]
+    headers: std::collections::HashMap<String, String>,
+    #[serde(default)]
+    body: String,
+    #[serde(default)]
+    body_encoded: bool,
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn moto_server_path() -> PathBuf {
+    if let Some(path) = std::env::var_os("REMEDIATOR_MOTO_SERVER") {
+        return PathBuf::from(path);
+    }
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_default();
+    home.join(".cache/chainlink-remediator/moto-5.2.1/bin/moto_server")
+}
+
+fn free_port() -> u16 {
+    let listener =
+        TcpListener::bind(("127.0.0.1", 0)).unwrap_or_else(|e| panic!("no free port: {e}"));
+    listener
+        .local_addr()
+        .map(|a| a.port())
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// The `remediator` binary built alongside the tests.
+pub fn remediator_binary() -> PathBuf {
+    let exe = std::env::current_exe().unwrap_or_else(|e| panic!("{e}"));
+    let dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .unwrap_or_else(|| panic!("no target dir above {}", exe.display()));
+    let binary = dir.join("remediator");
+    assert!(
+        binary.exists(),
+        "{} is missing: build the workspace (cargo test --workspace)",
+        binary.display()
+    );
+    binary
+}
+
+/// A repository path, from the tests crate.
+pub fn repo_path(relative: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(relative)
+}
+
+/// Seeding through the SDK: what an operator's tooling would have created.
+pub mod seed {
+    use super::*;
+
+    pub async fn vpc(ec2: &aws_sdk_ec2::Client, cidr: &str) -> String {
+        let vpc = ec2
+            .create_vpc()
+            .cidr_block(cidr)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("create vpc: {e:?}"));
+        vpc.vpc()
+            .and_then(|v| v.vpc_id())
+            .unwrap_or_default()
+            .to_string()
+    }
+
+    /// A group tagged into `stack` with `role` (either may be empty for "no such tag").
+    pub async fn group(
+        ec2: &aws_sdk_ec2::Client,
+        vpc: &str,
+        name: &str,
+        stack: &str,
+        role: &str,
+    ) -> SecurityGroupId {
+        let tags: Vec<Tag> = [(STACK_TAG, stack), (ROLE_TAG, role)]
+            .into_iter()
+            .filter(|(_, value)| !value.is_empty())
+            .map(|(key, value)| Tag::builder().key(key).value(value).build())
+            .collect();
+        let tagging = (!tags.is_empty()).then(|| {
+            TagSpecification::builder()
+                .resource_type(ResourceType::SecurityGroup)
+                .set_tags(Some(tags))
+                .build()
+        });
+        let created = ec2
+            .create_security_group()
+            .group_name(name)
+            .description(format!("{name} (test)"))
+            .vpc_id(vpc)
+            .set_tag_specifications(tagging.map(|t| vec![t]))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("create group {name}: {e:?}"));
+        SecurityGroupId::new(created.group_id().unwrap_or_default())
+    }
+
+    pub async fn allow(ec2: &aws_sdk_ec2::Client, group: &SecurityGroupId, rules: &[Rule]) {
+        ec2.authorize_security_group_ingress()
+            .group_id(group.as_str())
+            .set_ip_permissions(Some(
+                rules
+                    .iter()
+                    .map(|r| shared::apply::permission(r, None))
+                    .collect(),
+            ))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("seed rules on {group}: {e:?}"));
+    }
+
+    pub async fn subnet(ec2: &aws_sdk_ec2::Client, vpc: &str, cidr: &str) -> String {
+        let created = ec2
+            .create_subnet()
+            .vpc_id(vpc)
+            .cidr_block(cidr)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("create subnet: {e:?}"));
+        created
+            .subnet()
+            .and_then(|s| s.subnet_id())
+            .unwrap_or_default()
+            .to_string()
+    }
+
+    /// A running instance wearing `group`, tagged into `stack` with `role`.
+    pub async fn instance(
+        ec2: &aws_sdk_ec2::Client,
+        subnet: &str,
+        group: &SecurityGroupId,
+        stack: &str,
+        role: &str,
+    ) -> String {
+        let tags = TagSpecification::builder()
+            .resource_type(ResourceType::Instance)
+            .tags(Tag::builder().key(STACK_TAG).value(stack).build())
+            .tags(Tag::builder().key(ROLE_TAG).value(role).build())
+            .build();
+        let run = ec2
+            .run_instances()
+            .image_id("ami-12c6146b")
+            .instance_type(aws_sdk_ec2::types::InstanceType::M6iLarge)
+            .min_count(1)
+            .max_count(1)
+            .subnet_id(subnet)
+            .security_group_ids(group.as_str())
+            .tag_specifications(tags)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("run instance: {e:?}"));
+        run.instances()
+            .first()
+            .and_then(|i| i.instance_id())
+            .unwrap_or_default()
+            .to_string()
+    }
+
+    /// Gives `subnet` a network ACL of its own that denies TCP `port` from `cidr` (rule 90) and
+    /// allows everything else both ways (rule 100).
+    pub async fn acl_denying(
+        ec2: &aws_sdk_ec2::Client,
+        vpc: &str,
+        subnet: &str,
+        port: i32,
+        cidr: &str,
+    ) -> String {
+        use aws_sdk_ec2::types::{PortRange, RuleAction};
+        let acl = ec2
+            .create_network_acl()
+            .vpc_id(vpc)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("create acl: {e:?}"));
+        let acl_id = acl
+            .network_acl()
+            .and_then(|a| a.network_acl_id())
+            .unwrap_or_default()
+            .to_string();
+        let entries = [
+            (90, false, "6", Some(port), cidr, RuleAction::Deny),
+            (100, false, "-1", None, "0.0.0.0/0", RuleAction::Allow),
+            (100, true, "-1", None, "0.0.0.0/0", RuleAction::Allow),
+        ];
+        for (number, egress, protocol, port, cidr, action) in entries {
+            ec2.create_network_acl_entry()
+                .network_acl_id(&acl_id)
+                .rule_number(number)
+                .egress(egress)
+                .protocol(protocol)
+                .set_port_range(port.map(|p| PortRange::builder().from(p).to(p).build()))
+                .cidr_block(cidr)
+                .rule_action(action)
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("acl entry: {e:?}"));
+        }
+        let current = ec2
+            .describe_network_acls()
+            .filters(
+                Filter::builder()
+                    .name("association.subnet-id")
+                    .values(subnet)
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("describe acls: {e:?}"));
+        let association = current
+            .network_acls()
+            .iter()
+            .flat_map(|a| a.associations())
+            .find(|a| a.subnet_id() == Some(subnet))
+            .and_then(|a| a.network_acl_association_id())
+            .unwrap_or_default()
+            .to_string();
+        ec2.replace_network_acl_association()
+            .association_id(association)
+            .network_acl_id(&acl_id)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("associate acl: {e:?}"));
+        acl_id
+    }
+
+    /// The group's ingress rules as text, sorted: what assertions compare.
+    pub async fn ingress(ec2: &aws_sdk_ec2::Client, group: &SecurityGroupId) -> Vec<String> {
+        let groups = ec2
+            .describe_security_groups()
+            .filters(
+                Filter::builder()
+                    .name("group-id")
+                    .values(group.as_str())
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("describe {group}: {e:?}"));
+        let mut rules: Vec<String> = groups
+            .security_groups()
+            .iter()
+            .flat_map(|g| g.ip_permissions())
+            .flat_map(shared::observe::rules_from_permission)
+            .map(|r| r.to_string())
+            .collect();
+        rules.sort();
+        rules
+    }
+}
+
+/// The demo stack's groups, seeded healthy: every required flow in place, nothing forbidden open.
+#[derive(Debug, Clone)]
+pub struct SeededStack {
+    pub vpc: String,
+    pub node: SecurityGroupId,
+    pub db: SecurityGroupId,
+}
+
+impl SeededStack {
+    pub async fn healthy(ec2: &aws_sdk_ec2::Client, stack: &str) -> SeededStack {
+        let vpc = seed::vpc(ec2, "10.0.0.0/16").await;
+        let node = seed::group(ec2, &vpc, &format!("{stack}-node"), stack, "node").await;
+        let db = seed::group(ec2, &vpc, &format!("{stack}-db"), stack, "db").await;
+        seed::allow(
+            ec2,
+            &node,
+            &[
+                rule::tcp(6688, "10.20.0.0/16"),
+                rule::tcp(6690, node.as_str()),
+                rule::tcp(6690, "0.0.0.0/0"),
+            ],
+        )
+        .await;
+        seed::allow(ec2, &db, &[rule::tcp(5432, node.as_str())]).await;
+        SeededStack { vpc, node, db }
+    }
+
+    /// The healthy rule set, as `seed::ingress` prints it.
+    pub fn healthy_node_rules(&self) -> Vec<String> {
+        let mut rules = vec![
+            "tcp 6688 from 10.20.0.0/16".to_string(),
+            format!("tcp 6690 from {}", self.node),
+            "tcp 6690 from 0.0.0.0/0".to_string(),
+        ];
+        rules.sort();
+        rules
+    }
+}
+
+/// Rules for seeding, in the engine's own types.
+pub mod rule {
+    use shared::fixtures;
+    use shared::net::Rule;
+
+    pub fn tcp(port: u16, peer: &str) -> Rule {
+        fixtures::tcp(port).from(peer)
+    }
+
+    pub fn tcp_range(from: u16, to: u16, peer: &str) -> Rule {
+        fixtures::tcp_range(from, to).from(peer)
+    }
+
+    pub fn all_traffic(peer: &str) -> Rule {
+        fixtures::all_traffic().from(peer)
+    }
+}
