@@ -3,24 +3,73 @@
 
 use crate::apply::apply_plan;
 use crate::aws::AwsError;
-use crate::ids::STACK_TAG;
+use crate::ids::{StackName, STACK_TAG};
 use crate::observe::{describe_groups, observe_stacks, GroupScope};
 use crate::observed::ObservedStack;
+use crate::parameters::{
+    apply_parameter_actions, observe_history, observe_parameters, plan_parameters, suspects,
+};
 use crate::plan::{check_flows, plan_security_groups, Action};
+use crate::report::ParameterReport;
 use crate::report::{ActionReport, Execution, FlowReport, Outcome, Report, StackReport};
 use crate::signal::{Signal, SignalKind};
 use crate::stack::{Mode, StackFile, StackSelector};
 
-/// The engine for one stack file, with the clients of the process (built once per cold start).
+/// The AWS clients of a process, built once per cold start.
+#[derive(Clone, Debug)]
+pub struct Clients {
+    pub ec2: aws_sdk_ec2::Client,
+    pub ssm: aws_sdk_ssm::Client,
+}
+
+impl Clients {
+    pub fn new(config: &aws_config::SdkConfig) -> Self {
+        Self {
+            ec2: aws_sdk_ec2::Client::new(config),
+            ssm: aws_sdk_ssm::Client::new(config),
+        }
+    }
+}
+
+/// What an engine takes care of: each function guards one capability, the CLI all of them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Capabilities {
+    pub security_groups: bool,
+    pub parameters: bool,
+}
+
+impl Capabilities {
+    pub const ALL: Self = Self {
+        security_groups: true,
+        parameters: true,
+    };
+    pub const SECURITY_GROUPS: Self = Self {
+        security_groups: true,
+        parameters: false,
+    };
+    pub const PARAMETERS: Self = Self {
+        security_groups: false,
+        parameters: true,
+    };
+}
+
+/// The engine for one stack file.
 #[derive(Debug)]
 pub struct Engine {
     ec2: aws_sdk_ec2::Client,
+    ssm: aws_sdk_ssm::Client,
     file: StackFile,
+    capabilities: Capabilities,
 }
 
 impl Engine {
-    pub fn new(ec2: aws_sdk_ec2::Client, file: StackFile) -> Self {
-        Self { ec2, file }
+    pub fn new(clients: Clients, file: StackFile, capabilities: Capabilities) -> Self {
+        Self {
+            ec2: clients.ec2,
+            ssm: clients.ssm,
+            file,
+            capabilities,
+        }
     }
 
     pub fn stack_file(&self) -> &StackFile {
@@ -31,22 +80,46 @@ impl Engine {
     /// failures while applying are outcomes in the report.
     pub async fn run(&self, signal: Signal, execution: Execution) -> Result<Report, AwsError> {
         let mut skipped = Vec::new();
-        let selectors = self.selectors_for(&signal, &mut skipped).await?;
-        let mut stacks = Vec::new();
-        for selector in &selectors {
-            stacks.extend(observe_stacks(&self.ec2, selector).await?);
-        }
-        if signal.kind == SignalKind::Sweep && stacks.is_empty() {
-            skipped.push(format!(
-                "no security group carries the tag {STACK_TAG} = {}",
-                self.file.selector
-            ));
-        }
         let apply = execution == Execution::Apply && self.file.mode == Mode::Enforce;
-        let mut reports = Vec::with_capacity(stacks.len());
-        for stack in &stacks {
-            reports.push(self.run_stack(stack, apply).await);
+        let mut reports: Vec<StackReport> = Vec::new();
+
+        let selectors = self.selectors_for(&signal, &mut skipped).await?;
+        let mut observed = Vec::new();
+        for selector in &selectors {
+            observed.extend(observe_stacks(&self.ec2, selector).await?);
         }
+        if self.capabilities.security_groups {
+            if signal.kind == SignalKind::Sweep && observed.is_empty() {
+                skipped.push(format!(
+                    "no security group carries the tag {STACK_TAG} = {}",
+                    self.file.selector
+                ));
+            }
+            for stack in &observed {
+                reports.push(self.run_stack(stack, apply).await);
+            }
+        }
+
+        if self.capabilities.parameters && self.file.parameters.is_some() {
+            let stacks = match &signal.kind {
+                SignalKind::ParameterChanged { name, .. } => {
+                    self.stack_of_parameter(name, &mut skipped)
+                }
+                SignalKind::Sweep => match &self.file.selector {
+                    StackSelector::Exact(name) => vec![name.clone()],
+                    StackSelector::Pattern(_) => observed.iter().map(|s| s.name.clone()).collect(),
+                },
+                _ => Vec::new(),
+            };
+            for stack in stacks {
+                let parameters = Box::pin(self.run_parameters(&stack, apply)).await?;
+                match reports.iter_mut().find(|r| r.stack == stack) {
+                    Some(report) => report.parameters = Some(parameters),
+                    None => reports.push(StackReport::parameters_only(stack, parameters)),
+                }
+            }
+        }
+
         let report = Report::new(execution, self.file.mode, signal, reports, skipped);
         tracing::info!(
             signal_id = %report.signal.id,
@@ -58,6 +131,74 @@ impl Engine {
         Ok(report)
     }
 
+    /// The stack a changed parameter belongs to, if it is under a guarded stack's prefix.
+    fn stack_of_parameter(&self, name: &str, skipped: &mut Vec<String>) -> Vec<StackName> {
+        let Some(source) = &self.file.parameters else {
+            return Vec::new();
+        };
+        let stack = match &self.file.selector {
+            StackSelector::Exact(stack) => name
+                .starts_with(&source.prefix_for(stack))
+                .then(|| stack.clone()),
+            StackSelector::Pattern(_) => source
+                .stack_of(name)
+                .filter(|s| self.file.selector.matches(s)),
+        };
+        if stack.is_none() {
+            skipped.push(format!(
+                "{name}: outside the parameter prefix {} of the guarded stacks",
+                source.prefix
+            ));
+        }
+        stack.into_iter().collect()
+    }
+
+    /// Validates a stack's whole parameter set; labels it when valid, rolls a bad change back
+    /// when not (histories are read only then, and only for what changed since last good).
+    async fn run_parameters(
+        &self,
+        stack: &StackName,
+        apply: bool,
+    ) -> Result<ParameterReport, AwsError> {
+        let Some(source) = &self.file.parameters else {
+            return Err(AwsError {
+                operation: "run_parameters",
+                code: "NoParameters".into(),
+                message: "the stack file declares no [parameters]".into(),
+                retryable: false,
+            });
+        };
+        let prefix = source.prefix_for(stack);
+        let policy = &self.file.environment;
+        let observed = observe_parameters(&self.ssm, &prefix, &source.label).await?;
+        let mut plan = plan_parameters(
+            &prefix,
+            &source.label,
+            policy,
+            &observed,
+            &Default::default(),
+        );
+        if !plan.valid {
+            let mut history = std::collections::BTreeMap::new();
+            for suspect in suspects(&observed) {
+                history.insert(
+                    suspect.name.clone(),
+                    observe_history(&self.ssm, &suspect.name).await?,
+                );
+            }
+            plan = plan_parameters(&prefix, &source.label, policy, &observed, &history);
+        }
+        let outcomes = if apply {
+            apply_parameter_actions(&self.ssm, &plan.actions).await
+        } else {
+            vec![Outcome::Planned; plan.actions.len()]
+        };
+        for finding in &plan.findings {
+            tracing::warn!(stack = %stack, code = finding.code.as_str(), severity = ?finding.severity, parameter = %finding.parameter, "parameter finding");
+        }
+        Ok(ParameterReport::new(plan, outcomes))
+    }
+
     /// The stacks a signal concerns. An event names groups; only groups of a stack this file
     /// guards lead anywhere, and then the whole of that stack is re-read, never the event trusted.
     async fn selectors_for(
@@ -66,9 +207,24 @@ impl Engine {
         skipped: &mut Vec<String>,
     ) -> Result<Vec<StackSelector>, AwsError> {
         let groups = match &signal.kind {
-            SignalKind::Sweep => return Ok(vec![self.file.selector.clone()]),
+            SignalKind::Sweep => {
+                let exact_parameters_only = !self.capabilities.security_groups
+                    && matches!(self.file.selector, StackSelector::Exact(_));
+                return Ok(if exact_parameters_only {
+                    Vec::new()
+                } else {
+                    vec![self.file.selector.clone()]
+                });
+            }
             SignalKind::Ignored { reason } => {
                 skipped.push(reason.clone());
+                return Ok(Vec::new());
+            }
+            SignalKind::ParameterChanged { .. } => return Ok(Vec::new()),
+            SignalKind::SecurityGroupsChanged { .. } if !self.capabilities.security_groups => {
+                skipped.push(
+                    "security-group events are handled by the security-group function".into(),
+                );
                 return Ok(Vec::new());
             }
             SignalKind::SecurityGroupsChanged { groups } => groups,
@@ -157,6 +313,7 @@ impl Engine {
             exempt: plan.exempt,
             unmanaged: plan.unmanaged,
             flow_check,
+            parameters: None,
         }
     }
 }

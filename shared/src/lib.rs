@@ -4,6 +4,7 @@
 
 pub mod apply;
 pub mod aws;
+pub mod chainlink;
 pub mod engine;
 pub mod event;
 pub mod fixtures;
@@ -12,9 +13,11 @@ pub mod invocation;
 pub mod net;
 pub mod observe;
 pub mod observed;
+pub mod parameters;
 pub mod plan;
 pub mod report;
 pub mod signal;
 pub mod stack;
 
 pub use aws_sdk_ec2;
+pub use aws_sdk_ssm;

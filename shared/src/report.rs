@@ -3,7 +3,9 @@
 //! a plan and an apply report have the same shape, so the preview is exactly what runs.
 
 use crate::aws::AwsError;
+use crate::chainlink::{ConfigStyle, Finding};
 use crate::ids::StackName;
+use crate::parameters::{ParameterAction, ParameterPlan};
 use crate::plan::{Action, Exemption, FlowCheck, FlowStatus, UnmanagedRule};
 use crate::signal::{Signal, SignalKind};
 use crate::stack::Mode;
@@ -61,6 +63,83 @@ pub struct StackReport {
     pub exempt: Vec<Exemption>,
     pub unmanaged: Vec<UnmanagedRule>,
     pub flow_check: Vec<FlowReport>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parameters: Option<ParameterReport>,
+}
+
+impl StackReport {
+    pub fn parameters_only(stack: StackName, parameters: ParameterReport) -> Self {
+        Self {
+            stack,
+            actions: Vec::new(),
+            refusal: None,
+            exempt: Vec::new(),
+            unmanaged: Vec::new(),
+            flow_check: Vec::new(),
+            parameters: Some(parameters),
+        }
+    }
+
+    fn outcomes(&self) -> impl Iterator<Item = &Outcome> {
+        let parameter_outcomes = self
+            .parameters
+            .iter()
+            .flat_map(|p| p.actions.iter().map(|a| &a.outcome));
+        self.actions
+            .iter()
+            .map(|a| &a.outcome)
+            .chain(parameter_outcomes)
+    }
+}
+
+/// The parameter set of a stack: its findings, and what was done about them.
+#[derive(Clone, Debug, Serialize)]
+pub struct ParameterReport {
+    pub prefix: String,
+    pub style: ConfigStyle,
+    pub valid: bool,
+    pub findings: Vec<Finding>,
+    pub actions: Vec<ParameterActionReport>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ParameterActionReport {
+    #[serde(flatten)]
+    pub action: ParameterAction,
+    #[serde(flatten)]
+    pub outcome: Outcome,
+}
+
+impl ParameterReport {
+    pub fn new(plan: ParameterPlan, outcomes: Vec<Outcome>) -> Self {
+        Self {
+            prefix: plan.prefix,
+            style: plan.style,
+            valid: plan.valid,
+            findings: plan.findings,
+            actions: plan
+                .actions
+                .into_iter()
+                .zip(outcomes)
+                .map(|(action, outcome)| ParameterActionReport { action, outcome })
+                .collect(),
+            note: plan.note,
+        }
+    }
+
+    /// Invalid, and nothing planned or done brings back a valid set.
+    pub fn left_invalid(&self) -> bool {
+        !self.valid
+            && !self.actions.iter().any(|a| {
+                matches!(a.action, ParameterAction::RevertParameter { .. })
+                    && matches!(
+                        a.outcome,
+                        Outcome::Planned | Outcome::Applied | Outcome::AlreadyConverged
+                    )
+            })
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -76,6 +155,8 @@ pub enum Status {
     Failed,
     /// The event could not be used.
     Rejected,
+    /// A stack's parameters are invalid and no earlier valid values could be restored.
+    Invalid,
 }
 
 impl Status {
@@ -83,7 +164,7 @@ impl Status {
     pub fn exit_code(self) -> i32 {
         match self {
             Self::Converged | Self::Planned => 0,
-            Self::Refused | Self::Failed => 1,
+            Self::Refused | Self::Failed | Self::Invalid => 1,
             Self::Rejected => 2,
         }
     }
@@ -117,6 +198,12 @@ impl Report {
             Status::Failed
         } else if stacks.iter().any(|s| s.refusal.is_some()) {
             Status::Refused
+        } else if stacks
+            .iter()
+            .filter_map(|s| s.parameters.as_ref())
+            .any(ParameterReport::left_invalid)
+        {
+            Status::Invalid
         } else if outcomes().any(|o| *o == Outcome::Planned) {
             Status::Planned
         } else {
@@ -164,8 +251,8 @@ impl Report {
     pub fn count(&self, pick: impl Fn(&Outcome) -> bool) -> usize {
         self.stacks
             .iter()
-            .flat_map(|s| &s.actions)
-            .filter(|a| pick(&a.outcome))
+            .flat_map(StackReport::outcomes)
+            .filter(|o| pick(o))
             .count()
     }
 }
@@ -226,6 +313,7 @@ impl fmt::Display for Report {
                 "refused: a limit of the stack file stopped this run; nothing was applied"
                     .to_string()
             }
+            Status::Invalid => "invalid: a stack's parameters are invalid and no earlier valid values exist; fix them by hand".to_string(),
             Status::Failed => format!(
                 "failed: {} action(s) failed; see above",
                 self.count(|o| matches!(o, Outcome::Failed { .. }))
@@ -240,6 +328,12 @@ impl fmt::Display for Report {
 
 fn write_stack(f: &mut fmt::Formatter<'_>, stack: &StackReport) -> fmt::Result {
     writeln!(f, "\nstack {}", stack.stack)?;
+    if let Some(parameters) = &stack.parameters {
+        write_parameters(f, parameters)?;
+    }
+    if stack.actions.is_empty() && stack.flow_check.is_empty() {
+        return Ok(());
+    }
     if stack.actions.is_empty() {
         writeln!(f, "  actions: none")?;
     }
@@ -305,6 +399,43 @@ fn write_stack(f: &mut fmt::Formatter<'_>, stack: &StackReport) -> fmt::Result {
                 )?;
             }
         }
+    }
+    Ok(())
+}
+
+fn write_parameters(f: &mut fmt::Formatter<'_>, parameters: &ParameterReport) -> fmt::Result {
+    let verdict = if parameters.valid { "valid" } else { "INVALID" };
+    writeln!(
+        f,
+        "  parameters under {} ({:?} config): {verdict}",
+        parameters.prefix, parameters.style
+    )?;
+    for finding in &parameters.findings {
+        let field = finding
+            .field
+            .as_deref()
+            .map(|field| format!(" {field}"))
+            .unwrap_or_default();
+        writeln!(
+            f,
+            "    {:<8} {} {}{field}: {}",
+            finding.severity.to_string(),
+            finding.code.as_str(),
+            finding.parameter,
+            finding.message
+        )?;
+    }
+    for (i, report) in parameters.actions.iter().enumerate() {
+        writeln!(
+            f,
+            "    {}. {}\n       → {}",
+            i + 1,
+            report.action,
+            report.outcome
+        )?;
+    }
+    if let Some(note) = &parameters.note {
+        writeln!(f, "    note: {note}")?;
     }
     Ok(())
 }

@@ -21,6 +21,8 @@ pub enum SignalKind {
     Sweep,
     /// These groups may have drifted.
     SecurityGroupsChanged { groups: Vec<SecurityGroupId> },
+    /// A parameter was created, updated, deleted or relabeled.
+    ParameterChanged { name: String, operation: String },
     /// A well-formed event that calls for nothing, and why.
     Ignored { reason: String },
 }

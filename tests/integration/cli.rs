@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 use std::process::Output;
-use tests::{remediator_binary, repo_path, rule, seed, Moto, SeededStack};
+use tests::{remediator_binary, repo_path, rule, seed, ssm, Moto, SeededStack};
 
 fn remediator(moto: &Moto, args: &[&str]) -> Output {
     std::process::Command::new(remediator_binary())
@@ -42,6 +42,12 @@ async fn plan_then_apply_then_apply_again() {
     let ec2 = moto.ec2().await;
     let stack = SeededStack::healthy(&ec2, "demo").await;
     seed::allow(&ec2, &stack.node, &[rule::tcp(6688, "0.0.0.0/0")]).await;
+    ssm::put_all(
+        &ssm::client(&moto).await,
+        "/chainlink/demo/",
+        &ssm::valid_legacy(),
+    )
+    .await;
 
     let plan = remediator(&moto, &["plan", "--stack", &sample_stack(), "--json"]);
     assert_eq!(plan.status.code(), Some(0), "{}", text(&plan.stderr));

@@ -3,4 +3,5 @@
 //! re-reads AWS and asserts what it finds there.
 
 mod cli;
+mod parameters;
 mod security_groups;

@@ -1,7 +1,7 @@
 //! Security-group drift repair: the engine's observe → plan → apply against the emulator.
 
 use serde_json::Value;
-use shared::engine::Engine;
+use shared::engine::{Capabilities, Clients, Engine};
 use shared::invocation::handle_event;
 use shared::report::{Execution, Outcome, Report, Status};
 use shared::signal::Signal;
@@ -13,7 +13,11 @@ fn sample_stack() -> StackFile {
 }
 
 async fn engine(moto: &Moto, file: StackFile) -> Engine {
-    Engine::new(moto.ec2().await, file)
+    Engine::new(
+        Clients::new(&moto.sdk_config().await),
+        file,
+        Capabilities::SECURITY_GROUPS,
+    )
 }
 
 async fn run(engine: &Engine, execution: Execution) -> Report {

@@ -493,3 +493,88 @@ pub mod rule {
         fixtures::all_traffic().from(peer)
     }
 }
+
+/// Parameter Store seeding and reading, through the SDK.
+pub mod ssm {
+    use aws_sdk_ssm::types::ParameterType;
+
+    pub const GOOD_DB: &str = "postgresql://chainlink:Str0ng-enough-passw0rd@db.prod.demo.internal:5432/chainlink?sslmode=require";
+    pub const DEV_DB: &str = "postgresql://chainlink:Str0ng-enough-passw0rd@db.dev.demo.internal:5432/chainlink?sslmode=require";
+
+    /// A valid legacy (v1) parameter set for the demo stack's production mainnet environment.
+    pub fn valid_legacy() -> Vec<(&'static str, &'static str)> {
+        vec![
+            ("DATABASE_URL", GOOD_DB),
+            ("ETH_URL", "wss://eth-1.rpc.prod.demo.internal"),
+            ("ETH_CHAIN_ID", "1"),
+            (
+                "LINK_CONTRACT_ADDRESS",
+                "0x514910771AF9Ca656af840dff83E8264EcF986CA",
+            ),
+            ("KEYSTORE_PASSWORD", "keystore-passw0rd-long-enough"),
+            ("API_EMAIL", "ops@demo.internal"),
+            ("API_PASSWORD", "api-passw0rd-long-enough"),
+        ]
+    }
+
+    pub async fn client(moto: &super::Moto) -> aws_sdk_ssm::Client {
+        aws_sdk_ssm::Client::new(&moto.sdk_config().await)
+    }
+
+    /// Creates or overwrites a SecureString; returns the new version.
+    pub async fn put(ssm: &aws_sdk_ssm::Client, name: &str, value: &str) -> i64 {
+        ssm.put_parameter()
+            .name(name)
+            .value(value)
+            .r#type(ParameterType::SecureString)
+            .overwrite(true)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("put {name}: {e:?}"))
+            .version()
+    }
+
+    /// Puts every (key, value) under `prefix`.
+    pub async fn put_all(ssm: &aws_sdk_ssm::Client, prefix: &str, set: &[(&str, &str)]) {
+        for (key, value) in set {
+            put(ssm, &format!("{prefix}{key}"), value).await;
+        }
+    }
+
+    /// (version, decrypted value) of the current version.
+    pub async fn current(ssm: &aws_sdk_ssm::Client, name: &str) -> (i64, String) {
+        let found = ssm
+            .get_parameter()
+            .name(name)
+            .with_decryption(true)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("get {name}: {e:?}"));
+        let parameter = found.parameter().unwrap_or_else(|| panic!("no {name}"));
+        (
+            parameter.version(),
+            parameter.value().unwrap_or_default().to_string(),
+        )
+    }
+
+    /// The version carrying `label`, if any.
+    pub async fn labeled(ssm: &aws_sdk_ssm::Client, name: &str, label: &str) -> Option<i64> {
+        let found = ssm
+            .get_parameters()
+            .names(format!("{name}:{label}"))
+            .send()
+            .await
+            .ok()?;
+        found.parameters().first().map(|p| p.version())
+    }
+
+    pub async fn history_len(ssm: &aws_sdk_ssm::Client, name: &str) -> usize {
+        ssm.get_parameter_history()
+            .name(name)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("history {name}: {e:?}"))
+            .parameters()
+            .len()
+    }
+}

@@ -2,7 +2,7 @@
 //! scheduled sweeps. Everything but wiring lives in the shared engine.
 
 use lambda_runtime::{service_fn, Diagnostic, Error, LambdaEvent};
-use shared::engine::Engine;
+use shared::engine::{Capabilities, Clients, Engine};
 use shared::invocation::handle_event;
 use shared::report::Report;
 use shared::stack::StackFile;
@@ -13,7 +13,7 @@ async fn main() -> Result<(), Error> {
     let stack_path = std::env::var("STACK_FILE").unwrap_or_else(|_| "stack.toml".into());
     let file = StackFile::load(stack_path.as_ref())?;
     let config = shared::aws::load_sdk_config().await;
-    let engine = Engine::new(shared::aws_sdk_ec2::Client::new(&config), file);
+    let engine = Engine::new(Clients::new(&config), file, Capabilities::SECURITY_GROUPS);
     lambda_runtime::run(service_fn(|event: LambdaEvent<serde_json::Value>| {
         handle(&engine, event)
     }))

@@ -1,5 +1,5 @@
-//! `remediator`: the engine from a terminal. `plan` previews, `apply` enforces, `handle` runs a
-//! function's exact code path for one event file.
+//! `remediator`: the engine from a terminal. `plan` previews, `apply` enforces, `validate`
+//! checks the node parameters, `handle` runs a function's exact code path for one event file.
 //!
 //! Exit codes (scripts rely on them): 0 converged or planned, 1 an action failed or a limit
 //! refused the run, 2 bad input (stack file, event file, arguments).
@@ -7,7 +7,7 @@
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use shared::aws::load_sdk_config;
-use shared::engine::Engine;
+use shared::engine::{Capabilities, Clients, Engine};
 use shared::invocation::handle_event;
 use shared::report::{Execution, Report};
 use shared::signal::Signal;
@@ -32,6 +32,8 @@ enum Command {
     Plan(Common),
     /// Observe, plan, apply (if the stack file's mode is enforce) and print the report.
     Apply(Common),
+    /// Validate the stack's node parameters in Parameter Store; changes nothing.
+    Validate(Common),
     /// Run the Lambda code path for one event file, in the stack file's mode.
     Handle {
         #[command(flatten)]
@@ -93,7 +95,9 @@ fn init_logging() {
 
 async fn run(cli: Cli) -> ExitCode {
     let (common, event) = match &cli.command {
-        Command::Plan(common) | Command::Apply(common) => (common, None),
+        Command::Plan(common) | Command::Apply(common) | Command::Validate(common) => {
+            (common, None)
+        }
         Command::Handle { common, event } => (common, Some(event)),
     };
     let file = match StackFile::load(&common.stack) {
@@ -110,13 +114,26 @@ async fn run(cli: Cli) -> ExitCode {
             return ExitCode::from(EXIT_BAD_INPUT);
         }
     };
+    let capabilities = match &cli.command {
+        Command::Validate(_) if file.parameters.is_none() => {
+            eprintln!(
+                "error: {} declares no [parameters] section: nothing to validate",
+                common.stack.display()
+            );
+            return ExitCode::from(EXIT_BAD_INPUT);
+        }
+        Command::Validate(_) => Capabilities::PARAMETERS,
+        _ => Capabilities::ALL,
+    };
     let config = load_sdk_config().await;
-    let engine = Engine::new(shared::aws_sdk_ec2::Client::new(&config), file);
+    let engine = Engine::new(Clients::new(&config), file, capabilities);
     let report = match (&cli.command, event) {
         (Command::Handle { .. }, Some(event)) => {
             handle_event(&engine, event).await.map_err(|e| e.0)
         }
-        (Command::Plan(_), _) => engine.run(Signal::sweep("cli"), Execution::Plan).await,
+        (Command::Plan(_) | Command::Validate(_), _) => {
+            engine.run(Signal::sweep("cli"), Execution::Plan).await
+        }
         _ => engine.run(Signal::sweep("cli"), Execution::Apply).await,
     };
     match report {

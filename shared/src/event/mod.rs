@@ -63,6 +63,10 @@ fn signal_from_envelope(event: EventBridgeEvent<serde_json::Value>) -> Result<Si
             let detail: CloudTrailDetail = detail(event.detail)?;
             Ok(signal_from_cloudtrail(id, detail))
         }
+        ("aws.ssm", "Parameter Store Change") => {
+            let detail: ParameterChangeDetail = detail(event.detail)?;
+            Ok(signal_from_parameter_change(id, detail))
+        }
         ("aws.config", "Config Configuration Item Change") => {
             let detail: ConfigDetail = detail(event.detail)?;
             signal_from_config(id, detail)
@@ -143,6 +147,28 @@ fn signal_from_cloudtrail(id: String, detail: CloudTrailDetail) -> Signal {
         },
         // Calls by group name (default VPC) carry no ID: check everything instead of guessing.
         None => SignalKind::Sweep,
+    };
+    Signal { id, origin, kind }
+}
+
+/// `aws_lambda_events`' own type requires `description`, which real events may omit.
+#[derive(Debug, Deserialize)]
+struct ParameterChangeDetail {
+    operation: String,
+    name: String,
+}
+
+fn signal_from_parameter_change(id: String, detail: ParameterChangeDetail) -> Signal {
+    let origin = format!("ssm:{}", detail.operation);
+    let kind = if detail.name.starts_with('/') && !detail.name.contains(['*', '\0']) {
+        SignalKind::ParameterChanged {
+            name: detail.name,
+            operation: detail.operation,
+        }
+    } else {
+        SignalKind::Ignored {
+            reason: "the parameter name is not a path: stack parameters always are".into(),
+        }
     };
     Signal { id, origin, kind }
 }

@@ -6,17 +6,20 @@
 
 mod raw;
 
+use crate::chainlink::{EnvironmentPolicy, HostPattern};
 use crate::ids::{RoleName, SecurityGroupId, StackName};
 use crate::net::{Peer, PortRange, Protocol};
 use ipnet::IpNet;
-use raw::{RawException, RawFlow, RawForbidden, RawPorts, RawStackFile};
+use raw::{
+    RawEnvironment, RawException, RawFlow, RawForbidden, RawParameters, RawPorts, RawStackFile,
+};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::Path;
 
 /// A validated stack file.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug)]
 pub struct StackFile {
     pub selector: StackSelector,
     pub mode: Mode,
@@ -25,6 +28,38 @@ pub struct StackFile {
     pub forbidden: Vec<ForbiddenExposure>,
     pub exceptions: Vec<Exception>,
     pub limits: Limits,
+    /// What the stack's environment is and may talk to; the parameter checks' policy.
+    pub environment: EnvironmentPolicy,
+    /// Where the stack's node parameters live; `None`: parameters are not checked.
+    pub parameters: Option<ParameterSource>,
+}
+
+/// Where a stack's Chainlink parameters live in SSM Parameter Store.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ParameterSource {
+    /// A path prefix ending in `/`; `{stack}` stands for the stack's name.
+    pub prefix: String,
+    /// The label that marks the last version known to be valid.
+    pub label: String,
+}
+
+impl ParameterSource {
+    pub fn prefix_for(&self, stack: &StackName) -> String {
+        self.prefix.replace("{stack}", stack.as_str())
+    }
+
+    /// The stack a parameter belongs to, read from its name, if it is under the prefix.
+    pub fn stack_of(&self, parameter: &str) -> Option<StackName> {
+        match self.prefix.split_once("{stack}") {
+            None => None,
+            Some((before, after)) => {
+                let rest = parameter.strip_prefix(before)?;
+                let (stack, tail) = rest.split_once('/')?;
+                let after = after.strip_prefix('/').unwrap_or(after);
+                (!stack.is_empty() && tail.starts_with(after)).then(|| StackName::new(stack))
+            }
+        }
+    }
 }
 
 /// Which stacks a file guards: one by name, or every stack whose tag matches a `*` pattern.
@@ -321,7 +356,19 @@ fn build(raw: RawStackFile, problems: &mut Problems) -> Option<StackFile> {
             .ok_or_else(|| "must be a positive number of rule changes".to_string()),
     );
 
+    let environment = raw
+        .environment
+        .as_ref()
+        .map(|e| build_environment(e, problems))
+        .unwrap_or_default();
+    let parameters = match &raw.parameters {
+        Some(p) => Some(build_parameters(p, problems)?),
+        None => None,
+    };
+
     Some(StackFile {
+        environment,
+        parameters,
         selector: selector?,
         mode: mode?,
         roles,
@@ -588,6 +635,78 @@ fn build_exception(
     Some(Exception {
         reason: raw.reason.clone(),
         scope,
+    })
+}
+
+/// Stacks whose environment is named "production" (or "prod") get the node's production rules.
+fn build_environment(raw: &RawEnvironment, problems: &mut Problems) -> EnvironmentPolicy {
+    let name = raw.name.trim().to_ascii_lowercase();
+    if name.is_empty() {
+        problems.push(
+            "environment.name",
+            "must name the environment, such as \"production\"",
+        );
+    }
+    let chain_id = raw.chain_id.and_then(|id| {
+        problems.check(
+            "environment.chain_id",
+            u64::try_from(id)
+                .ok()
+                .filter(|id| *id > 0)
+                .ok_or_else(|| format!("{id} is not a chain ID")),
+        )
+    });
+    let mut hosts = |field: &str, raw: &[String]| -> Vec<HostPattern> {
+        raw.iter()
+            .enumerate()
+            .filter_map(|(i, host)| {
+                problems.check(
+                    &format!("environment.{field}[{i}]"),
+                    host.parse::<HostPattern>().map_err(|e| e.to_string()),
+                )
+            })
+            .collect()
+    };
+    EnvironmentPolicy {
+        production: name == "production" || name == "prod",
+        chain_id,
+        allowed_db_hosts: hosts("database_hosts", &raw.database_hosts),
+        allowed_rpc_hosts: hosts("rpc_hosts", &raw.rpc_hosts),
+        forbidden_hosts: hosts("forbidden_hosts", &raw.forbidden_hosts),
+    }
+}
+
+fn build_parameters(raw: &RawParameters, problems: &mut Problems) -> Option<ParameterSource> {
+    let prefix = problems.check(
+        "parameters.prefix",
+        if raw.prefix.starts_with('/') && raw.prefix.ends_with('/') && raw.prefix.len() > 1 {
+            Ok(raw.prefix.clone())
+        } else {
+            Err(format!(
+                "{:?} must be a path that starts and ends with '/', such as \"/chainlink/demo/\"",
+                raw.prefix
+            ))
+        },
+    );
+    // Parameter Store's own rules for labels.
+    let label_ok = !raw.label.is_empty()
+        && raw.label.len() <= 100
+        && !raw.label.starts_with(|c: char| c.is_ascii_digit())
+        && !raw.label.to_ascii_lowercase().starts_with("aws")
+        && !raw.label.to_ascii_lowercase().starts_with("ssm")
+        && raw
+            .label
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
+    if !label_ok {
+        problems.push(
+            "parameters.label",
+            format!("{:?} is not a Parameter Store label (letters, digits, '.', '-', '_'; not starting with a digit, aws or ssm)", raw.label),
+        );
+    }
+    Some(ParameterSource {
+        prefix: prefix?,
+        label: raw.label.clone(),
     })
 }
 

@@ -19,6 +19,33 @@ pub(super) struct RawStackFile {
     pub exceptions: Vec<RawException>,
     #[serde(default)]
     pub limits: RawLimits,
+    pub environment: Option<RawEnvironment>,
+    pub parameters: Option<RawParameters>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawEnvironment {
+    pub name: String,
+    pub chain_id: Option<i64>,
+    #[serde(default)]
+    pub database_hosts: Vec<String>,
+    #[serde(default)]
+    pub rpc_hosts: Vec<String>,
+    #[serde(default)]
+    pub forbidden_hosts: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawParameters {
+    pub prefix: String,
+    #[serde(default = "default_label")]
+    pub label: String,
+}
+
+fn default_label() -> String {
+    "last-known-good".into()
 }
 
 #[derive(Debug, Deserialize)]

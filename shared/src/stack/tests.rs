@@ -198,3 +198,78 @@ fn patterns_select_stacks_by_name() {
     let exact = parse_selector("demo").unwrap_or_else(|e| panic!("{e}"));
     assert!(exact.matches(&StackName::new("demo")) && !exact.matches(&StackName::new("demo2")));
 }
+
+#[test]
+fn the_sample_declares_a_production_mainnet_environment() {
+    let file = parse(SAMPLE).unwrap_or_else(|e| panic!("{e}"));
+    let policy = &file.environment;
+    assert!(policy.production);
+    assert_eq!(policy.chain_id, Some(1));
+    assert!(policy
+        .allowed_db_hosts
+        .iter()
+        .any(|h| h.matches("db.prod.demo.internal")));
+    assert!(!policy
+        .allowed_db_hosts
+        .iter()
+        .any(|h| h.matches("db.dev.demo.internal")));
+    assert!(policy
+        .allowed_rpc_hosts
+        .iter()
+        .any(|h| h.matches("eth-1.rpc.prod.demo.internal")));
+    let source = file
+        .parameters
+        .unwrap_or_else(|| panic!("parameters declared"));
+    assert_eq!(
+        source.prefix_for(&StackName::new("demo")),
+        "/chainlink/demo/"
+    );
+    assert_eq!(source.label, "last-known-good");
+}
+
+#[test]
+fn parameter_prefixes_may_name_the_stack() {
+    let source = ParameterSource {
+        prefix: "/chainlink/{stack}/".into(),
+        label: "last-known-good".into(),
+    };
+    assert_eq!(
+        source.prefix_for(&StackName::new("prod-eu")),
+        "/chainlink/prod-eu/"
+    );
+    assert_eq!(
+        source.stack_of("/chainlink/prod-eu/DATABASE_URL"),
+        Some(StackName::new("prod-eu"))
+    );
+    assert_eq!(source.stack_of("/other/prod-eu/DATABASE_URL"), None);
+}
+
+#[test]
+fn environment_and_parameter_fields_are_checked() {
+    let cases = [
+        ("[environment]\nname = \"\"\n", "environment.name"),
+        (
+            "[environment]\nname = \"production\"\nchain_id = -1\n",
+            "environment.chain_id",
+        ),
+        (
+            "[environment]\nname = \"production\"\ndatabase_hosts = [\"db prod\"]\n",
+            "environment.database_hosts[0]",
+        ),
+        (
+            "[parameters]\nprefix = \"chainlink/demo\"\n",
+            "parameters.prefix",
+        ),
+        (
+            "[parameters]\nprefix = \"/chainlink/demo/\"\nlabel = \"aws-good\"\n",
+            "parameters.label",
+        ),
+    ];
+    for (section, field) in cases {
+        assert_eq!(
+            problem_fields(&format!("{MINIMAL}\n{section}")),
+            [field],
+            "{section}"
+        );
+    }
+}

@@ -1,0 +1,159 @@
+//! SSM writes: put an earlier value back as a new version and label it, or label a valid
+//! version. Each step re-checks its precondition, so a duplicate or stale event converges.
+
+use super::ParameterAction;
+use crate::aws::AwsError;
+use crate::report::Outcome;
+use aws_sdk_ssm::types::{ParameterStringFilter, ParameterType};
+use aws_sdk_ssm::Client;
+
+pub async fn apply_parameter_actions(ssm: &Client, actions: &[ParameterAction]) -> Vec<Outcome> {
+    let mut outcomes = Vec::with_capacity(actions.len());
+    for action in actions {
+        let outcome = match action {
+            ParameterAction::LabelParameter {
+                name,
+                version,
+                label,
+            } => match label_version(ssm, name, *version, label).await {
+                Ok(()) => Outcome::Applied,
+                Err(error) => Outcome::Failed { error },
+            },
+            ParameterAction::RevertParameter {
+                name,
+                parameter_type,
+                from_version,
+                label,
+                value,
+                ..
+            } => {
+                revert(
+                    ssm,
+                    name,
+                    parameter_type.as_aws(),
+                    *from_version,
+                    label,
+                    value.expose(),
+                )
+                .await
+            }
+        };
+        tracing::info!(action = action.kind(), parameter = action.name(), outcome = %outcome, "action executed");
+        outcomes.push(outcome);
+    }
+    outcomes
+}
+
+async fn revert(
+    ssm: &Client,
+    name: &str,
+    kind: &str,
+    from_version: i64,
+    label: &str,
+    value: &str,
+) -> Outcome {
+    // Only the version the plan rejected is replaced: a newer change is someone else's to judge.
+    let current = match ssm
+        .get_parameter()
+        .name(name)
+        .with_decryption(false)
+        .send()
+        .await
+    {
+        Ok(found) => found.parameter().map(|p| p.version()),
+        Err(e) => {
+            return Outcome::Failed {
+                error: AwsError::from_sdk("GetParameter", e),
+            }
+        }
+    };
+    if current != Some(from_version) {
+        return Outcome::Skipped {
+            reason: format!(
+                "{name} changed since it was read (version {}, planned from {from_version}): it will be judged on its own event",
+                current.map_or_else(|| "none".to_string(), |v| v.to_string())
+            ),
+        };
+    }
+    let key_id = if kind == "SecureString" {
+        match key_id_of(ssm, name).await {
+            Ok(key_id) => key_id,
+            Err(error) => return Outcome::Failed { error },
+        }
+    } else {
+        None
+    };
+    let put = ssm
+        .put_parameter()
+        .name(name)
+        .value(value)
+        .r#type(ParameterType::from(kind))
+        .set_key_id(key_id)
+        .overwrite(true)
+        .send()
+        .await;
+    let version = match put {
+        Ok(output) => output.version(),
+        Err(e) => {
+            return Outcome::Failed {
+                error: AwsError::from_sdk("PutParameter", e),
+            }
+        }
+    };
+    match label_version(ssm, name, version, label).await {
+        Ok(()) => Outcome::Applied,
+        Err(error) => Outcome::Failed { error },
+    }
+}
+
+/// The KMS key of a SecureString, so a restored value stays encrypted with the same key.
+async fn key_id_of(ssm: &Client, name: &str) -> Result<Option<String>, AwsError> {
+    let filter = ParameterStringFilter::builder()
+        .key("Name")
+        .option("Equals")
+        .values(name)
+        .build()
+        .map_err(|e| AwsError {
+            operation: "DescribeParameters",
+            code: "Client".into(),
+            message: e.to_string(),
+            retryable: false,
+        })?;
+    let described = ssm
+        .describe_parameters()
+        .parameter_filters(filter)
+        .send()
+        .await
+        .map_err(|e| AwsError::from_sdk("DescribeParameters", e))?;
+    Ok(described
+        .parameters()
+        .first()
+        .and_then(|p| p.key_id())
+        .map(String::from))
+}
+
+async fn label_version(
+    ssm: &Client,
+    name: &str,
+    version: i64,
+    label: &str,
+) -> Result<(), AwsError> {
+    let output = ssm
+        .label_parameter_version()
+        .name(name)
+        .parameter_version(version)
+        .labels(label)
+        .send()
+        .await
+        .map_err(|e| AwsError::from_sdk("LabelParameterVersion", e))?;
+    if output.invalid_labels().is_empty() {
+        Ok(())
+    } else {
+        Err(AwsError {
+            operation: "LabelParameterVersion",
+            code: "InvalidLabels".into(),
+            message: format!("Parameter Store refused the label {label:?}"),
+            retryable: false,
+        })
+    }
+}

@@ -1,0 +1,286 @@
+//! Chainlink parameter validation and rollback against moto's Parameter Store (history,
+//! labels, SecureString), driven by the same events the parameter function receives.
+
+use serde_json::{json, Value};
+use shared::engine::{Capabilities, Clients, Engine};
+use shared::invocation::handle_event;
+use shared::report::{Outcome, Report, Status};
+use shared::stack::StackFile;
+use tests::ssm::{valid_legacy, DEV_DB, GOOD_DB};
+use tests::{repo_path, ssm, Moto};
+
+const PREFIX: &str = "/chainlink/demo/";
+const LABEL: &str = "last-known-good";
+fn stack_file(mode: &str) -> StackFile {
+    let text = std::fs::read_to_string(repo_path("samples/stack.toml"))
+        .unwrap_or_default()
+        .replace("mode = \"enforce\"", &format!("mode = \"{mode}\""));
+    StackFile::parse(&text, "stack.toml").unwrap_or_else(|e| panic!("{e}"))
+}
+
+async fn engine(moto: &Moto, mode: &str) -> Engine {
+    Engine::new(
+        Clients::new(&moto.sdk_config().await),
+        stack_file(mode),
+        Capabilities::PARAMETERS,
+    )
+}
+
+/// The "Parameter Store Change" event EventBridge sends for `name`.
+fn change_event(operation: &str, name: &str) -> Value {
+    json!({
+        "version": "0", "id": format!("evt-{operation}-{name}"), "detail-type": "Parameter Store Change",
+        "source": "aws.ssm", "account": "123456789012", "time": "2026-11-20T10:02:11Z", "region": "us-east-1",
+        "resources": [format!("arn:aws:ssm:us-east-1:123456789012:parameter{name}")],
+        "detail": { "operation": operation, "name": name, "type": "SecureString" }
+    })
+}
+
+async fn handle(engine: &Engine, event: Value) -> Report {
+    handle_event(engine, event)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn parameter_actions(report: &Report) -> Vec<(String, Outcome)> {
+    report
+        .stacks
+        .iter()
+        .filter_map(|s| s.parameters.as_ref())
+        .flat_map(|p| &p.actions)
+        .map(|a| {
+            (
+                format!("{} {}", a.action.kind(), a.action.name()),
+                a.outcome.clone(),
+            )
+        })
+        .collect()
+}
+
+fn finding_codes(report: &Report) -> Vec<String> {
+    report
+        .stacks
+        .iter()
+        .filter_map(|s| s.parameters.as_ref())
+        .flat_map(|p| &p.findings)
+        .map(|f| format!("{} {}", f.code.as_str(), f.parameter))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_valid_set_is_labeled_last_known_good() {
+    let moto = Moto::start();
+    let client = ssm::client(&moto).await;
+    ssm::put_all(&client, PREFIX, &valid_legacy()).await;
+
+    let report = handle(
+        &engine(&moto, "enforce").await,
+        change_event("Create", "/chainlink/demo/ETH_URL"),
+    )
+    .await;
+
+    assert_eq!(report.status, Status::Converged, "{report}");
+    for (key, _) in valid_legacy() {
+        assert_eq!(
+            ssm::labeled(&client, &format!("{PREFIX}{key}"), LABEL).await,
+            Some(1),
+            "{key}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn production_pointed_at_the_dev_database_is_rolled_back_once() {
+    let moto = Moto::start();
+    let client = ssm::client(&moto).await;
+    ssm::put_all(&client, PREFIX, &valid_legacy()).await;
+    let engine = engine(&moto, "enforce").await;
+    handle(
+        &engine,
+        change_event("Create", "/chainlink/demo/DATABASE_URL"),
+    )
+    .await;
+    let name = "/chainlink/demo/DATABASE_URL";
+    assert_eq!(ssm::put(&client, name, DEV_DB).await, 2);
+
+    let report = handle(&engine, change_event("Update", name)).await;
+
+    assert_eq!(report.status, Status::Converged, "{report}");
+    assert!(
+        finding_codes(&report)
+            .iter()
+            .any(|c| c.starts_with("CL-ISO") && c.ends_with("DATABASE_URL")),
+        "{:?}",
+        finding_codes(&report)
+    );
+    assert_eq!(
+        parameter_actions(&report),
+        [(format!("RevertParameter {name}"), Outcome::Applied)]
+    );
+    assert_eq!(
+        ssm::current(&client, name).await,
+        (3, GOOD_DB.to_string()),
+        "version 1's value, as a new version"
+    );
+    assert_eq!(ssm::labeled(&client, name, LABEL).await, Some(3));
+    assert_eq!(ssm::history_len(&client, name).await, 3, "history is kept");
+
+    // The restore's own change event, and a redelivery of the bad one: nothing more happens.
+    for event in [change_event("Update", name), change_event("Update", name)] {
+        let again = handle(&engine, event).await;
+        assert!(parameter_actions(&again).is_empty(), "{again}");
+        assert_eq!(again.status, Status::Converged);
+    }
+    assert_eq!(ssm::current(&client, name).await.0, 3);
+}
+
+#[tokio::test]
+async fn a_bad_v2_websocket_url_is_rolled_back() {
+    let moto = Moto::start();
+    let client = ssm::client(&moto).await;
+    let config = include_str!("../../shared/src/parameters/testdata/v2-config.toml");
+    let secrets = include_str!("../../shared/src/parameters/testdata/v2-secrets.toml");
+    ssm::put_all(
+        &client,
+        PREFIX,
+        &[("config.toml", config), ("secrets.toml", secrets)],
+    )
+    .await;
+    let engine = engine(&moto, "enforce").await;
+    handle(
+        &engine,
+        change_event("Create", "/chainlink/demo/config.toml"),
+    )
+    .await;
+    ssm::put(
+        &client,
+        "/chainlink/demo/config.toml",
+        &config.replace("wss://eth-1", "http://eth-1"),
+    )
+    .await;
+
+    let report = handle(
+        &engine,
+        change_event("Update", "/chainlink/demo/config.toml"),
+    )
+    .await;
+
+    assert!(
+        finding_codes(&report).contains(&"CL-RPC-001 config.toml".to_string()),
+        "{report}"
+    );
+    assert_eq!(
+        ssm::current(&client, "/chainlink/demo/config.toml").await,
+        (3, config.to_string())
+    );
+}
+
+#[tokio::test]
+async fn a_chain_and_link_address_mismatch_is_caught_and_reverted() {
+    let moto = Moto::start();
+    let client = ssm::client(&moto).await;
+    ssm::put_all(&client, PREFIX, &valid_legacy()).await;
+    let engine = engine(&moto, "enforce").await;
+    handle(&engine, change_event("Create", "/chainlink/demo/ETH_URL")).await;
+    let name = "/chainlink/demo/LINK_CONTRACT_ADDRESS";
+    ssm::put(&client, name, "0x779877A7B0D9E8603169DdbD7836e478b4624789").await; // Sepolia's LINK
+
+    let report = handle(&engine, change_event("Update", name)).await;
+
+    assert!(
+        finding_codes(&report)
+            .iter()
+            .any(|c| c.starts_with("CL-LINK") && c.ends_with("LINK_CONTRACT_ADDRESS")),
+        "{report}"
+    );
+    assert_eq!(
+        ssm::current(&client, name).await.1,
+        "0x514910771AF9Ca656af840dff83E8264EcF986CA"
+    );
+}
+
+#[tokio::test]
+async fn a_deleted_required_parameter_is_critical_and_left_to_people() {
+    let moto = Moto::start();
+    let client = ssm::client(&moto).await;
+    ssm::put_all(&client, PREFIX, &valid_legacy()).await;
+    let engine = engine(&moto, "enforce").await;
+    handle(&engine, change_event("Create", "/chainlink/demo/ETH_URL")).await;
+    client
+        .delete_parameter()
+        .name("/chainlink/demo/DATABASE_URL")
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+
+    let report = handle(
+        &engine,
+        change_event("Delete", "/chainlink/demo/DATABASE_URL"),
+    )
+    .await;
+
+    assert_eq!(report.status, Status::Invalid, "{report}");
+    assert_eq!(report.status.exit_code(), 1);
+    let parameters = report.stacks[0]
+        .parameters
+        .as_ref()
+        .unwrap_or_else(|| panic!("no parameters report"));
+    assert!(parameters
+        .findings
+        .iter()
+        .any(|f| f.severity == shared::chainlink::Severity::Critical
+            && f.parameter.contains("DATABASE_URL")));
+    assert!(
+        parameters.actions.is_empty(),
+        "nothing is recreated from a copy: the tool keeps none"
+    );
+}
+
+#[tokio::test]
+async fn report_mode_only_finds() {
+    let moto = Moto::start();
+    let client = ssm::client(&moto).await;
+    ssm::put_all(&client, PREFIX, &valid_legacy()).await;
+    ssm::put(&client, "/chainlink/demo/DATABASE_URL", DEV_DB).await;
+
+    let report = handle(
+        &engine(&moto, "report").await,
+        change_event("Update", "/chainlink/demo/DATABASE_URL"),
+    )
+    .await;
+
+    assert!(!finding_codes(&report).is_empty());
+    assert!(
+        parameter_actions(&report)
+            .iter()
+            .all(|(_, o)| *o == Outcome::Planned),
+        "{report}"
+    );
+    assert_eq!(
+        ssm::current(&client, "/chainlink/demo/DATABASE_URL")
+            .await
+            .1,
+        DEV_DB
+    );
+}
+
+#[tokio::test]
+async fn events_outside_the_prefix_and_malformed_events_do_nothing() {
+    let moto = Moto::start();
+    let engine = engine(&moto, "enforce").await;
+    let outside = handle(&engine, change_event("Update", "/other-team/DATABASE_URL")).await;
+    assert!(outside.stacks.is_empty());
+    assert!(
+        outside
+            .skipped
+            .iter()
+            .any(|s| s.contains("outside the parameter prefix")),
+        "{:?}",
+        outside.skipped
+    );
+
+    let mut malformed = change_event("Update", "/chainlink/demo/DATABASE_URL");
+    malformed["detail"] = json!({"operation": "Update"});
+    let rejected = handle(&engine, malformed).await;
+    assert_eq!(rejected.status, Status::Rejected);
+}
