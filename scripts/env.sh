@@ -9,6 +9,10 @@ MOTO_VERSION="5.2.1"
 MOTO_VENV="$CACHE_DIR/moto-$MOTO_VERSION"
 export REMEDIATOR_MOTO_SERVER="$MOTO_VENV/bin/moto_server"
 
+ANVIL_VERSION="1.7.1"
+ANVIL_DIR="$CACHE_DIR/anvil-$ANVIL_VERSION"
+export REMEDIATOR_ANVIL="$ANVIL_DIR/node_modules/.bin/anvil"
+
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
 # The AWS API emulator (moto's server mode), pinned, in its own virtualenv.
@@ -20,6 +24,17 @@ ensure_moto() {
   rm -rf "$MOTO_VENV"
   python3 -m venv "$MOTO_VENV"
   "$MOTO_VENV/bin/pip" install --quiet --disable-pip-version-check "moto[server]==$MOTO_VERSION"
+}
+
+# A local Ethereum node (foundry's anvil, from npm) for the live RPC probe tests.
+ensure_anvil() {
+  if [ -x "$REMEDIATOR_ANVIL" ] && "$REMEDIATOR_ANVIL" --version >/dev/null 2>&1; then
+    return 0
+  fi
+  command -v npm >/dev/null || { echo "npm is required to install anvil (Node.js)" >&2; exit 1; }
+  log "installing @foundry-rs/anvil@$ANVIL_VERSION into $ANVIL_DIR"
+  mkdir -p "$ANVIL_DIR"
+  (cd "$ANVIL_DIR" && npm install --no-audit --no-fund --silent "@foundry-rs/anvil@$ANVIL_VERSION")
 }
 
 ensure_rust_tools() {

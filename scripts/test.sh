@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every check and test of the project on a fresh machine: installs what it needs (the
-# pinned AWS emulator in a virtualenv, rustfmt/clippy), then formatting, lints, unit and
+# pinned AWS emulator in a virtualenv, a local Ethereum node from npm, rustfmt/clippy), then formatting, lints, unit and
 # integration tests. `.ci/run` calls this script.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
@@ -8,6 +8,7 @@ cd "$REPO_ROOT"
 
 ensure_rust_tools
 ensure_moto
+ensure_anvil
 
 log "formatting"
 cargo fmt --all -- --check
@@ -25,4 +26,9 @@ status=${PIPESTATUS[0]}
 set -e
 summary=$(grep -E '^test result:' "$CACHE_DIR/last-test.log" | awk '{p+=$4; f+=$6; i+=$8} END {printf "%d passed, %d failed, %d skipped", p, f, i}')
 echo "tests: $summary"
+# Canary secrets are planted in the tests' parameters: they must appear nowhere in the output.
+if grep -q 'CANARY-s3cr3t' "$CACHE_DIR/last-test.log"; then
+  echo "a canary secret appears in the test output" >&2
+  exit 1
+fi
 exit "$status"

@@ -10,6 +10,7 @@ use crate::parameters::{
     apply_parameter_actions, observe_history, observe_parameters, plan_parameters, suspects,
 };
 use crate::plan::{check_flows, plan_security_groups, Action};
+use crate::probe::{probe_endpoints, PROBE_TIMEOUT};
 use crate::report::ParameterReport;
 use crate::report::{ActionReport, Execution, FlowReport, Outcome, Report, StackReport};
 use crate::signal::{Signal, SignalKind};
@@ -187,6 +188,15 @@ impl Engine {
                 );
             }
             plan = plan_parameters(&prefix, &source.label, policy, &observed, &history);
+        }
+        if source.probes {
+            let values: Vec<_> = observed
+                .iter()
+                .map(|p| (p.key.clone(), p.value.clone()))
+                .collect();
+            let endpoints = crate::chainlink::endpoints(&values);
+            plan.findings
+                .extend(probe_endpoints(&endpoints, policy.chain_id, PROBE_TIMEOUT).await);
         }
         let outcomes = if apply {
             apply_parameter_actions(&self.ssm, &plan.actions).await

@@ -15,6 +15,7 @@ pub mod observe;
 pub mod observed;
 pub mod parameters;
 pub mod plan;
+pub mod probe;
 pub mod report;
 pub mod signal;
 pub mod stack;

@@ -3,7 +3,7 @@
 //! a plan and an apply report have the same shape, so the preview is exactly what runs.
 
 use crate::aws::AwsError;
-use crate::chainlink::{ConfigStyle, Finding};
+use crate::chainlink::{ConfigStyle, Finding, Severity};
 use crate::ids::StackName;
 use crate::parameters::{ParameterAction, ParameterPlan};
 use crate::plan::{Action, Exemption, FlowCheck, FlowStatus, UnmanagedRule};
@@ -129,9 +129,10 @@ impl ParameterReport {
         }
     }
 
-    /// Invalid, and nothing planned or done brings back a valid set.
+    /// Invalid (or failing a live probe), and nothing planned or done brings back a valid set.
     pub fn left_invalid(&self) -> bool {
-        !self.valid
+        let failing = !self.valid || self.findings.iter().any(|f| f.severity >= Severity::Error);
+        failing
             && !self.actions.iter().any(|a| {
                 matches!(a.action, ParameterAction::RevertParameter { .. })
                     && matches!(

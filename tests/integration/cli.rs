@@ -208,3 +208,109 @@ async fn a_refused_run_exits_1_and_an_unreachable_endpoint_is_a_clear_error() {
         text(&unreachable.stderr)
     );
 }
+
+/// Planted in every secret-bearing position; no output of any command may contain it. The test
+/// script also fails if it appears anywhere in the whole test run's output.
+const CANARY: &str = "CANARY-s3cr3t-7f1e";
+
+#[tokio::test]
+async fn no_command_ever_prints_a_secret() {
+    let moto = Moto::start();
+    let ec2 = moto.ec2().await;
+    SeededStack::healthy(&ec2, "demo").await;
+    let client = ssm::client(&moto).await;
+    let db = format!("postgresql://chainlink:{CANARY}-db-passw0rd@db.prod.demo.internal:5432/chainlink?sslmode=require");
+    let keystore = format!("{CANARY}-keystore");
+    let api = format!("{CANARY}-api-password");
+    let set: Vec<(&str, &str)> = ssm::valid_legacy()
+        .into_iter()
+        .map(|(key, value)| match key {
+            "DATABASE_URL" => (key, db.as_str()),
+            "KEYSTORE_PASSWORD" => (key, keystore.as_str()),
+            "API_PASSWORD" => (key, api.as_str()),
+            _ => (key, value),
+        })
+        .collect();
+    ssm::put_all(&client, "/chainlink/demo/", &set).await;
+    remediator(&moto, &["apply", "--stack", &sample_stack()]);
+    // A bad change whose password also breaks the URL, pointing at another environment.
+    let bad = format!(
+        "postgresql://chainlink:{CANARY}#x@db.dev.demo.internal:5432/chainlink?sslmode=disable"
+    );
+    ssm::put(&client, "/chainlink/demo/DATABASE_URL", &bad).await;
+    let sample_event =
+        std::fs::read_to_string(repo_path("samples/events/ssm-parameter-update.json"))
+            .unwrap_or_default();
+    let event = write_temp("ssm-event.json", &sample_event);
+
+    let stack = sample_stack();
+    let commands: [Vec<&str>; 4] = [
+        vec!["validate", "--stack", &stack],
+        vec!["plan", "--stack", &stack],
+        vec!["handle", "--stack", &stack, "--event", &event],
+        vec!["apply", "--stack", &stack],
+    ];
+    for command in commands {
+        for json_flag in [false, true] {
+            let mut args = command.clone();
+            if json_flag {
+                args.push("--json");
+            }
+            let output = std::process::Command::new(remediator_binary())
+                .args(&args)
+                .envs(moto.env())
+                .env("RUST_LOG", "trace")
+                .output()
+                .unwrap_or_else(|e| panic!("{e}"));
+            let said = text(&output.stdout) + &text(&output.stderr);
+            assert!(!said.contains("s3cr3t"), "{args:?} leaked a secret");
+            assert!(
+                said.contains("CL-DB-005") || said.contains("converged"),
+                "{args:?} said: {said}"
+            );
+        }
+    }
+    let (_, value) = ssm::current(&client, "/chainlink/demo/DATABASE_URL").await;
+    assert_eq!(
+        value, db,
+        "the bad change was rolled back to the last good value"
+    );
+}
+
+#[tokio::test]
+async fn validate_exits_by_the_validity_of_the_parameters() {
+    let moto = Moto::start();
+    let client = ssm::client(&moto).await;
+    ssm::put_all(&client, "/chainlink/demo/", &ssm::valid_legacy()).await;
+    let valid = remediator(&moto, &["validate", "--stack", &sample_stack(), "--json"]);
+    assert_eq!(valid.status.code(), Some(0), "{}", text(&valid.stdout));
+    assert_eq!(json(&valid)["stacks"][0]["parameters"]["valid"], true);
+
+    ssm::put(
+        &client,
+        "/chainlink/demo/ETH_URL",
+        "http://eth-1.rpc.prod.demo.internal",
+    )
+    .await;
+    ssm::put(
+        &client,
+        "/chainlink/demo/ETH_URL",
+        "https://eth-2.rpc.prod.demo.internal",
+    )
+    .await;
+    let invalid = remediator(&moto, &["validate", "--stack", &sample_stack()]);
+    let said = text(&invalid.stdout);
+    assert!(said.contains("CL-RPC-001 ETH_URL"), "{said}");
+    assert_eq!(
+        invalid.status.code(),
+        Some(0),
+        "an earlier version (1) is valid: a rollback is planned"
+    );
+
+    let sample = std::fs::read_to_string(repo_path("samples/stack.toml")).unwrap_or_default();
+    let without_parameters = sample.split("\n[parameters]").next().unwrap_or_default();
+    let no_parameters = write_temp("no-parameters.toml", without_parameters);
+    let refused = remediator(&moto, &["validate", "--stack", &no_parameters]);
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(text(&refused.stderr).contains("declares no [parameters] section"));
+}

@@ -284,3 +284,56 @@ async fn events_outside_the_prefix_and_malformed_events_do_nothing() {
     let rejected = handle(&engine, malformed).await;
     assert_eq!(rejected.status, Status::Rejected);
 }
+
+#[tokio::test]
+async fn the_live_probe_finds_an_rpc_node_serving_another_chain() {
+    let moto = Moto::start();
+    let anvil = tests::Anvil::start(11_155_111); // Sepolia, while the stack declares mainnet
+    let client = ssm::client(&moto).await;
+    let rpc = format!("ws://127.0.0.1:{}", anvil.port);
+    let mut set = valid_legacy();
+    set.retain(|(key, _)| *key != "ETH_URL");
+    ssm::put_all(&client, PREFIX, &set).await;
+    ssm::put(&client, "/chainlink/demo/ETH_URL", &rpc).await;
+    let text = std::fs::read_to_string(repo_path("samples/stack.toml"))
+        .unwrap_or_default()
+        .replace(
+            "label = \"last-known-good\"",
+            "label = \"last-known-good\"\nprobes = true",
+        )
+        .replace(
+            "rpc_hosts = [\"*.rpc.prod.demo.internal\"]",
+            "rpc_hosts = [\"127.0.0.1\"]",
+        );
+    let file = StackFile::parse(&text, "probes.toml").unwrap_or_else(|e| panic!("{e}"));
+    let engine = Engine::new(
+        Clients::new(&moto.sdk_config().await),
+        file,
+        Capabilities::PARAMETERS,
+    );
+
+    let report = handle(&engine, change_event("Update", "/chainlink/demo/ETH_URL")).await;
+
+    let codes = finding_codes(&report);
+    assert!(
+        codes.contains(&"CL-PROBE-003 ETH_URL".to_string()),
+        "{report}"
+    );
+    assert!(
+        codes.contains(&"CL-PROBE-001 DATABASE_URL".to_string()),
+        "db.prod.demo.internal does not resolve here: {codes:?}"
+    );
+    assert_eq!(
+        report.status,
+        Status::Invalid,
+        "a live failure needs a person; it never triggers a rollback"
+    );
+    assert!(parameter_actions(&report)
+        .iter()
+        .all(|(kind, _)| !kind.starts_with("RevertParameter")));
+    let text = report.to_string();
+    assert!(
+        text.contains("serves chain 11155111, but the stack declares chain 1"),
+        "{text}"
+    );
+}

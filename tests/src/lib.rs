@@ -213,6 +213,62 @@ fn free_port() -> u16 {
         .unwrap_or_else(|e| panic!("{e}"))
 }
 
+/// A local Ethereum node (anvil) serving `chain_id`, stopped when dropped.
+#[derive(Debug)]
+pub struct Anvil {
+    child: Child,
+    pub port: u16,
+}
+
+impl Anvil {
+    pub fn start(chain_id: u64) -> Anvil {
+        let binary = std::env::var_os("REMEDIATOR_ANVIL")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| {
+                let home = std::env::var_os("HOME")
+                    .map(PathBuf::from)
+                    .unwrap_or_default();
+                home.join(".cache/chainlink-remediator/anvil-1.7.1/node_modules/.bin/anvil")
+            });
+        let port = free_port();
+        let child = Command::new(&binary)
+            .args([
+                "--host",
+                "127.0.0.1",
+                "--port",
+                &port.to_string(),
+                "--chain-id",
+                &chain_id.to_string(),
+                "--silent",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!(
+                    "cannot start {}: {e}; run scripts/test.sh, which installs it",
+                    binary.display()
+                )
+            });
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "anvil did not listen on port {port} within 30 s"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Anvil { child, port }
+    }
+}
+
+impl Drop for Anvil {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// The `remediator` binary built alongside the tests.
 pub fn remediator_binary() -> PathBuf {
     let exe = std::env::current_exe().unwrap_or_else(|e| panic!("{e}"));

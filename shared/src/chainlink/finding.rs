@@ -127,6 +127,11 @@ finding_codes! {
     DeprecatedFatalVariable = "CL-ENV-002", Error;
 
     ConfigTomlSyntax = "CL-TOML-001", Error;
+
+    EndpointUnresolvable = "CL-PROBE-001", Error;
+    EndpointUnreachable = "CL-PROBE-002", Error;
+    RpcChainMismatch = "CL-PROBE-003", Critical;
+    RpcNoChainId = "CL-PROBE-004", Warning;
     SecretsTomlSyntax = "CL-TOML-002", Error;
     TomlValueType = "CL-TOML-003", Error;
 

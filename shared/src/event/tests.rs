@@ -16,6 +16,13 @@ fn changed(group: &str) -> SignalKind {
     }
 }
 
+fn parameter(name: &str, operation: &str) -> SignalKind {
+    SignalKind::ParameterChanged {
+        name: name.into(),
+        operation: operation.into(),
+    }
+}
+
 #[test]
 fn every_sample_event_parses_to_the_signal_it_stands_for() {
     let expected = [
@@ -48,6 +55,22 @@ fn every_sample_event_parses_to_the_signal_it_stands_for() {
             changed("sg-0a1b2c3d4e5f60718"),
         ),
         ("schedule.json", SignalKind::Sweep),
+        (
+            "ssm-parameter-update.json",
+            parameter("/chainlink/demo/DATABASE_URL", "Update"),
+        ),
+        (
+            "ssm-parameter-create.json",
+            parameter("/chainlink/demo/ETH_URL", "Create"),
+        ),
+        (
+            "ssm-parameter-delete.json",
+            parameter("/chainlink/demo/DATABASE_URL", "Delete"),
+        ),
+        (
+            "ssm-parameter-label.json",
+            parameter("/chainlink/demo/DATABASE_URL", "LabelParameterVersion"),
+        ),
     ];
     for (name, kind) in &expected {
         assert_eq!(&sample(name).kind, kind, "{name}");

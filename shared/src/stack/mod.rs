@@ -41,6 +41,8 @@ pub struct ParameterSource {
     pub prefix: String,
     /// The label that marks the last version known to be valid.
     pub label: String,
+    /// Live probes of the endpoints (DNS, TCP, `eth_chainId`); off by default.
+    pub probes: bool,
 }
 
 impl ParameterSource {
@@ -707,6 +709,7 @@ fn build_parameters(raw: &RawParameters, problems: &mut Problems) -> Option<Para
     Some(ParameterSource {
         prefix: prefix?,
         label: raw.label.clone(),
+        probes: raw.probes,
     })
 }
 

@@ -42,6 +42,8 @@ pub(super) struct RawParameters {
     pub prefix: String,
     #[serde(default = "default_label")]
     pub label: String,
+    #[serde(default)]
+    pub probes: bool,
 }
 
 fn default_label() -> String {

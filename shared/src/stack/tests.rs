@@ -232,6 +232,7 @@ fn parameter_prefixes_may_name_the_stack() {
     let source = ParameterSource {
         prefix: "/chainlink/{stack}/".into(),
         label: "last-known-good".into(),
+        probes: false,
     };
     assert_eq!(
         source.prefix_for(&StackName::new("prod-eu")),
