@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The demo: starts a local AWS emulator, seeds a drifted `demo` Chainlink stack, shows the plan
-# and the flow check, applies it, shows that nothing is left to do, and stops the emulator.
+# and the flow check, applies it, shows that nothing is left to do; then breaks a node parameter
+# the way the origin article describes and shows it rolled back; and stops the emulator.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$REPO_ROOT"
@@ -29,9 +30,19 @@ step "2. Apply: authorize first, then revoke (make before break)" remediator app
 step "3. Plan again: nothing left to do" remediator plan --stack samples/stack.toml
 "$REMEDIATOR" plan --stack samples/stack.toml
 
+step "4. A bad parameter change: production pointed at the dev database" python3 scripts/break_demo_parameters.py
+"$MOTO_VENV/bin/python" scripts/break_demo_parameters.py
+
+step "5. The parameter function receives the Parameter Store change event" remediator handle --stack samples/stack.toml --event samples/events/ssm-parameter-update.json
+"$REMEDIATOR" handle --stack samples/stack.toml --event samples/events/ssm-parameter-update.json || true
+
+step "6. Validate again: the last good value is back, as a new version" remediator validate --stack samples/stack.toml
+"$REMEDIATOR" validate --stack samples/stack.toml
+
 cat <<'NOTE'
 
 The node-db flow stays BLOCKED: the data subnet's network ACL denies Postgres from the app
 subnet. The flow check traces and reports ACLs but never changes them (they belong to whoever
 owns the network); fix it there. The legacy bastion group is outside the stack and was left alone.
+No secret value appeared above: parameter values stay in memory, URLs are shown without passwords.
 NOTE

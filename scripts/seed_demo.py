@@ -68,3 +68,21 @@ association = next(a for a in current["Associations"] if a["SubnetId"] == data)
 ec2.replace_network_acl_association(AssociationId=association["NetworkAclAssociationId"], NetworkAclId=acl)
 
 print(f"seeded stack demo: node group {node}, db group {db}; outside the stack: {bastion}")
+
+# The node's parameters in Parameter Store: a valid production set, marked last-known-good by
+# the first apply, and then the origin article's incident: production pointed at the dev database.
+ssm = boto3.client("ssm")
+PREFIX = "/chainlink/demo/"
+PASSWORD = "demo-db-passw0rd-" + "x" * 8
+VALID = {
+    "DATABASE_URL": f"postgresql://chainlink:{PASSWORD}@db.prod.demo.internal:5432/chainlink?sslmode=require",
+    "ETH_URL": "wss://eth-1.rpc.prod.demo.internal",
+    "ETH_CHAIN_ID": "1",
+    "LINK_CONTRACT_ADDRESS": "0x514910771AF9Ca656af840dff83E8264EcF986CA",
+    "KEYSTORE_PASSWORD": "demo-keystore-passw0rd",
+    "API_EMAIL": "ops@demo.internal",
+    "API_PASSWORD": "demo-api-passw0rd-long",
+}
+for key, value in VALID.items():
+    ssm.put_parameter(Name=PREFIX + key, Value=value, Type="SecureString", Overwrite=True)
+print(f"seeded {len(VALID)} parameters under {PREFIX}")

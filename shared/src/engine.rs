@@ -204,7 +204,7 @@ impl Engine {
             vec![Outcome::Planned; plan.actions.len()]
         };
         for finding in &plan.findings {
-            tracing::warn!(stack = %stack, code = finding.code.as_str(), severity = ?finding.severity, parameter = %finding.parameter, "parameter finding");
+            tracing::info!(stack = %stack, code = finding.code.as_str(), severity = ?finding.severity, parameter = %finding.parameter, "parameter finding");
         }
         Ok(ParameterReport::new(plan, outcomes))
     }

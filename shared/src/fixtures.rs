@@ -204,3 +204,27 @@ impl ObservedStack {
         self
     }
 }
+
+/// A production database URL of the demo stack (password long enough, TLS on).
+pub const GOOD_DATABASE_URL: &str =
+    "postgresql://chainlink:Str0ng-enough-passw0rd@db.prod.demo.internal:5432/chainlink?sslmode=require";
+/// The same URL pointing at the development database: the origin article's incident.
+pub const DEV_DATABASE_URL: &str =
+    "postgresql://chainlink:Str0ng-enough-passw0rd@db.dev.demo.internal:5432/chainlink?sslmode=require";
+
+/// A valid legacy (v1) parameter set for the demo stack's production mainnet environment,
+/// as (name under the prefix, value).
+pub fn valid_legacy_parameters() -> Vec<(&'static str, &'static str)> {
+    vec![
+        ("DATABASE_URL", GOOD_DATABASE_URL),
+        ("ETH_URL", "wss://eth-1.rpc.prod.demo.internal"),
+        ("ETH_CHAIN_ID", "1"),
+        (
+            "LINK_CONTRACT_ADDRESS",
+            "0x514910771AF9Ca656af840dff83E8264EcF986CA",
+        ),
+        ("KEYSTORE_PASSWORD", "keystore-passw0rd-long-enough"),
+        ("API_EMAIL", "ops@demo.internal"),
+        ("API_PASSWORD", "api-passw0rd-long-enough"),
+    ]
+}

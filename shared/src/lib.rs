@@ -8,6 +8,8 @@ pub mod chainlink;
 pub mod engine;
 pub mod event;
 pub mod fixtures;
+#[cfg(feature = "lambda")]
+pub mod function;
 pub mod ids;
 pub mod invocation;
 pub mod net;

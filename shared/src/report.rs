@@ -335,8 +335,9 @@ fn write_stack(f: &mut fmt::Formatter<'_>, stack: &StackReport) -> fmt::Result {
     if stack.actions.is_empty() && stack.flow_check.is_empty() {
         return Ok(());
     }
-    if stack.actions.is_empty() {
-        writeln!(f, "  actions: none")?;
+    match stack.actions.len() {
+        0 => writeln!(f, "  security groups: nothing to do")?,
+        n => writeln!(f, "  security groups: {n} action(s)")?,
     }
     for (i, report) in stack.actions.iter().enumerate() {
         writeln!(

@@ -23,7 +23,7 @@ impl Moto {
     /// Starts a fresh, empty emulator. The server binary comes from the project's scripts
     /// (`scripts/test.sh` installs it and sets `REMEDIATOR_MOTO_SERVER`).
     pub fn start() -> Moto {
-        let server = moto_server_path();
+        let server = installed_tool("REMEDIATOR_MOTO_SERVER", "moto-5.2.1/bin/moto_server");
         let port = free_port();
         let recording = std::env::temp_dir().join(format!("moto-recording-{port}.jsonl"));
         let child = Command::new(&server)
@@ -194,14 +194,37 @@ impl Drop for Moto {
     }
 }
 
-fn moto_server_path() -> PathBuf {
-    if let Some(path) = std::env::var_os("REMEDIATOR_MOTO_SERVER") {
-        return PathBuf::from(path);
-    }
-    let home = std::env::var_os("HOME")
+/// A tool the project's scripts install: where `variable` says, or its default place in the cache.
+fn installed_tool(variable: &str, in_cache: &str) -> PathBuf {
+    std::env::var_os(variable)
         .map(PathBuf::from)
-        .unwrap_or_default();
-    home.join(".cache/chainlink-remediator/moto-5.2.1/bin/moto_server")
+        .unwrap_or_else(|| {
+            let home = std::env::var_os("HOME")
+                .map(PathBuf::from)
+                .unwrap_or_default();
+            home.join(".cache/chainlink-remediator").join(in_cache)
+        })
+}
+
+/// Starts `command` quietly and waits until it listens on `port` (30 s at most).
+fn spawn_listening(mut command: Command, port: u16) -> Child {
+    let program = command.get_program().to_string_lossy().into_owned();
+    let child = command
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!("cannot start {program}: {e}; run scripts/test.sh, which installs it")
+        });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "{program} did not listen on port {port} within 30 s"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child
 }
 
 fn free_port() -> u16 {
@@ -222,43 +245,15 @@ pub struct Anvil {
 
 impl Anvil {
     pub fn start(chain_id: u64) -> Anvil {
-        let binary = std::env::var_os("REMEDIATOR_ANVIL")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| {
-                let home = std::env::var_os("HOME")
-                    .map(PathBuf::from)
-                    .unwrap_or_default();
-                home.join(".cache/chainlink-remediator/anvil-1.7.1/node_modules/.bin/anvil")
-            });
+        let binary = installed_tool("REMEDIATOR_ANVIL", "anvil-1.7.1/node_modules/.bin/anvil");
         let port = free_port();
-        let child = Command::new(&binary)
-            .args([
-                "--host",
-                "127.0.0.1",
-                "--port",
-                &port.to_string(),
-                "--chain-id",
-                &chain_id.to_string(),
-                "--silent",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!(
-                    "cannot start {}: {e}; run scripts/test.sh, which installs it",
-                    binary.display()
-                )
-            });
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "anvil did not listen on port {port} within 30 s"
-            );
-            std::thread::sleep(Duration::from_millis(50));
+        let mut command = Command::new(binary);
+        command.args(["--host", "127.0.0.1", "--port", &port.to_string()]);
+        command.args(["--chain-id", &chain_id.to_string(), "--silent"]);
+        Anvil {
+            child: spawn_listening(command, port),
+            port,
         }
-        Anvil { child, port }
     }
 }
 
@@ -554,24 +549,10 @@ pub mod rule {
 pub mod ssm {
     use aws_sdk_ssm::types::ParameterType;
 
-    pub const GOOD_DB: &str = "postgresql://chainlink:Str0ng-enough-passw0rd@db.prod.demo.internal:5432/chainlink?sslmode=require";
-    pub const DEV_DB: &str = "postgresql://chainlink:Str0ng-enough-passw0rd@db.dev.demo.internal:5432/chainlink?sslmode=require";
-
-    /// A valid legacy (v1) parameter set for the demo stack's production mainnet environment.
-    pub fn valid_legacy() -> Vec<(&'static str, &'static str)> {
-        vec![
-            ("DATABASE_URL", GOOD_DB),
-            ("ETH_URL", "wss://eth-1.rpc.prod.demo.internal"),
-            ("ETH_CHAIN_ID", "1"),
-            (
-                "LINK_CONTRACT_ADDRESS",
-                "0x514910771AF9Ca656af840dff83E8264EcF986CA",
-            ),
-            ("KEYSTORE_PASSWORD", "keystore-passw0rd-long-enough"),
-            ("API_EMAIL", "ops@demo.internal"),
-            ("API_PASSWORD", "api-passw0rd-long-enough"),
-        ]
-    }
+    pub use shared::fixtures::{
+        valid_legacy_parameters as valid_legacy, DEV_DATABASE_URL as DEV_DB,
+        GOOD_DATABASE_URL as GOOD_DB,
+    };
 
     pub async fn client(moto: &super::Moto) -> aws_sdk_ssm::Client {
         aws_sdk_ssm::Client::new(&moto.sdk_config().await)

@@ -5,24 +5,10 @@ use crate::chainlink::{EnvironmentPolicy, SecretValue};
 use std::collections::BTreeMap;
 
 pub(crate) const PREFIX: &str = "/chainlink/demo/";
-pub(crate) const GOOD_DB: &str = "postgresql://chainlink:Str0ng-enough-passw0rd@db.prod.demo.internal:5432/chainlink?sslmode=require";
-pub(crate) const DEV_DB: &str = "postgresql://chainlink:Str0ng-enough-passw0rd@db.dev.demo.internal:5432/chainlink?sslmode=require";
-
-/// A valid legacy (v1) parameter set for the demo's production mainnet policy.
-pub(crate) fn valid_legacy() -> Vec<(&'static str, &'static str)> {
-    vec![
-        ("DATABASE_URL", GOOD_DB),
-        ("ETH_URL", "wss://eth-1.rpc.prod.demo.internal"),
-        ("ETH_CHAIN_ID", "1"),
-        (
-            "LINK_CONTRACT_ADDRESS",
-            "0x514910771AF9Ca656af840dff83E8264EcF986CA",
-        ),
-        ("KEYSTORE_PASSWORD", "keystore-passw0rd-long-enough"),
-        ("API_EMAIL", "ops@demo.internal"),
-        ("API_PASSWORD", "api-passw0rd-long-enough"),
-    ]
-}
+use crate::fixtures::{
+    valid_legacy_parameters as valid_legacy, DEV_DATABASE_URL as DEV_DB,
+    GOOD_DATABASE_URL as GOOD_DB,
+};
 
 pub(crate) fn policy() -> EnvironmentPolicy {
     crate::fixtures::sample_stack_file().environment
