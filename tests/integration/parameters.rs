@@ -337,3 +337,30 @@ async fn the_live_probe_finds_an_rpc_node_serving_another_chain() {
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn a_scheduled_sweep_checks_the_parameters_without_any_security_group() {
+    let moto = Moto::start();
+    let client = ssm::client(&moto).await;
+    ssm::put_all(&client, PREFIX, &valid_legacy()).await;
+    ssm::put(&client, "/chainlink/demo/DATABASE_URL", DEV_DB).await;
+    let schedule: Value = serde_json::from_str(
+        &std::fs::read_to_string(repo_path("samples/events/schedule.json")).unwrap_or_default(),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+
+    let report = handle(&engine(&moto, "enforce").await, schedule).await;
+
+    assert_eq!(report.signal.origin, "schedule");
+    assert_eq!(
+        parameter_actions(&report),
+        [(
+            "RevertParameter /chainlink/demo/DATABASE_URL".to_string(),
+            Outcome::Applied
+        )]
+    );
+    assert_eq!(
+        ssm::current(&client, "/chainlink/demo/DATABASE_URL").await,
+        (3, GOOD_DB.to_string())
+    );
+}
