@@ -14,7 +14,7 @@ use crate::probe::{probe_endpoints, PROBE_TIMEOUT};
 use crate::report::ParameterReport;
 use crate::report::{ActionReport, Execution, FlowReport, Outcome, Report, StackReport};
 use crate::signal::{Signal, SignalKind};
-use crate::stack::{Mode, StackFile, StackSelector};
+use crate::stack::{Mode, ParameterSource, StackFile, StackSelector};
 
 /// The AWS clients of a process, built once per cold start.
 #[derive(Clone, Debug)]
@@ -101,10 +101,10 @@ impl Engine {
             }
         }
 
-        if self.capabilities.parameters && self.file.parameters.is_some() {
+        if let (true, Some(source)) = (self.capabilities.parameters, &self.file.parameters) {
             let stacks = match &signal.kind {
                 SignalKind::ParameterChanged { name, .. } => {
-                    self.stack_of_parameter(name, &mut skipped)
+                    self.stack_of_parameter(source, name, &mut skipped)
                 }
                 SignalKind::Sweep => match &self.file.selector {
                     StackSelector::Exact(name) => vec![name.clone()],
@@ -113,7 +113,13 @@ impl Engine {
                 _ => Vec::new(),
             };
             for stack in stacks {
-                let parameters = Box::pin(self.run_parameters(&stack, apply)).await?;
+                // A read failure here must not hide what the security-group step already did:
+                // it becomes part of the report.
+                let parameters = Box::pin(self.run_parameters(source, &stack, apply))
+                    .await
+                    .unwrap_or_else(|error| {
+                        ParameterReport::unreadable(source.prefix_for(&stack), error)
+                    });
                 match reports.iter_mut().find(|r| r.stack == stack) {
                     Some(report) => report.parameters = Some(parameters),
                     None => reports.push(StackReport::parameters_only(stack, parameters)),
@@ -133,10 +139,12 @@ impl Engine {
     }
 
     /// The stack a changed parameter belongs to, if it is under a guarded stack's prefix.
-    fn stack_of_parameter(&self, name: &str, skipped: &mut Vec<String>) -> Vec<StackName> {
-        let Some(source) = &self.file.parameters else {
-            return Vec::new();
-        };
+    fn stack_of_parameter(
+        &self,
+        source: &ParameterSource,
+        name: &str,
+        skipped: &mut Vec<String>,
+    ) -> Vec<StackName> {
         let stack = match &self.file.selector {
             StackSelector::Exact(stack) => name
                 .starts_with(&source.prefix_for(stack))
@@ -158,17 +166,10 @@ impl Engine {
     /// when not (histories are read only then, and only for what changed since last good).
     async fn run_parameters(
         &self,
+        source: &ParameterSource,
         stack: &StackName,
         apply: bool,
     ) -> Result<ParameterReport, AwsError> {
-        let Some(source) = &self.file.parameters else {
-            return Err(AwsError {
-                operation: "run_parameters",
-                code: "NoParameters".into(),
-                message: "the stack file declares no [parameters]".into(),
-                retryable: false,
-            });
-        };
         let prefix = source.prefix_for(stack);
         let policy = &self.file.environment;
         let observed = observe_parameters(&self.ssm, &prefix, &source.label).await?;

@@ -7,7 +7,7 @@
 use crate::aws::AwsError;
 use crate::engine::Engine;
 use crate::event::parse_event_value;
-use crate::report::{Execution, Outcome, Report};
+use crate::report::{Execution, Report};
 
 /// The event is retried by Lambda when this is returned.
 #[derive(Debug, thiserror::Error)]
@@ -32,21 +32,10 @@ pub async fn handle_event(engine: &Engine, event: serde_json::Value) -> Result<R
     };
     // Boxed: the engine future is large, and the runtime moves the handler future around.
     match Box::pin(engine.run(signal, Execution::Apply)).await {
-        Ok(report) => {
-            let retryable_failure =
-                report
-                    .stacks
-                    .iter()
-                    .flat_map(|s| &s.actions)
-                    .find_map(|a| match &a.outcome {
-                        Outcome::Failed { error } if error.retryable => Some(error.clone()),
-                        _ => None,
-                    });
-            match retryable_failure {
-                Some(error) => Err(Retryable(error)),
-                None => Ok(report),
-            }
-        }
+        Ok(report) => match report.retryable_failure() {
+            Some(error) => Err(Retryable(error.clone())),
+            None => Ok(report),
+        },
         Err(error) if error.retryable => Err(Retryable(error)),
         Err(error) => {
             tracing::error!(error = %error, "the stacks could not be read");

@@ -102,6 +102,9 @@ pub struct ParameterReport {
     pub actions: Vec<ParameterActionReport>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// Set when the parameters could not be read: nothing about them is known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<AwsError>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -126,6 +129,19 @@ impl ParameterReport {
                 .map(|(action, outcome)| ParameterActionReport { action, outcome })
                 .collect(),
             note: plan.note,
+            error: None,
+        }
+    }
+
+    pub fn unreadable(prefix: String, error: AwsError) -> Self {
+        Self {
+            prefix,
+            style: ConfigStyle::Unknown,
+            valid: false,
+            findings: Vec::new(),
+            actions: Vec::new(),
+            note: None,
+            error: Some(error),
         }
     }
 
@@ -195,7 +211,10 @@ impl Report {
                 .iter()
                 .flat_map(|s| s.actions.iter().map(|a| &a.outcome))
         };
-        let status = if outcomes().any(|o| matches!(o, Outcome::Failed { .. })) {
+        let unreadable = stacks
+            .iter()
+            .any(|s| s.parameters.as_ref().is_some_and(|p| p.error.is_some()));
+        let status = if unreadable || outcomes().any(|o| matches!(o, Outcome::Failed { .. })) {
             Status::Failed
         } else if stacks.iter().any(|s| s.refusal.is_some()) {
             Status::Refused
@@ -247,6 +266,21 @@ impl Report {
     pub fn to_json(&self) -> String {
         serde_json::to_string_pretty(self)
             .unwrap_or_else(|e| format!("{{\"error\":\"report not serializable: {e}\"}}"))
+    }
+
+    /// The first failure that trying again later could fix (throttling, 5xx, timeouts).
+    pub fn retryable_failure(&self) -> Option<&AwsError> {
+        self.stacks
+            .iter()
+            .flat_map(|stack| {
+                let unreadable = stack.parameters.as_ref().and_then(|p| p.error.as_ref());
+                let failed = stack.outcomes().filter_map(|outcome| match outcome {
+                    Outcome::Failed { error } => Some(error),
+                    _ => None,
+                });
+                failed.chain(unreadable)
+            })
+            .find(|error| error.retryable)
     }
 
     pub fn count(&self, pick: impl Fn(&Outcome) -> bool) -> usize {
@@ -439,5 +473,86 @@ fn write_parameters(f: &mut fmt::Formatter<'_>, parameters: &ParameterReport) ->
     if let Some(note) = &parameters.note {
         writeln!(f, "    note: {note}")?;
     }
+    if let Some(error) = &parameters.error {
+        writeln!(f, "    FAILED to read them: {error}")?;
+    }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fixtures::{group, stack, tcp};
+    use crate::plan::Action;
+
+    fn throttled(retryable: bool) -> AwsError {
+        AwsError {
+            operation: "GetParametersByPath",
+            code: if retryable {
+                "ThrottlingException"
+            } else {
+                "AccessDeniedException"
+            }
+            .into(),
+            message: "no".into(),
+            retryable,
+        }
+    }
+
+    /// A stack whose security-group repair was applied and whose parameters could not be read.
+    fn half_done(retryable: bool) -> Report {
+        let observed = stack("demo", vec![group("sg-db", "db")]);
+        let mut report = StackReport::parameters_only(
+            observed.name.clone(),
+            ParameterReport::unreadable("/chainlink/demo/".into(), throttled(retryable)),
+        );
+        report.actions.push(ActionReport {
+            action: Action::AuthorizeIngress {
+                group: observed.groups[0].id.clone(),
+                rules: vec![crate::plan::RequiredRule {
+                    rule: tcp(5432).from("sg-node"),
+                    flows: vec!["node-db".into()],
+                }],
+            },
+            outcome: Outcome::Applied,
+        });
+        Report::new(
+            Execution::Apply,
+            Mode::Enforce,
+            Signal::sweep("test"),
+            vec![report],
+            Vec::new(),
+        )
+    }
+
+    #[test]
+    fn a_failed_read_after_applied_changes_is_reported_with_them() {
+        let report = half_done(false);
+        assert_eq!(report.status, Status::Failed);
+        assert_eq!(report.status.exit_code(), 1);
+        let text = report.to_string();
+        assert!(
+            text.contains("→ applied"),
+            "the applied change stays visible: {text}"
+        );
+        assert!(
+            text.contains("FAILED to read them: GetParametersByPath failed"),
+            "{text}"
+        );
+        assert!(report.to_json().contains("\"AccessDeniedException\""));
+        assert_eq!(
+            report.retryable_failure(),
+            None,
+            "access denied: retrying cannot help"
+        );
+    }
+
+    #[test]
+    fn throttling_anywhere_makes_the_invocation_retryable() {
+        let report = half_done(true);
+        assert_eq!(
+            report.retryable_failure().map(|e| e.code.as_str()),
+            Some("ThrottlingException")
+        );
+    }
 }
