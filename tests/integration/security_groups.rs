@@ -400,3 +400,62 @@ async fn the_flow_check_traces_network_acls_of_the_instances_subnets() {
         "ACLs are reported, never changed"
     );
 }
+
+#[tokio::test]
+async fn a_stale_plan_converges_when_a_duplicate_delivery_already_made_the_change() {
+    let moto = Moto::start();
+    let ec2 = moto.ec2().await;
+    let vpc = seed::vpc(&ec2, "10.0.0.0/16").await;
+    let node = seed::group(&ec2, &vpc, "node", "demo", "node").await;
+    let db = seed::group(&ec2, &vpc, "db", "demo", "db").await;
+    let p2p = [
+        rule::tcp(6688, "10.20.0.0/16"),
+        rule::tcp(6690, node.as_str()),
+        rule::tcp(6690, "0.0.0.0/0"),
+    ];
+    seed::allow(&ec2, &node, &p2p).await;
+    seed::allow(&ec2, &node, &[rule::tcp(22, "0.0.0.0/0")]).await;
+    let file = sample_stack();
+    let selector = file.selector.clone();
+    let observed = shared::observe::observe_stacks(&ec2, &selector)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let plan = shared::plan::plan_security_groups(&file, &observed[0]);
+
+    // Between plan and apply, a concurrent duplicate delivery made both changes. (It writes the
+    // rule with the function's own description: moto, unlike AWS, tells group-pair rules apart
+    // by description, so a hand-made copy would not be a duplicate there.)
+    ec2.authorize_security_group_ingress()
+        .group_id(db.as_str())
+        .ip_permissions(shared::apply::permission(
+            &rule::tcp(5432, node.as_str()),
+            Some(&["node-db".to_string()]),
+        ))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    ec2.revoke_security_group_ingress()
+        .group_id(node.as_str())
+        .ip_permissions(shared::apply::permission(&rule::tcp(22, "0.0.0.0/0"), None))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    let recording = moto.start_recording();
+
+    let outcomes = shared::apply::apply_plan(&ec2, &plan).await;
+
+    assert_eq!(
+        outcomes,
+        [Outcome::AlreadyConverged, Outcome::AlreadyConverged]
+    );
+    let writes = recording.mutating_calls();
+    assert_eq!(
+        writes.len(),
+        2,
+        "one refused attempt each, then a re-read and no second write: {writes:?}"
+    );
+    assert_eq!(
+        seed::ingress(&ec2, &db).await,
+        [format!("tcp 5432 from {node}")]
+    );
+}
