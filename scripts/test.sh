@@ -17,9 +17,6 @@ log "lints"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 
 log "unit and integration tests (moto $MOTO_VERSION on loopback, one server per test)"
-# The CLI tests run the `remediator` binary itself: build it first (cargo builds another
-# package's binaries only for that package's own tests).
-cargo build --workspace --bins --quiet
 set +e
 cargo test --workspace --all-targets 2>&1 | tee "$CACHE_DIR/last-test.log"
 status=${PIPESTATUS[0]}
