@@ -373,15 +373,11 @@ fn write_stack(f: &mut fmt::Formatter<'_>, stack: &StackReport) -> fmt::Result {
         0 => writeln!(f, "  security groups: nothing to do")?,
         n => writeln!(f, "  security groups: {n} action(s)")?,
     }
-    for (i, report) in stack.actions.iter().enumerate() {
-        writeln!(
-            f,
-            "  {}. {}\n     → {}",
-            i + 1,
-            report.action,
-            report.outcome
-        )?;
-    }
+    let actions = stack
+        .actions
+        .iter()
+        .map(|a| (&a.action as &dyn fmt::Display, &a.outcome));
+    write_numbered(f, "  ", actions)?;
     if let Some(refusal) = &stack.refusal {
         writeln!(f, "  refused: {refusal}")?;
     }
@@ -439,6 +435,18 @@ fn write_stack(f: &mut fmt::Formatter<'_>, stack: &StackReport) -> fmt::Result {
     Ok(())
 }
 
+/// Actions numbered in execution order, each with its outcome on the line below.
+fn write_numbered<'a>(
+    f: &mut fmt::Formatter<'_>,
+    indent: &str,
+    actions: impl Iterator<Item = (&'a dyn fmt::Display, &'a Outcome)>,
+) -> fmt::Result {
+    for (i, (action, outcome)) in actions.enumerate() {
+        writeln!(f, "{indent}{}. {action}\n{indent}   → {outcome}", i + 1)?;
+    }
+    Ok(())
+}
+
 fn write_parameters(f: &mut fmt::Formatter<'_>, parameters: &ParameterReport) -> fmt::Result {
     let verdict = if parameters.valid { "valid" } else { "INVALID" };
     writeln!(
@@ -461,15 +469,11 @@ fn write_parameters(f: &mut fmt::Formatter<'_>, parameters: &ParameterReport) ->
             finding.message
         )?;
     }
-    for (i, report) in parameters.actions.iter().enumerate() {
-        writeln!(
-            f,
-            "    {}. {}\n       → {}",
-            i + 1,
-            report.action,
-            report.outcome
-        )?;
-    }
+    let actions = parameters
+        .actions
+        .iter()
+        .map(|a| (&a.action as &dyn fmt::Display, &a.outcome));
+    write_numbered(f, "    ", actions)?;
     if let Some(note) = &parameters.note {
         writeln!(f, "    note: {note}")?;
     }
