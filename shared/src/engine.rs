@@ -231,7 +231,12 @@ impl Engine {
                 skipped.push(reason.clone());
                 return Ok(Vec::new());
             }
-            SignalKind::ParameterChanged { .. } => return Ok(Vec::new()),
+            SignalKind::ParameterChanged { .. } => {
+                if !self.capabilities.parameters {
+                    skipped.push("parameter events are handled by the parameter function".into());
+                }
+                return Ok(Vec::new());
+            }
             SignalKind::SecurityGroupsChanged { .. } if !self.capabilities.security_groups => {
                 skipped.push(
                     "security-group events are handled by the security-group function".into(),
