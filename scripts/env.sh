@@ -11,7 +11,10 @@ export REMEDIATOR_MOTO_SERVER="$MOTO_VENV/bin/moto_server"
 
 ANVIL_VERSION="1.7.1"
 ANVIL_DIR="$CACHE_DIR/anvil-$ANVIL_VERSION"
-export REMEDIATOR_ANVIL="$ANVIL_DIR/node_modules/.bin/anvil"
+# The platform binary itself, not npm's node wrapper: a test that stops the wrapper would leave
+# the real node running.
+anvil_binary() { ls "$ANVIL_DIR"/node_modules/@foundry-rs/anvil-*/bin/anvil 2>/dev/null | head -n 1; }
+export REMEDIATOR_ANVIL="$(anvil_binary)"
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
@@ -28,13 +31,16 @@ ensure_moto() {
 
 # A local Ethereum node (foundry's anvil, from npm) for the live RPC probe tests.
 ensure_anvil() {
-  if [ -x "$REMEDIATOR_ANVIL" ] && "$REMEDIATOR_ANVIL" --version >/dev/null 2>&1; then
+  if [ -n "$REMEDIATOR_ANVIL" ] && "$REMEDIATOR_ANVIL" --version >/dev/null 2>&1; then
     return 0
   fi
   command -v npm >/dev/null || { echo "npm is required to install anvil (Node.js)" >&2; exit 1; }
   log "installing @foundry-rs/anvil@$ANVIL_VERSION into $ANVIL_DIR"
   mkdir -p "$ANVIL_DIR"
   (cd "$ANVIL_DIR" && npm install --no-audit --no-fund --silent "@foundry-rs/anvil@$ANVIL_VERSION")
+  REMEDIATOR_ANVIL="$(anvil_binary)"
+  export REMEDIATOR_ANVIL
+  [ -n "$REMEDIATOR_ANVIL" ] || { echo "npm installed no anvil binary for this platform" >&2; exit 1; }
 }
 
 ensure_rust_tools() {

@@ -206,6 +206,27 @@ fn installed_tool(variable: &str, in_cache: &str) -> PathBuf {
         })
 }
 
+/// npm's `.bin/anvil` is a node wrapper: stopping it would leave the real node running, so the
+/// platform package's binary is started directly.
+fn anvil_in_cache() -> PathBuf {
+    let packages = installed_tool(
+        "REMEDIATOR_ANVIL_PACKAGES",
+        "anvil-1.7.1/node_modules/@foundry-rs",
+    );
+    std::fs::read_dir(&packages)
+        .into_iter()
+        .flatten()
+        .filter_map(|entry| entry.ok())
+        .map(|entry| entry.path().join("bin/anvil"))
+        .find(|binary| binary.exists())
+        .unwrap_or_else(|| {
+            panic!(
+                "no anvil binary under {}; run scripts/test.sh, which installs it",
+                packages.display()
+            )
+        })
+}
+
 /// Starts `command` quietly and waits until it listens on `port` (30 s at most).
 fn spawn_listening(mut command: Command, port: u16) -> Child {
     let program = command.get_program().to_string_lossy().into_owned();
@@ -245,7 +266,10 @@ pub struct Anvil {
 
 impl Anvil {
     pub fn start(chain_id: u64) -> Anvil {
-        let binary = installed_tool("REMEDIATOR_ANVIL", "anvil-1.7.1/node_modules/.bin/anvil");
+        let binary = std::env::var_os("REMEDIATOR_ANVIL")
+            .filter(|path| !path.is_empty())
+            .map(PathBuf::from)
+            .unwrap_or_else(anvil_in_cache);
         let port = free_port();
         let mut command = Command::new(binary);
         command.args(["--host", "127.0.0.1", "--port", &port.to_string()]);
