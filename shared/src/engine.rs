@@ -108,7 +108,10 @@ impl Engine {
                 }
                 SignalKind::Sweep => match &self.file.selector {
                     StackSelector::Exact(name) => vec![name.clone()],
-                    StackSelector::Pattern(_) => observed.iter().map(|s| s.name.clone()).collect(),
+                    StackSelector::Pattern(_) if self.capabilities.security_groups => {
+                        observed.iter().map(|s| s.name.clone()).collect()
+                    }
+                    StackSelector::Pattern(_) => self.stack_names().await?,
                 },
                 _ => Vec::new(),
             };
@@ -136,6 +139,18 @@ impl Engine {
             "run finished"
         );
         Ok(report)
+    }
+
+    /// The names of the stacks a pattern matches, from their security groups' tags: one call,
+    /// where observing the stacks would also read instances, subnets and ACLs.
+    async fn stack_names(&self) -> Result<Vec<StackName>, AwsError> {
+        let groups = describe_groups(&self.ec2, GroupScope::Stacks(&self.file.selector)).await?;
+        let names: std::collections::BTreeSet<StackName> = groups
+            .into_iter()
+            .filter_map(|tagged| tagged.stack)
+            .filter(|stack| self.file.selector.matches(stack))
+            .collect();
+        Ok(names.into_iter().collect())
     }
 
     /// The stack a changed parameter belongs to, if it is under a guarded stack's prefix.
@@ -218,15 +233,11 @@ impl Engine {
         skipped: &mut Vec<String>,
     ) -> Result<Vec<StackSelector>, AwsError> {
         let groups = match &signal.kind {
-            SignalKind::Sweep => {
-                let exact_parameters_only = !self.capabilities.security_groups
-                    && matches!(self.file.selector, StackSelector::Exact(_));
-                return Ok(if exact_parameters_only {
-                    Vec::new()
-                } else {
-                    vec![self.file.selector.clone()]
-                });
+            // Only security-group repair needs the stacks observed; parameters are read apart.
+            SignalKind::Sweep if self.capabilities.security_groups => {
+                return Ok(vec![self.file.selector.clone()])
             }
+            SignalKind::Sweep => return Ok(Vec::new()),
             SignalKind::Ignored { reason } => {
                 skipped.push(reason.clone());
                 return Ok(Vec::new());

@@ -108,10 +108,6 @@ fn overlaps(a: &IpNet, b: &IpNet) -> bool {
 }
 
 impl ObservedStack {
-    pub fn group(&self, id: &SecurityGroupId) -> Option<&ObservedGroup> {
-        self.groups.iter().find(|g| &g.id == id)
-    }
-
     pub fn groups_with_role<'a>(
         &'a self,
         role: &'a RoleName,

@@ -364,3 +364,59 @@ async fn a_scheduled_sweep_checks_the_parameters_without_any_security_group() {
         (3, GOOD_DB.to_string())
     );
 }
+
+#[tokio::test]
+async fn a_pattern_sweep_finds_its_stacks_with_one_read_and_checks_each_prefix() {
+    let moto = Moto::start();
+    let ec2 = moto.ec2().await;
+    let client = ssm::client(&moto).await;
+    for stack in ["prod-a", "prod-b", "dev-a"] {
+        tests::SeededStack::healthy(&ec2, stack).await;
+        ssm::put_all(&client, &format!("/chainlink/{stack}/"), &valid_legacy()).await;
+    }
+    let text = std::fs::read_to_string(repo_path("samples/stack.toml"))
+        .unwrap_or_default()
+        .replace("name = \"demo\"", "name = \"prod-*\"")
+        .replace(
+            "prefix = \"/chainlink/demo/\"",
+            "prefix = \"/chainlink/{stack}/\"",
+        );
+    let file = StackFile::parse(&text, "prod.toml").unwrap_or_else(|e| panic!("{e}"));
+    let engine = Engine::new(
+        Clients::new(&moto.sdk_config().await),
+        file,
+        Capabilities::PARAMETERS,
+    );
+    let schedule: Value = serde_json::from_str(
+        &std::fs::read_to_string(repo_path("samples/events/schedule.json")).unwrap_or_default(),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let recording = moto.start_recording();
+
+    let report = handle(&engine, schedule).await;
+
+    let stacks: Vec<String> = report.stacks.iter().map(|s| s.stack.to_string()).collect();
+    assert_eq!(stacks, ["prod-a", "prod-b"], "{report}");
+    let ec2_reads: Vec<String> = recording
+        .requests()
+        .into_iter()
+        .map(|(action, _)| action)
+        .filter(|action| {
+            action.starts_with("Describe") && !action.starts_with("DescribeParameters")
+        })
+        .collect();
+    assert_eq!(
+        ec2_reads,
+        ["DescribeSecurityGroups"],
+        "stack names need one read, not the whole network"
+    );
+    assert_eq!(
+        ssm::labeled(&client, "/chainlink/prod-b/DATABASE_URL", LABEL).await,
+        Some(1)
+    );
+    assert_eq!(
+        ssm::labeled(&client, "/chainlink/dev-a/DATABASE_URL", LABEL).await,
+        None,
+        "dev-a is not guarded"
+    );
+}

@@ -82,8 +82,8 @@ fn a_valid_set_gets_its_unlabeled_versions_labeled_once() {
     );
 }
 
-#[test]
-fn production_pointed_at_the_dev_database_is_rolled_back_to_the_labeled_value() {
+/// Version 1 of the set was labeled good; version 2 of DATABASE_URL points at the dev database.
+fn dev_database_change() -> ParameterPlan {
     let parameters = with_value(
         observed(&valid_legacy(), 1, Some(1)),
         "DATABASE_URL",
@@ -91,10 +91,15 @@ fn production_pointed_at_the_dev_database_is_rolled_back_to_the_labeled_value() 
         2,
         Some(1),
     );
-    let result = plan(
+    plan(
         &parameters,
         &history("DATABASE_URL", &[(1, GOOD_DB), (2, DEV_DB)]),
-    );
+    )
+}
+
+#[test]
+fn production_pointed_at_the_dev_database_is_rolled_back_to_the_labeled_value() {
+    let result = dev_database_change();
     assert!(!result.valid);
     assert!(
         result
@@ -217,17 +222,7 @@ fn a_restored_value_is_valid_so_it_is_labeled_and_never_restored_again() {
 
 #[test]
 fn plans_never_show_a_value() {
-    let parameters = with_value(
-        observed(&valid_legacy(), 1, Some(1)),
-        "DATABASE_URL",
-        DEV_DB,
-        2,
-        Some(1),
-    );
-    let result = plan(
-        &parameters,
-        &history("DATABASE_URL", &[(1, GOOD_DB), (2, DEV_DB)]),
-    );
+    let result = dev_database_change();
     let rendered = format!(
         "{}\n{:?}\n{}",
         serde_json::to_string(&result).unwrap_or_default(),
