@@ -4,6 +4,11 @@
 use crate::apply::apply_plan;
 use crate::aws::AwsError;
 use crate::ids::{StackName, STACK_TAG};
+use crate::instances::apply::{StepOutcome, Waits};
+use crate::instances::observe::InstanceClients;
+use crate::instances::{
+    apply_instance_actions, observe_target, plan_remediation, Decision, RemediationInputs,
+};
 use crate::observe::{describe_groups, observe_stacks, GroupScope};
 use crate::observed::ObservedStack;
 use crate::parameters::{
@@ -11,16 +16,20 @@ use crate::parameters::{
 };
 use crate::plan::{check_flows, plan_security_groups, Action};
 use crate::probe::{probe_endpoints, PROBE_TIMEOUT};
+use crate::report::InstanceReport;
 use crate::report::ParameterReport;
 use crate::report::{ActionReport, Execution, FlowReport, Outcome, Report, StackReport};
+use crate::signal::AlarmNotice;
 use crate::signal::{Signal, SignalKind};
 use crate::stack::{Mode, ParameterSource, StackFile, StackSelector};
+use chrono::Utc;
 
 /// The AWS clients of a process, built once per cold start.
 #[derive(Clone, Debug)]
 pub struct Clients {
     pub ec2: aws_sdk_ec2::Client,
     pub ssm: aws_sdk_ssm::Client,
+    pub autoscaling: aws_sdk_autoscaling::Client,
 }
 
 impl Clients {
@@ -28,6 +37,7 @@ impl Clients {
         Self {
             ec2: aws_sdk_ec2::Client::new(config),
             ssm: aws_sdk_ssm::Client::new(config),
+            autoscaling: aws_sdk_autoscaling::Client::new(config),
         }
     }
 }
@@ -37,20 +47,31 @@ impl Clients {
 pub struct Capabilities {
     pub security_groups: bool,
     pub parameters: bool,
+    pub instances: bool,
 }
 
 impl Capabilities {
+    const NONE: Self = Self {
+        security_groups: false,
+        parameters: false,
+        instances: false,
+    };
     pub const ALL: Self = Self {
         security_groups: true,
         parameters: true,
+        instances: true,
     };
     pub const SECURITY_GROUPS: Self = Self {
         security_groups: true,
-        parameters: false,
+        ..Self::NONE
     };
     pub const PARAMETERS: Self = Self {
-        security_groups: false,
         parameters: true,
+        ..Self::NONE
+    };
+    pub const INSTANCES: Self = Self {
+        instances: true,
+        ..Self::NONE
     };
 }
 
@@ -59,8 +80,10 @@ impl Capabilities {
 pub struct Engine {
     ec2: aws_sdk_ec2::Client,
     ssm: aws_sdk_ssm::Client,
+    autoscaling: aws_sdk_autoscaling::Client,
     file: StackFile,
     capabilities: Capabilities,
+    waits: Waits,
 }
 
 impl Engine {
@@ -68,8 +91,24 @@ impl Engine {
         Self {
             ec2: clients.ec2,
             ssm: clients.ssm,
+            autoscaling: clients.autoscaling,
             file,
             capabilities,
+            waits: Waits::default(),
+        }
+    }
+
+    /// How long instance steps wait for AWS (tests make it short).
+    pub fn with_waits(mut self, waits: Waits) -> Self {
+        self.waits = waits;
+        self
+    }
+
+    fn instance_clients(&self) -> InstanceClients<'_> {
+        InstanceClients {
+            ec2: &self.ec2,
+            autoscaling: &self.autoscaling,
+            ssm: &self.ssm,
         }
     }
 
@@ -130,6 +169,16 @@ impl Engine {
             }
         }
 
+        if let SignalKind::AlarmFired(notice) = &signal.kind {
+            if self.capabilities.instances {
+                if let Some(report) = self.run_alarm(notice, apply, &mut skipped).await? {
+                    reports.push(report);
+                }
+            } else {
+                skipped.push("alarm events are handled by the instance function".into());
+            }
+        }
+
         let report = Report::new(execution, self.file.mode, signal, reports, skipped);
         tracing::info!(
             signal_id = %report.signal.id,
@@ -139,6 +188,79 @@ impl Engine {
             "run finished"
         );
         Ok(report)
+    }
+
+    /// An alarm's remediation: the stack file's rule for it, the target re-read, the plan, and
+    /// (when allowed) the steps. `None` when the alarm concerns nothing this file guards.
+    async fn run_alarm(
+        &self,
+        notice: &AlarmNotice,
+        apply: bool,
+        skipped: &mut Vec<String>,
+    ) -> Result<Option<StackReport>, AwsError> {
+        let Some(policy) = &self.file.instances else {
+            skipped.push(format!(
+                "alarm {}: the stack file declares no [[alarms]], so alarms are not handled",
+                notice.name
+            ));
+            return Ok(None);
+        };
+        let Some(remediation) = policy.remediation_for(&notice.name, &notice.metric_names()) else {
+            skipped.push(format!(
+                "alarm {} matches no [[alarms]] entry of the stack file",
+                notice.name
+            ));
+            return Ok(None);
+        };
+        let now = Utc::now();
+        let observation = match observe_target(
+            self.instance_clients(),
+            &self.file,
+            notice,
+            remediation,
+            now,
+        )
+        .await?
+        {
+            Ok(observation) => observation,
+            Err(no_target) => {
+                skipped.push(format!("alarm {}: {no_target}", notice.name));
+                return Ok(None);
+            }
+        };
+        let plan = plan_remediation(RemediationInputs {
+            policy,
+            roles: &self.file.roles,
+            notice,
+            remediation,
+            observation: &observation,
+            now,
+        });
+        let outcomes = if apply && plan.decision == Decision::Act {
+            apply_instance_actions(self.instance_clients(), &plan.actions, self.waits).await
+        } else {
+            plan.actions
+                .iter()
+                .map(|_| StepOutcome::planned())
+                .collect()
+        };
+        tracing::info!(
+            alarm = %notice.name,
+            incident = %plan.incident,
+            remediation = remediation.as_str(),
+            target = %plan.target,
+            decision = ?plan.decision,
+            "alarm planned"
+        );
+        let stack = observation
+            .target
+            .stack()
+            .cloned()
+            .unwrap_or_else(|| StackName::new(""));
+        Ok(Some(StackReport::instances_only(
+            stack,
+            InstanceReport::new(plan, outcomes),
+        )))
     }
 
     /// The names of the stacks a pattern matches, from their security groups' tags: one call,
@@ -237,7 +359,7 @@ impl Engine {
             SignalKind::Sweep if self.capabilities.security_groups => {
                 return Ok(vec![self.file.selector.clone()])
             }
-            SignalKind::Sweep => return Ok(Vec::new()),
+            SignalKind::Sweep | SignalKind::AlarmFired(_) => return Ok(Vec::new()),
             SignalKind::Ignored { reason } => {
                 skipped.push(reason.clone());
                 return Ok(Vec::new());
@@ -341,6 +463,7 @@ impl Engine {
             unmanaged: plan.unmanaged,
             flow_check,
             parameters: None,
+            instances: None,
         }
     }
 }

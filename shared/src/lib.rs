@@ -11,6 +11,8 @@ pub mod fixtures;
 #[cfg(feature = "lambda")]
 pub mod function;
 pub mod ids;
+pub mod instance_type;
+pub mod instances;
 pub mod invocation;
 pub mod net;
 pub mod observe;
@@ -22,5 +24,6 @@ pub mod report;
 pub mod signal;
 pub mod stack;
 
+pub use aws_sdk_autoscaling;
 pub use aws_sdk_ec2;
 pub use aws_sdk_ssm;

@@ -135,14 +135,14 @@ fn empty_stack(name: StackName) -> ObservedStack {
     }
 }
 
-fn filter<'a>(name: &str, values: impl IntoIterator<Item = &'a str>) -> Filter {
+pub(crate) fn filter<'a>(name: &str, values: impl IntoIterator<Item = &'a str>) -> Filter {
     Filter::builder()
         .name(name)
         .set_values(Some(values.into_iter().map(String::from).collect()))
         .build()
 }
 
-fn tag<'a>(tags: &'a [Tag], key: &str) -> Option<&'a str> {
+pub(crate) fn tag<'a>(tags: &'a [Tag], key: &str) -> Option<&'a str> {
     tags.iter()
         .find(|t| t.key() == Some(key))
         .and_then(|t| t.value())

@@ -5,10 +5,12 @@
 use crate::aws::AwsError;
 use crate::chainlink::{ConfigStyle, Finding, Severity};
 use crate::ids::StackName;
+use crate::instances::apply::StepOutcome;
+use crate::instances::{Decision, InstanceAction, InstancePlan};
 use crate::parameters::{ParameterAction, ParameterPlan};
 use crate::plan::{Action, Exemption, FlowCheck, FlowStatus, UnmanagedRule};
 use crate::signal::{Signal, SignalKind};
-use crate::stack::Mode;
+use crate::stack::{Mode, Remediation};
 use serde::Serialize;
 use std::fmt;
 
@@ -65,10 +67,12 @@ pub struct StackReport {
     pub flow_check: Vec<FlowReport>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub parameters: Option<ParameterReport>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub instances: Option<InstanceReport>,
 }
 
 impl StackReport {
-    pub fn parameters_only(stack: StackName, parameters: ParameterReport) -> Self {
+    fn empty(stack: StackName) -> Self {
         Self {
             stack,
             actions: Vec::new(),
@@ -76,7 +80,22 @@ impl StackReport {
             exempt: Vec::new(),
             unmanaged: Vec::new(),
             flow_check: Vec::new(),
+            parameters: None,
+            instances: None,
+        }
+    }
+
+    pub fn parameters_only(stack: StackName, parameters: ParameterReport) -> Self {
+        Self {
             parameters: Some(parameters),
+            ..Self::empty(stack)
+        }
+    }
+
+    pub fn instances_only(stack: StackName, instances: InstanceReport) -> Self {
+        Self {
+            instances: Some(instances),
+            ..Self::empty(stack)
         }
     }
 
@@ -85,10 +104,61 @@ impl StackReport {
             .parameters
             .iter()
             .flat_map(|p| p.actions.iter().map(|a| &a.outcome));
+        let instance_outcomes = self
+            .instances
+            .iter()
+            .flat_map(|i| i.actions.iter().map(|a| &a.outcome.outcome));
         self.actions
             .iter()
             .map(|a| &a.outcome)
             .chain(parameter_outcomes)
+            .chain(instance_outcomes)
+    }
+
+    fn refused(&self) -> bool {
+        self.refusal.is_some()
+            || self
+                .instances
+                .as_ref()
+                .is_some_and(|i| matches!(i.decision, Decision::Refused(_)))
+    }
+}
+
+/// An alarm's remediation: the decision, and each step with its outcome.
+#[derive(Clone, Debug, Serialize)]
+pub struct InstanceReport {
+    pub alarm: String,
+    pub incident: String,
+    pub remediation: Remediation,
+    pub target: String,
+    #[serde(flatten)]
+    pub decision: Decision,
+    pub actions: Vec<InstanceActionReport>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct InstanceActionReport {
+    #[serde(flatten)]
+    pub action: InstanceAction,
+    #[serde(flatten)]
+    pub outcome: StepOutcome,
+}
+
+impl InstanceReport {
+    pub fn new(plan: InstancePlan, outcomes: Vec<StepOutcome>) -> Self {
+        Self {
+            alarm: plan.alarm,
+            incident: plan.incident,
+            remediation: plan.remediation,
+            target: plan.target,
+            decision: plan.decision,
+            actions: plan
+                .actions
+                .into_iter()
+                .zip(outcomes)
+                .map(|(action, outcome)| InstanceActionReport { action, outcome })
+                .collect(),
+        }
     }
 }
 
@@ -206,17 +276,13 @@ impl Report {
         stacks: Vec<StackReport>,
         skipped: Vec<String>,
     ) -> Self {
-        let outcomes = || {
-            stacks
-                .iter()
-                .flat_map(|s| s.actions.iter().map(|a| &a.outcome))
-        };
+        let outcomes = || stacks.iter().flat_map(StackReport::outcomes);
         let unreadable = stacks
             .iter()
             .any(|s| s.parameters.as_ref().is_some_and(|p| p.error.is_some()));
         let status = if unreadable || outcomes().any(|o| matches!(o, Outcome::Failed { .. })) {
             Status::Failed
-        } else if stacks.iter().any(|s| s.refusal.is_some()) {
+        } else if stacks.iter().any(StackReport::refused) {
             Status::Refused
         } else if stacks
             .iter()
@@ -345,7 +411,7 @@ impl fmt::Display for Report {
                 }
             ),
             Status::Refused => {
-                "refused: a limit of the stack file stopped this run; nothing was applied"
+                "refused: the stack file's limits do not allow what is needed; nothing was applied (see above)"
                     .to_string()
             }
             Status::Invalid => "invalid: a stack's parameters are invalid and no earlier valid values exist; fix them by hand".to_string(),
@@ -365,6 +431,9 @@ fn write_stack(f: &mut fmt::Formatter<'_>, stack: &StackReport) -> fmt::Result {
     writeln!(f, "\nstack {}", stack.stack)?;
     if let Some(parameters) = &stack.parameters {
         write_parameters(f, parameters)?;
+    }
+    if let Some(instances) = &stack.instances {
+        write_instances(f, instances)?;
     }
     if stack.actions.is_empty() && stack.flow_check.is_empty() {
         return Ok(());
@@ -443,6 +512,33 @@ fn write_numbered<'a>(
 ) -> fmt::Result {
     for (i, (action, outcome)) in actions.enumerate() {
         writeln!(f, "{indent}{}. {action}\n{indent}   → {outcome}", i + 1)?;
+    }
+    Ok(())
+}
+
+fn write_instances(f: &mut fmt::Formatter<'_>, report: &InstanceReport) -> fmt::Result {
+    writeln!(
+        f,
+        "  alarm {} (incident {}) → {} of {}",
+        report.alarm,
+        report.incident,
+        report.remediation.as_str(),
+        report.target
+    )?;
+    match &report.decision {
+        Decision::Act => {}
+        Decision::NoAction(reason) => writeln!(f, "    no action: {reason}")?,
+        Decision::Refused(reason) => writeln!(f, "    refused: {reason}")?,
+    }
+    for (i, step) in report.actions.iter().enumerate() {
+        writeln!(f, "    {}. {}", i + 1, step.action)?;
+        writeln!(f, "       → {}", step.outcome.outcome)?;
+        if let Some(detail) = &step.outcome.detail {
+            writeln!(f, "         {detail}")?;
+        }
+        if let Some(recovery) = &step.outcome.recovery {
+            writeln!(f, "         {recovery}")?;
+        }
     }
     Ok(())
 }

@@ -3,6 +3,8 @@
 
 use crate::ids::SecurityGroupId;
 use serde::Serialize;
+use sha3::{Digest, Sha3_256};
+use std::collections::BTreeMap;
 use std::fmt;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -23,6 +25,8 @@ pub enum SignalKind {
     SecurityGroupsChanged { groups: Vec<SecurityGroupId> },
     /// A parameter was created, updated, deleted or relabeled.
     ParameterChanged { name: String, operation: String },
+    /// A CloudWatch alarm went into `ALARM`.
+    AlarmFired(AlarmNotice),
     /// A well-formed event that calls for nothing, and why.
     Ignored { reason: String },
 }
@@ -44,5 +48,49 @@ impl fmt::Display for Signal {
             write!(f, " ({})", self.id)?;
         }
         Ok(())
+    }
+}
+
+/// An alarm's transition into `ALARM`, whichever way it was delivered.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct AlarmNotice {
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub arn: Option<String>,
+    /// When the alarm changed state, as CloudWatch wrote it: the same in every delivery of
+    /// one transition, whatever its shape.
+    pub changed_at: String,
+    pub metrics: Vec<AlarmMetric>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct AlarmMetric {
+    pub namespace: String,
+    pub name: String,
+    pub dimensions: BTreeMap<String, String>,
+}
+
+impl AlarmNotice {
+    /// One incident = one transition of one alarm. Every delivery of it (EventBridge, SNS,
+    /// the direct action, retries, replays) has the same key, short enough for a tag.
+    pub fn incident(&self) -> String {
+        let digest = Sha3_256::digest(format!("{}\n{}", self.name, self.changed_at));
+        digest.iter().take(8).map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// `(namespace, metric name)` of each metric, for matching the stack file's alarm rules.
+    pub fn metric_names(&self) -> Vec<(String, String)> {
+        self.metrics
+            .iter()
+            .map(|m| (m.namespace.clone(), m.name.clone()))
+            .collect()
+    }
+
+    /// The first value of a dimension among the alarm's metrics.
+    pub fn dimension(&self, name: &str) -> Option<&str> {
+        self.metrics
+            .iter()
+            .find_map(|m| m.dimensions.get(name))
+            .map(String::as_str)
     }
 }

@@ -11,6 +11,8 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+pub mod fleet;
+
 /// A moto server, stopped when dropped.
 #[derive(Debug)]
 pub struct Moto {
@@ -67,6 +69,15 @@ impl Moto {
 
     pub async fn ec2(&self) -> aws_sdk_ec2::Client {
         aws_sdk_ec2::Client::new(&self.sdk_config().await)
+    }
+
+    pub async fn autoscaling(&self) -> aws_sdk_autoscaling::Client {
+        aws_sdk_autoscaling::Client::new(&self.sdk_config().await)
+    }
+
+    /// The engine's clients, all pointed at this emulator.
+    pub async fn clients(&self) -> shared::engine::Clients {
+        shared::engine::Clients::new(&self.sdk_config().await)
     }
 
     /// Environment for running the `remediator` binary against this emulator through the
@@ -167,14 +178,33 @@ impl Recording<'_> {
                             .map(|t| t.rsplit('.').next().unwrap_or_default().to_string())
                     })
                     .unwrap_or_default();
-                let target = field("GroupId")
-                    .or_else(|| field("InstanceId.1"))
-                    .or_else(|| field("InstanceId"))
-                    .unwrap_or_default();
+                let target = [
+                    "GroupId",
+                    "InstanceId.1",
+                    "InstanceId",
+                    "ResourceId.1",
+                    "Tags.member.1.ResourceId",
+                    "AutoScalingGroupName",
+                    "LaunchTemplateId",
+                    "VolumeId",
+                ]
+                .iter()
+                .find_map(|name| field(name))
+                .or_else(|| json_target(&body))
+                .unwrap_or_default();
                 (action, target)
             })
             .collect()
     }
+}
+
+/// The target of an SSM (JSON protocol) call: its parameter name or first instance.
+fn json_target(body: &str) -> Option<String> {
+    let value: serde_json::Value = serde_json::from_str(body).ok()?;
+    value["Name"]
+        .as_str()
+        .or_else(|| value["InstanceIds"][0].as_str())
+        .map(String::from)
 }
 
 #[derive(serde::Deserialize)]

@@ -4,6 +4,8 @@
 //! keep only the fields the engine uses, all optional where AWS may omit them, because real
 //! CloudTrail and Config events vary more than any fixed schema admits.
 
+mod alarm;
+
 use crate::ids::SecurityGroupId;
 use crate::signal::{Signal, SignalKind};
 use aws_lambda_events::eventbridge::EventBridgeEvent;
@@ -32,12 +34,20 @@ const SECURITY_GROUP_CALLS: &[&str] = &[
 ];
 
 pub fn parse_event(raw: &[u8]) -> Result<Signal, EventError> {
-    let envelope: EventBridgeEvent<serde_json::Value> =
+    let value: serde_json::Value =
         serde_json::from_slice(raw).map_err(|e| EventError::Malformed(describe(&e)))?;
-    signal_from_envelope(envelope)
+    parse_event_value(value)
 }
 
+/// Every shape a function accepts: EventBridge events, and the two alarm notifications that
+/// arrive without an EventBridge envelope (an SNS delivery, an alarm's direct Lambda action).
 pub fn parse_event_value(raw: serde_json::Value) -> Result<Signal, EventError> {
+    if raw.get("Records").is_some() {
+        return alarm::signal_from_sns(raw);
+    }
+    if raw.get("alarmData").is_some() {
+        return alarm::signal_from_direct_action(raw);
+    }
     let envelope: EventBridgeEvent<serde_json::Value> =
         serde_json::from_value(raw).map_err(|e| EventError::Malformed(describe(&e)))?;
     signal_from_envelope(envelope)
@@ -66,6 +76,11 @@ fn signal_from_envelope(event: EventBridgeEvent<serde_json::Value>) -> Result<Si
         ("aws.ssm", "Parameter Store Change") => {
             let detail: ParameterChangeDetail = detail(event.detail)?;
             Ok(signal_from_parameter_change(id, detail))
+        }
+        ("aws.cloudwatch", "CloudWatch Alarm State Change") => {
+            let detail: alarm::AlarmData = detail(event.detail)?;
+            let resources = event.resources.as_deref().unwrap_or_default();
+            Ok(alarm::signal_from_eventbridge(id, resources, detail))
         }
         ("aws.config", "Config Configuration Item Change") => {
             let detail: ConfigDetail = detail(event.detail)?;

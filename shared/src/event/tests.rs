@@ -153,3 +153,128 @@ fn hints_that_name_no_group_or_another_resource_do_not_act_blindly() {
         Ok(SignalKind::Ignored { .. })
     ));
 }
+
+fn fired(name: &str) -> crate::signal::AlarmNotice {
+    match sample(name).kind {
+        SignalKind::AlarmFired(notice) => notice,
+        other => panic!("{name}: {other:?}"),
+    }
+}
+
+#[test]
+fn the_three_alarm_shapes_become_the_same_notice() {
+    let eventbridge = fired("alarm-eventbridge-cpu.json");
+    assert_eq!(eventbridge.name, "demo-node-cpu");
+    assert_eq!(eventbridge.changed_at, "2026-11-24T10:15:00.000+0000");
+    assert_eq!(
+        eventbridge.metric_names(),
+        [("AWS/EC2".to_string(), "CPUUtilization".to_string())]
+    );
+    assert_eq!(
+        eventbridge.dimension("InstanceId"),
+        Some("i-0123456789abcdef0")
+    );
+    assert_eq!(
+        eventbridge.arn.as_deref(),
+        Some("arn:aws:cloudwatch:us-east-1:123456789012:alarm:demo-node-cpu")
+    );
+
+    let direct = fired("alarm-lambda-action-memory.json");
+    assert_eq!(direct.name, "demo-node-memory");
+    assert_eq!(
+        direct.metric_names(),
+        [("CWAgent".to_string(), "mem_used_percent".to_string())]
+    );
+    assert_eq!(
+        sample("alarm-lambda-action-memory.json").origin,
+        "alarm:lambda-action"
+    );
+
+    let sns = fired("alarm-sns-disk.json");
+    assert_eq!(sns.name, "demo-node-disk");
+    assert_eq!(sns.dimension("path"), Some("/"));
+    assert_eq!(sns.dimension("InstanceId"), Some("i-0123456789abcdef0"));
+    assert_eq!(sns.changed_at, "2026-11-24T10:30:00.000+0000");
+    assert_eq!(
+        sample("alarm-sns-disk.json").id,
+        "95df01b4-ee98-5cb9-9903-4c221d41eb5e"
+    );
+
+    let group = fired("alarm-eventbridge-group-cpu.json");
+    assert_eq!(group.dimension("AutoScalingGroupName"), Some("demo-nodes"));
+    assert_eq!(group.dimension("InstanceId"), None);
+}
+
+#[test]
+fn one_transition_has_one_incident_key_whatever_the_delivery() {
+    // The same transition, delivered as an EventBridge event and as an SNS message.
+    let eventbridge = fired("alarm-eventbridge-cpu.json");
+    let sns_message = serde_json::json!({
+        "AlarmName": "demo-node-cpu",
+        "NewStateValue": "ALARM",
+        "OldStateValue": "OK",
+        "StateChangeTime": "2026-11-24T10:15:00.000+0000",
+        "Trigger": {"MetricName": "CPUUtilization", "Namespace": "AWS/EC2",
+            "Dimensions": [{"name": "InstanceId", "value": "i-0123456789abcdef0"}]}
+    });
+    let sns = serde_json::json!({"Records": [{"EventSource": "aws:sns",
+        "Sns": {"MessageId": "m-1", "Message": sns_message.to_string()}}]});
+    let SignalKind::AlarmFired(from_sns) = parse_event_value(sns).unwrap().kind else {
+        panic!("not an alarm");
+    };
+    assert_eq!(from_sns.incident(), eventbridge.incident());
+    assert_eq!(from_sns.metric_names(), eventbridge.metric_names());
+}
+
+#[test]
+fn only_a_transition_into_alarm_acts() {
+    let ok = sample("alarm-eventbridge-ok.json");
+    match ok.kind {
+        SignalKind::Ignored { reason } => {
+            assert!(
+                reason.contains("went to OK: only a transition into ALARM"),
+                "{reason}"
+            )
+        }
+        other => panic!("{other:?}"),
+    }
+    let fixture = include_str!("../../../samples/events/alarm-eventbridge-cpu.json");
+    for (state, previous, expected) in [
+        ("INSUFFICIENT_DATA", "OK", "went to INSUFFICIENT_DATA"),
+        ("ALARM", "ALARM", "already in ALARM"),
+    ] {
+        let mut raw: serde_json::Value = serde_json::from_str(fixture).unwrap();
+        raw["detail"]["state"]["value"] = state.into();
+        raw["detail"]["previousState"]["value"] = previous.into();
+        match parse_event_value(raw).unwrap().kind {
+            SignalKind::Ignored { reason } => assert!(reason.contains(expected), "{reason}"),
+            other => panic!("{state}: {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn malformed_alarm_notifications_are_named() {
+    let cases: [(&str, &str); 5] = [
+        (r#"{"Records": []}"#, "carries one record; this one has 0"),
+        (
+            r#"{"Records": [{"Sns": {"MessageId": "m", "Message": "not json"}}]}"#,
+            "the SNS message is not a CloudWatch alarm notification",
+        ),
+        (r#"{"Records": 5}"#, "not an SNS notification"),
+        (
+            r#"{"source": "aws.cloudwatch", "alarmData": {"state": {}}}"#,
+            "not a CloudWatch alarm action payload",
+        ),
+        (
+            r#"{"source":"aws.cloudwatch","detail-type":"CloudWatch Alarm State Change","detail":{"alarmName":1}}"#,
+            "malformed event: unexpected detail",
+        ),
+    ];
+    for (raw, expected) in cases {
+        let error = parse_event(raw.as_bytes())
+            .expect_err("must be rejected")
+            .to_string();
+        assert!(error.contains(expected), "{raw}: {error}");
+    }
+}

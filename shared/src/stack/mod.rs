@@ -4,10 +4,14 @@
 //! Validation collects every problem, each naming its field, because an operator fixing a file
 //! wants the whole list at once rather than one error per attempt.
 
+mod instances;
 mod raw;
+
+pub use instances::{AlarmMatcher, AlarmRule, DiskPolicy, InstancePolicy, Remediation};
 
 use crate::chainlink::{EnvironmentPolicy, HostPattern};
 use crate::ids::{RoleName, SecurityGroupId, StackName};
+use crate::instance_type::InstanceType;
 use crate::net::{Peer, PortRange, Protocol};
 use ipnet::IpNet;
 use raw::{
@@ -32,6 +36,10 @@ pub struct StackFile {
     pub environment: EnvironmentPolicy,
     /// Where the stack's node parameters live; `None`: parameters are not checked.
     pub parameters: Option<ParameterSource>,
+    /// Alarm remediations (resize, disk growth, replacement); `None`: not configured.
+    pub instances: Option<InstancePolicy>,
+    /// Doubtful but valid choices, such as burstable types in production, for the operator.
+    pub warnings: Vec<Problem>,
 }
 
 /// Where a stack's Chainlink parameters live in SSM Parameter Store.
@@ -96,7 +104,7 @@ impl fmt::Display for StackSelector {
 }
 
 /// `*` matches any run of characters, including none.
-fn glob_matches(pattern: &str, text: &str) -> bool {
+pub(crate) fn glob_matches(pattern: &str, text: &str) -> bool {
     let mut parts = pattern.split('*');
     let first = parts.next().unwrap_or_default();
     let Some(mut rest) = text.strip_prefix(first) else {
@@ -137,6 +145,16 @@ impl fmt::Display for Mode {
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct RoleSpec {
     pub description: String,
+    /// Instance types, smallest first; empty: the role's instances are never resized.
+    pub ladder: Vec<InstanceType>,
+}
+
+impl RoleSpec {
+    /// The next type up from `current`, if it is on the ladder and not at the top.
+    pub fn next_type(&self, current: &InstanceType) -> Option<&InstanceType> {
+        let at = self.ladder.iter().position(|t| t == current)?;
+        self.ladder.get(at + 1)
+    }
 }
 
 /// A path that must stay open: `from` must reach every group of role `to`.
@@ -303,14 +321,29 @@ fn build(raw: RawStackFile, problems: &mut Problems) -> Option<StackFile> {
     let selector = problems.check("stack.name", parse_selector(&raw.stack.name));
     let mode = problems.check("stack.mode", parse_mode(&raw.stack.mode));
 
+    let environment = raw
+        .environment
+        .as_ref()
+        .map(|e| build_environment(e, problems))
+        .unwrap_or_default();
+
+    let mut warnings = Problems::default();
     let mut roles = BTreeMap::new();
-    for (name, spec) in raw.roles {
+    for (name, spec) in &raw.roles {
         let field = format!("roles.{name}");
-        if let Some(role) = problems.check(&field, parse_role(&name)) {
+        if let Some(role) = problems.check(&field, parse_role(name)) {
+            let ladder = instances::build_ladder(
+                &spec.ladder,
+                &format!("{field}.ladder"),
+                environment.production,
+                problems,
+                &mut warnings,
+            );
             roles.insert(
                 role,
                 RoleSpec {
-                    description: spec.description,
+                    description: spec.description.clone(),
+                    ladder,
                 },
             );
         }
@@ -346,8 +379,14 @@ fn build(raw: RawStackFile, problems: &mut Problems) -> Option<StackFile> {
         .iter()
         .flat_map(|flow| [flow.from.as_str(), flow.to.as_str()])
         .collect();
-    for role in roles.keys().filter(|role| !used.contains(role.as_str())) {
-        problems.push(format!("roles.{role}"), "no flow uses this role");
+    let unused = roles
+        .iter()
+        .filter(|(role, spec)| !used.contains(role.as_str()) && spec.ladder.is_empty());
+    for (role, _) in unused {
+        problems.push(
+            format!("roles.{role}"),
+            "no flow uses this role, and it has no ladder",
+        );
     }
 
     let max_changes_per_run = problems.check(
@@ -358,11 +397,8 @@ fn build(raw: RawStackFile, problems: &mut Problems) -> Option<StackFile> {
             .ok_or_else(|| "must be a positive number of rule changes".to_string()),
     );
 
-    let environment = raw
-        .environment
-        .as_ref()
-        .map(|e| build_environment(e, problems))
-        .unwrap_or_default();
+    let instances =
+        instances::build_instances(raw.instances.as_ref(), &raw.alarms, &roles, problems);
     let parameters = match &raw.parameters {
         Some(p) => Some(build_parameters(p, problems)?),
         None => None,
@@ -371,6 +407,8 @@ fn build(raw: RawStackFile, problems: &mut Problems) -> Option<StackFile> {
     Some(StackFile {
         environment,
         parameters,
+        instances,
+        warnings: warnings.0,
         selector: selector?,
         mode: mode?,
         roles,

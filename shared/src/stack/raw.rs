@@ -21,6 +21,64 @@ pub(super) struct RawStackFile {
     pub limits: RawLimits,
     pub environment: Option<RawEnvironment>,
     pub parameters: Option<RawParameters>,
+    pub instances: Option<RawInstances>,
+    #[serde(default)]
+    pub alarms: Vec<RawAlarm>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawInstances {
+    #[serde(default = "default_cooldown")]
+    pub cooldown_minutes: i64,
+    #[serde(default = "default_resizes")]
+    pub max_resizes_per_hour: i64,
+    #[serde(default = "default_healthy")]
+    pub min_healthy_percentage: i64,
+    #[serde(default = "default_disk_step")]
+    pub disk_step_percent: i64,
+    #[serde(default = "default_disk_max")]
+    pub disk_max_gib: i64,
+}
+
+impl Default for RawInstances {
+    fn default() -> Self {
+        Self {
+            cooldown_minutes: default_cooldown(),
+            max_resizes_per_hour: default_resizes(),
+            min_healthy_percentage: default_healthy(),
+            disk_step_percent: default_disk_step(),
+            disk_max_gib: default_disk_max(),
+        }
+    }
+}
+
+fn default_cooldown() -> i64 {
+    60
+}
+
+fn default_resizes() -> i64 {
+    2
+}
+
+fn default_healthy() -> i64 {
+    90
+}
+
+fn default_disk_step() -> i64 {
+    50
+}
+
+fn default_disk_max() -> i64 {
+    1000
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawAlarm {
+    pub name: Option<String>,
+    pub metric: Option<String>,
+    pub remediation: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -62,6 +120,9 @@ pub(super) struct RawStack {
 pub(super) struct RawRole {
     #[serde(default)]
     pub description: String,
+    /// Instance types, smallest first: where a resize of the role's instances goes.
+    #[serde(default)]
+    pub ladder: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -274,3 +274,134 @@ fn environment_and_parameter_fields_are_checked() {
         );
     }
 }
+
+const WITH_LADDER: &str = r#"
+[stack]
+name = "demo"
+mode = "report"
+[environment]
+name = "production"
+[roles]
+node = { ladder = LADDER }
+db = {}
+[[flows]]
+name = "node-db"
+from = "node"
+to = "db"
+ports = 5432
+[[alarms]]
+metric = "AWS/EC2 CPUUtilization"
+remediation = "resize"
+"#;
+
+fn with_ladder(ladder: &str) -> Result<StackFile, StackFileError> {
+    parse(&WITH_LADDER.replace("LADDER", ladder))
+}
+
+#[test]
+fn the_sample_declares_the_demo_ladder_and_alarm_remediations() {
+    let file = parse(SAMPLE).unwrap_or_else(|e| panic!("{e}"));
+    let ladder: Vec<&str> = file.roles[&RoleName::new("node")]
+        .ladder
+        .iter()
+        .map(|t| t.as_str())
+        .collect();
+    assert_eq!(
+        ladder,
+        ["m6i.large", "m6i.xlarge", "m6i.2xlarge", "m6i.4xlarge"]
+    );
+    let policy = file.instances.as_ref().expect("alarm remediations");
+    assert_eq!(policy.cooldown_minutes, 60);
+    assert_eq!(policy.disk.step_percent, 50);
+    assert_eq!(policy.disk.max_gib, 1000);
+    let metric = |ns: &str, name: &str| vec![(ns.to_string(), name.to_string())];
+    for (metrics, expected) in [
+        (metric("AWS/EC2", "CPUUtilization"), Remediation::Resize),
+        (metric("CWAgent", "mem_used_percent"), Remediation::Resize),
+        (
+            metric("CWAgent", "disk_used_percent"),
+            Remediation::GrowDisk,
+        ),
+        (
+            metric("AWS/EC2", "StatusCheckFailed_System"),
+            Remediation::Replace,
+        ),
+        (
+            metric("AWS/EC2", "StatusCheckFailed_Instance"),
+            Remediation::Replace,
+        ),
+    ] {
+        assert_eq!(
+            policy.remediation_for("any", &metrics),
+            Some(expected),
+            "{metrics:?}"
+        );
+    }
+    assert_eq!(
+        policy.remediation_for("any", &metric("AWS/EC2", "NetworkIn")),
+        None
+    );
+    assert!(file.warnings.is_empty(), "{:?}", file.warnings);
+}
+
+#[test]
+fn a_ladder_must_be_known_types_each_bigger_than_the_last() {
+    assert!(with_ladder(r#"["m6i.large", "m6i.xlarge"]"#).is_ok());
+    for (ladder, field) in [
+        (r#"["m6i.large", "m6i.bogus"]"#, "roles.node.ladder[1]"),
+        (r#"["m6i.xlarge", "m6i.large"]"#, "roles.node.ladder[1]"),
+        (r#"["m6i.large", "m7i.large"]"#, "roles.node.ladder[1]"),
+        (r#"["m6i.large", "m6g.xlarge"]"#, "roles.node.ladder[1]"),
+        (r#"["m6i.large"]"#, "roles.node.ladder"),
+    ] {
+        assert_eq!(
+            problem_fields(&WITH_LADDER.replace("LADDER", ladder)),
+            [field],
+            "{ladder}"
+        );
+    }
+}
+
+#[test]
+fn burstable_types_in_production_are_a_warning_not_an_error() {
+    let file = with_ladder(r#"["t3.large", "t3.xlarge"]"#).unwrap();
+    assert_eq!(file.warnings.len(), 2);
+    assert!(
+        file.warnings[0].message.contains("burstable"),
+        "{:?}",
+        file.warnings
+    );
+    let staging = WITH_LADDER
+        .replace("LADDER", r#"["t3.large", "t3.xlarge"]"#)
+        .replace("production", "staging");
+    assert!(parse(&staging).unwrap().warnings.is_empty());
+}
+
+#[test]
+fn alarm_rules_and_limits_are_validated() {
+    let text = WITH_LADDER.replace("LADDER", r#"["m6i.large", "m6i.xlarge"]"#)
+        + r#"
+[instances]
+min_healthy_percentage = 120
+max_resizes_per_hour = 0
+[[alarms]]
+metric = "CPUUtilization"
+remediation = "resize"
+[[alarms]]
+name = "demo-*"
+metric = "AWS/EC2 CPUUtilization"
+remediation = "reboot"
+"#;
+    assert_eq!(
+        problem_fields(&text),
+        [
+            "alarms[1].metric",
+            "alarms[2].remediation",
+            "alarms[2]",
+            "instances.max_resizes_per_hour",
+            "instances.min_healthy_percentage",
+        ]
+    );
+    let no_ladder = MINIMAL.to_string() + "[[alarms]]\nname = \"x\"\nremediation = \"resize\"\n";
+    assert_eq!(problem_fields(&no_ladder), ["alarms"]);
+}

@@ -1,0 +1,514 @@
+//! AWS reads for an alarm: the instance or Auto Scaling group its dimensions name, the stack's
+//! remediation history (from tags), the volume behind a disk alarm, and what AWS says about the
+//! type a resize would move to. The alarm is only a hint: all of this is read fresh.
+
+use super::plan::next_type;
+use super::{
+    AttachedVolume, GroupState, InstanceState, LaunchTemplateRef, Observation, RemediationRecord,
+    Target, TypeCheck, VolumeState, GROUP_TAG, REMEDIATION_TAG,
+};
+use crate::aws::AwsError;
+use crate::ids::{InstanceId, RoleName, StackName, ROLE_TAG, STACK_TAG};
+use crate::observe::{filter, tag};
+use crate::signal::AlarmNotice;
+use crate::stack::{Remediation, StackFile};
+use chrono::{DateTime, Utc};
+use std::collections::BTreeSet;
+
+/// The largest page each describe call allows.
+const INSTANCE_PAGE: i32 = 1000;
+const GROUP_PAGE: i32 = 100;
+
+/// Why an alarm has no target in a guarded stack: reported, never retried.
+#[derive(Debug, PartialEq, Eq)]
+pub enum NoTarget {
+    /// The alarm carries neither an `InstanceId` nor an `AutoScalingGroupName` dimension.
+    NoDimension,
+    /// The instance or group does not exist (any more).
+    Missing(String),
+    /// It exists but is not tagged into a stack this file guards.
+    OutsideStack(String),
+}
+
+impl std::fmt::Display for NoTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::NoDimension => f.write_str(
+                "the alarm has no InstanceId or AutoScalingGroupName dimension: nothing to act on",
+            ),
+            Self::Missing(what) => write!(f, "{what} does not exist (terminated or deleted?)"),
+            Self::OutsideStack(what) => write!(
+                f,
+                "{what} is not part of a stack this file guards (tag {STACK_TAG})"
+            ),
+        }
+    }
+}
+
+/// The AWS clients the instance function reads and writes through.
+#[derive(Clone, Copy, Debug)]
+pub struct InstanceClients<'a> {
+    pub ec2: &'a aws_sdk_ec2::Client,
+    pub autoscaling: &'a aws_sdk_autoscaling::Client,
+    pub ssm: &'a aws_sdk_ssm::Client,
+}
+
+/// Reads everything the planner needs about the alarm's target.
+pub async fn observe_target(
+    clients: InstanceClients<'_>,
+    file: &StackFile,
+    notice: &AlarmNotice,
+    remediation: Remediation,
+    now: DateTime<Utc>,
+) -> Result<Result<Observation, NoTarget>, AwsError> {
+    let mut target = match read_target(clients, notice).await? {
+        Ok(target) => target,
+        Err(no_target) => return Ok(Err(no_target)),
+    };
+    let Some(stack) = target.stack().filter(|s| file.selector.matches(s)).cloned() else {
+        return Ok(Err(NoTarget::OutsideStack(target.to_string())));
+    };
+    let history = stack_history(clients, &stack).await?;
+    if remediation == Remediation::Resize {
+        if let Target::Instance {
+            group: Some(group), ..
+        }
+        | Target::Group { group } = &mut target
+        {
+            group.refresh_in_progress =
+                refresh_in_progress(clients.autoscaling, &group.name).await?;
+        }
+    }
+    let volume = match (&target, remediation) {
+        (Target::Instance { instance, .. }, Remediation::GrowDisk) => {
+            match volume_for(instance, notice) {
+                Some(volume_id) => read_volume(clients.ec2, &volume_id, now).await?,
+                None => None,
+            }
+        }
+        _ => None,
+    };
+    let next_type = match remediation {
+        Remediation::Resize => check_next_type(clients.ec2, file, &target).await?,
+        _ => None,
+    };
+    Ok(Ok(Observation {
+        target,
+        volume,
+        next_type,
+        history,
+    }))
+}
+
+async fn read_target(
+    clients: InstanceClients<'_>,
+    notice: &AlarmNotice,
+) -> Result<Result<Target, NoTarget>, AwsError> {
+    if let Some(raw_id) = notice.dimension("InstanceId") {
+        let Some(instance) = read_instance(clients.ec2, raw_id).await? else {
+            return Ok(Err(NoTarget::Missing(format!("instance {raw_id}"))));
+        };
+        let group = match &instance.auto_scaling_group {
+            Some(name) => read_group(clients, name).await?,
+            None => None,
+        };
+        return Ok(Ok(Target::Instance { instance, group }));
+    }
+    if let Some(name) = notice.dimension("AutoScalingGroupName") {
+        return Ok(match read_group(clients, name).await? {
+            Some(group) => Ok(Target::Group { group }),
+            None => Err(NoTarget::Missing(format!("group {name}"))),
+        });
+    }
+    Ok(Err(NoTarget::NoDimension))
+}
+
+/// `None` for an instance ID that does not exist or is malformed: nothing to act on.
+pub async fn read_instance(
+    ec2: &aws_sdk_ec2::Client,
+    raw_id: &str,
+) -> Result<Option<InstanceState>, AwsError> {
+    if !is_instance_id(raw_id) {
+        return Ok(None);
+    }
+    let response = ec2.describe_instances().instance_ids(raw_id).send().await;
+    let response = match response {
+        Ok(response) => response,
+        Err(e) => {
+            let error = AwsError::from_sdk("DescribeInstances", e);
+            if error.code.starts_with("InvalidInstanceID") {
+                return Ok(None);
+            }
+            return Err(error);
+        }
+    };
+    Ok(response
+        .reservations()
+        .iter()
+        .flat_map(|r| r.instances())
+        .find(|i| i.instance_id() == Some(raw_id))
+        .map(instance_from_sdk))
+}
+
+fn is_instance_id(raw: &str) -> bool {
+    raw.strip_prefix("i-").is_some_and(|hex| {
+        (8..=17).contains(&hex.len()) && hex.bytes().all(|b| b.is_ascii_hexdigit())
+    })
+}
+
+fn instance_from_sdk(instance: &aws_sdk_ec2::types::Instance) -> InstanceState {
+    let tags = instance.tags();
+    InstanceState {
+        id: InstanceId::new(instance.instance_id().unwrap_or_default()),
+        stack: tag(tags, STACK_TAG).map(StackName::new),
+        role: tag(tags, ROLE_TAG).and_then(RoleName::parse),
+        state: instance
+            .state()
+            .and_then(|s| s.name())
+            .map(|n| n.as_str().to_string())
+            .unwrap_or_default(),
+        instance_type: instance
+            .instance_type()
+            .map(|t| t.as_str().to_string())
+            .unwrap_or_default(),
+        availability_zone: instance
+            .placement()
+            .and_then(|p| p.availability_zone())
+            .unwrap_or_default()
+            .to_string(),
+        auto_scaling_group: tag(tags, GROUP_TAG).map(String::from),
+        root_device: instance.root_device_name().map(String::from),
+        volumes: instance
+            .block_device_mappings()
+            .iter()
+            .filter_map(|mapping| {
+                Some(AttachedVolume {
+                    device: mapping.device_name()?.to_string(),
+                    volume_id: mapping.ebs()?.volume_id()?.to_string(),
+                })
+            })
+            .collect(),
+        last_remediation: tag(tags, REMEDIATION_TAG).and_then(RemediationRecord::parse),
+    }
+}
+
+pub async fn read_group(
+    clients: InstanceClients<'_>,
+    name: &str,
+) -> Result<Option<GroupState>, AwsError> {
+    let response = clients
+        .autoscaling
+        .describe_auto_scaling_groups()
+        .auto_scaling_group_names(name)
+        .send()
+        .await
+        .map_err(|e| AwsError::from_sdk("DescribeAutoScalingGroups", e))?;
+    let Some(group) = response.auto_scaling_groups().first() else {
+        return Ok(None);
+    };
+    let tag = |key: &str| {
+        group
+            .tags()
+            .iter()
+            .find(|t| t.key() == Some(key))
+            .and_then(|t| t.value())
+    };
+    let launch_template = match group.launch_template() {
+        Some(spec) => read_template(clients.ec2, spec).await?,
+        None => None,
+    };
+    Ok(Some(GroupState {
+        name: group.auto_scaling_group_name().unwrap_or(name).to_string(),
+        stack: tag(STACK_TAG).map(StackName::new),
+        role: tag(ROLE_TAG).and_then(RoleName::parse),
+        launch_template,
+        availability_zones: group.availability_zones().to_vec(),
+        instances: group
+            .instances()
+            .iter()
+            .filter_map(|i| {
+                Some((
+                    InstanceId::new(i.instance_id()?),
+                    i.lifecycle_state()?.as_str().to_string(),
+                ))
+            })
+            .collect(),
+        // Read only for a resize, the one remediation a refresh in progress stops.
+        refresh_in_progress: false,
+        last_remediation: tag(REMEDIATION_TAG).and_then(RemediationRecord::parse),
+    }))
+}
+
+/// Resolves `$Latest`/`$Default` to a version number, and reads its instance type.
+async fn read_template(
+    ec2: &aws_sdk_ec2::Client,
+    spec: &aws_sdk_autoscaling::types::LaunchTemplateSpecification,
+) -> Result<Option<LaunchTemplateRef>, AwsError> {
+    let requested = spec.version().unwrap_or("$Default").to_string();
+    let response = ec2
+        .describe_launch_template_versions()
+        .set_launch_template_id(spec.launch_template_id().map(String::from))
+        .set_launch_template_name(spec.launch_template_name().map(String::from))
+        .versions(&requested)
+        .send()
+        .await
+        .map_err(|e| AwsError::from_sdk("DescribeLaunchTemplateVersions", e))?;
+    Ok(response
+        .launch_template_versions()
+        .first()
+        .map(|version| LaunchTemplateRef {
+            id: version.launch_template_id().unwrap_or_default().to_string(),
+            version: version.version_number().unwrap_or_default(),
+            requested_version: requested.clone(),
+            instance_type: version
+                .launch_template_data()
+                .and_then(|d| d.instance_type())
+                .map(|t| t.as_str().to_string()),
+        }))
+}
+
+/// Whether an instance refresh is running: a second one would be refused by AWS anyway.
+pub async fn refresh_in_progress(
+    autoscaling: &aws_sdk_autoscaling::Client,
+    group: &str,
+) -> Result<bool, AwsError> {
+    use aws_sdk_autoscaling::types::InstanceRefreshStatus as Status;
+    let response = autoscaling
+        .describe_instance_refreshes()
+        .auto_scaling_group_name(group)
+        .max_records(100)
+        .send()
+        .await
+        .map_err(|e| AwsError::from_sdk("DescribeInstanceRefreshes", e))?;
+    Ok(response.instance_refreshes().iter().any(|refresh| {
+        matches!(
+            refresh.status(),
+            Some(
+                Status::Pending
+                    | Status::InProgress
+                    | Status::Cancelling
+                    | Status::RollbackInProgress
+                    | Status::Baking
+            )
+        )
+    }))
+}
+
+/// Every remediation recorded in the stack: its instances' and groups' tags, two calls.
+async fn stack_history(
+    clients: InstanceClients<'_>,
+    stack: &StackName,
+) -> Result<Vec<RemediationRecord>, AwsError> {
+    let mut history = Vec::new();
+    let mut pages = clients
+        .ec2
+        .describe_instances()
+        .filters(filter(&format!("tag:{STACK_TAG}"), [stack.as_str()]))
+        .filters(filter("tag-key", [REMEDIATION_TAG]))
+        .into_paginator()
+        .page_size(INSTANCE_PAGE)
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| AwsError::from_sdk("DescribeInstances", e))?;
+        history.extend(
+            page.reservations()
+                .iter()
+                .flat_map(|r| r.instances())
+                .filter_map(|i| tag(i.tags(), REMEDIATION_TAG))
+                .filter_map(RemediationRecord::parse),
+        );
+    }
+    let mut groups = clients
+        .autoscaling
+        .describe_auto_scaling_groups()
+        .filters(
+            aws_sdk_autoscaling::types::Filter::builder()
+                .name(format!("tag:{STACK_TAG}"))
+                .values(stack.as_str())
+                .build(),
+        )
+        .into_paginator()
+        .page_size(GROUP_PAGE)
+        .send();
+    while let Some(page) = groups.next().await {
+        let page = page.map_err(|e| AwsError::from_sdk("DescribeAutoScalingGroups", e))?;
+        history.extend(
+            page.auto_scaling_groups()
+                .iter()
+                .flat_map(|g| g.tags())
+                .filter(|t| t.key() == Some(REMEDIATION_TAG))
+                .filter_map(|t| RemediationRecord::parse(t.value()?)),
+        );
+    }
+    Ok(history)
+}
+
+/// The volume behind the alarm's filesystem: the root volume for `/`, else the device the
+/// CloudWatch agent names (`xvdf` is `/dev/xvdf` or `/dev/sdf`), else the only data volume.
+pub fn volume_for(instance: &InstanceState, notice: &AlarmNotice) -> Option<String> {
+    let path = notice.dimension("path").unwrap_or("/");
+    if path == "/" {
+        let root = instance.root_device.as_deref()?;
+        return instance
+            .volumes
+            .iter()
+            .find(|v| v.device == root)
+            .map(|v| v.volume_id.clone());
+    }
+    let data: Vec<&AttachedVolume> = instance
+        .volumes
+        .iter()
+        .filter(|v| Some(v.device.as_str()) != instance.root_device.as_deref())
+        .collect();
+    let by_device = notice.dimension("device").and_then(|device| {
+        let device = device.trim_start_matches("/dev/");
+        let device = device.trim_end_matches(|c: char| c.is_ascii_digit());
+        let aliases = [
+            device.to_string(),
+            device.replacen("xvd", "sd", 1),
+            device.replacen("sd", "xvd", 1),
+        ];
+        data.iter().find(|v| {
+            let name = v.device.trim_start_matches("/dev/");
+            aliases.iter().any(|alias| alias == name)
+        })
+    });
+    match (by_device, data.as_slice()) {
+        (Some(volume), _) => Some(volume.volume_id.clone()),
+        (None, [only]) => Some(only.volume_id.clone()),
+        _ => None,
+    }
+}
+
+/// AWS allows one modification of a volume every six hours.
+const MODIFICATION_INTERVAL_HOURS: i64 = 6;
+
+async fn read_volume(
+    ec2: &aws_sdk_ec2::Client,
+    volume_id: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<VolumeState>, AwsError> {
+    let response = ec2
+        .describe_volumes()
+        .volume_ids(volume_id)
+        .send()
+        .await
+        .map_err(|e| AwsError::from_sdk("DescribeVolumes", e))?;
+    let Some(volume) = response.volumes().first() else {
+        return Ok(None);
+    };
+    let modifications = ec2
+        .describe_volumes_modifications()
+        .volume_ids(volume_id)
+        .send()
+        .await
+        .map_err(|e| AwsError::from_sdk("DescribeVolumesModifications", e))?;
+    use aws_sdk_ec2::types::VolumeModificationState as State;
+    let recent = chrono::Duration::hours(MODIFICATION_INTERVAL_HOURS);
+    let busy = modifications.volumes_modifications().iter().any(|m| {
+        let unfinished = matches!(
+            m.modification_state(),
+            Some(State::Modifying | State::Optimizing)
+        );
+        let started = m
+            .start_time()
+            .and_then(|t| DateTime::<Utc>::from_timestamp(t.secs(), 0));
+        unfinished || started.is_some_and(|at| now - at < recent)
+    });
+    Ok(Some(VolumeState {
+        id: volume_id.to_string(),
+        size_gib: volume
+            .size()
+            .and_then(|s| u32::try_from(s).ok())
+            .unwrap_or(0),
+        modification_in_progress: busy,
+    }))
+}
+
+/// The type one step up the ladder, and whether AWS offers it where the target runs with the
+/// same architecture. `None` when no step up exists: the planner says why.
+async fn check_next_type(
+    ec2: &aws_sdk_ec2::Client,
+    file: &StackFile,
+    target: &Target,
+) -> Result<Option<TypeCheck>, AwsError> {
+    let (current, zones): (Option<&str>, Vec<String>) = match target {
+        Target::Instance {
+            group: Some(group), ..
+        }
+        | Target::Group { group } => (
+            group
+                .launch_template
+                .as_ref()
+                .and_then(|t| t.instance_type.as_deref()),
+            group.availability_zones.clone(),
+        ),
+        Target::Instance { instance, .. } => (
+            Some(instance.instance_type.as_str()),
+            vec![instance.availability_zone.clone()],
+        ),
+    };
+    let Some(current) = current else {
+        return Ok(None);
+    };
+    let Ok(next) = next_type(&file.roles, target.role(), current) else {
+        return Ok(None);
+    };
+    use aws_sdk_ec2::types::InstanceType as SdkType;
+    let described = ec2
+        .describe_instance_types()
+        .instance_types(SdkType::from(current))
+        .instance_types(SdkType::from(next.as_str()))
+        .send()
+        .await;
+    let described = match described {
+        Ok(described) => described,
+        Err(e) => {
+            let error = AwsError::from_sdk("DescribeInstanceTypes", e);
+            if error.code.starts_with("InvalidInstanceType") {
+                return Ok(None);
+            }
+            return Err(error);
+        }
+    };
+    let architectures = |name: &str| -> Option<Vec<String>> {
+        described
+            .instance_types()
+            .iter()
+            .find(|t| t.instance_type().map(|t| t.as_str()) == Some(name))
+            .map(|t| {
+                t.processor_info()
+                    .map(|p| {
+                        p.supported_architectures()
+                            .iter()
+                            .map(|a| a.as_str().to_string())
+                            .collect()
+                    })
+                    .unwrap_or_default()
+            })
+    };
+    let (Some(next_architectures), Some(current_architectures)) =
+        (architectures(next.as_str()), architectures(current))
+    else {
+        return Ok(None);
+    };
+    let offerings = ec2
+        .describe_instance_type_offerings()
+        .location_type(aws_sdk_ec2::types::LocationType::AvailabilityZone)
+        .filters(filter("instance-type", [next.as_str()]))
+        .filters(filter("location", zones.iter().map(String::as_str)))
+        .send()
+        .await
+        .map_err(|e| AwsError::from_sdk("DescribeInstanceTypeOfferings", e))?;
+    let offered_in: BTreeSet<&str> = offerings
+        .instance_type_offerings()
+        .iter()
+        .filter_map(|o| o.location())
+        .collect();
+    Ok(Some(TypeCheck {
+        offered: !zones.is_empty() && zones.iter().all(|z| offered_in.contains(z.as_str())),
+        instance_type: next,
+        architectures: next_architectures,
+        current_architectures,
+    }))
+}

@@ -1,0 +1,596 @@
+//! The instance function against the emulator: each alarm shape, each remediation, the limits,
+//! duplicates, and failures in the middle of a resize. moto accepts a type change on a running
+//! instance (AWS refuses it), so every resize test asserts the order of the calls itself.
+
+use aws_sdk_autoscaling::operation::describe_instance_refreshes::DescribeInstanceRefreshesOutput;
+use aws_sdk_autoscaling::operation::start_instance_refresh::{
+    StartInstanceRefreshError, StartInstanceRefreshOutput,
+};
+use aws_sdk_autoscaling::types::{InstanceRefresh, InstanceRefreshStatus};
+use aws_smithy_mocks::mock;
+use aws_smithy_types::error::ErrorMetadata;
+use shared::engine::{Capabilities, Clients, Engine};
+use shared::instances::apply::Waits;
+use shared::instances::REMEDIATION_TAG;
+use shared::invocation::handle_event;
+use shared::report::{Execution, Report, Status};
+use shared::stack::StackFile;
+use std::time::Duration;
+use tests::fleet::Intercepted;
+use tests::{fleet, repo_path, Moto};
+
+const SAMPLE_INSTANCE: &str = "i-0123456789abcdef0";
+
+fn sample_stack() -> StackFile {
+    StackFile::load(&repo_path("samples/stack.toml")).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// A sample alarm event aimed at `instance` (and the sample group name at `group`).
+fn alarm(name: &str, instance: &str) -> serde_json::Value {
+    let raw = std::fs::read_to_string(repo_path(&format!("samples/events/{name}")))
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+    serde_json::from_str(&raw.replace(SAMPLE_INSTANCE, instance))
+        .unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+fn engine(clients: Clients, file: StackFile) -> Engine {
+    Engine::new(clients, file, Capabilities::INSTANCES).with_waits(Waits {
+        poll: Duration::from_millis(20),
+        timeout: Duration::from_secs(10),
+    })
+}
+
+async fn handle(engine: &Engine, event: serde_json::Value) -> Report {
+    handle_event(engine, event)
+        .await
+        .unwrap_or_else(|e| panic!("retryable: {e}"))
+}
+
+/// A running node of the demo stack in us-east-1a.
+async fn demo_node(moto: &Moto, instance_type: &str) -> String {
+    let ec2 = moto.ec2().await;
+    let subnet = fleet::subnet(&ec2, "us-east-1a").await;
+    fleet::node(&ec2, &subnet, "demo", "node", instance_type).await
+}
+
+fn decision(report: &Report) -> String {
+    let instances = report.stacks[0]
+        .instances
+        .as_ref()
+        .unwrap_or_else(|| panic!("no instance report: {report}"));
+    serde_json::to_value(&instances.decision)
+        .map(|v| v.to_string())
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn a_cpu_alarm_resizes_a_standalone_node_stop_change_start_in_that_order() {
+    let moto = Moto::start();
+    let node = demo_node(&moto, "m6i.large").await;
+    let engine = engine(moto.clients().await, sample_stack());
+
+    let recording = moto.start_recording();
+    let report = handle(&engine, alarm("alarm-eventbridge-cpu.json", &node)).await;
+
+    assert_eq!(report.status, Status::Converged, "{report}");
+    assert_eq!(
+        recording.mutating_calls(),
+        [
+            format!("CreateTags {node}"),
+            format!("StopInstances {node}"),
+            format!("ModifyInstanceAttribute {node}"),
+            format!("StartInstances {node}"),
+        ],
+        "the type changes only while the instance is stopped"
+    );
+    let ec2 = moto.ec2().await;
+    assert_eq!(
+        fleet::state(&ec2, &node).await,
+        ("running".into(), "m6i.xlarge".into())
+    );
+    let record = fleet::instance_tag(&ec2, &node, REMEDIATION_TAG).await;
+    assert!(
+        record
+            .as_deref()
+            .is_some_and(|r| r.starts_with("resize at=")),
+        "{record:?}"
+    );
+    let text = report.to_string();
+    assert!(text.contains("resize"), "{text}");
+    assert!(text.contains("m6i.large → m6i.xlarge"), "{text}");
+}
+
+#[tokio::test]
+async fn the_same_incident_delivered_again_or_through_sns_acts_once() {
+    let moto = Moto::start();
+    let node = demo_node(&moto, "m6i.large").await;
+    let engine = engine(moto.clients().await, sample_stack());
+    let event = alarm("alarm-eventbridge-cpu.json", &node);
+
+    let recording = moto.start_recording();
+    handle(&engine, event.clone()).await;
+    let again = handle(&engine, event).await;
+    // The same transition, as an SNS subscription would deliver it.
+    let message = serde_json::json!({
+        "AlarmName": "demo-node-cpu", "NewStateValue": "ALARM", "OldStateValue": "OK",
+        "StateChangeTime": "2026-11-24T10:15:00.000+0000",
+        "Trigger": {"MetricName": "CPUUtilization", "Namespace": "AWS/EC2",
+            "Dimensions": [{"name": "InstanceId", "value": node}]}
+    });
+    let via_sns = handle(
+        &engine,
+        serde_json::json!({"Records": [{"EventSource": "aws:sns",
+            "Sns": {"MessageId": "m-1", "Message": message.to_string()}}]}),
+    )
+    .await;
+
+    assert_eq!(recording.mutating_calls().len(), 4, "one resize in all");
+    for report in [&again, &via_sns] {
+        assert_eq!(report.status, Status::Converged, "{report}");
+        assert!(decision(report).contains("already handled"), "{report}");
+    }
+    assert_eq!(
+        fleet::state(&moto.ec2().await, &node).await.1,
+        "m6i.xlarge",
+        "one step, not two"
+    );
+}
+
+#[tokio::test]
+async fn a_second_alarm_within_the_cooldown_does_not_act() {
+    let moto = Moto::start();
+    let node = demo_node(&moto, "m6i.large").await;
+    let engine = engine(moto.clients().await, sample_stack());
+    handle(&engine, alarm("alarm-eventbridge-cpu.json", &node)).await;
+
+    let recording = moto.start_recording();
+    // Another alarm (memory) on the same node, minutes later.
+    let report = handle(&engine, alarm("alarm-lambda-action-memory.json", &node)).await;
+    assert!(recording.mutating_calls().is_empty());
+    assert!(decision(&report).contains("cooling down"), "{report}");
+}
+
+#[tokio::test]
+async fn a_memory_alarm_through_the_direct_lambda_action_resizes_too() {
+    let moto = Moto::start();
+    let node = demo_node(&moto, "m6i.xlarge").await;
+    let engine = engine(moto.clients().await, sample_stack());
+    let report = handle(&engine, alarm("alarm-lambda-action-memory.json", &node)).await;
+    assert_eq!(report.status, Status::Converged, "{report}");
+    assert_eq!(report.signal.origin, "alarm:lambda-action");
+    assert_eq!(
+        fleet::state(&moto.ec2().await, &node).await,
+        ("running".into(), "m6i.2xlarge".into())
+    );
+}
+
+#[tokio::test]
+async fn a_disk_alarm_through_sns_grows_the_root_volume_then_extends_the_filesystem() {
+    let moto = Moto::start();
+    let node = demo_node(&moto, "m6i.large").await;
+    let ec2 = moto.ec2().await;
+    let (volume, before) = fleet::root_volume(&ec2, &node).await;
+    let engine = engine(moto.clients().await, sample_stack());
+
+    let recording = moto.start_recording();
+    let report = handle(&engine, alarm("alarm-sns-disk.json", &node)).await;
+
+    assert_eq!(report.status, Status::Converged, "{report}");
+    let grown = before + (before + 1) / 2;
+    assert_eq!(
+        fleet::root_volume(&ec2, &node).await,
+        (volume.clone(), grown)
+    );
+    assert_eq!(
+        recording.mutating_calls(),
+        [
+            format!("CreateTags {node}"),
+            format!("ModifyVolume {volume}"),
+            format!("SendCommand {node}"),
+        ]
+    );
+    let text = report.to_string();
+    assert!(text.contains("SSM command"), "{text}");
+    assert!(
+        text.contains(&format!("{before} GiB → {grown} GiB")),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn a_status_check_alarm_restarts_a_standalone_node_on_a_new_host() {
+    let moto = Moto::start();
+    let node = demo_node(&moto, "m6i.large").await;
+    let engine = engine(moto.clients().await, sample_stack());
+    let recording = moto.start_recording();
+    let report = handle(&engine, alarm("alarm-eventbridge-status-check.json", &node)).await;
+    assert_eq!(report.status, Status::Converged, "{report}");
+    assert_eq!(
+        recording.mutating_calls(),
+        [
+            format!("CreateTags {node}"),
+            format!("StopInstances {node}"),
+            format!("StartInstances {node}"),
+        ]
+    );
+    assert_eq!(
+        fleet::state(&moto.ec2().await, &node).await,
+        ("running".into(), "m6i.large".into())
+    );
+}
+
+#[tokio::test]
+async fn a_status_check_alarm_on_a_group_member_marks_it_unhealthy() {
+    let moto = Moto::start();
+    let subnet = fleet::subnet(&moto.ec2().await, "us-east-1a").await;
+    fleet::group(&moto, &subnet, "demo-nodes", "demo", "node", "m6i.large").await;
+    let member = fleet::group_instance(&moto, "demo-nodes").await;
+    let engine = engine(moto.clients().await, sample_stack());
+
+    let recording = moto.start_recording();
+    let report = handle(
+        &engine,
+        alarm("alarm-eventbridge-status-check.json", &member),
+    )
+    .await;
+
+    assert_eq!(report.status, Status::Converged, "{report}");
+    assert_eq!(
+        recording.mutating_calls(),
+        [
+            format!("CreateTags {member}"),
+            format!("SetInstanceHealth {member}"),
+        ]
+    );
+    let (_, health) = fleet::group_state(&moto, "demo-nodes").await;
+    assert!(
+        health.contains(&(member.clone(), "Unhealthy".into())),
+        "{health:?}"
+    );
+}
+
+/// moto answers HTTP 500 to both instance-refresh calls: they get rules of their own.
+fn refresh_calls() -> Vec<Intercepted> {
+    vec![
+        Intercepted::Mocked("DescribeInstanceRefreshes"),
+        Intercepted::Mocked("StartInstanceRefresh"),
+    ]
+}
+
+fn no_refresh_in_progress() -> aws_smithy_mocks::Rule {
+    mock!(aws_sdk_autoscaling::Client::describe_instance_refreshes)
+        .sequence()
+        .output(|| DescribeInstanceRefreshesOutput::builder().build())
+        .repeatedly()
+        .build()
+}
+
+#[tokio::test]
+async fn a_cpu_alarm_on_a_group_moves_it_to_a_new_template_version_and_refreshes_it() {
+    let moto = Moto::start();
+    let subnet = fleet::subnet(&moto.ec2().await, "us-east-1a").await;
+    let template = fleet::group(&moto, &subnet, "demo-nodes", "demo", "node", "m6i.large").await;
+    let describe = no_refresh_in_progress();
+    let start = mock!(aws_sdk_autoscaling::Client::start_instance_refresh)
+        .match_requests(|request| {
+            request.auto_scaling_group_name() == Some("demo-nodes")
+                && request
+                    .preferences()
+                    .and_then(|p| p.min_healthy_percentage())
+                    == Some(90)
+        })
+        .then_output(|| {
+            StartInstanceRefreshOutput::builder()
+                .instance_refresh_id("refresh-1")
+                .build()
+        });
+    let clients = fleet::clients_with(&moto, refresh_calls(), &[&describe, &start]).await;
+    let engine = engine(clients, sample_stack());
+    let event = alarm("alarm-eventbridge-group-cpu.json", SAMPLE_INSTANCE);
+
+    let recording = moto.start_recording();
+    let report = handle(&engine, event.clone()).await;
+
+    assert_eq!(report.status, Status::Converged, "{report}");
+    assert_eq!(start.num_calls(), 1, "one instance refresh");
+    assert_eq!(
+        recording.mutating_calls(),
+        [
+            "CreateOrUpdateTags demo-nodes".to_string(),
+            format!("CreateLaunchTemplateVersion {template}"),
+            "UpdateAutoScalingGroup demo-nodes".to_string(),
+        ]
+    );
+    let (version, _) = fleet::group_state(&moto, "demo-nodes").await;
+    assert_eq!(version, "2");
+    let versions = moto
+        .ec2()
+        .await
+        .describe_launch_template_versions()
+        .launch_template_id(&template)
+        .versions("2")
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    let data = versions.launch_template_versions()[0].launch_template_data();
+    assert_eq!(
+        data.and_then(|d| d.instance_type()).map(|t| t.as_str()),
+        Some("m6i.xlarge")
+    );
+    assert!(report.to_string().contains("instance refresh refresh-1"));
+
+    // The same alarm again: the group's record stops it.
+    let again = handle(&engine, event).await;
+    assert!(decision(&again).contains("already handled"), "{again}");
+    assert_eq!(start.num_calls(), 1);
+}
+
+#[tokio::test]
+async fn a_group_with_a_refresh_in_progress_is_left_alone() {
+    let moto = Moto::start();
+    let subnet = fleet::subnet(&moto.ec2().await, "us-east-1a").await;
+    fleet::group(&moto, &subnet, "demo-nodes", "demo", "node", "m6i.large").await;
+    let busy = mock!(aws_sdk_autoscaling::Client::describe_instance_refreshes)
+        .sequence()
+        .output(|| {
+            DescribeInstanceRefreshesOutput::builder()
+                .instance_refreshes(
+                    InstanceRefresh::builder()
+                        .status(InstanceRefreshStatus::InProgress)
+                        .build(),
+                )
+                .build()
+        })
+        .repeatedly()
+        .build();
+    let clients = fleet::clients_with(&moto, refresh_calls(), &[&busy]).await;
+    let engine = engine(clients, sample_stack());
+    let recording = moto.start_recording();
+    let report = handle(
+        &engine,
+        alarm("alarm-eventbridge-group-cpu.json", SAMPLE_INSTANCE),
+    )
+    .await;
+    assert!(recording.mutating_calls().is_empty());
+    assert!(
+        decision(&report).contains("already in progress"),
+        "{report}"
+    );
+}
+
+#[tokio::test]
+async fn a_refused_instance_refresh_is_reported_with_what_the_group_now_does() {
+    let moto = Moto::start();
+    let subnet = fleet::subnet(&moto.ec2().await, "us-east-1a").await;
+    fleet::group(&moto, &subnet, "demo-nodes", "demo", "node", "m6i.large").await;
+    let describe = no_refresh_in_progress();
+    let refused = mock!(aws_sdk_autoscaling::Client::start_instance_refresh).then_error(|| {
+        StartInstanceRefreshError::generic(
+            ErrorMetadata::builder()
+                .code("InstanceRefreshInProgress")
+                .message("An Instance Refresh is already in progress")
+                .build(),
+        )
+    });
+    let clients = fleet::clients_with(&moto, refresh_calls(), &[&describe, &refused]).await;
+    let engine = engine(clients, sample_stack());
+    let report = handle(
+        &engine,
+        alarm("alarm-eventbridge-group-cpu.json", SAMPLE_INSTANCE),
+    )
+    .await;
+    assert_eq!(report.status, Status::Failed, "{report}");
+    assert_eq!(report.status.exit_code(), 1);
+    let text = report.to_string();
+    assert!(text.contains("InstanceRefreshInProgress"), "{text}");
+    assert!(text.contains("now launches m6i.xlarge"), "{text}");
+    // The group was updated before the refresh was asked for.
+    assert_eq!(fleet::group_state(&moto, "demo-nodes").await.0, "2");
+}
+
+#[tokio::test]
+async fn the_top_of_the_ladder_is_refused_and_nothing_changes() {
+    let moto = Moto::start();
+    let node = demo_node(&moto, "m6i.4xlarge").await;
+    let engine = engine(moto.clients().await, sample_stack());
+    let recording = moto.start_recording();
+    let report = handle(&engine, alarm("alarm-eventbridge-cpu.json", &node)).await;
+    assert_eq!(report.status, Status::Refused, "{report}");
+    assert_eq!(report.status.exit_code(), 1);
+    assert!(
+        decision(&report).contains("top of role node's ladder"),
+        "{report}"
+    );
+    assert!(recording.mutating_calls().is_empty());
+    assert_eq!(
+        fleet::state(&moto.ec2().await, &node).await,
+        ("running".into(), "m6i.4xlarge".into())
+    );
+}
+
+#[tokio::test]
+async fn a_type_aws_does_not_offer_is_refused_before_anything_stops() {
+    let moto = Moto::start();
+    let node = demo_node(&moto, "m6i.large").await;
+    let text = std::fs::read_to_string(repo_path("samples/stack.toml"))
+        .unwrap_or_default()
+        .replace(
+            r#"ladder = ["m6i.large", "m6i.xlarge", "m6i.2xlarge", "m6i.4xlarge"]"#,
+            r#"ladder = ["m6i.large", "m6i.56xlarge"]"#,
+        );
+    let file = StackFile::parse(&text, "test").unwrap_or_else(|e| panic!("{e}"));
+    let engine = engine(moto.clients().await, file);
+    let recording = moto.start_recording();
+    let report = handle(&engine, alarm("alarm-eventbridge-cpu.json", &node)).await;
+    assert_eq!(report.status, Status::Refused, "{report}");
+    assert!(recording.mutating_calls().is_empty());
+}
+
+#[tokio::test]
+async fn the_stack_wide_resize_limit_is_counted_from_the_records() {
+    let moto = Moto::start();
+    let ec2 = moto.ec2().await;
+    let subnet = fleet::subnet(&ec2, "us-east-1a").await;
+    let first = fleet::node(&ec2, &subnet, "demo", "node", "m6i.large").await;
+    let second = fleet::node(&ec2, &subnet, "demo", "node", "m6i.large").await;
+    let text = std::fs::read_to_string(repo_path("samples/stack.toml"))
+        .unwrap_or_default()
+        .replace("max_resizes_per_hour = 2", "max_resizes_per_hour = 1");
+    let file = StackFile::parse(&text, "test").unwrap_or_else(|e| panic!("{e}"));
+    let engine = engine(moto.clients().await, file);
+
+    handle(&engine, alarm("alarm-eventbridge-cpu.json", &first)).await;
+    let recording = moto.start_recording();
+    let report = handle(&engine, alarm("alarm-lambda-action-memory.json", &second)).await;
+    assert_eq!(report.status, Status::Refused, "{report}");
+    assert!(
+        decision(&report).contains("max_resizes_per_hour"),
+        "{report}"
+    );
+    assert!(recording.mutating_calls().is_empty());
+}
+
+#[tokio::test]
+async fn a_failed_start_in_the_middle_of_a_resize_leaves_the_node_running_on_its_old_type() {
+    let moto = Moto::start();
+    let node = demo_node(&moto, "m6i.large").await;
+    let no_capacity = Intercepted::FailOnce {
+        action: "StartInstances",
+        status: 400,
+        code: "InsufficientInstanceCapacity",
+        message: "We currently do not have sufficient m6i.xlarge capacity",
+    };
+    let clients = fleet::clients_with(&moto, vec![no_capacity], &[]).await;
+    let engine = engine(clients, sample_stack());
+
+    let recording = moto.start_recording();
+    let report = handle(&engine, alarm("alarm-eventbridge-cpu.json", &node)).await;
+
+    assert_eq!(report.status, Status::Failed, "{report}");
+    assert_eq!(report.status.exit_code(), 1);
+    assert_eq!(
+        fleet::state(&moto.ec2().await, &node).await,
+        ("running".into(), "m6i.large".into()),
+        "never left stopped, back on its old type"
+    );
+    // The refused start never reached the emulator; the rollback's calls did.
+    assert_eq!(
+        recording.mutating_calls(),
+        [
+            format!("CreateTags {node}"),
+            format!("StopInstances {node}"),
+            format!("ModifyInstanceAttribute {node}"),
+            format!("ModifyInstanceAttribute {node}"),
+            format!("StartInstances {node}"),
+        ]
+    );
+    let text = report.to_string();
+    assert!(text.contains("InsufficientInstanceCapacity"), "{text}");
+    assert!(
+        text.contains(&format!("rolled back: {node} is running as m6i.large")),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn a_failed_type_change_starts_the_node_again_unchanged() {
+    let moto = Moto::start();
+    let node = demo_node(&moto, "m6i.large").await;
+    let refused = Intercepted::FailOnce {
+        action: "ModifyInstanceAttribute",
+        status: 400,
+        code: "UnsupportedOperation",
+        message: "The instance type m6i.xlarge is not supported by this AMI",
+    };
+    let clients = fleet::clients_with(&moto, vec![refused], &[]).await;
+    let engine = engine(clients, sample_stack());
+    let recording = moto.start_recording();
+    let report = handle(&engine, alarm("alarm-eventbridge-cpu.json", &node)).await;
+
+    assert_eq!(report.status, Status::Failed, "{report}");
+    assert!(
+        report.to_string().contains("UnsupportedOperation"),
+        "{report}"
+    );
+    assert_eq!(
+        fleet::state(&moto.ec2().await, &node).await,
+        ("running".into(), "m6i.large".into())
+    );
+    assert_eq!(
+        recording.mutating_calls(),
+        [
+            format!("CreateTags {node}"),
+            format!("StopInstances {node}"),
+            format!("StartInstances {node}"),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn ok_transitions_and_targets_outside_the_stack_change_nothing() {
+    let moto = Moto::start();
+    let ec2 = moto.ec2().await;
+    let subnet = fleet::subnet(&ec2, "us-east-1a").await;
+    let foreign = fleet::node(&ec2, &subnet, "other", "node", "m6i.large").await;
+    let engine = engine(moto.clients().await, sample_stack());
+
+    let recording = moto.start_recording();
+    let ok = handle(&engine, alarm("alarm-eventbridge-ok.json", &foreign)).await;
+    assert_eq!(ok.status, Status::Converged);
+    assert!(
+        ok.skipped[0].contains("only a transition into ALARM"),
+        "{ok}"
+    );
+    assert!(
+        recording.requests().is_empty(),
+        "an OK transition reads nothing"
+    );
+
+    let outside = handle(&engine, alarm("alarm-eventbridge-cpu.json", &foreign)).await;
+    assert!(
+        outside.skipped[0].contains("not part of a stack"),
+        "{outside}"
+    );
+    let missing = handle(
+        &engine,
+        alarm("alarm-eventbridge-cpu.json", "i-00000000000000dead"),
+    )
+    .await;
+    assert!(missing.skipped[0].contains("does not exist"), "{missing}");
+    assert!(recording.mutating_calls().is_empty());
+    assert_eq!(fleet::state(&ec2, &foreign).await.1, "m6i.large");
+}
+
+#[tokio::test]
+async fn a_malformed_alarm_is_rejected_without_a_call() {
+    let moto = Moto::start();
+    let engine = engine(moto.clients().await, sample_stack());
+    let recording = moto.start_recording();
+    let report = handle(&engine, serde_json::json!({"Records": []})).await;
+    assert_eq!(report.status, Status::Rejected);
+    assert_eq!(report.status.exit_code(), 2);
+    assert!(report.skipped[0].contains("carries one record"), "{report}");
+    assert!(recording.requests().is_empty());
+}
+
+#[tokio::test]
+async fn plan_and_report_mode_show_the_steps_without_taking_them() {
+    let moto = Moto::start();
+    let node = demo_node(&moto, "m6i.large").await;
+    let engine = engine(moto.clients().await, sample_stack());
+    let signal = shared::event::parse_event_value(alarm("alarm-eventbridge-cpu.json", &node))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let recording = moto.start_recording();
+    let report = engine
+        .run(signal, Execution::Plan)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(report.status, Status::Planned, "{report}");
+    assert!(recording.mutating_calls().is_empty());
+    let text = report.to_string();
+    assert!(
+        text.contains("stop, wait until stopped, change the type, start, wait until running"),
+        "{text}"
+    );
+    assert!(text.contains("→ planned"), "{text}");
+}

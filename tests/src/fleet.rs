@@ -1,0 +1,383 @@
+//! Instances and Auto Scaling groups of a stack, seeded through the SDK, for the instance
+//! function's tests; and clients with faults injected through `aws-smithy-mocks` rules, every
+//! other call passing through to the emulator.
+
+use crate::Moto;
+use aws_sdk_ec2::types::{InstanceType, ResourceType, Tag, TagSpecification};
+use aws_smithy_mocks::{MockResponseInterceptor, Rule, RuleMode};
+use aws_smithy_runtime_api::client::http::{
+    HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpClient,
+    SharedHttpConnector,
+};
+use aws_smithy_runtime_api::client::orchestrator::{HttpRequest, HttpResponse};
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_runtime_api::http::StatusCode;
+use aws_smithy_types::body::SdkBody;
+use shared::engine::Clients;
+use shared::ids::{ROLE_TAG, STACK_TAG};
+use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
+use std::sync::Arc;
+
+/// A subnet in `zone` of a fresh VPC.
+pub async fn subnet(ec2: &aws_sdk_ec2::Client, zone: &str) -> String {
+    let vpc = crate::seed::vpc(ec2, "10.30.0.0/16").await;
+    let created = ec2
+        .create_subnet()
+        .vpc_id(vpc)
+        .cidr_block("10.30.1.0/24")
+        .availability_zone(zone)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("create subnet: {e:?}"));
+    created
+        .subnet()
+        .and_then(|s| s.subnet_id())
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// A running instance of `instance_type` tagged into `stack` with `role`.
+pub async fn node(
+    ec2: &aws_sdk_ec2::Client,
+    subnet: &str,
+    stack: &str,
+    role: &str,
+    instance_type: &str,
+) -> String {
+    let tags = TagSpecification::builder()
+        .resource_type(ResourceType::Instance)
+        .tags(Tag::builder().key(STACK_TAG).value(stack).build())
+        .tags(Tag::builder().key(ROLE_TAG).value(role).build())
+        .build();
+    let run = ec2
+        .run_instances()
+        .image_id("ami-12c6146b")
+        .instance_type(InstanceType::from(instance_type))
+        .min_count(1)
+        .max_count(1)
+        .subnet_id(subnet)
+        .tag_specifications(tags)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("run instance: {e:?}"));
+    run.instances()
+        .first()
+        .and_then(|i| i.instance_id())
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// (state, type) of an instance, read back.
+pub async fn state(ec2: &aws_sdk_ec2::Client, instance: &str) -> (String, String) {
+    let found = ec2
+        .describe_instances()
+        .instance_ids(instance)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("describe {instance}: {e:?}"));
+    let instance = found
+        .reservations()
+        .iter()
+        .flat_map(|r| r.instances())
+        .next()
+        .unwrap_or_else(|| panic!("no {instance}"));
+    (
+        instance
+            .state()
+            .and_then(|s| s.name())
+            .map(|n| n.as_str().to_string())
+            .unwrap_or_default(),
+        instance
+            .instance_type()
+            .map(|t| t.as_str().to_string())
+            .unwrap_or_default(),
+    )
+}
+
+/// The value of a tag on an instance.
+pub async fn instance_tag(ec2: &aws_sdk_ec2::Client, instance: &str, key: &str) -> Option<String> {
+    let found = ec2
+        .describe_instances()
+        .instance_ids(instance)
+        .send()
+        .await
+        .ok()?;
+    found
+        .reservations()
+        .iter()
+        .flat_map(|r| r.instances())
+        .flat_map(|i| i.tags())
+        .find(|t| t.key() == Some(key))
+        .and_then(|t| t.value())
+        .map(String::from)
+}
+
+/// The size in GiB of the instance's root volume.
+pub async fn root_volume(ec2: &aws_sdk_ec2::Client, instance: &str) -> (String, i32) {
+    let found = ec2
+        .describe_instances()
+        .instance_ids(instance)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("describe {instance}: {e:?}"));
+    let described = found
+        .reservations()
+        .iter()
+        .flat_map(|r| r.instances())
+        .next()
+        .unwrap_or_else(|| panic!("no {instance}"));
+    let root = described.root_device_name().unwrap_or_default();
+    let volume = described
+        .block_device_mappings()
+        .iter()
+        .find(|m| m.device_name() == Some(root))
+        .and_then(|m| m.ebs()?.volume_id())
+        .unwrap_or_else(|| panic!("{instance} has no root volume"))
+        .to_string();
+    let size = ec2
+        .describe_volumes()
+        .volume_ids(&volume)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("describe {volume}: {e:?}"))
+        .volumes()
+        .first()
+        .and_then(|v| v.size())
+        .unwrap_or_default();
+    (volume, size)
+}
+
+/// An Auto Scaling group of `size` instances of `instance_type` from a new launch template,
+/// tagged into `stack` with `role`. Returns the launch template ID.
+pub async fn group(
+    moto: &Moto,
+    subnet: &str,
+    name: &str,
+    stack: &str,
+    role: &str,
+    instance_type: &str,
+) -> String {
+    let ec2 = moto.ec2().await;
+    let template = ec2
+        .create_launch_template()
+        .launch_template_name(format!("{name}-template"))
+        .launch_template_data(
+            aws_sdk_ec2::types::RequestLaunchTemplateData::builder()
+                .image_id("ami-12c6146b")
+                .instance_type(InstanceType::from(instance_type))
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("create launch template: {e:?}"));
+    let template_id = template
+        .launch_template()
+        .and_then(|t| t.launch_template_id())
+        .unwrap_or_default()
+        .to_string();
+    let tag = |key: &str, value: &str| {
+        aws_sdk_autoscaling::types::Tag::builder()
+            .resource_id(name)
+            .resource_type("auto-scaling-group")
+            .key(key)
+            .value(value)
+            .propagate_at_launch(true)
+            .build()
+    };
+    moto.autoscaling()
+        .await
+        .create_auto_scaling_group()
+        .auto_scaling_group_name(name)
+        .launch_template(
+            aws_sdk_autoscaling::types::LaunchTemplateSpecification::builder()
+                .launch_template_id(&template_id)
+                .version("$Latest")
+                .build(),
+        )
+        .min_size(1)
+        .max_size(3)
+        .desired_capacity(1)
+        .vpc_zone_identifier(subnet)
+        .tags(tag(STACK_TAG, stack))
+        .tags(tag(ROLE_TAG, role))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("create group {name}: {e:?}"));
+    template_id
+}
+
+/// The first instance of a group.
+pub async fn group_instance(moto: &Moto, name: &str) -> String {
+    let described = moto
+        .autoscaling()
+        .await
+        .describe_auto_scaling_groups()
+        .auto_scaling_group_names(name)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("describe {name}: {e:?}"));
+    described
+        .auto_scaling_groups()
+        .first()
+        .and_then(|g| g.instances().first())
+        .and_then(|i| i.instance_id())
+        .unwrap_or_else(|| panic!("group {name} has no instance"))
+        .to_string()
+}
+
+/// (launch template version, health of each instance) of a group.
+pub async fn group_state(moto: &Moto, name: &str) -> (String, Vec<(String, String)>) {
+    let described = moto
+        .autoscaling()
+        .await
+        .describe_auto_scaling_groups()
+        .auto_scaling_group_names(name)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("describe {name}: {e:?}"));
+    let group = described
+        .auto_scaling_groups()
+        .first()
+        .unwrap_or_else(|| panic!("no group {name}"));
+    (
+        group
+            .launch_template()
+            .and_then(|t| t.version())
+            .unwrap_or_default()
+            .to_string(),
+        group
+            .instances()
+            .iter()
+            .map(|i| {
+                (
+                    i.instance_id().unwrap_or_default().to_string(),
+                    i.health_status().unwrap_or_default().to_string(),
+                )
+            })
+            .collect(),
+    )
+}
+
+/// A call the emulator must not see: answered by `aws-smithy-mocks` rules (the operations
+/// moto does not implement), or failed once with an AWS error, as if AWS had refused it.
+#[derive(Clone, Debug)]
+pub enum Intercepted {
+    /// The first call of this action gets this error response (EC2's XML error shape).
+    FailOnce {
+        action: &'static str,
+        status: u16,
+        code: &'static str,
+        message: &'static str,
+    },
+    /// Every call of this action is answered by the mock rules of its client.
+    Mocked(&'static str),
+}
+
+/// Engine clients for `moto` in which the `intercepted` calls never reach the emulator; every
+/// other call does. `autoscaling_rules` answer the mocked Auto Scaling calls.
+pub async fn clients_with(
+    moto: &Moto,
+    intercepted: Vec<Intercepted>,
+    autoscaling_rules: &[&Rule],
+) -> Clients {
+    let config = moto.sdk_config().await;
+    let real = config
+        .http_client()
+        .unwrap_or_else(|| panic!("the SDK config has an HTTP client"));
+    let routed = SharedHttpClient::new(Routed {
+        real,
+        mock: aws_smithy_mocks::create_mock_http_client(),
+        intercepted: Arc::new(
+            intercepted
+                .into_iter()
+                .map(|i| (i, AtomicBool::new(false)))
+                .collect(),
+        ),
+    });
+    let mocks = autoscaling_rules.iter().fold(
+        MockResponseInterceptor::new().rule_mode(RuleMode::MatchAny),
+        |interceptor, rule| interceptor.with_rule(rule),
+    );
+    // Unmatched calls go on to the routed client, and from there to the emulator.
+    let mocks = mocks.allow_passthrough();
+    Clients {
+        ec2: aws_sdk_ec2::Client::from_conf(
+            aws_sdk_ec2::config::Builder::from(&config)
+                .http_client(routed.clone())
+                .build(),
+        ),
+        ssm: aws_sdk_ssm::Client::new(&config),
+        autoscaling: aws_sdk_autoscaling::Client::from_conf(
+            aws_sdk_autoscaling::config::Builder::from(&config)
+                .http_client(routed)
+                .interceptor(mocks)
+                .build(),
+        ),
+    }
+}
+
+/// Routes each request by its `Action`: intercepted ones to a canned answer, the rest on.
+#[derive(Clone, Debug)]
+struct Routed {
+    real: SharedHttpClient,
+    mock: SharedHttpClient,
+    intercepted: Arc<Vec<(Intercepted, AtomicBool)>>,
+}
+
+impl HttpClient for Routed {
+    fn http_connector(
+        &self,
+        settings: &HttpConnectorSettings,
+        components: &RuntimeComponents,
+    ) -> SharedHttpConnector {
+        SharedHttpConnector::new(RoutedConnector {
+            real: self.real.http_connector(settings, components),
+            mock: self.mock.http_connector(settings, components),
+            intercepted: self.intercepted.clone(),
+        })
+    }
+}
+
+#[derive(Debug)]
+struct RoutedConnector {
+    real: SharedHttpConnector,
+    mock: SharedHttpConnector,
+    intercepted: Arc<Vec<(Intercepted, AtomicBool)>>,
+}
+
+impl HttpConnector for RoutedConnector {
+    fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
+        let body = request
+            .body()
+            .bytes()
+            .map(|b| String::from_utf8_lossy(b).into_owned())
+            .unwrap_or_default();
+        let action = body
+            .split('&')
+            .find_map(|pair| pair.strip_prefix("Action="))
+            .unwrap_or_default()
+            .to_string();
+        for (intercepted, used) in self.intercepted.iter() {
+            match intercepted {
+                Intercepted::Mocked(mocked) if *mocked == action => return self.mock.call(request),
+                Intercepted::FailOnce {
+                    action: failing,
+                    status,
+                    code,
+                    message,
+                } if *failing == action && !used.swap(true, AtomicOrdering::SeqCst) => {
+                    let xml = format!(
+                        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response><Errors><Error><Code>{code}</Code><Message>{message}</Message></Error></Errors><RequestID>injected</RequestID></Response>"
+                    );
+                    let response = HttpResponse::new(
+                        StatusCode::try_from(*status).unwrap_or_else(|e| panic!("{e}")),
+                        SdkBody::from(xml),
+                    );
+                    return HttpConnectorFuture::ready(Ok(response));
+                }
+                _ => {}
+            }
+        }
+        self.real.call(request)
+    }
+}
