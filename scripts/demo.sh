@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The demo: starts a local AWS emulator, seeds a drifted `demo` Chainlink stack, shows the plan
 # and the flow check, applies it, shows that nothing is left to do; then breaks a node parameter
-# the way the origin article describes and shows it rolled back; and stops the emulator.
+# the way the origin article describes and shows it rolled back; then fires a CPU alarm on the
+# node and shows it resized, once; and stops the emulator.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$REPO_ROOT"
@@ -38,6 +39,22 @@ step "5. The parameter function receives the Parameter Store change event" remed
 
 step "6. Validate again: the last good value is back, as a new version" remediator validate --stack samples/stack.toml
 "$REMEDIATOR" validate --stack samples/stack.toml
+
+NODE=$("$MOTO_VENV/bin/python" -c '
+import boto3
+found = boto3.client("ec2").describe_instances(Filters=[{"Name": "tag:chainlink:role", "Values": ["node"]}])
+print(found["Reservations"][0]["Instances"][0]["InstanceId"])')
+ALARM="$CACHE_DIR/demo-alarm-cpu.json"
+sed "s/i-0123456789abcdef0/$NODE/" samples/events/alarm-eventbridge-cpu.json >"$ALARM"
+
+step "7. A CPU alarm on the node ($NODE): the plan for it" remediator plan --stack samples/stack.toml --event alarm-eventbridge-cpu.json
+"$REMEDIATOR" plan --stack samples/stack.toml --event "$ALARM"
+
+step "8. The instance function resizes it one step up its ladder: stop, change, start" remediator handle --stack samples/stack.toml --event alarm-eventbridge-cpu.json
+"$REMEDIATOR" handle --stack samples/stack.toml --event "$ALARM" || true
+
+step "9. The same alarm delivered again (EventBridge delivers at least once): nothing happens" remediator handle --stack samples/stack.toml --event alarm-eventbridge-cpu.json
+"$REMEDIATOR" handle --stack samples/stack.toml --event "$ALARM" || true
 
 cat <<'NOTE'
 

@@ -11,35 +11,54 @@ use crate::report::{Execution, Report};
 
 /// The event is retried by Lambda when this is returned.
 #[derive(Debug, thiserror::Error)]
-#[error("retryable failure: {0}")]
-pub struct Retryable(pub AwsError);
+#[error("retryable failure: {error}")]
+pub struct Retryable {
+    pub error: AwsError,
+    /// What the run did before the failure, when it got that far: still published and counted.
+    pub report: Option<Box<Report>>,
+}
 
 impl Retryable {
     /// The Lambda error type: the AWS error code, so alarms and logs can group by cause.
     pub fn error_type(&self) -> String {
-        format!("Retryable.{}", self.0.code)
+        format!("Retryable.{}", self.error.code)
     }
 }
 
 pub async fn handle_event(engine: &Engine, event: serde_json::Value) -> Result<Report, Retryable> {
+    run_event(engine, event, Execution::Apply).await
+}
+
+/// `handle_event`, or its preview: `Execution::Plan` observes and plans only.
+pub async fn run_event(
+    engine: &Engine,
+    event: serde_json::Value,
+    execution: Execution,
+) -> Result<Report, Retryable> {
     let mode = engine.stack_file().mode;
     let signal = match parse_event_value(event) {
         Ok(signal) => signal,
         Err(error) => {
             tracing::warn!(error = %error, "event rejected");
-            return Ok(Report::rejected(Execution::Apply, mode, error.to_string()));
+            return Ok(Report::rejected(execution, mode, error.to_string()));
         }
     };
     // Boxed: the engine future is large, and the runtime moves the handler future around.
-    match Box::pin(engine.run(signal, Execution::Apply)).await {
-        Ok(report) => match report.retryable_failure() {
-            Some(error) => Err(Retryable(error.clone())),
+    match Box::pin(engine.run(signal, execution)).await {
+        Ok(report) => match report.retryable_failure().cloned() {
+            Some(error) => Err(Retryable {
+                error,
+                report: Some(Box::new(report)),
+            }),
             None => Ok(report),
         },
-        Err(error) if error.retryable => Err(Retryable(error)),
+        Err(error) if error.retryable => Err(Retryable {
+            error,
+            report: None,
+        }),
         Err(error) => {
             tracing::error!(error = %error, "the stacks could not be read");
-            Ok(Report::unreadable(Execution::Apply, mode, error))
+            Ok(Report::unreadable(execution, mode, error))
         }
     }
 }

@@ -14,6 +14,7 @@ pub mod ids;
 pub mod instance_type;
 pub mod instances;
 pub mod invocation;
+pub mod metrics;
 pub mod net;
 pub mod observe;
 pub mod observed;

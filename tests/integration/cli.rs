@@ -314,3 +314,63 @@ async fn validate_exits_by_the_validity_of_the_parameters() {
     assert_eq!(refused.status.code(), Some(2));
     assert!(text(&refused.stderr).contains("declares no [parameters] section"));
 }
+
+/// A sample alarm event aimed at `instance`, written to a temporary file.
+fn alarm_event(name: &str, instance: &str) -> String {
+    let raw = std::fs::read_to_string(repo_path(&format!("samples/events/{name}")))
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+    write_temp(name, &raw.replace("i-0123456789abcdef0", instance))
+}
+
+#[tokio::test]
+async fn plan_previews_an_alarm_and_handle_resizes_the_node() {
+    let moto = Moto::start();
+    let ec2 = moto.ec2().await;
+    let subnet = tests::fleet::subnet(&ec2, "us-east-1a").await;
+    let node = tests::fleet::node(&ec2, &subnet, "demo", "node", "m6i.large").await;
+    let event = alarm_event("alarm-eventbridge-cpu.json", &node);
+
+    let plan = remediator(
+        &moto,
+        &[
+            "plan",
+            "--stack",
+            &sample_stack(),
+            "--event",
+            &event,
+            "--json",
+        ],
+    );
+    assert_eq!(plan.status.code(), Some(0), "{}", text(&plan.stderr));
+    let report = json(&plan);
+    assert_eq!(report["status"], "planned");
+    let steps = &report["stacks"][0]["instances"]["actions"];
+    assert_eq!(steps[1]["action"], "resize_instance");
+    assert_eq!(steps[1]["to"], "m6i.xlarge");
+    assert_eq!(steps[1]["outcome"], "planned");
+    assert_eq!(tests::fleet::state(&ec2, &node).await.1, "m6i.large");
+
+    let handled = remediator(
+        &moto,
+        &[
+            "handle",
+            "--stack",
+            &sample_stack(),
+            "--event",
+            &event,
+            "--json",
+        ],
+    );
+    assert_eq!(handled.status.code(), Some(0), "{}", text(&handled.stderr));
+    let report = json(&handled);
+    assert_eq!(report["status"], "converged");
+    assert_eq!(report["stacks"][0]["instances"]["decision"], "act");
+    assert_eq!(
+        report["stacks"][0]["instances"]["actions"][1]["outcome"],
+        "applied"
+    );
+    assert_eq!(
+        tests::fleet::state(&ec2, &node).await,
+        ("running".into(), "m6i.xlarge".into())
+    );
+}

@@ -8,7 +8,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use shared::aws::load_sdk_config;
 use shared::engine::{Capabilities, Clients, Engine};
-use shared::invocation::handle_event;
+use shared::invocation::{run_event, Retryable};
 use shared::report::{Execution, Report};
 use shared::signal::Signal;
 use shared::stack::StackFile;
@@ -28,8 +28,15 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Observe and print the plan; changes nothing.
-    Plan(Common),
+    /// Observe and print the plan; changes nothing. With --event, the plan for that event
+    /// (an alarm, a CloudTrail call…) instead of a sweep.
+    Plan {
+        #[command(flatten)]
+        common: Common,
+        /// An event as a function receives it; without it, every guarded stack is swept.
+        #[arg(long, value_name = "FILE")]
+        event: Option<PathBuf>,
+    },
     /// Observe, plan, apply (if the stack file's mode is enforce) and print the report.
     Apply(Common),
     /// Validate the stack's node parameters in Parameter Store; changes nothing.
@@ -38,7 +45,7 @@ enum Command {
     Handle {
         #[command(flatten)]
         common: Common,
-        /// The event as the function receives it (EventBridge JSON).
+        /// The event as a function receives it (EventBridge, SNS or an alarm action's JSON).
         #[arg(long, value_name = "FILE")]
         event: PathBuf,
     },
@@ -95,9 +102,8 @@ fn init_logging() {
 
 async fn run(cli: Cli) -> ExitCode {
     let (common, event) = match &cli.command {
-        Command::Plan(common) | Command::Apply(common) | Command::Validate(common) => {
-            (common, None)
-        }
+        Command::Apply(common) | Command::Validate(common) => (common, None),
+        Command::Plan { common, event } => (common, event.as_ref()),
         Command::Handle { common, event } => (common, Some(event)),
     };
     let file = match StackFile::load(&common.stack) {
@@ -128,18 +134,35 @@ async fn run(cli: Cli) -> ExitCode {
     let config = load_sdk_config().await;
     let engine = Engine::new(Clients::new(&config), file, capabilities);
     let report = match (&cli.command, event) {
-        (Command::Handle { .. }, Some(event)) => {
-            handle_event(&engine, event).await.map_err(|e| e.0)
-        }
-        (Command::Plan(_) | Command::Validate(_), _) => {
-            engine.run(Signal::sweep("cli"), Execution::Plan).await
-        }
-        _ => engine.run(Signal::sweep("cli"), Execution::Apply).await,
+        (Command::Handle { .. }, Some(event)) => run_event(&engine, event, Execution::Apply).await,
+        (Command::Plan { .. }, Some(event)) => run_event(&engine, event, Execution::Plan).await,
+        (Command::Plan { .. } | Command::Validate(_), None) => engine
+            .run(Signal::sweep("cli"), Execution::Plan)
+            .await
+            .map_err(|error| Retryable {
+                error,
+                report: None,
+            }),
+        _ => engine
+            .run(Signal::sweep("cli"), Execution::Apply)
+            .await
+            .map_err(|error| Retryable {
+                error,
+                report: None,
+            }),
     };
     match report {
         Ok(report) => print_report(&report, common.json),
-        Err(e) => {
-            eprintln!("error: {e}");
+        // A failure the function would retry: show what was done before it.
+        Err(Retryable {
+            report: Some(report),
+            error,
+        }) => {
+            eprintln!("error: {error} (a Lambda function would retry this event)");
+            print_report(&report, common.json)
+        }
+        Err(Retryable { error, .. }) => {
+            eprintln!("error: {error}");
             ExitCode::from(EXIT_FAILED)
         }
     }
