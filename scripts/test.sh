@@ -28,4 +28,7 @@ if grep -q 'CANARY-s3cr3t' "$CACHE_DIR/last-test.log"; then
   echo "a canary secret appears in the test output" >&2
   exit 1
 fi
-exit "$status"
+[ "$status" -eq 0 ] || exit "$status"
+
+log "deployment infrastructure (SAM and CDK templates, offline)"
+bash "$REPO_ROOT/scripts/infra_check.sh"

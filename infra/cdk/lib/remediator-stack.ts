@@ -1,0 +1,804 @@
+// The CDK counterpart of infra/sam/template.yaml: the three remediation functions of one
+// Chainlink stack, their event wiring, least-privilege roles, failure queue, alarms, report
+// topic and dashboard. Every mutating permission is conditioned on the resource's tag
+// chainlink:stack = <stack name>, so one deployment can only ever touch its own stack.
+
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import {
+  ArnFormat,
+  CfnOutput,
+  Duration,
+  RemovalPolicy,
+  Stack,
+  StackProps,
+  Tags,
+  Validations,
+} from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as cloudwatchActions from 'aws-cdk-lib/aws-cloudwatch-actions';
+import * as events from 'aws-cdk-lib/aws-events';
+import * as targets from 'aws-cdk-lib/aws-events-targets';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kms from 'aws-cdk-lib/aws-kms';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as destinations from 'aws-cdk-lib/aws-lambda-destinations';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import * as sns from 'aws-cdk-lib/aws-sns';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
+import { RustFunction } from 'cargo-lambda-cdk';
+import { Construct } from 'constructs';
+import { RemediatorSettings } from './settings';
+
+export const METRICS_NAMESPACE = 'ChainlinkRemediator';
+
+/** Metric names the functions write as Embedded Metric Format lines (dimension Stack). */
+export const REMEDIATION_METRICS = [
+  'DriftFound',
+  'ActionsPlanned',
+  'ActionsApplied',
+  'ActionsFailed',
+  'ActionsSkipped',
+  'RemediationsRefused',
+] as const;
+export const PARAMETER_METRICS = [
+  'ParameterFindingsCritical',
+  'ParameterFindingsError',
+  'ParameterFindingsWarning',
+  'ParameterFindingsInfo',
+] as const;
+
+export const SECURITY_GROUP_EVENT_NAMES = [
+  'AuthorizeSecurityGroupIngress',
+  'AuthorizeSecurityGroupEgress',
+  'RevokeSecurityGroupIngress',
+  'RevokeSecurityGroupEgress',
+  'ModifySecurityGroupRules',
+  'CreateSecurityGroup',
+  'UpdateSecurityGroupRuleDescriptionsIngress',
+  'UpdateSecurityGroupRuleDescriptionsEgress',
+];
+
+export interface RemediatorStackProps extends StackProps {
+  readonly settings: RemediatorSettings;
+  /** The Cargo workspace holding the function crates (the repository root). */
+  readonly workspaceDir: string;
+}
+
+/** One function's fixed traits: the binary, what it does, how long it may take. */
+interface FunctionSpec {
+  readonly id: string;
+  readonly binary: string;
+  readonly description: string;
+  readonly timeout: Duration;
+  readonly maxEventAge: Duration;
+}
+
+export class RemediatorStack extends Stack {
+  readonly functions: Record<'securityGroups' | 'parameters' | 'instances', lambda.IFunction>;
+
+  constructor(scope: Construct, id: string, props: RemediatorStackProps) {
+    super(scope, id, props);
+    const s = props.settings;
+    const tagCondition = { StringEquals: { 'aws:ResourceTag/chainlink:stack': s.stackName } };
+    const arn = (service: string, resource: string, resourceName: string, account?: string) =>
+      this.formatArn({ service, resource, resourceName, account });
+
+    // ---- Reports and notifications ------------------------------------------------------
+    // A customer-managed key rather than alias/aws/sns: CloudWatch alarms cannot publish to a
+    // topic encrypted with the AWS-managed key (its key policy cannot grant the service).
+    let topic: sns.ITopic;
+    let topicKey: kms.IKey | undefined;
+    if (s.notificationTopicArn === '') {
+      const key = new kms.Key(this, 'ReportTopicKey', {
+        description: `Encrypts the chainlink-remediator report topic of stack ${s.stackName}.`,
+        enableKeyRotation: true,
+        alias: `alias/chainlink-remediator/${s.stackName}/reports`,
+        removalPolicy: RemovalPolicy.DESTROY,
+        pendingWindow: Duration.days(7),
+      });
+      key.addToResourcePolicy(
+        new iam.PolicyStatement({
+          sid: 'CloudWatchAlarmsPublishToTopic',
+          principals: [new iam.ServicePrincipal('cloudwatch.amazonaws.com')],
+          actions: ['kms:Decrypt', 'kms:GenerateDataKey*'],
+          resources: ['*'],
+          conditions: { StringEquals: { 'aws:SourceAccount': this.account } },
+        }),
+      );
+      const created = new sns.Topic(this, 'ReportTopic', {
+        displayName: `chainlink-remediator ${s.stackName}`,
+        masterKey: key,
+        enforceSSL: true,
+      });
+      created.addToResourcePolicy(
+        new iam.PolicyStatement({
+          sid: 'CloudWatchAlarmsOfThisAccount',
+          principals: [new iam.ServicePrincipal('cloudwatch.amazonaws.com')],
+          actions: ['sns:Publish'],
+          resources: [created.topicArn],
+          conditions: { StringEquals: { 'aws:SourceAccount': this.account } },
+        }),
+      );
+      topic = created;
+      topicKey = key;
+    } else {
+      topic = sns.Topic.fromTopicArn(this, 'ReportTopic', s.notificationTopicArn);
+      if (s.notificationTopicKmsKeyArn !== '') {
+        topicKey = kms.Key.fromKeyArn(this, 'ReportTopicKey', s.notificationTopicKmsKeyArn);
+      }
+    }
+
+    // Where an invocation lands after Lambda gave up on it (retries exhausted or too old).
+    const failedInvocations = new sqs.Queue(this, 'FailedInvocationQueue', {
+      // The AWS-managed key: only the functions' roles (same account, through SQS) write here.
+      encryption: sqs.QueueEncryption.KMS_MANAGED,
+      enforceSSL: true,
+      // The longest SQS allows: a failed remediation is investigated, not dropped.
+      retentionPeriod: Duration.days(14),
+    });
+    Validations.of(failedInvocations).acknowledge({
+      id: 'AwsSolutions-SQS3',
+      reason:
+        'This queue is itself the failure destination of the three functions (EventInvokeConfig OnFailure); a queue behind it would only move the messages.',
+    });
+
+    // ---- What every function needs -------------------------------------------------------
+    // (sqs:SendMessage on the failure queue is granted by the function's SqsDestination.)
+    const commonStatements: iam.PolicyStatement[] = [
+      new iam.PolicyStatement({
+        sid: 'PublishReports',
+        actions: ['sns:Publish'],
+        resources: [topic.topicArn],
+      }),
+    ];
+    if (topicKey) {
+      commonStatements.push(
+        new iam.PolicyStatement({
+          sid: 'EncryptReportsThroughSns',
+          actions: ['kms:GenerateDataKey*', 'kms:Decrypt'],
+          resources: [topicKey.keyArn],
+          conditions: { StringEquals: { 'kms:ViaService': `sns.${this.region}.amazonaws.com` } },
+        }),
+      );
+    }
+    if (s.stackFileSource === 'ssm') {
+      commonStatements.push(
+        new iam.PolicyStatement({
+          sid: 'ReadStackFileParameter',
+          actions: ['ssm:GetParameter'],
+          resources: [arn('ssm', 'parameter', s.stackFileParameterName.slice(1))],
+        }),
+      );
+    } else if (!fs.existsSync(s.stackFile)) {
+      throw new Error(`stackFile ${s.stackFile} does not exist (context "stackFile")`);
+    }
+
+    const relativeStackFile = path.relative(props.workspaceDir, s.stackFile);
+    const stackFileIn = (inputDir: string) =>
+      relativeStackFile.startsWith('..') || path.isAbsolute(relativeStackFile)
+        ? s.stackFile
+        : path.posix.join(inputDir, ...relativeStackFile.split(path.sep));
+
+    const environment: Record<string, string> = {
+      REMEDIATOR_MODE: s.mode,
+      REPORT_TOPIC_ARN: topic.topicArn,
+      METRICS_NAMESPACE,
+      ...(s.stackFileSource === 'bundled'
+        ? { STACK_FILE: '/var/task/stack.toml' }
+        : { STACK_FILE_PARAMETER: s.stackFileParameterName }),
+    };
+
+    // cdk-nag's IAM5 flags every wildcard; each one a role keeps is acknowledged on that role,
+    // with the reason it cannot be narrower.
+    const wildcard = wildcardReasons(s);
+    const makeFunction = (
+      spec: FunctionSpec,
+      statements: iam.PolicyStatement[],
+      wildcards: Array<keyof typeof wildcard>,
+    ) => {
+      const logGroup = new logs.LogGroup(this, `${spec.id}Logs`, {
+        logGroupName: `/chainlink-remediator/${s.stackName}/${spec.binary}`,
+        retention: s.logRetentionDays as logs.RetentionDays,
+        encryptionKey:
+          s.logKmsKeyArn === ''
+            ? undefined
+            : kms.Key.fromKeyArn(this, `${spec.id}LogKey`, s.logKmsKeyArn),
+        removalPolicy: RemovalPolicy.DESTROY,
+      });
+      const role = new iam.Role(this, `${spec.id}Role`, {
+        description: `chainlink-remediator ${spec.binary} of stack ${s.stackName}`,
+        assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
+        inlinePolicies: {
+          [spec.binary]: new iam.PolicyDocument({
+            statements: [
+              new iam.PolicyStatement({
+                sid: 'WriteOwnLogs',
+                actions: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+                resources: [logGroup.logGroupArn],
+              }),
+              ...commonStatements,
+              ...statements,
+            ],
+          }),
+        },
+      });
+      for (const finding of [...wildcards, ...(topicKey ? (['topicKeyActions'] as const) : [])]) {
+        const [id, reason] = wildcard[finding];
+        Validations.of(role).acknowledge({ id: `AwsSolutions-IAM5[${id}]`, reason });
+      }
+      const fn = new RustFunction(this, spec.id, {
+        // The workspace manifest and the binary's name: the crates depend on `shared` by path,
+        // so the build (local or in Docker) must see the whole workspace.
+        manifestPath: `${props.workspaceDir}/Cargo.toml`,
+        binaryName: spec.binary,
+        architecture: lambda.Architecture.ARM_64,
+        bundling: {
+          architecture: lambda.Architecture.ARM_64,
+          commandHooks: {
+            beforeBundling: () => [],
+            // The bundled stack file travels next to the binary (/var/task/stack.toml). Inside
+            // the workspace it is named from the build's input directory, which Docker bundling
+            // mounts elsewhere; a file outside the workspace works with local bundling only.
+            afterBundling: (inputDir: string, outputDir: string) =>
+              s.stackFileSource === 'bundled'
+                ? [`cp "${stackFileIn(inputDir)}" "${outputDir}/stack.toml"`]
+                : [],
+          },
+        },
+        description: spec.description,
+        role,
+        // The binaries are a few MB and work on one stack's worth of resources at a time.
+        memorySize: 256,
+        timeout: spec.timeout,
+        // One remediation at a time per stack: a second concurrent run would plan against state
+        // the first is changing. Asynchronous invocations that find the function busy wait in
+        // Lambda's queue and are retried until maxEventAge (throttles are not retry attempts).
+        reservedConcurrentExecutions: 1,
+        environment,
+        logGroup,
+        loggingFormat: lambda.LoggingFormat.JSON,
+        applicationLogLevelV2: lambda.ApplicationLogLevel.INFO,
+        systemLogLevelV2: lambda.SystemLogLevel.WARN,
+        // The handler fails only on errors a retry can fix (throttling, 5xx): two is the most
+        // Lambda allows. After that, or once too old, the event goes to the failure queue.
+        retryAttempts: 2,
+        maxEventAge: spec.maxEventAge,
+        onFailure: new destinations.SqsDestination(failedInvocations),
+      });
+      return fn;
+    };
+
+    // ---- security-group-guard ------------------------------------------------------------
+    const securityGroups = makeFunction(
+      {
+        id: 'SecurityGroupGuard',
+        binary: 'security-group-guard',
+        description: 'Repairs security-group drift of one Chainlink stack (CloudTrail, AWS Config, sweep).',
+        timeout: Duration.seconds(120),
+        // Older than 30 minutes: the sweep has re-checked every group since.
+        maxEventAge: Duration.seconds(1800),
+      },
+      [
+        // Describe calls support no resource-level permissions.
+        new iam.PolicyStatement({
+          sid: 'ObserveNetwork',
+          actions: [
+            'ec2:DescribeSecurityGroups',
+            'ec2:DescribeInstances',
+            'ec2:DescribeSubnets',
+            'ec2:DescribeNetworkAcls',
+          ],
+          resources: ['*'],
+        }),
+        new iam.PolicyStatement({
+          sid: 'RepairRulesOfThisStackOnly',
+          actions: ['ec2:AuthorizeSecurityGroupIngress', 'ec2:RevokeSecurityGroupIngress'],
+          resources: [arn('ec2', 'security-group', '*')],
+          conditions: tagCondition,
+        }),
+      ],
+      ['describe', 'securityGroups'],
+    );
+    new events.Rule(this, 'SecurityGroupApiCall', {
+      description: `chainlink-remediator ${s.stackName}: security-group API calls (CloudTrail)`,
+      eventPattern: {
+        source: ['aws.ec2'],
+        detailType: ['AWS API Call via CloudTrail'],
+        detail: { eventSource: ['ec2.amazonaws.com'], eventName: SECURITY_GROUP_EVENT_NAMES },
+      },
+      targets: [new targets.LambdaFunction(securityGroups)],
+    });
+    new events.Rule(this, 'SecurityGroupConfigChange', {
+      description: `chainlink-remediator ${s.stackName}: security-group configuration items (AWS Config)`,
+      eventPattern: {
+        source: ['aws.config'],
+        detailType: ['Config Configuration Item Change'],
+        detail: {
+          messageType: ['ConfigurationItemChangeNotification'],
+          configurationItem: { resourceType: ['AWS::EC2::SecurityGroup'] },
+        },
+      },
+      targets: [new targets.LambdaFunction(securityGroups)],
+    });
+    new events.Rule(this, 'SecurityGroupSweep', {
+      description: `chainlink-remediator ${s.stackName}: sweep of every security group of the stack`,
+      schedule: events.Schedule.expression(s.securityGroupSweepSchedule),
+      targets: [new targets.LambdaFunction(securityGroups)],
+    });
+
+    // ---- parameter-guard -----------------------------------------------------------------
+    const parameterPathName = s.parameterPath.slice(1);
+    const parameters = makeFunction(
+      {
+        id: 'ParameterGuard',
+        binary: 'parameter-guard',
+        description:
+          'Validates the node parameters of one Chainlink stack in Parameter Store and rolls bad changes back.',
+        timeout: Duration.seconds(120),
+        // Older than 30 minutes: superseded by the sweep and newer change events.
+        maxEventAge: Duration.seconds(1800),
+      },
+      [
+        // The parameter function finds the stacks by the tags of their security groups.
+        new iam.PolicyStatement({
+          sid: 'LocateStacks',
+          actions: ['ec2:DescribeSecurityGroups'],
+          resources: ['*'],
+        }),
+        // DescribeParameters supports no resource-level permissions.
+        new iam.PolicyStatement({
+          sid: 'ListParameters',
+          actions: ['ssm:DescribeParameters'],
+          resources: ['*'],
+        }),
+        // The path itself (GetParametersByPath is authorized on it) and everything below.
+        new iam.PolicyStatement({
+          sid: 'ValidateAndRollBackThisStacksParameters',
+          actions: [
+            'ssm:GetParametersByPath',
+            'ssm:GetParameters',
+            'ssm:GetParameter',
+            'ssm:GetParameterHistory',
+            'ssm:PutParameter',
+            'ssm:LabelParameterVersion',
+          ],
+          resources: [
+            arn('ssm', 'parameter', parameterPathName),
+            arn('ssm', 'parameter', `${parameterPathName}/*`),
+          ],
+        }),
+        // SecureString values: decrypt to validate, encrypt to roll back, only through
+        // Parameter Store. With the AWS-managed key, the key is named by its alias.
+        s.ssmKmsKeyArn === ''
+          ? new iam.PolicyStatement({
+              sid: 'SecureStringsWithManagedKey',
+              actions: ['kms:Decrypt', 'kms:Encrypt', 'kms:GenerateDataKey'],
+              resources: [arn('kms', 'key', '*')],
+              conditions: {
+                StringEquals: { 'kms:ViaService': `ssm.${this.region}.amazonaws.com` },
+                'ForAnyValue:StringEquals': { 'kms:ResourceAliases': 'alias/aws/ssm' },
+              },
+            })
+          : new iam.PolicyStatement({
+              sid: 'SecureStringsWithKey',
+              actions: ['kms:Decrypt', 'kms:Encrypt', 'kms:GenerateDataKey'],
+              resources: [s.ssmKmsKeyArn],
+              conditions: { StringEquals: { 'kms:ViaService': `ssm.${this.region}.amazonaws.com` } },
+            }),
+      ],
+      s.ssmKmsKeyArn === ''
+        ? ['describe', 'parameterPath', 'managedSsmKey']
+        : ['describe', 'parameterPath'],
+    );
+    new events.Rule(this, 'ParameterChange', {
+      description: `chainlink-remediator ${s.stackName}: changes under ${s.parameterPath}/`,
+      eventPattern: {
+        source: ['aws.ssm'],
+        detailType: ['Parameter Store Change'],
+        detail: { name: events.Match.prefix(`${s.parameterPath}/`) },
+      },
+      targets: [new targets.LambdaFunction(parameters)],
+    });
+    new events.Rule(this, 'ParameterSweep', {
+      description: `chainlink-remediator ${s.stackName}: validation of every node parameter of the stack`,
+      schedule: events.Schedule.expression(s.parameterSweepSchedule),
+      targets: [new targets.LambdaFunction(parameters)],
+    });
+
+    // ---- instance-guard ------------------------------------------------------------------
+    const instanceArn = arn('ec2', 'instance', '*');
+    const launchTemplateArn = arn('ec2', 'launch-template', '*');
+    const groupArn = this.formatArn({
+      service: 'autoscaling',
+      resource: 'autoScalingGroup',
+      resourceName: '*:autoScalingGroupName/*',
+      arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+    });
+    const instanceStatements = [
+      // None of these supports resource-level permissions.
+      new iam.PolicyStatement({
+        sid: 'ObserveInstances',
+        actions: [
+          'ec2:DescribeInstances',
+          'ec2:DescribeInstanceTypes',
+          'ec2:DescribeInstanceTypeOfferings',
+          'ec2:DescribeVolumes',
+          'ec2:DescribeVolumesModifications',
+          'ec2:DescribeLaunchTemplateVersions',
+          'autoscaling:DescribeAutoScalingGroups',
+          'autoscaling:DescribeInstanceRefreshes',
+          'ssm:GetCommandInvocation',
+        ],
+        resources: ['*'],
+      }),
+      new iam.PolicyStatement({
+        sid: 'ResizeInstancesOfThisStackOnly',
+        actions: ['ec2:StopInstances', 'ec2:StartInstances', 'ec2:ModifyInstanceAttribute'],
+        resources: [instanceArn],
+        conditions: tagCondition,
+      }),
+      // The last remediation is recorded on the instance; no other tag may be written.
+      new iam.PolicyStatement({
+        sid: 'RecordRemediationTagOnly',
+        actions: ['ec2:CreateTags'],
+        resources: [instanceArn],
+        conditions: {
+          ...tagCondition,
+          'ForAllValues:StringEquals': { 'aws:TagKeys': ['chainlink:remediation'] },
+        },
+      }),
+      // The node's data volumes must carry chainlink:stack too.
+      new iam.PolicyStatement({
+        sid: 'GrowVolumesOfThisStackOnly',
+        actions: ['ec2:ModifyVolume'],
+        resources: [arn('ec2', 'volume', '*')],
+        conditions: tagCondition,
+      }),
+      new iam.PolicyStatement({
+        sid: 'NewLaunchTemplateVersionOfThisStackOnly',
+        actions: ['ec2:CreateLaunchTemplateVersion'],
+        resources: [launchTemplateArn],
+        conditions: tagCondition,
+      }),
+      new iam.PolicyStatement({
+        sid: 'ReplaceThroughGroupsOfThisStackOnly',
+        actions: [
+          'autoscaling:UpdateAutoScalingGroup',
+          'autoscaling:StartInstanceRefresh',
+          'autoscaling:SetInstanceHealth',
+        ],
+        resources: [groupArn],
+        conditions: { StringEquals: { 'autoscaling:ResourceTag/chainlink:stack': s.stackName } },
+      }),
+      // The last remediation is recorded on the group too; no other tag may be written.
+      new iam.PolicyStatement({
+        sid: 'RecordRemediationTagOnGroupsOnly',
+        actions: ['autoscaling:CreateOrUpdateTags'],
+        resources: [groupArn],
+        conditions: {
+          StringEquals: { 'autoscaling:ResourceTag/chainlink:stack': s.stackName },
+          'ForAllValues:StringEquals': { 'aws:TagKeys': ['chainlink:remediation'] },
+        },
+      }),
+      // Pointing a group at a specific launch template version makes Auto Scaling check that
+      // the caller could launch from it: ec2:RunInstances, ec2:CreateTags for the template's
+      // TagSpecifications, iam:PassRole for its instance profile. The function never launches
+      // anything itself; these grants only pass that check, for this stack's templates and for
+      // launches through a launch template only.
+      new iam.PolicyStatement({
+        sid: 'LaunchCheckThisStacksTemplates',
+        actions: ['ec2:RunInstances'],
+        resources: [launchTemplateArn],
+        conditions: tagCondition,
+      }),
+      new iam.PolicyStatement({
+        sid: 'LaunchCheckResourcesThroughTemplate',
+        actions: ['ec2:RunInstances'],
+        resources: [
+          instanceArn,
+          arn('ec2', 'volume', '*'),
+          arn('ec2', 'network-interface', '*'),
+          arn('ec2', 'subnet', '*'),
+          arn('ec2', 'security-group', '*'),
+          arn('ec2', 'key-pair', '*'),
+          arn('ec2', 'image', '*', ''),
+        ],
+        conditions: { ArnLike: { 'ec2:LaunchTemplate': launchTemplateArn } },
+      }),
+      new iam.PolicyStatement({
+        sid: 'LaunchCheckTagsOnCreate',
+        actions: ['ec2:CreateTags'],
+        resources: [instanceArn, arn('ec2', 'volume', '*'), arn('ec2', 'network-interface', '*')],
+        conditions: { StringEquals: { 'ec2:CreateAction': 'RunInstances' } },
+      }),
+      // Grow the filesystem after its volume grew. AWS-RunShellScript is AWS-owned (no account
+      // in its ARN) and carries no tag, so only the instance statement has the tag condition.
+      new iam.PolicyStatement({
+        sid: 'RunShellScriptDocument',
+        actions: ['ssm:SendCommand'],
+        resources: [arn('ssm', 'document', 'AWS-RunShellScript', '')],
+      }),
+      new iam.PolicyStatement({
+        sid: 'RunCommandOnInstancesOfThisStackOnly',
+        actions: ['ssm:SendCommand'],
+        resources: [instanceArn],
+        conditions: { StringEquals: { 'ssm:resourceTag/chainlink:stack': s.stackName } },
+      }),
+    ];
+    if (s.nodeInstanceRoleArn !== '') {
+      instanceStatements.push(
+        new iam.PolicyStatement({
+          sid: 'LaunchCheckPassNodeRole',
+          actions: ['iam:PassRole'],
+          resources: [s.nodeInstanceRoleArn],
+          conditions: { StringEquals: { 'iam:PassedToService': 'ec2.amazonaws.com' } },
+        }),
+      );
+    }
+    const instances = makeFunction(
+      {
+        id: 'InstanceGuard',
+        binary: 'instance-guard',
+        description:
+          'Resizes or replaces the instances of one Chainlink stack when their CloudWatch alarms fire.',
+        // A resize stops the instance, changes its type and starts it again, waiting for each.
+        timeout: Duration.seconds(300),
+        // An alarm stays in ALARM until its cause is gone, and the function re-reads the
+        // instance before acting: an event up to an hour old is still worth handling.
+        maxEventAge: Duration.seconds(3600),
+      },
+      instanceStatements,
+      [
+        'describe',
+        'securityGroups',
+        'instances',
+        'volumes',
+        'launchTemplates',
+        'networkInterfaces',
+        'subnets',
+        'keyPairs',
+        'images',
+        'groups',
+      ],
+    );
+    new events.Rule(this, 'AlarmFired', {
+      description: `chainlink-remediator ${s.stackName}: alarms named ${s.stackName}-* entering ALARM`,
+      eventPattern: {
+        source: ['aws.cloudwatch'],
+        detailType: ['CloudWatch Alarm State Change'],
+        detail: {
+          alarmName: events.Match.prefix(`${s.stackName}-`),
+          state: { value: ['ALARM'] },
+        },
+      },
+      targets: [new targets.LambdaFunction(instances)],
+    });
+    this.functions = { securityGroups, parameters, instances };
+
+    // ---- Alarms on the remediator itself (names with spaces: never "<stack>-" prefixed) ----
+    const notify = new cloudwatchActions.SnsAction(topic);
+    new cloudwatch.Alarm(this, 'FailedInvocationsAlarm', {
+      alarmName: `chainlink-remediator ${s.stackName} failed invocations`,
+      alarmDescription:
+        'An invocation failed after its retries (or expired); its event and error wait in the failure queue.',
+      metric: failedInvocations.metricApproximateNumberOfMessagesVisible({
+        statistic: 'Maximum',
+        period: Duration.minutes(5),
+      }),
+      threshold: 0,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+      evaluationPeriods: 1,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    }).addAlarmAction(notify);
+    new cloudwatch.Alarm(this, 'ActionsFailedAlarm', {
+      alarmName: `chainlink-remediator ${s.stackName} actions failed`,
+      alarmDescription: 'A remediation action failed; the report on the topic says which and why.',
+      metric: this.remediatorMetric(s.stackName, 'ActionsFailed'),
+      threshold: 0,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+      evaluationPeriods: 1,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    }).addAlarmAction(notify);
+
+    if (s.createAlarms) this.addInstanceAlarms(s);
+    const dashboard = this.addDashboard(s, failedInvocations, [
+      ['security-group-guard', securityGroups],
+      ['parameter-guard', parameters],
+      ['instance-guard', instances],
+    ]);
+
+    new CfnOutput(this, 'ReportTopicArn', {
+      description: 'Where each remediation report (JSON) is published; subscribe to it.',
+      value: topic.topicArn,
+    });
+    new CfnOutput(this, 'FailedInvocationQueueUrl', {
+      description: 'Failed invocations (event and error), kept 14 days.',
+      value: failedInvocations.queueUrl,
+    });
+    new CfnOutput(this, 'DashboardName', {
+      description: "The CloudWatch dashboard of this stack's remediation.",
+      value: dashboard.dashboardName,
+    });
+  }
+
+  private remediatorMetric(stackName: string, metricName: string): cloudwatch.Metric {
+    return new cloudwatch.Metric({
+      namespace: METRICS_NAMESPACE,
+      metricName,
+      dimensionsMap: { Stack: stackName },
+      statistic: 'Sum',
+      period: Duration.minutes(5),
+    });
+  }
+
+  /**
+   * The alarms the instance function reacts to, named <stack>-<role>-<what>[-<instance>] so
+   * that its rule's name-prefix filter matches them. They have no actions: the rule is the
+   * wiring. Missing data (a stopped instance during a resize) is not breaching, or every
+   * resize would raise the alarm it answers. Memory and disk come from the CloudWatch agent.
+   */
+  private addInstanceAlarms(s: RemediatorSettings): void {
+    const targets: Array<{ suffix: string; dimensions: Record<string, string> }> = [];
+    if (s.autoScalingGroupName !== '') {
+      targets.push({ suffix: '', dimensions: { AutoScalingGroupName: s.autoScalingGroupName } });
+    }
+    for (const id of s.nodeInstanceIds) {
+      targets.push({ suffix: `-${id}`, dimensions: { InstanceId: id } });
+    }
+    const kinds = [
+      { what: 'cpu', namespace: 'AWS/EC2', metricName: 'CPUUtilization', statistic: 'Average',
+        period: 300, periods: 3, threshold: 85, path: false,
+        op: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD },
+      { what: 'memory', namespace: 'CWAgent', metricName: 'mem_used_percent', statistic: 'Average',
+        period: 300, periods: 3, threshold: 90, path: false,
+        op: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD },
+      { what: 'disk', namespace: 'CWAgent', metricName: 'disk_used_percent', statistic: 'Maximum',
+        period: 300, periods: 1, threshold: 85, path: true,
+        op: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD },
+      { what: 'status', namespace: 'AWS/EC2', metricName: 'StatusCheckFailed', statistic: 'Maximum',
+        period: 60, periods: 2, threshold: 1, path: false,
+        op: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD },
+    ];
+    for (const target of targets) {
+      for (const kind of kinds) {
+        const name = `${s.stackName}-${s.alarmRole}-${kind.what}${target.suffix}`;
+        const alarm = new cloudwatch.Alarm(this, `Alarm-${kind.what}${target.suffix}`, {
+          alarmName: name,
+          metric: new cloudwatch.Metric({
+            namespace: kind.namespace,
+            metricName: kind.metricName,
+            dimensionsMap: kind.path ? { ...target.dimensions, path: '/' } : target.dimensions,
+            statistic: kind.statistic,
+            period: Duration.seconds(kind.period),
+          }),
+          threshold: kind.threshold,
+          comparisonOperator: kind.op,
+          evaluationPeriods: kind.periods,
+          treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+        });
+        Tags.of(alarm).add('chainlink:role', s.alarmRole, { priority: 200 });
+      }
+    }
+  }
+
+  private addDashboard(
+    s: RemediatorSettings,
+    failedInvocations: sqs.Queue,
+    functions: Array<[string, lambda.IFunction & { logGroup: logs.ILogGroup }]>,
+  ): cloudwatch.Dashboard {
+    const dashboard = new cloudwatch.Dashboard(this, 'Dashboard', {
+      dashboardName: `chainlink-remediator-${s.stackName}`,
+    });
+    dashboard.addWidgets(
+      new cloudwatch.TextWidget({
+        markdown: `## chainlink-remediator: stack ${s.stackName} (mode ${s.mode})`,
+        width: 24,
+        height: 1,
+      }),
+    );
+    dashboard.addWidgets(
+      new cloudwatch.GraphWidget({
+        title: 'Security groups: drift and actions',
+        width: 12,
+        left: REMEDIATION_METRICS.map((m) => this.remediatorMetric(s.stackName, m)),
+      }),
+      new cloudwatch.GraphWidget({
+        title: 'Node parameters: findings',
+        width: 12,
+        left: PARAMETER_METRICS.map((m) => this.remediatorMetric(s.stackName, m)),
+      }),
+    );
+    dashboard.addWidgets(
+      ...functions.map(
+        ([name, fn]) =>
+          new cloudwatch.GraphWidget({
+            title: name,
+            width: 8,
+            left: [
+              fn.metricInvocations({ statistic: 'Sum' }),
+              fn.metricErrors({ statistic: 'Sum' }),
+              fn.metricThrottles({ statistic: 'Sum' }),
+            ],
+            right: [fn.metricDuration({ statistic: 'Maximum' })],
+          }),
+      ),
+    );
+    dashboard.addWidgets(
+      new cloudwatch.GraphWidget({
+        title: 'Cold starts and failed invocations',
+        width: 12,
+        left: [
+          this.remediatorMetric(s.stackName, 'ColdStart'),
+          failedInvocations.metricApproximateNumberOfMessagesVisible({ statistic: 'Maximum' }),
+        ],
+      }),
+      new cloudwatch.LogQueryWidget({
+        title: 'Recent remediation errors',
+        width: 12,
+        logGroupNames: functions.map(([, fn]) => fn.logGroup.logGroupName),
+        view: cloudwatch.LogQueryVisualizationType.TABLE,
+        queryLines: [
+          'fields @timestamp, @log, level, @message',
+          "filter level = 'ERROR' or level = 'WARN'",
+          'sort @timestamp desc',
+          'limit 50',
+        ],
+      }),
+    );
+    return dashboard;
+  }
+}
+
+/**
+ * The wildcard resources (and actions) cdk-nag's AwsSolutions-IAM5 reports, by name: the
+ * finding's id, as cdk-nag prints it, and why the wildcard stays.
+ */
+function wildcardReasons(s: RemediatorSettings) {
+  const ec2 = (resource: string) =>
+    `Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:${resource}/*`;
+  const launchCheck =
+    'Only for the permission check Auto Scaling makes when a group moves to a new launch template version (the function launches nothing); conditioned on a launch through a launch template.';
+  return {
+    describe: [
+      'Resource::*',
+      'Describe calls (ec2:Describe*, autoscaling:Describe*, ssm:DescribeParameters, ssm:GetCommandInvocation) support no resource-level permissions; they only read.',
+    ],
+    securityGroups: [
+      ec2('security-group'),
+      'Group ids are not known at deploy time: rule writes are conditioned on aws:ResourceTag/chainlink:stack = the stack; the RunInstances launch check on a launch through a launch template.',
+    ],
+    instances: [
+      ec2('instance'),
+      'Instance ids are not known at deploy time: stop/start/modify are conditioned on aws:ResourceTag/chainlink:stack, the tag write also on the tag key, SendCommand on ssm:resourceTag/chainlink:stack, RunInstances/CreateTags on a launch through a template.',
+    ],
+    volumes: [
+      ec2('volume'),
+      'Volume ids are not known at deploy time: ModifyVolume is conditioned on aws:ResourceTag/chainlink:stack; RunInstances/CreateTags on a launch through a template.',
+    ],
+    launchTemplates: [
+      ec2('launch-template'),
+      'Launch template ids are not known at deploy time: conditioned on aws:ResourceTag/chainlink:stack.',
+    ],
+    networkInterfaces: [ec2('network-interface'), launchCheck],
+    subnets: [ec2('subnet'), launchCheck],
+    keyPairs: [ec2('key-pair'), launchCheck],
+    images: ['Resource::arn:<AWS::Partition>:ec2:<AWS::Region>::image/*', launchCheck],
+    groups: [
+      'Resource::arn:<AWS::Partition>:autoscaling:<AWS::Region>:<AWS::AccountId>:autoScalingGroup:*:autoScalingGroupName/*',
+      'Group names are not known at deploy time: conditioned on autoscaling:ResourceTag/chainlink:stack.',
+    ],
+    parameterPath: [
+      `Resource::arn:<AWS::Partition>:ssm:<AWS::Region>:<AWS::AccountId>:parameter${s.parameterPath}/*`,
+      "The stack's own parameter path: every parameter below it is the node's configuration.",
+    ],
+    managedSsmKey: [
+      'Resource::arn:<AWS::Partition>:kms:<AWS::Region>:<AWS::AccountId>:key/*',
+      'The AWS-managed aws/ssm key has no ARN known at deploy time: restricted to it by kms:ResourceAliases, and to calls through Parameter Store by kms:ViaService.',
+    ],
+    topicKeyActions: [
+      'Action::kms:GenerateDataKey*',
+      'Publishing to the KMS-encrypted report topic needs GenerateDataKey with whichever suffix SNS uses: on this key only, through SNS only.',
+    ],
+  } satisfies Record<string, [string, string]>;
+}

@@ -1,0 +1,147 @@
+// The deployment's settings: read once from CDK context (cdk.json, or `-c key=value` on the
+// command line) and validated here, so that the stack only ever sees well-formed values. They
+// mirror the parameters of infra/sam/template.yaml.
+
+import * as path from 'node:path';
+import { Node } from 'constructs';
+
+export type Mode = 'report' | 'enforce';
+export type StackFileSource = 'bundled' | 'ssm';
+
+export interface RemediatorSettings {
+  /** The guarded stack: the value of the chainlink:stack tag on its resources. */
+  readonly stackName: string;
+  readonly mode: Mode;
+  readonly stackFileSource: StackFileSource;
+  /** Absolute path of the stack file copied next to each binary (bundled source). */
+  readonly stackFile: string;
+  /** SSM String parameter holding the stack file (ssm source). */
+  readonly stackFileParameterName: string;
+  /** Parameter Store path of the node's parameters, without the trailing slash. */
+  readonly parameterPath: string;
+  readonly securityGroupSweepSchedule: string;
+  readonly parameterSweepSchedule: string;
+  /** An existing report topic; empty creates one. */
+  readonly notificationTopicArn: string;
+  readonly notificationTopicKmsKeyArn: string;
+  readonly logRetentionDays: number;
+  readonly logKmsKeyArn: string;
+  /** KMS key of the SecureString parameters; empty means the AWS-managed alias/aws/ssm. */
+  readonly ssmKmsKeyArn: string;
+  /** Role of the node's instance profile, passed when a group moves to a new template version. */
+  readonly nodeInstanceRoleArn: string;
+  readonly createAlarms: boolean;
+  readonly alarmRole: string;
+  readonly autoScalingGroupName: string;
+  readonly nodeInstanceIds: string[];
+}
+
+const STACK_NAME = /^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/;
+const PARAMETER_PATH = /^(\/[A-Za-z0-9_.-]+)+$/;
+const PARAMETER_NAME = /^\/[A-Za-z0-9_.\-/]+$/;
+const RATE = /^rate\(\d+ (minute|minutes|hour|hours|day|days)\)$/;
+const INSTANCE_ID = /^i-[0-9a-f]{8,17}$/;
+const KMS_KEY_ARN = /^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key\/[a-f0-9-]+$/;
+const TOPIC_ARN = /^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]+$/;
+const ROLE_ARN = /^arn:aws[a-z-]*:iam::\d{12}:role\/[A-Za-z0-9+=,.@_/-]+$/;
+const ROLE = /^[A-Za-z0-9_-]+$/;
+const RETENTION_DAYS = [
+  1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
+  3288, 3653,
+];
+
+/** Reads and validates the settings; every problem is reported at once, naming its key. */
+export function settingsFromContext(node: Node, baseDir: string): RemediatorSettings {
+  const problems: string[] = [];
+  const text = (key: string, fallback = ''): string => {
+    const value: unknown = node.tryGetContext(key);
+    if (value === undefined || value === null) return fallback;
+    if (typeof value !== 'string') {
+      problems.push(`${key}: expected a string, got ${JSON.stringify(value)}`);
+      return fallback;
+    }
+    return value;
+  };
+  const checked = (key: string, value: string, pattern: RegExp, optional: boolean): string => {
+    if ((value !== '' || !optional) && !pattern.test(value)) {
+      problems.push(`${key}: ${JSON.stringify(value)} does not match ${pattern}`);
+    }
+    return value;
+  };
+  const oneOf = <T extends string>(key: string, value: string, allowed: readonly T[]): T => {
+    if (!(allowed as readonly string[]).includes(value)) {
+      problems.push(`${key}: ${JSON.stringify(value)} is not one of ${allowed.join(', ')}`);
+      return allowed[0];
+    }
+    return value as T;
+  };
+
+  const stackName = checked('stackName', text('stackName', 'demo'), STACK_NAME, false);
+  const createAlarmsRaw: unknown = node.tryGetContext('createAlarms') ?? false;
+  const createAlarms = createAlarmsRaw === true || createAlarmsRaw === 'true';
+  if (![true, false, 'true', 'false'].includes(createAlarmsRaw as never)) {
+    problems.push(`createAlarms: expected true or false, got ${JSON.stringify(createAlarmsRaw)}`);
+  }
+  const retentionRaw: unknown = node.tryGetContext('logRetentionDays') ?? 30;
+  const logRetentionDays = Number(retentionRaw);
+  if (!RETENTION_DAYS.includes(logRetentionDays)) {
+    problems.push(`logRetentionDays: ${JSON.stringify(retentionRaw)} is not a CloudWatch Logs retention`);
+  }
+  const idsRaw: unknown = node.tryGetContext('nodeInstanceIds') ?? [];
+  const nodeInstanceIds = (
+    Array.isArray(idsRaw) ? idsRaw.map(String) : String(idsRaw).split(',')
+  )
+    .map((id) => id.trim())
+    .filter((id) => id !== '');
+  for (const id of nodeInstanceIds) checked('nodeInstanceIds', id, INSTANCE_ID, false);
+
+  const parameterPath =
+    checked('parameterPath', text('parameterPath'), PARAMETER_PATH, true) ||
+    `/chainlink/${stackName}`;
+  const stackFileParameterName =
+    checked('stackFileParameterName', text('stackFileParameterName'), PARAMETER_NAME, true) ||
+    `/chainlink-remediator/${stackName}/stack.toml`;
+
+  const settings: RemediatorSettings = {
+    stackName,
+    mode: oneOf('mode', text('mode', 'report'), ['report', 'enforce'] as const),
+    stackFileSource: oneOf('stackFileSource', text('stackFileSource', 'bundled'), [
+      'bundled',
+      'ssm',
+    ] as const),
+    stackFile: path.resolve(baseDir, text('stackFile', '../../samples/stack.toml')),
+    stackFileParameterName,
+    parameterPath,
+    securityGroupSweepSchedule: checked(
+      'securityGroupSweepSchedule',
+      text('securityGroupSweepSchedule', 'rate(15 minutes)'),
+      RATE,
+      false,
+    ),
+    parameterSweepSchedule: checked(
+      'parameterSweepSchedule',
+      text('parameterSweepSchedule', 'rate(1 hour)'),
+      RATE,
+      false,
+    ),
+    notificationTopicArn: checked('notificationTopicArn', text('notificationTopicArn'), TOPIC_ARN, true),
+    notificationTopicKmsKeyArn: checked(
+      'notificationTopicKmsKeyArn',
+      text('notificationTopicKmsKeyArn'),
+      KMS_KEY_ARN,
+      true,
+    ),
+    logRetentionDays,
+    logKmsKeyArn: checked('logKmsKeyArn', text('logKmsKeyArn'), KMS_KEY_ARN, true),
+    ssmKmsKeyArn: checked('ssmKmsKeyArn', text('ssmKmsKeyArn'), KMS_KEY_ARN, true),
+    nodeInstanceRoleArn: checked('nodeInstanceRoleArn', text('nodeInstanceRoleArn'), ROLE_ARN, true),
+    createAlarms,
+    alarmRole: checked('alarmRole', text('alarmRole', 'node'), ROLE, false),
+    autoScalingGroupName: text('autoScalingGroupName'),
+    nodeInstanceIds,
+  };
+  if (problems.length > 0) {
+    throw new Error(`invalid context settings:\n  ${problems.join('\n  ')}`);
+  }
+  return settings;
+}

@@ -1,0 +1,481 @@
+// What a deployment of the remediator must contain, asserted on the synthesized templates: the
+// CDK app's (cdk.out, from `cdk synth`) and, when given, the SAM template transformed to plain
+// CloudFormation (SAM_TRANSFORMED_TEMPLATE, written by scripts/infra_check.sh). Both are read
+// with their default settings, stack "demo"; then both again with the instance alarms on and
+// the stack file in Parameter Store (the CDK app synthesized in process, without bundling).
+//
+//   npm run synth && npm test      (or: bash scripts/infra_check.sh, which also checks SAM)
+
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { describe, it } from 'node:test';
+import { App } from 'aws-cdk-lib';
+import { RemediatorStack } from '../lib/remediator-stack';
+import { settingsFromContext } from '../lib/settings';
+import { isObject, Json, Resource, resolveTemplate, Template } from './resolve';
+
+const STACK = 'demo';
+const CDK_DIR = path.resolve(__dirname, '..', '..');
+const CDK_TEMPLATE = path.join(
+  process.env.CDK_OUT_DIR ?? path.join(CDK_DIR, 'cdk.out'),
+  `ChainlinkRemediator-${STACK}.template.json`,
+);
+
+type Statement = {
+  Sid?: string;
+  Effect: string;
+  Action: string | string[];
+  Resource: Json;
+  Condition?: Record<string, Record<string, Json>>;
+};
+
+const templates: Array<[string, string]> = [['cdk', CDK_TEMPLATE]];
+if (process.env.SAM_TRANSFORMED_TEMPLATE) {
+  templates.push(['sam', process.env.SAM_TRANSFORMED_TEMPLATE]);
+}
+
+for (const [name, file] of templates) {
+  describe(`${name} template (${path.basename(file)})`, () => {
+    assert.ok(fs.existsSync(file), `${file} is missing: synthesize it first`);
+    const template = resolveTemplate(JSON.parse(fs.readFileSync(file, 'utf8')) as Template);
+    const resources = Object.entries(template.Resources);
+    const ofType = (type: string) => resources.filter(([, r]) => r.Type === type);
+    const props = (r: Resource) => r.Properties ?? {};
+
+    const functions = ofType('AWS::Lambda::Function');
+    const fnByDescription = (words: string): string => {
+      const found = functions.filter(([, f]) => String(props(f).Description).includes(words));
+      assert.equal(found.length, 1, `one function described with "${words}"`);
+      return found[0][0];
+    };
+    const securityGroupGuard = fnByDescription('security-group drift');
+    const parameterGuard = fnByDescription('node parameters');
+    const instanceGuard = fnByDescription('CloudWatch alarms');
+
+    const roleOf = (fnId: string): string => {
+      const role = props(template.Resources[fnId]).Role as Json;
+      assert.ok(isObject(role) && Array.isArray(role['Fn::GetAtt']), `${fnId} has a role of this stack`);
+      return (role['Fn::GetAtt'] as string[])[0];
+    };
+    // Every statement granted to a role: inline policies, attached policies of this stack and
+    // policies attached to it (AWS::IAM::Policy).
+    const statementsOf = (roleId: string): Statement[] => {
+      const role = template.Resources[roleId];
+      const docs: Json[] = [];
+      for (const p of (props(role).Policies as Json[] | undefined) ?? []) {
+        if (isObject(p)) docs.push(p.PolicyDocument);
+      }
+      for (const arn of (props(role).ManagedPolicyArns as Json[] | undefined) ?? []) {
+        if (isObject(arn) && typeof arn.Ref === 'string') {
+          docs.push(props(template.Resources[arn.Ref]).PolicyDocument);
+        }
+      }
+      for (const [, policy] of ofType('AWS::IAM::Policy')) {
+        const roles = (props(policy).Roles as Json[]) ?? [];
+        if (roles.some((r) => isObject(r) && r.Ref === roleId)) docs.push(props(policy).PolicyDocument);
+      }
+      return docs.flatMap((d) => (isObject(d) ? (d.Statement as unknown as Statement[]) : []));
+    };
+    const actions = (s: Statement) => (Array.isArray(s.Action) ? s.Action : [s.Action]);
+    const resourcesOf = (s: Statement) => (Array.isArray(s.Resource) ? s.Resource : [s.Resource]);
+    const targetsOf = (rule: Resource): string[] =>
+      ((props(rule).Targets as Json[]) ?? []).map((t) => {
+        const arn = isObject(t) ? t.Arn : null;
+        return isObject(arn) && Array.isArray(arn['Fn::GetAtt']) ? String(arn['Fn::GetAtt'][0]) : '';
+      });
+    const tags = (r: Resource): Record<string, Json> => {
+      const t = props(r).Tags as Json;
+      if (Array.isArray(t)) {
+        return Object.fromEntries(t.filter(isObject).map((x) => [String(x.Key), x.Value]));
+      }
+      return isObject(t) ? t : {};
+    };
+
+    it('has the three functions: arm64, provided.al2023, bootstrap, 256 MB, one at a time', () => {
+      assert.equal(functions.length, 3);
+      for (const [id, fn] of functions) {
+        const p = props(fn);
+        assert.deepEqual(p.Architectures, ['arm64'], id);
+        assert.equal(p.Runtime, 'provided.al2023', id);
+        assert.equal(p.Handler, 'bootstrap', id);
+        assert.equal(p.MemorySize, 256, id);
+        assert.equal(p.ReservedConcurrentExecutions, 1, id);
+        assert.deepEqual(
+          { ...(p.LoggingConfig as Record<string, Json>), LogGroup: undefined },
+          { LogFormat: 'JSON', ApplicationLogLevel: 'INFO', SystemLogLevel: 'WARN', LogGroup: undefined },
+          id,
+        );
+        const env = (p.Environment as { Variables: Record<string, Json> }).Variables;
+        assert.equal(env.REMEDIATOR_MODE, 'report', id);
+        assert.equal(env.METRICS_NAMESPACE, 'ChainlinkRemediator', id);
+        assert.ok(env.REPORT_TOPIC_ARN, `${id} has REPORT_TOPIC_ARN`);
+        assert.match(String(env.STACK_FILE), /stack\.toml$/, `${id} reads the bundled stack file`);
+        assert.equal(tags(fn)['chainlink:stack'], STACK, id);
+        assert.equal(tags(fn)['chainlink:role'], 'remediator', id);
+      }
+      assert.equal(props(template.Resources[instanceGuard]).Timeout, 300);
+      assert.equal(props(template.Resources[securityGroupGuard]).Timeout, 120);
+      assert.equal(props(template.Resources[parameterGuard]).Timeout, 120);
+    });
+
+    it('routes CloudTrail and AWS Config security-group events to security-group-guard', () => {
+      const rules = ofType('AWS::Events::Rule').filter(([, r]) => props(r).EventPattern);
+      const cloudTrail = rules.find(([, r]) => JSON.stringify(props(r).EventPattern).includes('AWS API Call via CloudTrail'));
+      assert.ok(cloudTrail, 'a CloudTrail rule');
+      assert.deepEqual(props(cloudTrail[1]).EventPattern, {
+        source: ['aws.ec2'],
+        'detail-type': ['AWS API Call via CloudTrail'],
+        detail: {
+          eventSource: ['ec2.amazonaws.com'],
+          eventName: [
+            'AuthorizeSecurityGroupIngress',
+            'AuthorizeSecurityGroupEgress',
+            'RevokeSecurityGroupIngress',
+            'RevokeSecurityGroupEgress',
+            'ModifySecurityGroupRules',
+            'CreateSecurityGroup',
+            'UpdateSecurityGroupRuleDescriptionsIngress',
+            'UpdateSecurityGroupRuleDescriptionsEgress',
+          ],
+        },
+      });
+      assert.deepEqual(targetsOf(cloudTrail[1]), [securityGroupGuard]);
+      const config = rules.find(([, r]) => JSON.stringify(props(r).EventPattern).includes('Config Configuration Item Change'));
+      assert.ok(config, 'an AWS Config rule');
+      assert.deepEqual(props(config[1]).EventPattern, {
+        source: ['aws.config'],
+        'detail-type': ['Config Configuration Item Change'],
+        detail: {
+          messageType: ['ConfigurationItemChangeNotification'],
+          configurationItem: { resourceType: ['AWS::EC2::SecurityGroup'] },
+        },
+      });
+      assert.deepEqual(targetsOf(config[1]), [securityGroupGuard]);
+    });
+
+    it("routes the stack's Parameter Store changes to parameter-guard", () => {
+      const rule = ofType('AWS::Events::Rule').find(([, r]) => JSON.stringify(props(r).EventPattern ?? '').includes('Parameter Store Change'));
+      assert.ok(rule);
+      assert.deepEqual(props(rule[1]).EventPattern, {
+        source: ['aws.ssm'],
+        'detail-type': ['Parameter Store Change'],
+        detail: { name: [{ prefix: `/chainlink/${STACK}/` }] },
+      });
+      assert.deepEqual(targetsOf(rule[1]), [parameterGuard]);
+    });
+
+    it("routes the stack's alarms entering ALARM to instance-guard", () => {
+      const rule = ofType('AWS::Events::Rule').find(([, r]) => JSON.stringify(props(r).EventPattern ?? '').includes('CloudWatch Alarm State Change'));
+      assert.ok(rule);
+      assert.deepEqual(props(rule[1]).EventPattern, {
+        source: ['aws.cloudwatch'],
+        'detail-type': ['CloudWatch Alarm State Change'],
+        detail: { alarmName: [{ prefix: `${STACK}-` }], state: { value: ['ALARM'] } },
+      });
+      assert.deepEqual(targetsOf(rule[1]), [instanceGuard]);
+    });
+
+    it('sweeps security groups and parameters on rate schedules', () => {
+      const schedules = ofType('AWS::Events::Rule').filter(([, r]) => props(r).ScheduleExpression);
+      const byTarget = Object.fromEntries(
+        schedules.map(([, r]) => [targetsOf(r)[0], props(r).ScheduleExpression]),
+      );
+      assert.equal(schedules.length, 2);
+      assert.equal(byTarget[securityGroupGuard], 'rate(15 minutes)');
+      assert.equal(byTarget[parameterGuard], 'rate(1 hour)');
+    });
+
+    it('grants every function permission to invoke only through its rules', () => {
+      for (const [id, perm] of ofType('AWS::Lambda::Permission')) {
+        assert.equal(props(perm).Principal, 'events.amazonaws.com', id);
+        assert.ok(props(perm).SourceArn, `${id} is limited to one rule`);
+      }
+    });
+
+    it('conditions every mutating EC2, Auto Scaling and Run Command permission on the stack tag', () => {
+      const tagged = (s: Statement, key: string) =>
+        Object.values(s.Condition ?? {}).some((c) => c[key] === STACK);
+      let mutating = 0;
+      for (const fn of [securityGroupGuard, parameterGuard, instanceGuard]) {
+        for (const s of statementsOf(roleOf(fn))) {
+          assert.equal(s.Effect, 'Allow');
+          for (const action of actions(s)) {
+            const [service, op] = action.split(':');
+            if (/^(Describe|Get|List)/.test(op)) continue;
+            if (service === 'ec2') {
+              mutating += 1;
+              // Two statements exist only for the launch check Auto Scaling makes when a group
+              // moves to a new launch template version; RunInstances also needs the tagged
+              // template (asserted below), and tags at launch only within RunInstances.
+              const launchThroughTemplate =
+                action === 'ec2:RunInstances' && s.Condition?.ArnLike?.['ec2:LaunchTemplate'] !== undefined;
+              const tagOnLaunch =
+                action === 'ec2:CreateTags' && s.Condition?.StringEquals?.['ec2:CreateAction'] === 'RunInstances';
+              assert.ok(
+                tagged(s, 'aws:ResourceTag/chainlink:stack') || launchThroughTemplate || tagOnLaunch,
+                `${fn}: ${action} (${s.Sid}) needs aws:ResourceTag/chainlink:stack = ${STACK}`,
+              );
+            }
+            if (service === 'autoscaling') {
+              assert.ok(tagged(s, 'autoscaling:ResourceTag/chainlink:stack'), `${fn}: ${action}`);
+            }
+            if (action === 'ssm:SendCommand') {
+              const onInstances = resourcesOf(s).some((r) => String(r).includes(':instance/'));
+              assert.ok(!onInstances || tagged(s, 'ssm:resourceTag/chainlink:stack'), `${fn}: ${action}`);
+              assert.ok(
+                resourcesOf(s).every((r) => /:instance\/\*$|:document\/AWS-RunShellScript$/.test(String(r))),
+                `${fn}: SendCommand only AWS-RunShellScript, only on instances`,
+              );
+            }
+            if (service === 'ssm' && action !== 'ssm:SendCommand') {
+              for (const r of resourcesOf(s)) {
+                assert.match(String(r), new RegExp(`:parameter/chainlink/${STACK}(/\\*)?$`), `${fn}: ${action} on ${r}`);
+              }
+            }
+            assert.notEqual(action, 'iam:PassRole', 'no PassRole unless a node instance role is given');
+          }
+        }
+      }
+      assert.ok(mutating >= 10, 'the mutating statements were found');
+      const launch = statementsOf(roleOf(instanceGuard)).find(
+        (s) => actions(s).includes('ec2:RunInstances') && resourcesOf(s).some((r) => String(r).includes(':launch-template/')),
+      );
+      assert.ok(launch && tagged(launch, 'aws:ResourceTag/chainlink:stack'), 'RunInstances needs a template of this stack');
+      for (const action of ['ec2:CreateTags', 'autoscaling:CreateOrUpdateTags']) {
+        const remediationTag = statementsOf(roleOf(instanceGuard)).find(
+          (s) => actions(s).includes(action) && !s.Condition?.StringEquals?.['ec2:CreateAction'],
+        );
+        assert.deepEqual(remediationTag?.Condition?.['ForAllValues:StringEquals'], {
+          'aws:TagKeys': ['chainlink:remediation'],
+        }, `${action} writes only the remediation tag`);
+      }
+    });
+
+    it('gives each function exactly the writes of its capability', () => {
+      const writes = (fn: string) =>
+        new Set(
+          statementsOf(roleOf(fn))
+            .flatMap(actions)
+            .filter((a) => !/:(Describe|Get|List)/.test(a) && !a.startsWith('logs:') && !a.startsWith('kms:')),
+        );
+      assert.deepEqual(
+        [...writes(securityGroupGuard)].sort(),
+        ['ec2:AuthorizeSecurityGroupIngress', 'ec2:RevokeSecurityGroupIngress', 'sns:Publish', 'sqs:SendMessage'],
+      );
+      assert.deepEqual(
+        [...writes(parameterGuard)].sort(),
+        ['sns:Publish', 'sqs:SendMessage', 'ssm:LabelParameterVersion', 'ssm:PutParameter'],
+      );
+      for (const a of ['ec2:StopInstances', 'ec2:StartInstances', 'ec2:ModifyInstanceAttribute', 'ec2:ModifyVolume',
+        'ec2:CreateLaunchTemplateVersion', 'autoscaling:UpdateAutoScalingGroup', 'autoscaling:StartInstanceRefresh',
+        'autoscaling:SetInstanceHealth', 'autoscaling:CreateOrUpdateTags', 'ssm:SendCommand']) {
+        assert.ok(writes(instanceGuard).has(a), `instance-guard may ${a}`);
+      }
+    });
+
+    it('sends failed invocations to an encrypted queue, alarmed, after two retries', () => {
+      const queues = ofType('AWS::SQS::Queue');
+      assert.equal(queues.length, 1);
+      const [queueId, queue] = queues[0];
+      assert.ok(props(queue).KmsMasterKeyId || props(queue).SqsManagedSseEnabled, 'queue encrypted');
+      const configs = ofType('AWS::Lambda::EventInvokeConfig');
+      assert.equal(configs.length, 3);
+      for (const [id, c] of configs) {
+        const p = props(c);
+        assert.equal(p.MaximumRetryAttempts, 2, id);
+        assert.ok(Number(p.MaximumEventAgeInSeconds) >= 1800, id);
+        assert.deepEqual(p.DestinationConfig, { OnFailure: { Destination: { 'Fn::GetAtt': [queueId, 'Arn'] } } }, id);
+      }
+      for (const fn of [securityGroupGuard, parameterGuard, instanceGuard]) {
+        assert.ok(
+          statementsOf(roleOf(fn)).some((s) => actions(s).includes('sqs:SendMessage')
+            && JSON.stringify(s.Resource).includes(queueId)),
+          `${fn} may send to the failure queue`,
+        );
+      }
+      const alarms = ofType('AWS::CloudWatch::Alarm').map(([, a]) => props(a));
+      const dlq = alarms.find((a) => a.MetricName === 'ApproximateNumberOfMessagesVisible');
+      assert.ok(dlq, 'an alarm on the failure queue');
+      assert.equal(dlq.Threshold, 0);
+      assert.equal(dlq.ComparisonOperator, 'GreaterThanThreshold');
+      assert.ok(JSON.stringify(dlq.Dimensions).includes(queueId));
+      const failed = alarms.find((a) => a.MetricName === 'ActionsFailed');
+      assert.ok(failed, 'an alarm on ActionsFailed');
+      assert.equal(failed.Namespace, 'ChainlinkRemediator');
+      assert.deepEqual(failed.Dimensions, [{ Name: 'Stack', Value: STACK }]);
+      assert.equal(failed.Threshold, 0);
+      assert.equal(failed.ComparisonOperator, 'GreaterThanThreshold');
+      for (const a of [dlq, failed]) {
+        assert.match(String(a.AlarmName), / /, 'own alarm names never match the "<stack>-" filter');
+        assert.deepEqual(a.AlarmActions, [{ Ref: topicId() }]);
+      }
+    });
+
+    const topicId = () => {
+      const topics = ofType('AWS::SNS::Topic');
+      assert.equal(topics.length, 1);
+      return topics[0][0];
+    };
+
+    it('publishes reports to a KMS-encrypted topic the functions may publish to', () => {
+      const topic = template.Resources[topicId()];
+      assert.ok(props(topic).KmsMasterKeyId, 'topic encrypted');
+      for (const fn of [securityGroupGuard, parameterGuard, instanceGuard]) {
+        const env = (props(template.Resources[fn]).Environment as { Variables: Record<string, Json> }).Variables;
+        assert.deepEqual(env.REPORT_TOPIC_ARN, { Ref: topicId() });
+        assert.ok(
+          statementsOf(roleOf(fn)).some((s) => actions(s).includes('sns:Publish')
+            && JSON.stringify(s.Resource) === JSON.stringify({ Ref: topicId() })),
+          `${fn} may publish reports`,
+        );
+      }
+    });
+
+    it('creates no instance alarms unless asked to', () => {
+      const names = ofType('AWS::CloudWatch::Alarm').map(([, a]) => String(props(a).AlarmName));
+      assert.equal(names.filter((n) => n.startsWith(`${STACK}-`)).length, 0);
+    });
+
+    it('shows every remediator metric of the stack on a dashboard', () => {
+      const dashboards = ofType('AWS::CloudWatch::Dashboard');
+      assert.equal(dashboards.length, 1);
+      const body = JSON.stringify(props(dashboards[0][1]).DashboardBody).replace(/\s+/g, '');
+      for (const metric of ['DriftFound', 'ActionsPlanned', 'ActionsApplied', 'ActionsFailed', 'ActionsSkipped',
+        'RemediationsRefused', 'ParameterFindingsCritical', 'ParameterFindingsError', 'ParameterFindingsWarning',
+        'ParameterFindingsInfo', 'ColdStart']) {
+        assert.ok(body.includes(`\\"${metric}\\"`), `dashboard shows ${metric}`);
+      }
+      assert.ok(body.includes('ChainlinkRemediator') && body.includes(`\\"Stack\\",\\"${STACK}\\"`));
+    });
+
+    it('tags what it creates with the stack', () => {
+      for (const type of ['AWS::SQS::Queue', 'AWS::SNS::Topic', 'AWS::Logs::LogGroup', 'AWS::IAM::Role', 'AWS::KMS::Key']) {
+        for (const [id, r] of ofType(type)) {
+          assert.equal(tags(r)['chainlink:stack'], STACK, `${id} tagged`);
+        }
+      }
+      for (const [id, g] of ofType('AWS::Logs::LogGroup')) {
+        assert.ok(props(g).RetentionInDays, `${id} has a retention`);
+      }
+    });
+  });
+}
+
+// ---- The other settings: alarms on, stack file in Parameter Store ---------------------------
+
+const INSTANCE = 'i-0123456789abcdef0';
+const GROUP = 'demo-nodes';
+
+function cdkTemplateWith(context: Record<string, unknown>): Template {
+  const outdir = fs.mkdtempSync(path.join(os.tmpdir(), 'cdk-test-'));
+  try {
+    const app = new App({ context: { 'aws:cdk:bundling-stacks': [], ...context }, outdir });
+    const settings = settingsFromContext(app.node, CDK_DIR);
+    const stack = new RemediatorStack(app, 'Variant', {
+      settings,
+      workspaceDir: path.resolve(CDK_DIR, '..', '..'),
+    });
+    return app.synth().getStackByName(stack.stackName).template as Template;
+  } finally {
+    fs.rmSync(outdir, { recursive: true, force: true });
+  }
+}
+
+const variants: Array<[string, () => Template]> = [
+  [
+    'cdk',
+    () =>
+      cdkTemplateWith({
+        createAlarms: 'true',
+        autoScalingGroupName: GROUP,
+        nodeInstanceIds: INSTANCE,
+        stackFileSource: 'ssm',
+      }),
+  ],
+];
+if (process.env.SAM_TRANSFORMED_TEMPLATE) {
+  const file = process.env.SAM_TRANSFORMED_TEMPLATE;
+  variants.push([
+    'sam',
+    () =>
+      resolveTemplate(JSON.parse(fs.readFileSync(file, 'utf8')) as Template, {
+        CreateAlarms: 'true',
+        AutoScalingGroupName: GROUP,
+        NodeInstanceId: INSTANCE,
+        StackFileSource: 'ssm',
+      }),
+  ]);
+}
+
+for (const [name, load] of variants) {
+  describe(`${name} template with alarms on and the stack file in Parameter Store`, () => {
+    const template = name === 'cdk' ? resolveTemplate(load()) : load();
+    const resources = Object.values(template.Resources);
+    const props = (r: Resource) => r.Properties ?? {};
+
+    it('alarms on CPU, memory, disk and status checks of the group and of the instance', () => {
+      const alarms = resources
+        .filter((r) => r.Type === 'AWS::CloudWatch::Alarm')
+        .map(props)
+        .filter((a) => String(a.AlarmName).startsWith(`${STACK}-`));
+      const byName = Object.fromEntries(alarms.map((a) => [String(a.AlarmName), a]));
+      assert.deepEqual(Object.keys(byName).sort(), [
+        'demo-node-cpu', `demo-node-cpu-${INSTANCE}`, 'demo-node-disk', `demo-node-disk-${INSTANCE}`,
+        'demo-node-memory', `demo-node-memory-${INSTANCE}`, 'demo-node-status', `demo-node-status-${INSTANCE}`,
+      ]);
+      const expected: Record<string, [string, string, number, number, number, string]> = {
+        cpu: ['AWS/EC2', 'CPUUtilization', 85, 300, 3, 'GreaterThanThreshold'],
+        memory: ['CWAgent', 'mem_used_percent', 90, 300, 3, 'GreaterThanThreshold'],
+        disk: ['CWAgent', 'disk_used_percent', 85, 300, 1, 'GreaterThanThreshold'],
+        status: ['AWS/EC2', 'StatusCheckFailed', 1, 60, 2, 'GreaterThanOrEqualToThreshold'],
+      };
+      for (const [alarmName, a] of Object.entries(byName)) {
+        const what = alarmName.split('-')[2];
+        const [namespace, metric, threshold, period, periods, operator] = expected[what];
+        assert.deepEqual(
+          [a.Namespace, a.MetricName, a.Threshold, a.Period, a.EvaluationPeriods, a.ComparisonOperator],
+          [namespace, metric, threshold, period, periods, operator],
+          alarmName,
+        );
+        assert.equal(a.TreatMissingData, 'notBreaching', alarmName);
+        assert.equal(a.AlarmActions, undefined, `${alarmName}: the EventBridge rule is the wiring`);
+        const dims = Object.fromEntries(
+          (a.Dimensions as Array<{ Name: string; Value: string }>).map((d) => [d.Name, d.Value]),
+        );
+        const target = alarmName.endsWith(INSTANCE) ? { InstanceId: INSTANCE } : { AutoScalingGroupName: GROUP };
+        assert.deepEqual(dims, what === 'disk' ? { ...target, path: '/' } : target, alarmName);
+      }
+    });
+
+    it('reads the stack file from exactly its parameter', () => {
+      const parameterArn = `arn:<AWS::Partition>:ssm:<AWS::Region>:<AWS::AccountId>:parameter/chainlink-remediator/${STACK}/stack.toml`;
+      const functions = resources.filter((r) => r.Type === 'AWS::Lambda::Function');
+      assert.equal(functions.length, 3);
+      for (const fn of functions) {
+        const env = (props(fn).Environment as { Variables: Record<string, Json> }).Variables;
+        assert.equal(env.STACK_FILE_PARAMETER, `/chainlink-remediator/${STACK}/stack.toml`);
+        assert.equal(env.STACK_FILE, undefined);
+        assert.equal(props(fn).Layers, undefined, 'no stack-file layer');
+      }
+      // Every statement with that Sid, wherever the template keeps its policies.
+      const found: Json[] = [];
+      const walk = (node: Json): void => {
+        if (Array.isArray(node)) node.forEach(walk);
+        else if (isObject(node)) {
+          if (node.Sid === 'ReadStackFileParameter') found.push(node);
+          else Object.values(node).forEach(walk);
+        }
+      };
+      walk(resources as unknown as Json);
+      assert.ok(found.length >= 1, 'a ReadStackFileParameter statement');
+      for (const statement of found) {
+        assert.ok(isObject(statement));
+        assert.equal(statement.Effect, 'Allow');
+        assert.deepEqual([statement.Action].flat(), ['ssm:GetParameter']);
+        assert.deepEqual([statement.Resource].flat(), [parameterArn]);
+      }
+    });
+  });
+}

@@ -1,0 +1,117 @@
+#!/usr/bin/env bash
+# Checks the deployment infrastructure in infra/, offline: the SAM template (cfn-lint on it and
+# on its plain-CloudFormation transform, checkov), the CDK app (`cdk synth` without building the
+# Rust binaries, with cdk-nag's AwsSolutions checks) and the template tests, which read both
+# synthesized templates. Installs what it needs itself, pinned, under the cache directory (a
+# virtualenv for the Python tools; `npm ci` into infra/cdk/node_modules) and reuses it when
+# already there. Prints one line per check and a closing "infra: N passed, N failed".
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
+cd "$REPO_ROOT"
+
+CFN_LINT_VERSION="1.58.0"
+CHECKOV_VERSION="3.3.30"
+SAM_TRANSLATOR_VERSION="1.115.0"
+INFRA_VENV="$CACHE_DIR/infra-cfnlint-$CFN_LINT_VERSION-checkov-$CHECKOV_VERSION-samt-$SAM_TRANSLATOR_VERSION"
+WORK_DIR="$CACHE_DIR/infra-check"
+CDK_DIR="$REPO_ROOT/infra/cdk"
+SAM_TEMPLATE="infra/sam/template.yaml"
+SAM_TRANSFORMED="$WORK_DIR/sam-transformed.json"
+
+# Nothing here may reach for the network: no CLI notices, version checks or telemetry.
+export CDK_DISABLE_VERSION_CHECK=true CDK_DISABLE_CLI_TELEMETRY=true
+export BC_SKIP_MAPPING=TRUE CHECKOV_SKIP_DOWNLOAD=true
+export npm_config_update_notifier=false npm_config_fund=false npm_config_audit=false
+
+ensure_infra_python_tools() {
+  if "$INFRA_VENV/bin/python" -c "import cfnlint, checkov, samtranslator" 2>/dev/null; then
+    return 0
+  fi
+  log "installing cfn-lint==$CFN_LINT_VERSION checkov==$CHECKOV_VERSION aws-sam-translator==$SAM_TRANSLATOR_VERSION into $INFRA_VENV"
+  rm -rf "$INFRA_VENV"
+  python3 -m venv "$INFRA_VENV"
+  "$INFRA_VENV/bin/pip" install --quiet --disable-pip-version-check \
+    "cfn-lint==$CFN_LINT_VERSION" "checkov==$CHECKOV_VERSION" "aws-sam-translator==$SAM_TRANSLATOR_VERSION"
+}
+
+# `npm ci` wipes node_modules every time: skip it while the installed lockfile is the current one.
+ensure_cdk_modules() {
+  command -v npm >/dev/null || { echo "npm is required for the CDK app (Node.js 20)" >&2; exit 1; }
+  local stamp="$CDK_DIR/node_modules/.installed-lock.sha256" want
+  want="$(sha256sum "$CDK_DIR/package-lock.json" | cut -d' ' -f1)"
+  if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && [ -x "$CDK_DIR/node_modules/.bin/cdk" ]; then
+    return 0
+  fi
+  log "npm ci in infra/cdk"
+  (cd "$CDK_DIR" && npm ci --loglevel=error)
+  echo "$want" >"$stamp"
+}
+
+passed=0
+failed=0
+summary=()
+LAST_LOG=""
+# run_check NAME COMMAND...: runs the command with its output in a log, records one line.
+run_check() {
+  local name="$1"
+  shift
+  local start=$SECONDS
+  LAST_LOG="$WORK_DIR/$(printf '%s' "$name" | tr -c 'a-zA-Z0-9' '-').log"
+  log "$name"
+  if "$@" >"$LAST_LOG" 2>&1; then
+    passed=$((passed + 1))
+    summary+=("PASS  $name ($((SECONDS - start))s)")
+  else
+    failed=$((failed + 1))
+    summary+=("FAIL  $name ($((SECONDS - start))s), log: $LAST_LOG")
+    tail -n 40 "$LAST_LOG" >&2
+  fi
+}
+
+# Appends what the last check counted to its summary line.
+add_counts() {
+  [ -n "$1" ] && summary[-1]="${summary[-1]}: $1"
+  return 0
+}
+
+cfn_lint_sam() { "$INFRA_VENV/bin/cfn-lint" "$SAM_TEMPLATE"; }
+
+# (The checks run as `if` conditions, where `set -e` is off: each chains its steps with &&.)
+cfn_lint_transformed() {
+  "$INFRA_VENV/bin/python" infra/sam/transform.py "$SAM_TEMPLATE" "$SAM_TRANSFORMED" \
+    && "$INFRA_VENV/bin/cfn-lint" "$SAM_TRANSFORMED"
+}
+
+# Every skip is in the template, on its resource, with its reason (Metadata checkov skip).
+checkov_sam() {
+  "$INFRA_VENV/bin/checkov" -f "$SAM_TEMPLATE" --framework cloudformation --compact --quiet --skip-download
+}
+
+cdk_synth() (
+  cd "$CDK_DIR" \
+    && rm -rf cdk.out dist \
+    && node_modules/.bin/tsc -p . \
+    && node_modules/.bin/cdk synth --quiet --no-notices -c skipBundling=true
+)
+
+template_tests() (
+  cd "$CDK_DIR" \
+    && SAM_TRANSFORMED_TEMPLATE="$SAM_TRANSFORMED" node --test dist/test/templates.test.js
+)
+
+mkdir -p "$WORK_DIR"
+rm -f "$SAM_TRANSFORMED"
+ensure_infra_python_tools
+ensure_cdk_modules
+
+run_check "cfn-lint infra/sam/template.yaml" cfn_lint_sam
+run_check "cfn-lint of the SAM template transformed to CloudFormation" cfn_lint_transformed
+run_check "checkov infra/sam/template.yaml" checkov_sam
+add_counts "$(grep -o 'Passed checks: [0-9]*, Failed checks: [0-9]*, Skipped checks: [0-9]*' "$LAST_LOG" || true)"
+run_check "cdk synth (bundling skipped, cdk-nag AwsSolutions)" cdk_synth
+run_check "template tests (CDK and SAM templates)" template_tests
+add_counts "$(awk '/^# pass /{p=$3} /^# fail /{f=$3} END{if (p != "") printf "%d passed, %d failed", p, f}' "$LAST_LOG")"
+
+printf '%s\n' "${summary[@]}"
+echo "infra: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
