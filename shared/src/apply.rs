@@ -47,7 +47,7 @@ pub async fn apply_plan(ec2: &Client, plan: &Plan) -> Vec<Outcome> {
         };
         tracing::info!(
             action = action.kind(),
-            security_group_id = %action.group(),
+            target = %action.group(),
             outcome = %outcome,
             "action executed"
         );

@@ -244,7 +244,13 @@ impl Engine {
                 .map(|_| StepOutcome::planned())
                 .collect()
         };
+        let stack = observation
+            .target
+            .stack()
+            .cloned()
+            .unwrap_or_else(|| StackName::new(""));
         tracing::info!(
+            stack = %stack,
             alarm = %notice.name,
             incident = %plan.incident,
             remediation = remediation.as_str(),
@@ -252,11 +258,6 @@ impl Engine {
             decision = ?plan.decision,
             "alarm planned"
         );
-        let stack = observation
-            .target
-            .stack()
-            .cloned()
-            .unwrap_or_else(|| StackName::new(""));
         Ok(Some(StackReport::instances_only(
             stack,
             InstanceReport::new(plan, outcomes),
@@ -342,7 +343,7 @@ impl Engine {
             vec![Outcome::Planned; plan.actions.len()]
         };
         for finding in &plan.findings {
-            tracing::info!(stack = %stack, code = finding.code.as_str(), severity = ?finding.severity, parameter = %finding.parameter, "parameter finding");
+            tracing::info!(stack = %stack, code = finding.code.as_str(), severity = ?finding.severity, target = %finding.parameter, "parameter finding");
         }
         Ok(ParameterReport::new(plan, outcomes))
     }

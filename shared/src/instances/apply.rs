@@ -88,6 +88,12 @@ pub async fn apply_instance_actions(
             continue;
         }
         let outcome = apply_one(clients, action, waits).await;
+        tracing::info!(
+            action = action.kind(),
+            target = %action.target(),
+            outcome = %outcome.outcome,
+            "action executed"
+        );
         failed = matches!(outcome.outcome, Outcome::Failed { .. });
         outcomes.push(outcome);
     }
@@ -177,6 +183,15 @@ async fn record_remediation(
                 .send()
                 .await
                 .map_err(|e| AwsError::from_sdk("CreateOrUpdateTags", e))?;
+        }
+        // The planner records on the instance or group it acts on, never on a volume.
+        Resource::Volume(id) => {
+            return Err(AwsError {
+                operation: "CreateTags",
+                code: "Unsupported".into(),
+                message: format!("remediations are recorded on instances and groups, not on {id}"),
+                retryable: false,
+            })
         }
     }
     Ok(StepOutcome::plain(Outcome::Applied))

@@ -50,11 +50,40 @@ pub enum InstanceAction {
     RestartInstance { instance: InstanceId },
 }
 
+impl InstanceAction {
+    /// The action's name, as in the JSON report.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::RecordRemediation { .. } => "record_remediation",
+            Self::ResizeInstance { .. } => "resize_instance",
+            Self::ResizeGroup { .. } => "resize_group",
+            Self::GrowVolume { .. } => "grow_volume",
+            Self::ExtendFilesystem { .. } => "extend_filesystem",
+            Self::MarkUnhealthy { .. } => "mark_unhealthy",
+            Self::RestartInstance { .. } => "restart_instance",
+        }
+    }
+
+    /// The resource the action changes.
+    pub fn target(&self) -> Resource {
+        match self {
+            Self::RecordRemediation { resource, .. } => resource.clone(),
+            Self::ResizeGroup { group, .. } => Resource::Group(group.clone()),
+            Self::GrowVolume { volume, .. } => Resource::Volume(volume.clone()),
+            Self::ResizeInstance { instance, .. }
+            | Self::ExtendFilesystem { instance, .. }
+            | Self::MarkUnhealthy { instance, .. }
+            | Self::RestartInstance { instance } => Resource::Instance(instance.clone()),
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", content = "id", rename_all = "snake_case")]
 pub enum Resource {
     Instance(InstanceId),
     Group(String),
+    Volume(String),
 }
 
 impl fmt::Display for Resource {
@@ -62,6 +91,7 @@ impl fmt::Display for Resource {
         match self {
             Self::Instance(id) => write!(f, "instance {id}"),
             Self::Group(name) => write!(f, "group {name}"),
+            Self::Volume(id) => write!(f, "volume {id}"),
         }
     }
 }

@@ -38,7 +38,7 @@ pub async fn apply_parameter_actions(ssm: &Client, actions: &[ParameterAction]) 
                 .await
             }
         };
-        tracing::info!(action = action.kind(), parameter = action.name(), outcome = %outcome, "action executed");
+        tracing::info!(action = action.kind(), target = action.name(), outcome = %outcome, "action executed");
         outcomes.push(outcome);
     }
     outcomes
