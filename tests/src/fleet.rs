@@ -14,7 +14,7 @@ use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_runtime_api::http::StatusCode;
 use aws_smithy_types::body::SdkBody;
 use shared::engine::Clients;
-use shared::ids::{ROLE_TAG, STACK_TAG};
+use shared::ids::{SecurityGroupId, ROLE_TAG, STACK_TAG};
 use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
 use std::sync::Arc;
 
@@ -44,6 +44,18 @@ pub async fn node(
     role: &str,
     instance_type: &str,
 ) -> String {
+    launch(ec2, subnet, None, stack, role, instance_type).await
+}
+
+/// A running instance in `subnet`, wearing `group` if given; returns its ID.
+pub async fn launch(
+    ec2: &aws_sdk_ec2::Client,
+    subnet: &str,
+    group: Option<&SecurityGroupId>,
+    stack: &str,
+    role: &str,
+    instance_type: &str,
+) -> String {
     let tags = TagSpecification::builder()
         .resource_type(ResourceType::Instance)
         .tags(Tag::builder().key(STACK_TAG).value(stack).build())
@@ -56,6 +68,7 @@ pub async fn node(
         .min_count(1)
         .max_count(1)
         .subnet_id(subnet)
+        .set_security_group_ids(group.map(|g| vec![g.as_str().to_string()]))
         .tag_specifications(tags)
         .send()
         .await
@@ -67,20 +80,26 @@ pub async fn node(
         .to_string()
 }
 
-/// (state, type) of an instance, read back.
-pub async fn state(ec2: &aws_sdk_ec2::Client, instance: &str) -> (String, String) {
+/// An instance, read back.
+async fn describe(ec2: &aws_sdk_ec2::Client, id: &str) -> aws_sdk_ec2::types::Instance {
     let found = ec2
         .describe_instances()
-        .instance_ids(instance)
+        .instance_ids(id)
         .send()
         .await
-        .unwrap_or_else(|e| panic!("describe {instance}: {e:?}"));
-    let instance = found
+        .unwrap_or_else(|e| panic!("describe {id}: {e:?}"));
+    found
         .reservations()
         .iter()
         .flat_map(|r| r.instances())
         .next()
-        .unwrap_or_else(|| panic!("no {instance}"));
+        .cloned()
+        .unwrap_or_else(|| panic!("no {id}"))
+}
+
+/// (state, type) of an instance, read back.
+pub async fn state(ec2: &aws_sdk_ec2::Client, instance: &str) -> (String, String) {
+    let instance = describe(ec2, instance).await;
     (
         instance
             .state()
@@ -96,17 +115,10 @@ pub async fn state(ec2: &aws_sdk_ec2::Client, instance: &str) -> (String, String
 
 /// The value of a tag on an instance.
 pub async fn instance_tag(ec2: &aws_sdk_ec2::Client, instance: &str, key: &str) -> Option<String> {
-    let found = ec2
-        .describe_instances()
-        .instance_ids(instance)
-        .send()
+    describe(ec2, instance)
         .await
-        .ok()?;
-    found
-        .reservations()
+        .tags()
         .iter()
-        .flat_map(|r| r.instances())
-        .flat_map(|i| i.tags())
         .find(|t| t.key() == Some(key))
         .and_then(|t| t.value())
         .map(String::from)
@@ -114,18 +126,7 @@ pub async fn instance_tag(ec2: &aws_sdk_ec2::Client, instance: &str, key: &str) 
 
 /// The size in GiB of the instance's root volume.
 pub async fn root_volume(ec2: &aws_sdk_ec2::Client, instance: &str) -> (String, i32) {
-    let found = ec2
-        .describe_instances()
-        .instance_ids(instance)
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("describe {instance}: {e:?}"));
-    let described = found
-        .reservations()
-        .iter()
-        .flat_map(|r| r.instances())
-        .next()
-        .unwrap_or_else(|| panic!("no {instance}"));
+    let described = describe(ec2, instance).await;
     let root = described.root_device_name().unwrap_or_default();
     let volume = described
         .block_device_mappings()

@@ -426,28 +426,7 @@ pub mod seed {
         stack: &str,
         role: &str,
     ) -> String {
-        let tags = TagSpecification::builder()
-            .resource_type(ResourceType::Instance)
-            .tags(Tag::builder().key(STACK_TAG).value(stack).build())
-            .tags(Tag::builder().key(ROLE_TAG).value(role).build())
-            .build();
-        let run = ec2
-            .run_instances()
-            .image_id("ami-12c6146b")
-            .instance_type(aws_sdk_ec2::types::InstanceType::M6iLarge)
-            .min_count(1)
-            .max_count(1)
-            .subnet_id(subnet)
-            .security_group_ids(group.as_str())
-            .tag_specifications(tags)
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("run instance: {e:?}"));
-        run.instances()
-            .first()
-            .and_then(|i| i.instance_id())
-            .unwrap_or_default()
-            .to_string()
+        crate::fleet::launch(ec2, subnet, Some(group), stack, role, "m6i.large").await
     }
 
     /// Gives `subnet` a network ACL of its own that denies TCP `port` from `cidr` (rule 90) and

@@ -281,6 +281,28 @@ fn check_cooldown(
     }
 }
 
+fn check_instance_cooldown(
+    inputs: &RemediationInputs<'_>,
+    instance: &InstanceState,
+) -> Result<(), Decision> {
+    check_cooldown(
+        inputs,
+        &format!("instance {}", instance.id),
+        instance.last_remediation.as_ref(),
+    )
+}
+
+/// Someone else is working on an instance that is not running: leave it to them.
+fn check_running(instance: &InstanceState) -> Result<(), Decision> {
+    if instance.state == "running" {
+        return Ok(());
+    }
+    Err(Decision::NoAction(format!(
+        "instance {} is {}, not running: someone else is working on it",
+        instance.id, instance.state
+    )))
+}
+
 fn check_resize_limit(inputs: &RemediationInputs<'_>) -> Result<(), Decision> {
     let since = inputs.now - Duration::hours(1);
     let recent = inputs
@@ -349,17 +371,8 @@ fn plan_instance_resize(
     inputs: &RemediationInputs<'_>,
     instance: &InstanceState,
 ) -> Result<Vec<InstanceAction>, Decision> {
-    check_cooldown(
-        inputs,
-        &format!("instance {}", instance.id),
-        instance.last_remediation.as_ref(),
-    )?;
-    if instance.state != "running" {
-        return Err(Decision::NoAction(format!(
-            "instance {} is {}, not running: someone else is working on it",
-            instance.id, instance.state
-        )));
-    }
+    check_instance_cooldown(inputs, instance)?;
+    check_running(instance)?;
     let next = checked_next_type(
         inputs,
         instance.role.as_ref(),
@@ -425,11 +438,7 @@ fn plan_disk_growth(
     instance: &InstanceState,
     volume: Option<&VolumeState>,
 ) -> Result<Vec<InstanceAction>, Decision> {
-    check_cooldown(
-        inputs,
-        &format!("instance {}", instance.id),
-        instance.last_remediation.as_ref(),
-    )?;
+    check_instance_cooldown(inputs, instance)?;
     let path = inputs.notice.dimension("path").unwrap_or("/");
     if !is_safe_path(path) {
         return Err(Decision::Refused(format!(
@@ -458,12 +467,7 @@ fn plan_disk_growth(
                 volume.id, volume.size_gib, inputs.policy.disk.max_gib
             ))
         })?;
-    if instance.state != "running" {
-        return Err(Decision::NoAction(format!(
-            "instance {} is {}: its filesystem cannot be extended now",
-            instance.id, instance.state
-        )));
-    }
+    check_running(instance)?;
     Ok(vec![
         record(inputs, Resource::Instance(instance.id.clone())),
         InstanceAction::GrowVolume {
@@ -494,11 +498,7 @@ fn plan_replacement(
     instance: &InstanceState,
     group: Option<&GroupState>,
 ) -> Result<Vec<InstanceAction>, Decision> {
-    check_cooldown(
-        inputs,
-        &format!("instance {}", instance.id),
-        instance.last_remediation.as_ref(),
-    )?;
+    check_instance_cooldown(inputs, instance)?;
     if let Some(group) = group {
         let lifecycle = group
             .instances
@@ -523,12 +523,7 @@ fn plan_replacement(
             ))),
         };
     }
-    if instance.state != "running" {
-        return Err(Decision::NoAction(format!(
-            "instance {} is {}, not running: someone else is working on it",
-            instance.id, instance.state
-        )));
-    }
+    check_running(instance)?;
     Ok(vec![
         record(inputs, Resource::Instance(instance.id.clone())),
         InstanceAction::RestartInstance {
