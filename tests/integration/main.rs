@@ -3,5 +3,6 @@
 //! re-reads AWS and asserts what it finds there.
 
 mod cli;
+mod faults;
 mod parameters;
 mod security_groups;
