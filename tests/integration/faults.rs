@@ -22,7 +22,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 use tests::fault_proxy::{Exchange, Handling};
 use tests::ssm::{valid_legacy, DEV_DB, GOOD_DB};
-use tests::{isolated_clients, repo_path, rule, seed, ssm, Fault, FaultProxy, Moto, Schedule};
+use tests::{
+    isolated_clients, repo_path, rule, seed, ssm, Fault, FaultProxy, Moto, Schedule, SeededStack,
+};
 
 /// Per-attempt timeout of the engine's clients here: short, so a held response costs little.
 const ATTEMPT_TIMEOUT: Duration = Duration::from_millis(500);
@@ -447,6 +449,93 @@ impl Scenario for ParameterRollback {
             ssm::labeled(&client, DATABASE_URL, LABEL).await,
             Some(version),
             "{case}: the restored version carries the label"
+        );
+    }
+}
+
+/// Stacks in the throttled fleet: 300 security groups, four calls each to repair.
+const FLEET: usize = 150;
+
+/// EC2 throttles each account with token buckets. 300 drifted groups need 600 authorize and
+/// revoke calls against buckets of 50 refilled at 5 per second; the `remediator` binary, with
+/// its production retry configuration, must get through all of them without a failed action.
+/// The buckets have the documented sizes, shared per category (stricter than AWS's per-action
+/// buckets), and refill five times faster than AWS's, so the test takes seconds instead of
+/// minutes; `scripts/bench_throttled.sh` runs the same fleet at the real rates.
+#[tokio::test]
+async fn three_hundred_drifted_groups_converge_through_ec2_throttling() {
+    use tests::fault_proxy::{BucketScope, RateLimits};
+    let moto = Moto::start();
+    let ec2 = moto.ec2().await;
+    SeededStack::drifted_fleet(&ec2, FLEET, 1).await;
+    let proxy = FaultProxy::start(&moto.endpoint);
+    proxy.limit(
+        RateLimits::ec2()
+            .with_scope(BucketScope::PerCategory)
+            .refilled_faster(5.0),
+    );
+    let file = std::env::temp_dir().join(format!("faults-fleet-{}.toml", std::process::id()));
+    std::fs::write(&file, tests::fleet_stack_file("fleet-*")).unwrap_or_else(|e| panic!("{e}"));
+
+    let output = std::process::Command::new(tests::remediator_binary())
+        .args(["apply", "--stack", &file.display().to_string(), "--json"])
+        .envs(tests::binary_env(&proxy.endpoint))
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run remediator: {e}"));
+
+    let log = proxy.exchanges();
+    let limited = log
+        .iter()
+        .filter(|e| e.handling == Handling::RateLimited)
+        .count();
+    eprintln!(
+        "{} requests, {limited} answered RequestLimitExceeded by the buckets",
+        log.len()
+    );
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!(
+            "not a JSON report ({e}): {}",
+            String::from_utf8_lossy(&output.stderr)
+        )
+    });
+    let outcomes: Vec<&str> = report["stacks"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|s| s["actions"].as_array().into_iter().flatten())
+        .filter_map(|a| a["outcome"].as_str())
+        .collect();
+    assert_eq!(outcomes.len(), 4 * FLEET, "{outcomes:?}");
+    assert!(
+        outcomes.iter().all(|o| *o == "applied"),
+        "every action applied, none failed: {:?}",
+        outcomes
+            .iter()
+            .filter(|o| **o != "applied")
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(report["status"], "converged");
+    assert_eq!(output.status.code(), Some(0));
+    let writes = log
+        .iter()
+        .filter(|e| e.operation.ends_with("SecurityGroupIngress") && e.took_effect())
+        .count();
+    assert_eq!(writes, 4 * FLEET, "each change reached AWS exactly once");
+
+    // The law of the system: after apply, planning again yields nothing.
+    let fleet = StackFile::parse(&tests::fleet_stack_file("fleet-*"), "fleet.toml")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let stacks = shared::observe::observe_stacks(&ec2, &fleet.selector)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(stacks.len(), FLEET);
+    for stack in &stacks {
+        let plan = plan_security_groups(&fleet, stack);
+        assert!(
+            plan.actions.is_empty(),
+            "{}: {:?}",
+            stack.name,
+            plan.actions
         );
     }
 }
