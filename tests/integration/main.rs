@@ -3,6 +3,7 @@
 //! re-reads AWS and asserts what it finds there.
 
 mod cli;
+mod delivery;
 mod faults;
 mod parameters;
 mod security_groups;
