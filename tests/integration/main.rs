@@ -3,6 +3,8 @@
 //! re-reads AWS and asserts what it finds there.
 
 mod cli;
+mod delivery;
+mod faults;
 mod instances;
 mod parameters;
 mod security_groups;

