@@ -198,10 +198,8 @@ fault_matrix! {
     rollback_read_key: ParameterRollback, "DescribeParameters";
     rollback_put: ParameterRollback, "PutParameter";
     rollback_label: ParameterRollback, "LabelParameterVersion";
-    // Report::new (shared/src/report.rs) derives the status from security-group outcomes only:
-    // failed labels of a valid set end "converged: nothing to do", exit 0. Lambda still retries
-    // (retryable_failure sees them), the CLI does not fail. Unignore once the status counts them.
-    #[ignore = "a failed parameter label leaves the run converged (exit 0): report.rs"]
+    // Regression: the status once counted security-group outcomes only, so a failed label of a
+    // valid set ended "converged", exit 0.
     label_valid_set: LabelValidSet, "LabelParameterVersion";
 }
 
