@@ -1,0 +1,47 @@
+//! The structured variant of `event_parse`: the first byte picks an envelope (each EventBridge
+//! source and detail type the functions handle, an SNS delivery, an alarm's direct action) and
+//! the rest becomes its inner payload, so the fuzzer spends its time in the inner parsers
+//! instead of rediscovering the envelopes.
+
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use shared::event::{parse_event, parse_event_value, EventError};
+use shared::signal::SignalKind;
+use shared_fuzz::{check_signal, Shape};
+
+fuzz_target!(|data: &[u8]| {
+    let Some((&selector, inner)) = data.split_first() else {
+        return;
+    };
+    let shape = Shape::pick(selector);
+    let event = shape.wrap(inner);
+    let result = parse_event_value(event.clone());
+    // The value and the byte paths agree, except where the envelope pushed a deeply nested
+    // payload past serde_json's recursion limit, which only the byte path applies.
+    let bytes = serde_json::to_vec(&event).unwrap_or_default();
+    match parse_event(&bytes) {
+        Err(EventError::Malformed(m)) if m.contains("recursion limit") => {}
+        from_bytes => assert_eq!(from_bytes, result, "{shape:?}: bytes and value disagree"),
+    }
+    match (&result, shape) {
+        (Ok(signal), _) => {
+            check_signal(signal);
+            let prefix = shape.origin_prefix();
+            assert!(
+                prefix.is_some_and(|p| signal.origin.starts_with(p)),
+                "{shape:?} gave origin {:?}",
+                signal.origin
+            );
+            if matches!(shape, Shape::Schedule | Shape::Scheduler) {
+                assert_eq!(signal.kind, SignalKind::Sweep);
+            }
+        }
+        (Err(EventError::Unsupported { .. }), Shape::Unsupported) => {}
+        (Err(EventError::Unsupported { .. }), _) => panic!("{shape:?} is a supported shape"),
+        (Err(EventError::Malformed(message)), _) => {
+            assert!(!message.is_empty());
+            assert_ne!(shape, Shape::Unsupported, "dispatch comes before the detail");
+        }
+    }
+});
