@@ -175,11 +175,18 @@ fn read_event(path: &Path) -> anyhow::Result<serde_json::Value> {
         .with_context(|| format!("event file {} is not JSON", path.display()))
 }
 
+/// One buffered write path: a sweep's report can be megabytes, and line-buffered stdout
+/// would issue a write call per line.
 fn print_report(report: &Report, json: bool) -> ExitCode {
-    if json {
-        println!("{}", report.to_json());
+    use std::io::Write;
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let written = if json {
+        writeln!(out, "{}", report.to_json())
     } else {
-        print!("{report}");
+        write!(out, "{report}")
+    };
+    if let Err(e) = written.and_then(|()| out.flush()) {
+        eprintln!("error: cannot write the report: {e}");
     }
     ExitCode::from(u8::try_from(report.status.exit_code()).unwrap_or(EXIT_FAILED))
 }
