@@ -14,7 +14,8 @@ ensure_rust_tools
 ensure_moto
 
 log "building the remediator binary and the benchmark"
-cargo build --quiet -p shared --bin remediator
-cargo build --quiet -p tests --example bench_throttled
+# Workspace-wide, as scripts/test.sh builds: the same feature resolution, so the SDK crates
+# already compiled for the tests are reused.
+cargo build --workspace --bins --examples --quiet
 log "running"
 "$CARGO_TARGET_DIR/debug/examples/bench_throttled" "$@"
