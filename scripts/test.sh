@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every check and test of the project on a fresh machine: installs what it needs (the
-# pinned AWS emulator in a virtualenv, a local Ethereum node from npm, rustfmt/clippy), then formatting, lints, unit and
-# integration tests. `.ci/run` calls this script.
+# pinned AWS emulator in a virtualenv, a local Ethereum node from npm, cargo-lambda,
+# rustfmt/clippy), then formatting, lints, unit and integration tests, the deployment templates,
+# and the function binaries under a local Lambda Runtime API. `.ci/run` calls this script.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$REPO_ROOT"
@@ -32,3 +33,6 @@ fi
 
 log "deployment infrastructure (SAM and CDK templates, offline)"
 bash "$REPO_ROOT/scripts/infra_check.sh"
+
+log "the function binaries under a Lambda Runtime API (cargo lambda watch + invoke)"
+bash "$REPO_ROOT/scripts/runtime_test.sh"

@@ -58,6 +58,33 @@ impl Settings {
     }
 }
 
+/// lambda_runtime's default subscriber (honouring `AWS_LAMBDA_LOG_FORMAT` and
+/// `AWS_LAMBDA_LOG_LEVEL`), minus colour: with tracing-subscriber's `ansi` feature on (the CLI
+/// enables it), text lines would reach CloudWatch Logs full of escape codes.
+fn init_logging() {
+    use tracing_subscriber::filter::{EnvFilter, LevelFilter};
+    let level = std::env::var("AWS_LAMBDA_LOG_LEVEL")
+        .or_else(|_| std::env::var("RUST_LOG"))
+        .ok()
+        .and_then(|level| level.parse::<LevelFilter>().ok())
+        .unwrap_or(LevelFilter::INFO);
+    let subscriber = tracing_subscriber::fmt()
+        .with_ansi(false)
+        .with_target(false)
+        .without_time()
+        .with_env_filter(
+            EnvFilter::builder()
+                .with_default_directive(level.into())
+                .from_env_lossy(),
+        );
+    let json = std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
+    if json {
+        subscriber.json().init();
+    } else {
+        subscriber.init();
+    }
+}
+
 /// The function's state between invocations.
 #[derive(Debug)]
 struct Function {
@@ -71,7 +98,7 @@ struct Function {
 /// fails the cold start: the function is misconfigured, and Lambda reports an init error
 /// rather than serving.
 pub async fn serve(capabilities: Capabilities) -> Result<(), Error> {
-    lambda_runtime::tracing::init_default_subscriber();
+    init_logging();
     let settings = Settings::from_env()?;
     let config = load_sdk_config().await;
     let clients = Clients::new(&config);
