@@ -18,11 +18,18 @@ fuzz_target!(|data: &[u8]| {
     let event = shape.wrap(inner);
     let result = parse_event_value(event.clone());
     // The value and the byte paths agree, except where the envelope pushed a deeply nested
-    // payload past serde_json's recursion limit, which only the byte path applies.
+    // payload past serde_json's recursion limit, which only the byte path applies. Errors are
+    // compared by kind only: they may quote a float, which serde_json does not read back
+    // bit for bit (7.777773777777777e38 written, 7.777773777777778e38 read).
     let bytes = serde_json::to_vec(&event).unwrap_or_default();
-    match parse_event(&bytes) {
-        Err(EventError::Malformed(m)) if m.contains("recursion limit") => {}
-        from_bytes => assert_eq!(from_bytes, result, "{shape:?}: bytes and value disagree"),
+    match (parse_event(&bytes), &result) {
+        (Err(EventError::Malformed(m)), _) if m.contains("recursion limit") => {}
+        (Ok(from_bytes), Ok(from_value)) => assert_eq!(&from_bytes, from_value, "{shape:?}"),
+        (Err(EventError::Malformed(_)), Err(EventError::Malformed(_)))
+        | (Err(EventError::Unsupported { .. }), Err(EventError::Unsupported { .. })) => {}
+        (from_bytes, from_value) => {
+            panic!("{shape:?}: bytes gave {from_bytes:?}, the value {from_value:?}")
+        }
     }
     match (&result, shape) {
         (Ok(signal), _) => {
@@ -41,7 +48,11 @@ fuzz_target!(|data: &[u8]| {
         (Err(EventError::Unsupported { .. }), _) => panic!("{shape:?} is a supported shape"),
         (Err(EventError::Malformed(message)), _) => {
             assert!(!message.is_empty());
-            assert_ne!(shape, Shape::Unsupported, "dispatch comes before the detail");
+            assert_ne!(
+                shape,
+                Shape::Unsupported,
+                "dispatch comes before the detail"
+            );
         }
     }
 });

@@ -30,7 +30,10 @@ pub fn check_signal(signal: &Signal) {
         }
         SignalKind::ParameterChanged { name, .. } => {
             assert!(name.starts_with('/'), "{name:?} is not a path");
-            assert!(!name.contains(['*', '\0']), "{name:?} holds a wildcard or NUL");
+            assert!(
+                !name.contains(['*', '\0']),
+                "{name:?} holds a wildcard or NUL"
+            );
         }
         SignalKind::AlarmFired(notice) => {
             let incident = notice.incident();
@@ -163,7 +166,11 @@ pub fn check_stack_file(file: &StackFile) {
     }
     let mut names = BTreeSet::new();
     for flow in &file.flows {
-        assert!(names.insert(flow.name.as_str()), "flow {:?} twice", flow.name);
+        assert!(
+            names.insert(flow.name.as_str()),
+            "flow {:?} twice",
+            flow.name
+        );
         assert!(!flow.name.trim().is_empty());
         assert!(file.roles.contains_key(&flow.to), "flow to {}", flow.to);
         assert!(matches!(flow.protocol, Protocol::Tcp | Protocol::Udp));
@@ -211,7 +218,10 @@ pub fn check_stack_file(file: &StackFile) {
     }
     // Patterns come from the file: matching with them must not panic, and one matches itself.
     let selector = file.selector.tag_filter_value();
-    assert!(file.selector.matches(&StackName::new(selector)), "{selector}");
+    assert!(
+        file.selector.matches(&StackName::new(selector)),
+        "{selector}"
+    );
     for name in ["demo", "prod-1", "", "a*b"] {
         let _ = file.selector.matches(&StackName::new(name));
     }
@@ -221,7 +231,10 @@ pub fn check_stack_file(file: &StackFile) {
         let disk = instances.disk;
         for current in [0, 1, 8, 100, 999, 65_536, u32::MAX] {
             if let Some(next) = disk.next_size(current) {
-                assert!(next > current && next <= disk.max_gib, "{current} -> {next}");
+                assert!(
+                    next > current && next <= disk.max_gib,
+                    "{current} -> {next}"
+                );
             }
         }
     }
@@ -287,5 +300,9 @@ pub fn check_planner_converges(file: &StackFile) {
     }
     let after = drifted.with_actions(&plan.actions);
     let again = plan_security_groups(file, &after);
-    assert!(again.actions.is_empty(), "no convergence: {:?}", again.actions);
+    assert!(
+        again.actions.is_empty(),
+        "no convergence: {:?}",
+        again.actions
+    );
 }

@@ -278,3 +278,34 @@ fn malformed_alarm_notifications_are_named() {
         assert!(error.contains(expected), "{raw}: {error}");
     }
 }
+
+/// Fuzz regression (fuzz/regressions/event_envelope-float-in-error-message): a float detail is
+/// refused as malformed whether the event arrives as bytes or as an already parsed value, even
+/// though the two error texts may print the float differently.
+#[test]
+fn a_float_where_an_object_belongs_is_malformed_on_both_paths() {
+    let detail = "7.777773777777777e38";
+    for (source, detail_type) in [
+        ("aws.ec2", "AWS API Call via CloudTrail"),
+        ("aws.ssm", "Parameter Store Change"),
+        ("aws.cloudwatch", "CloudWatch Alarm State Change"),
+        ("aws.config", "Config Configuration Item Change"),
+    ] {
+        let raw = format!(
+            r#"{{"version":"0","id":"f","detail-type":"{detail_type}","source":"{source}",
+                "account":"123456789012","time":"2026-11-24T10:30:00Z","region":"us-east-1",
+                "resources":[],"detail":{detail}}}"#
+        );
+        let from_bytes = parse_event(raw.as_bytes());
+        let value: serde_json::Value = serde_json::from_str(&raw).unwrap();
+        let from_value = parse_event_value(value);
+        assert!(
+            matches!(from_bytes, Err(EventError::Malformed(_))),
+            "{detail_type}: {from_bytes:?}"
+        );
+        assert!(
+            matches!(from_value, Err(EventError::Malformed(_))),
+            "{detail_type}: {from_value:?}"
+        );
+    }
+}

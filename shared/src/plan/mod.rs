@@ -147,4 +147,6 @@ pub struct UnmanagedRule {
 }
 
 #[cfg(test)]
+mod properties;
+#[cfg(test)]
 mod tests;

@@ -58,17 +58,18 @@ impl ParameterSource {
         self.prefix.replace("{stack}", stack.as_str())
     }
 
-    /// The stack a parameter belongs to, read from its name, if it is under the prefix.
+    /// The stack a parameter belongs to, read from its name, if it is under the prefix: the
+    /// inverse of `prefix_for`, wherever `{stack}` stands in the prefix (`/chainlink/{stack}/`,
+    /// `/chainlink-{stack}-params/`). A stack name holds no `/`, so it lies within the path
+    /// segment where `{stack}` first appears; the shortest name whose prefix fits wins.
     pub fn stack_of(&self, parameter: &str) -> Option<StackName> {
-        match self.prefix.split_once("{stack}") {
-            None => None,
-            Some((before, after)) => {
-                let rest = parameter.strip_prefix(before)?;
-                let (stack, tail) = rest.split_once('/')?;
-                let after = after.strip_prefix('/').unwrap_or(after);
-                (!stack.is_empty() && tail.starts_with(after)).then(|| StackName::new(stack))
-            }
-        }
+        let (before, _) = self.prefix.split_once("{stack}")?;
+        let rest = parameter.strip_prefix(before)?;
+        let segment = rest.split('/').next().unwrap_or_default();
+        segment
+            .char_indices()
+            .map(|(at, c)| StackName::new(&segment[..at + c.len_utf8()]))
+            .find(|stack| parameter.starts_with(&self.prefix_for(stack)))
     }
 }
 

@@ -245,6 +245,44 @@ fn parameter_prefixes_may_name_the_stack() {
     assert_eq!(source.stack_of("/other/prod-eu/DATABASE_URL"), None);
 }
 
+/// Found while writing the stack_parse fuzz target's invariants: `stack_of` assumed `{stack}`
+/// fills a whole path segment, so with a pattern selector and a prefix such as
+/// `/chainlink-{stack}-params/` every parameter change was skipped as outside the prefix.
+#[test]
+fn stack_of_inverts_prefix_for_wherever_the_stack_stands() {
+    for prefix in [
+        "/chainlink/{stack}/",
+        "/chainlink-{stack}-params/",
+        "/{stack}x/",
+        "/chainlink/{stack}/node-{stack}/",
+    ] {
+        let source = ParameterSource {
+            prefix: prefix.into(),
+            label: "last-known-good".into(),
+            probes: false,
+        };
+        for stack in ["prod-eu", "a", "prod.eu_1"] {
+            let stack = StackName::new(stack);
+            let parameter = format!("{}DATABASE_URL", source.prefix_for(&stack));
+            assert_eq!(
+                source.stack_of(&parameter),
+                Some(stack),
+                "{prefix} {parameter}"
+            );
+        }
+        assert_eq!(
+            source.stack_of("/other/prod-eu/DATABASE_URL"),
+            None,
+            "{prefix}"
+        );
+        assert_eq!(
+            source.stack_of(&prefix.replace("{stack}", "")),
+            None,
+            "{prefix}"
+        );
+    }
+}
+
 #[test]
 fn environment_and_parameter_fields_are_checked() {
     let cases = [
