@@ -11,9 +11,11 @@
 //! in `fault_matrix!`.
 
 use serde_json::Value;
-use shared::engine::{Capabilities, Engine};
+use shared::engine::{Capabilities, Clients, Engine};
 use shared::event::parse_event_value;
 use shared::ids::SecurityGroupId;
+use shared::instances::apply::Waits;
+use shared::instances::REMEDIATION_TAG;
 use shared::net::Rule;
 use shared::plan::{check_flows, plan_security_groups, Action, FlowStatus};
 use shared::report::{Execution, Outcome, Report, Status};
@@ -21,6 +23,7 @@ use shared::stack::StackFile;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 use tests::fault_proxy::{Exchange, Handling};
+use tests::fleet::{self, Intercepted};
 use tests::ssm::{valid_legacy, DEV_DB, GOOD_DB};
 use tests::{
     isolated_clients, repo_path, rule, seed, ssm, Fault, FaultProxy, Moto, Schedule, SeededStack,
@@ -60,6 +63,11 @@ trait Scenario: Sized {
 
     /// Asserts the repair is complete (after a run without faults).
     async fn assert_repaired(&self, moto: &Moto, case: &str);
+
+    /// The engine's clients, reaching AWS through `config` (the proxy).
+    fn clients(&self, config: &aws_config::SdkConfig, partition: &str) -> Clients {
+        isolated_clients(config, partition)
+    }
 }
 
 /// Runs every fault kind on `operation`, first on the first attempt of each call, then on every
@@ -106,10 +114,14 @@ async fn run_matrix<S: Scenario>(operation: &str) {
         // A retry partition per case: each case starts with the SDK's full retry quota.
         let partition = format!("faults-{scenario}-{operation}-{n}-{}", proxy.endpoint);
         let engine = Engine::new(
-            isolated_clients(&config, &partition),
+            seeded.clients(&config, &partition),
             sample_stack(),
             S::CAPABILITIES,
-        );
+        )
+        .with_waits(Waits {
+            poll: Duration::from_millis(20),
+            timeout: Duration::from_secs(5),
+        });
         let signal = parse_event_value(seeded.event()).unwrap_or_else(|e| panic!("{case}: {e}"));
 
         let result = engine.run(signal, Execution::Apply).await;
@@ -201,6 +213,16 @@ fault_matrix! {
     // Regression: the status once counted security-group outcomes only, so a failed label of a
     // valid set ended "converged", exit 0.
     label_valid_set: LabelValidSet, "LabelParameterVersion";
+    node_read: NodeResize, "DescribeInstances";
+    node_record: NodeResize, "CreateTags";
+    node_stop: NodeResize, "StopInstances";
+    node_modify: NodeResize, "ModifyInstanceAttribute";
+    node_start: NodeResize, "StartInstances";
+    group_record: GroupResize, "CreateOrUpdateTags";
+    group_template: GroupResize, "CreateLaunchTemplateVersion";
+    group_update: GroupResize, "UpdateAutoScalingGroup";
+    disk_modify: DiskGrowth, "ModifyVolume";
+    disk_extend: DiskGrowth, "SendCommand";
 }
 
 /// Security-group drift in both directions, with a broad world rule that carries required
@@ -575,5 +597,304 @@ impl Scenario for LabelValidSet {
                 "{case}: {name}"
             );
         }
+    }
+}
+
+/// The instance ID the sample alarms name.
+const SAMPLE_INSTANCE: &str = "i-0123456789abcdef0";
+
+/// A running standalone node of the demo stack.
+async fn demo_node(moto: &Moto) -> String {
+    let ec2 = moto.ec2().await;
+    let subnet = fleet::subnet(&ec2, "us-east-1a").await;
+    fleet::node(&ec2, &subnet, "demo", "node", "m6i.large").await
+}
+
+/// A CPU alarm on a standalone node: stop, change the type one step up the ladder, start.
+#[derive(Debug)]
+struct NodeResize {
+    node: String,
+}
+
+impl Scenario for NodeResize {
+    const CAPABILITIES: Capabilities = Capabilities::INSTANCES;
+
+    async fn seed(moto: &Moto) -> Self {
+        NodeResize {
+            node: demo_node(moto).await,
+        }
+    }
+
+    fn event(&self) -> Value {
+        sample_event(
+            "alarm-eventbridge-cpu.json",
+            &[(SAMPLE_INSTANCE, self.node.as_str())],
+        )
+    }
+
+    async fn assert_not_worse(&self, moto: &Moto, log: &[Exchange], case: &str) {
+        let ec2 = moto.ec2().await;
+        let (state, instance_type) = fleet::state(&ec2, &self.node).await;
+        assert!(
+            ["m6i.large", "m6i.xlarge"].contains(&instance_type.as_str()),
+            "{case}: {instance_type}"
+        );
+        if state != "running" {
+            // Only when AWS refused every start, and then the record says so: the next
+            // delivery starts the node (assert_repaired).
+            let started = log
+                .iter()
+                .any(|e| e.operation == "StartInstances" && e.took_effect());
+            assert!(
+                state == "stopped" && !started,
+                "{case}: left {state} though a start took effect: {:?}",
+                calls(log)
+            );
+            let record = fleet::instance_tag(&ec2, &self.node, REMEDIATION_TAG).await;
+            assert!(
+                record
+                    .as_deref()
+                    .is_some_and(|r| r.ends_with("outcome=failed")),
+                "{case}: stopped, and the record does not say the remediation failed: {record:?}"
+            );
+        }
+        // AWS refuses a type change on a running instance (moto does not): every change that
+        // took effect came after a stop and before the next start.
+        let mut stopped = false;
+        for exchange in log.iter().filter(|e| e.took_effect()) {
+            match exchange.operation.as_str() {
+                "StopInstances" => stopped = true,
+                "StartInstances" => stopped = false,
+                "ModifyInstanceAttribute" => assert!(
+                    stopped,
+                    "{case}: the type changed on a running instance: {:?}",
+                    calls(log)
+                ),
+                _ => {}
+            }
+        }
+    }
+
+    async fn assert_repaired(&self, moto: &Moto, case: &str) {
+        let ec2 = moto.ec2().await;
+        let (state, instance_type) = fleet::state(&ec2, &self.node).await;
+        assert_eq!(state, "running", "{case}");
+        if instance_type != "m6i.xlarge" {
+            // The faulted run could not restore the node by itself; the retry started it, and
+            // the incident stays handled (the report said the resize failed).
+            let record = fleet::instance_tag(&ec2, &self.node, REMEDIATION_TAG).await;
+            assert!(
+                record
+                    .as_deref()
+                    .is_some_and(|r| r.ends_with("outcome=failed")),
+                "{case}: still {instance_type} after the retry: {record:?}"
+            );
+        }
+    }
+}
+
+/// A CPU alarm on an Auto Scaling group: a launch template version one step up, the group
+/// pointed at it, an instance refresh. All or nothing. moto has neither instance refreshes nor
+/// DeleteLaunchTemplateVersions: mock rules answer those.
+struct GroupResize {
+    refreshes: aws_smithy_mocks::Rule,
+    started: aws_smithy_mocks::Rule,
+    delete: aws_smithy_mocks::Rule,
+    deleted: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+const GROUP: &str = "demo-nodes";
+
+impl GroupResize {
+    /// The launch template version the group asks for, and the type it launches: `$Latest` is
+    /// the highest version the engine did not delete (moto keeps the ones the mock deleted).
+    async fn group_type(&self, moto: &Moto) -> (String, String) {
+        let (requested, _) = fleet::group_state(moto, GROUP).await;
+        let described = moto
+            .ec2()
+            .await
+            .describe_launch_template_versions()
+            .launch_template_name(format!("{GROUP}-template"))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{e:?}"));
+        let deleted = self.deleted.lock().map(|d| d.clone()).unwrap_or_default();
+        let live = described.launch_template_versions().iter().filter(|v| {
+            v.version_number()
+                .is_some_and(|n| !deleted.contains(&n.to_string()))
+        });
+        let launched = match requested.as_str() {
+            "$Latest" => live.max_by_key(|v| v.version_number()),
+            "$Default" => live.into_iter().find(|v| v.default_version() == Some(true)),
+            number => live
+                .into_iter()
+                .find(|v| v.version_number().map(|n| n.to_string()).as_deref() == Some(number)),
+        };
+        let instance_type = launched
+            .and_then(|v| v.launch_template_data())
+            .and_then(|d| d.instance_type())
+            .map(|t| t.as_str().to_string())
+            .unwrap_or_default();
+        (requested, instance_type)
+    }
+}
+
+impl Scenario for GroupResize {
+    const CAPABILITIES: Capabilities = Capabilities::INSTANCES;
+
+    async fn seed(moto: &Moto) -> Self {
+        use aws_sdk_autoscaling::operation::describe_instance_refreshes::DescribeInstanceRefreshesOutput;
+        use aws_sdk_autoscaling::operation::start_instance_refresh::StartInstanceRefreshOutput;
+        let subnet = fleet::subnet(&moto.ec2().await, "us-east-1a").await;
+        let template = fleet::group(moto, &subnet, GROUP, "demo", "node", "m6i.large").await;
+        // Pinned to version 1: moto cannot delete the versions a failed attempt created, and
+        // through $Latest the retry would launch them. (The $Latest case, where the deletion
+        // matters, is in instances.rs.)
+        moto.autoscaling()
+            .await
+            .update_auto_scaling_group()
+            .auto_scaling_group_name(GROUP)
+            .launch_template(
+                aws_sdk_autoscaling::types::LaunchTemplateSpecification::builder()
+                    .launch_template_id(template)
+                    .version("1")
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{e:?}"));
+        let (delete, deleted) = fleet::deleted_versions_rule();
+        GroupResize {
+            delete,
+            deleted,
+            refreshes: aws_smithy_mocks::mock!(
+                aws_sdk_autoscaling::Client::describe_instance_refreshes
+            )
+            .sequence()
+            .output(|| DescribeInstanceRefreshesOutput::builder().build())
+            .repeatedly()
+            .build(),
+            started: aws_smithy_mocks::mock!(aws_sdk_autoscaling::Client::start_instance_refresh)
+                .sequence()
+                .output(|| {
+                    StartInstanceRefreshOutput::builder()
+                        .instance_refresh_id("refresh-1")
+                        .build()
+                })
+                .repeatedly()
+                .build(),
+        }
+    }
+
+    fn event(&self) -> Value {
+        sample_event("alarm-eventbridge-group-cpu.json", &[])
+    }
+
+    fn clients(&self, config: &aws_config::SdkConfig, partition: &str) -> Clients {
+        fleet::routed_clients(
+            isolated_clients(config, partition),
+            vec![
+                Intercepted::Mocked("DescribeInstanceRefreshes"),
+                Intercepted::Mocked("StartInstanceRefresh"),
+                Intercepted::Mocked("DeleteLaunchTemplateVersions"),
+            ],
+            &[&self.refreshes, &self.started, &self.delete],
+        )
+    }
+
+    async fn assert_not_worse(&self, moto: &Moto, _log: &[Exchange], case: &str) {
+        let (version, instance_type) = self.group_type(moto).await;
+        assert!(
+            instance_type == "m6i.large"
+                || (instance_type == "m6i.xlarge" && self.started.num_calls() > 0),
+            "{case}: the group launches {instance_type} (version {version}) without a refresh"
+        );
+        if instance_type != "m6i.large" {
+            return;
+        }
+        // Unchanged: no version of ours remains that a group on $Latest would launch. (After a
+        // success, copies a lost answer made the SDK create twice may remain: the group is
+        // pinned to its version by then.)
+        let described = moto
+            .ec2()
+            .await
+            .describe_launch_template_versions()
+            .launch_template_name(format!("{GROUP}-template"))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{e:?}"));
+        let ours: Vec<String> = described
+            .launch_template_versions()
+            .iter()
+            .filter(|v| {
+                v.version_description()
+                    .is_some_and(|d| d.starts_with("chainlink-remediator:"))
+            })
+            .filter_map(|v| v.version_number().map(|n| n.to_string()))
+            .filter(|v| !self.deleted.lock().is_ok_and(|d| d.contains(v)))
+            .collect();
+        assert!(
+            ours.is_empty(),
+            "{case}: versions {ours:?} left behind; the group uses {version}"
+        );
+    }
+
+    async fn assert_repaired(&self, moto: &Moto, case: &str) {
+        let (version, instance_type) = self.group_type(moto).await;
+        assert_eq!(instance_type, "m6i.xlarge", "{case}: version {version}");
+        assert!(self.started.num_calls() > 0, "{case}: no instance refresh");
+    }
+}
+
+/// A disk alarm: the root volume grows by the step, then an SSM command extends the
+/// filesystem. A volume must never grow twice for one incident.
+#[derive(Debug)]
+struct DiskGrowth {
+    node: String,
+    volume: String,
+    before: i32,
+}
+
+impl DiskGrowth {
+    fn grown(&self) -> i32 {
+        self.before + (self.before + 1) / 2
+    }
+}
+
+impl Scenario for DiskGrowth {
+    const CAPABILITIES: Capabilities = Capabilities::INSTANCES;
+
+    async fn seed(moto: &Moto) -> Self {
+        let node = demo_node(moto).await;
+        let (volume, before) = fleet::root_volume(&moto.ec2().await, &node).await;
+        DiskGrowth {
+            node,
+            volume,
+            before,
+        }
+    }
+
+    fn event(&self) -> Value {
+        sample_event(
+            "alarm-sns-disk.json",
+            &[(SAMPLE_INSTANCE, self.node.as_str())],
+        )
+    }
+
+    async fn assert_not_worse(&self, moto: &Moto, _log: &[Exchange], case: &str) {
+        let ec2 = moto.ec2().await;
+        let (volume, size) = fleet::root_volume(&ec2, &self.node).await;
+        assert_eq!(volume, self.volume, "{case}");
+        assert!(
+            size == self.before || size == self.grown(),
+            "{case}: {size} GiB, from {} GiB",
+            self.before
+        );
+        assert_eq!(fleet::state(&ec2, &self.node).await.0, "running", "{case}");
+    }
+
+    async fn assert_repaired(&self, moto: &Moto, case: &str) {
+        let (_, size) = fleet::root_volume(&moto.ec2().await, &self.node).await;
+        assert_eq!(size, self.grown(), "{case}: grown once, never twice");
     }
 }

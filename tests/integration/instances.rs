@@ -372,7 +372,10 @@ async fn a_refused_instance_refresh_is_reported_with_what_the_group_now_does() {
                 .build(),
         )
     });
-    let clients = fleet::clients_with(&moto, refresh_calls(), &[&describe, &refused]).await;
+    let (delete, deleted) = fleet::deleted_versions_rule();
+    let mut intercepted = refresh_calls();
+    intercepted.push(Intercepted::Mocked("DeleteLaunchTemplateVersions"));
+    let clients = fleet::clients_with(&moto, intercepted, &[&describe, &refused, &delete]).await;
     let engine = engine(clients, sample_stack());
     let report = handle(
         &engine,
@@ -383,9 +386,30 @@ async fn a_refused_instance_refresh_is_reported_with_what_the_group_now_does() {
     assert_eq!(report.status.exit_code(), 1);
     let text = report.to_string();
     assert!(text.contains("InstanceRefreshInProgress"), "{text}");
-    assert!(text.contains("now launches m6i.xlarge"), "{text}");
-    // The group was updated before the refresh was asked for.
-    assert_eq!(fleet::group_state(&moto, "demo-nodes").await.0, "2");
+    // All or nothing: the group asks for what it asked for before, and the version it would
+    // have launched is gone (a group on $Latest would launch it).
+    assert!(text.contains("version $Latest again"), "{text}");
+    assert!(text.contains("deleted the new version(s) 2"), "{text}");
+    assert_eq!(fleet::group_state(&moto, "demo-nodes").await.0, "$Latest");
+    assert_eq!(*deleted.lock().unwrap(), ["2"]);
+    // Nothing took effect: a retry of the event may act again.
+    let record = moto
+        .autoscaling()
+        .await
+        .describe_tags()
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"))
+        .tags()
+        .iter()
+        .find(|t| t.key() == Some(REMEDIATION_TAG))
+        .and_then(|t| t.value().map(String::from));
+    assert!(
+        record
+            .as_deref()
+            .is_some_and(|r| r.ends_with("outcome=rolled-back")),
+        "{record:?}"
+    );
 }
 
 #[tokio::test]
@@ -482,7 +506,14 @@ async fn a_failed_start_in_the_middle_of_a_resize_leaves_the_node_running_on_its
             format!("ModifyInstanceAttribute {node}"),
             format!("ModifyInstanceAttribute {node}"),
             format!("StartInstances {node}"),
+            format!("CreateTags {node}"),
         ]
+    );
+    assert!(
+        fleet::instance_tag(&moto.ec2().await, &node, REMEDIATION_TAG)
+            .await
+            .is_some_and(|r| r.ends_with("outcome=rolled-back")),
+        "the node is as it was: the retry of the event may resize it"
     );
     let text = report.to_string();
     assert!(text.contains("InsufficientInstanceCapacity"), "{text}");
@@ -522,6 +553,7 @@ async fn a_failed_type_change_starts_the_node_again_unchanged() {
             format!("CreateTags {node}"),
             format!("StopInstances {node}"),
             format!("StartInstances {node}"),
+            format!("CreateTags {node}"),
         ]
     );
 }

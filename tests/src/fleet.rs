@@ -270,19 +270,23 @@ pub enum Intercepted {
         code: &'static str,
         message: &'static str,
     },
-    /// Every call of this action is answered by the mock rules of its client.
+    /// Every call of this action is answered by the mock rules.
     Mocked(&'static str),
 }
 
 /// Engine clients for `moto` in which the `intercepted` calls never reach the emulator; every
-/// other call does. `autoscaling_rules` answer the mocked Auto Scaling calls.
-pub async fn clients_with(
-    moto: &Moto,
-    intercepted: Vec<Intercepted>,
-    autoscaling_rules: &[&Rule],
-) -> Clients {
+/// other call does. `rules` answer the mocked EC2 and Auto Scaling calls.
+pub async fn clients_with(moto: &Moto, intercepted: Vec<Intercepted>, rules: &[&Rule]) -> Clients {
     let config = moto.sdk_config().await;
-    let real = config
+    routed_clients(Clients::new(&config), intercepted, rules)
+}
+
+/// `clients` with the `intercepted` EC2 and Auto Scaling calls answered here (by `rules` or a
+/// canned error); every other call goes where it went before.
+pub fn routed_clients(clients: Clients, intercepted: Vec<Intercepted>, rules: &[&Rule]) -> Clients {
+    let real = clients
+        .ec2
+        .config()
         .http_client()
         .unwrap_or_else(|| panic!("the SDK config has an HTTP client"));
     let routed = SharedHttpClient::new(Routed {
@@ -295,23 +299,35 @@ pub async fn clients_with(
                 .collect(),
         ),
     });
-    let mocks = autoscaling_rules.iter().fold(
-        MockResponseInterceptor::new().rule_mode(RuleMode::MatchAny),
-        |interceptor, rule| interceptor.with_rule(rule),
-    );
-    // Unmatched calls go on to the routed client, and from there to the emulator.
-    let mocks = mocks.allow_passthrough();
+    // A rule only matches its own client's operation; unmatched calls go on to the routed
+    // client, and from there to the emulator.
+    let mocks = || {
+        rules
+            .iter()
+            .fold(
+                MockResponseInterceptor::new().rule_mode(RuleMode::MatchAny),
+                |interceptor, rule| interceptor.with_rule(rule),
+            )
+            .allow_passthrough()
+    };
     Clients {
         ec2: aws_sdk_ec2::Client::from_conf(
-            aws_sdk_ec2::config::Builder::from(&config)
+            clients
+                .ec2
+                .config()
+                .to_builder()
                 .http_client(routed.clone())
+                .interceptor(mocks())
                 .build(),
         ),
-        ssm: aws_sdk_ssm::Client::new(&config),
+        ssm: clients.ssm,
         autoscaling: aws_sdk_autoscaling::Client::from_conf(
-            aws_sdk_autoscaling::config::Builder::from(&config)
+            clients
+                .autoscaling
+                .config()
+                .to_builder()
                 .http_client(routed)
-                .interceptor(mocks)
+                .interceptor(mocks())
                 .build(),
         ),
     }
@@ -381,4 +397,24 @@ impl HttpConnector for RoutedConnector {
         }
         self.real.call(request)
     }
+}
+
+/// moto has no DeleteLaunchTemplateVersions: a rule that answers it and keeps the versions
+/// each call named.
+pub fn deleted_versions_rule() -> (Rule, Arc<std::sync::Mutex<Vec<String>>>) {
+    use aws_sdk_ec2::operation::delete_launch_template_versions::DeleteLaunchTemplateVersionsOutput;
+    let deleted = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = deleted.clone();
+    let rule = aws_smithy_mocks::mock!(aws_sdk_ec2::Client::delete_launch_template_versions)
+        .match_requests(move |request| {
+            if let Ok(mut seen) = seen.lock() {
+                seen.extend(request.versions().iter().cloned());
+            }
+            true
+        })
+        .sequence()
+        .output(|| DeleteLaunchTemplateVersionsOutput::builder().build())
+        .repeatedly()
+        .build();
+    (rule, deleted)
 }

@@ -457,7 +457,9 @@ export class RemediatorStack extends Stack {
       }),
       new iam.PolicyStatement({
         sid: 'NewLaunchTemplateVersionOfThisStackOnly',
-        actions: ['ec2:CreateLaunchTemplateVersion'],
+        // Delete: a failed group resize removes the versions it created, which a group on
+        // $Latest would otherwise launch.
+        actions: ['ec2:CreateLaunchTemplateVersion', 'ec2:DeleteLaunchTemplateVersions'],
         resources: [launchTemplateArn],
         conditions: tagCondition,
       }),

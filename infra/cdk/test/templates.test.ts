@@ -269,7 +269,7 @@ for (const [name, file] of templates) {
         ['sns:Publish', 'sqs:SendMessage', 'ssm:LabelParameterVersion', 'ssm:PutParameter'],
       );
       for (const a of ['ec2:StopInstances', 'ec2:StartInstances', 'ec2:ModifyInstanceAttribute', 'ec2:ModifyVolume',
-        'ec2:CreateLaunchTemplateVersion', 'autoscaling:UpdateAutoScalingGroup', 'autoscaling:StartInstanceRefresh',
+        'ec2:CreateLaunchTemplateVersion', 'ec2:DeleteLaunchTemplateVersions', 'autoscaling:UpdateAutoScalingGroup', 'autoscaling:StartInstanceRefresh',
         'autoscaling:SetInstanceHealth', 'autoscaling:CreateOrUpdateTags', 'ssm:SendCommand']) {
         assert.ok(writes(instanceGuard).has(a), `instance-guard may ${a}`);
       }

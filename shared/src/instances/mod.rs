@@ -31,23 +31,61 @@ pub const REMEDIATION_TAG: &str = "chainlink:remediation";
 /// The tag Auto Scaling puts on the instances it launches.
 pub const GROUP_TAG: &str = "aws:autoscaling:groupName";
 
-/// The last remediation of a resource: `resize at=2026-11-24T05:00:00Z incident=0123abcd…`.
+/// The last remediation of a resource: `resize at=2026-11-24T05:00:00Z incident=0123abcd…`,
+/// with ` outcome=rolled-back` or ` outcome=failed` appended when it did not succeed.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct RemediationRecord {
     pub remediation: Remediation,
     pub at: DateTime<Utc>,
     pub incident: String,
+    pub outcome: RecordOutcome,
+}
+
+/// How a recorded remediation ended, as far as the engine could tell.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RecordOutcome {
+    /// Written before the first change and left as is when the remediation succeeds.
+    #[default]
+    Started,
+    /// It failed and left the resource as it was: a retry of the incident may act again, and
+    /// it starts no cooldown. It still counts toward the hourly resize limit, which bounds a
+    /// remediation that keeps failing.
+    RolledBack,
+    /// It failed and left the resource changed or in doubt: the incident counts as handled
+    /// (acting again could act twice), and the report says what a person must check.
+    Failed,
+}
+
+impl RecordOutcome {
+    /// The word appended to a record's tag value, if any.
+    pub fn tag_word(self) -> Option<&'static str> {
+        match self {
+            Self::Started => None,
+            Self::RolledBack => Some("outcome=rolled-back"),
+            Self::Failed => Some("outcome=failed"),
+        }
+    }
 }
 
 impl RemediationRecord {
     /// A tag value: only characters EC2 and Auto Scaling tags accept, well under 256.
     pub fn tag_value(&self) -> String {
-        format!(
+        let value = format!(
             "{} at={} incident={}",
             self.remediation.as_str(),
             self.at.to_rfc3339_opts(SecondsFormat::Secs, true),
             self.incident
-        )
+        );
+        match self.outcome.tag_word() {
+            Some(word) => format!("{value} {word}"),
+            None => value,
+        }
+    }
+
+    /// Whether the incident counts as handled and the resource's cooldown runs.
+    pub fn took_effect(&self) -> bool {
+        self.outcome != RecordOutcome::RolledBack
     }
 
     /// `None` for a tag this engine did not write: it is ignored rather than trusted.
@@ -59,11 +97,13 @@ impl RemediationRecord {
             "replace" => Remediation::Replace,
             _ => return None,
         };
-        let (mut at, mut incident) = (None, None);
+        let (mut at, mut incident, mut outcome) = (None, None, RecordOutcome::Started);
         for word in words {
             match word.split_once('=')? {
                 ("at", value) => at = DateTime::parse_from_rfc3339(value).ok(),
                 ("incident", value) => incident = Some(value.to_string()),
+                ("outcome", "rolled-back") => outcome = RecordOutcome::RolledBack,
+                ("outcome", "failed") => outcome = RecordOutcome::Failed,
                 _ => {}
             }
         }
@@ -71,6 +111,7 @@ impl RemediationRecord {
             remediation,
             at: at?.with_timezone(&Utc),
             incident: incident?,
+            outcome,
         })
     }
 }

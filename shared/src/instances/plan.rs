@@ -2,7 +2,8 @@
 //! do, or why nothing. No AWS, no clock: `now` is an input, so cooldowns are plain unit tests.
 
 use super::{
-    GroupState, InstanceState, Observation, RemediationRecord, Target, TypeCheck, VolumeState,
+    GroupState, InstanceState, Observation, RecordOutcome, RemediationRecord, Target, TypeCheck,
+    VolumeState,
 };
 use crate::ids::{InstanceId, RoleName};
 use crate::instance_type::InstanceType;
@@ -48,6 +49,9 @@ pub enum InstanceAction {
     MarkUnhealthy { group: String, instance: InstanceId },
     /// Stop and start: a standalone instance comes back on a new host.
     RestartInstance { instance: InstanceId },
+    /// Start an instance a failed remediation of ours left stopped (AWS refused every start
+    /// then): the retry of the event brings the node back.
+    StartInstance { instance: InstanceId },
 }
 
 impl InstanceAction {
@@ -61,6 +65,7 @@ impl InstanceAction {
             Self::ExtendFilesystem { .. } => "extend_filesystem",
             Self::MarkUnhealthy { .. } => "mark_unhealthy",
             Self::RestartInstance { .. } => "restart_instance",
+            Self::StartInstance { .. } => "start_instance",
         }
     }
 
@@ -73,7 +78,8 @@ impl InstanceAction {
             Self::ResizeInstance { instance, .. }
             | Self::ExtendFilesystem { instance, .. }
             | Self::MarkUnhealthy { instance, .. }
-            | Self::RestartInstance { instance } => Resource::Instance(instance.clone()),
+            | Self::RestartInstance { instance }
+            | Self::StartInstance { instance } => Resource::Instance(instance.clone()),
         }
     }
 }
@@ -137,6 +143,10 @@ impl fmt::Display for InstanceAction {
             Self::RestartInstance { instance } => write!(
                 f,
                 "stop and start {instance} so it moves to a new host"
+            ),
+            Self::StartInstance { instance } => write!(
+                f,
+                "start {instance}: a failed remediation left it stopped"
             ),
         }
     }
@@ -228,10 +238,17 @@ fn ladder_text(ladder: &[InstanceType]) -> String {
 
 fn decide(inputs: &RemediationInputs<'_>, incident: &str) -> Result<Vec<InstanceAction>, Decision> {
     let observation = inputs.observation;
+    if let Target::Instance { instance, .. } = &observation.target {
+        if left_stopped_by_us(inputs, instance) {
+            return Ok(vec![InstanceAction::StartInstance {
+                instance: instance.id.clone(),
+            }]);
+        }
+    }
     if let Some(earlier) = observation
         .history
         .iter()
-        .find(|record| record.incident == incident)
+        .find(|record| record.incident == incident && record.took_effect())
     {
         return Err(Decision::NoAction(format!(
             "incident {incident} was already handled ({} at {})",
@@ -262,6 +279,22 @@ fn decide(inputs: &RemediationInputs<'_>, incident: &str) -> Result<Vec<Instance
     }
 }
 
+/// A stopped instance whose last remediation, a resize or restart of ours within the cooldown,
+/// failed: AWS refused every start then, and the node must not stay down. Outside the cooldown
+/// a stopped node is someone's decision, not our leftover.
+fn left_stopped_by_us(inputs: &RemediationInputs<'_>, instance: &InstanceState) -> bool {
+    let cooldown = Duration::minutes(i64::from(inputs.policy.cooldown_minutes));
+    instance.state == "stopped"
+        && instance.last_remediation.as_ref().is_some_and(|record| {
+            record.outcome == RecordOutcome::Failed
+                && matches!(
+                    record.remediation,
+                    Remediation::Resize | Remediation::Replace
+                )
+                && inputs.now < record.at + cooldown
+        })
+}
+
 /// Refuses while the resource's last remediation is within the cooldown.
 fn check_cooldown(
     inputs: &RemediationInputs<'_>,
@@ -270,13 +303,15 @@ fn check_cooldown(
 ) -> Result<(), Decision> {
     let cooldown = Duration::minutes(i64::from(inputs.policy.cooldown_minutes));
     match last {
-        Some(record) if inputs.now < record.at + cooldown => Err(Decision::NoAction(format!(
-            "{resource} is cooling down: {} at {}; the {}-minute cooldown ends at {}",
-            record.remediation.as_str(),
-            record.at.to_rfc3339(),
-            inputs.policy.cooldown_minutes,
-            (record.at + cooldown).to_rfc3339()
-        ))),
+        Some(record) if record.took_effect() && inputs.now < record.at + cooldown => {
+            Err(Decision::NoAction(format!(
+                "{resource} is cooling down: {} at {}; the {}-minute cooldown ends at {}",
+                record.remediation.as_str(),
+                record.at.to_rfc3339(),
+                inputs.policy.cooldown_minutes,
+                (record.at + cooldown).to_rfc3339()
+            )))
+        }
         _ => Ok(()),
     }
 }
@@ -303,6 +338,8 @@ fn check_running(instance: &InstanceState) -> Result<(), Decision> {
     )))
 }
 
+/// Counts every recorded resize, rolled back ones included: a resize that keeps failing
+/// stops and starts a node each time, and the limit bounds that too.
 fn check_resize_limit(inputs: &RemediationInputs<'_>) -> Result<(), Decision> {
     let since = inputs.now - Duration::hours(1);
     let recent = inputs
@@ -360,6 +397,7 @@ fn record(inputs: &RemediationInputs<'_>, resource: Resource) -> InstanceAction 
         remediation: inputs.remediation,
         at: inputs.now,
         incident: inputs.notice.incident(),
+        outcome: RecordOutcome::Started,
     };
     InstanceAction::RecordRemediation {
         resource,

@@ -131,6 +131,7 @@ fn record(remediation: Remediation, minutes_ago: i64, incident: &str) -> Remedia
         remediation,
         at: now() - chrono::Duration::minutes(minutes_ago),
         incident: incident.into(),
+        outcome: RecordOutcome::Started,
     }
 }
 
@@ -510,4 +511,107 @@ fn the_disk_alarm_finds_the_volume_behind_its_filesystem() {
     assert_eq!(on("/", Some("nvme0n1p1")).as_deref(), Some("vol-1"));
     assert_eq!(on("/data", Some("xvdf")).as_deref(), Some("vol-data"));
     assert_eq!(on("/data", Some("nvme1n1")).as_deref(), Some("vol-data"));
+}
+
+fn closed(outcome: RecordOutcome, minutes_ago: i64, incident: &str) -> RemediationRecord {
+    RemediationRecord {
+        outcome,
+        ..record(Remediation::Resize, minutes_ago, incident)
+    }
+}
+
+#[test]
+fn closed_records_round_trip_and_the_apply_layers_suffix_parses() {
+    for outcome in [RecordOutcome::RolledBack, RecordOutcome::Failed] {
+        let record = closed(outcome, 0, "0123456789abcdef");
+        let value = record.tag_value();
+        assert!(value.ends_with(outcome.tag_word().unwrap()), "{value}");
+        assert_eq!(RemediationRecord::parse(&value), Some(record));
+    }
+    // apply_instance_actions closes a record by appending the word to the value it wrote.
+    let started = record(Remediation::Resize, 0, "0123456789abcdef").tag_value();
+    assert_eq!(
+        RemediationRecord::parse(&format!("{started} outcome=rolled-back")).map(|r| r.outcome),
+        Some(RecordOutcome::RolledBack)
+    );
+}
+
+#[test]
+fn a_rolled_back_remediation_neither_handles_the_incident_nor_starts_a_cooldown() {
+    let mut observed = standalone("m6i.large", Some("m6i.xlarge"));
+    let earlier = closed(RecordOutcome::RolledBack, 1, &cpu().incident());
+    observed.history = vec![earlier.clone()];
+    if let Target::Instance { instance, .. } = &mut observed.target {
+        instance.last_remediation = Some(earlier);
+    }
+    let planned = plan(&cpu(), Remediation::Resize, &observed);
+    assert_eq!(planned.decision, Decision::Act, "the retry acts again");
+    assert!(matches!(
+        planned.actions[1],
+        InstanceAction::ResizeInstance { .. }
+    ));
+}
+
+#[test]
+fn a_failed_remediation_still_handles_the_incident() {
+    let mut observed = standalone("m6i.xlarge", Some("m6i.2xlarge"));
+    observed.history = vec![closed(RecordOutcome::Failed, 1, &cpu().incident())];
+    let planned = plan(&cpu(), Remediation::Resize, &observed);
+    assert!(
+        matches!(&planned.decision, Decision::NoAction(r) if r.contains("already handled")),
+        "acting again could act twice: {:?}",
+        planned.decision
+    );
+}
+
+#[test]
+fn rolled_back_resizes_count_toward_the_hourly_limit() {
+    let mut observed = standalone("m6i.large", Some("m6i.xlarge"));
+    observed.history = vec![
+        closed(RecordOutcome::RolledBack, 5, "a"),
+        closed(RecordOutcome::RolledBack, 10, "b"),
+    ];
+    let planned = plan(&cpu(), Remediation::Resize, &observed);
+    assert!(
+        matches!(&planned.decision, Decision::Refused(r) if r.contains("max_resizes_per_hour")),
+        "{:?}",
+        planned.decision
+    );
+}
+
+#[test]
+fn a_node_our_failed_remediation_left_stopped_is_started_by_the_next_delivery() {
+    let mut observed = standalone("m6i.large", Some("m6i.xlarge"));
+    let failed = closed(RecordOutcome::Failed, 2, &cpu().incident());
+    observed.history = vec![failed.clone()];
+    if let Target::Instance { instance, .. } = &mut observed.target {
+        instance.state = "stopped".into();
+        instance.last_remediation = Some(failed);
+    }
+    let planned = plan(&cpu(), Remediation::Resize, &observed);
+    assert_eq!(planned.decision, Decision::Act);
+    assert_eq!(
+        planned.actions,
+        [InstanceAction::StartInstance {
+            instance: crate::ids::InstanceId::new("i-0123456789abcdef0")
+        }]
+    );
+
+    // After the cooldown, or after a remediation that was rolled back, a stopped node is
+    // someone's decision.
+    for record in [
+        closed(RecordOutcome::Failed, 61, "other"),
+        closed(RecordOutcome::RolledBack, 2, "other"),
+    ] {
+        observed.history = vec![record.clone()];
+        if let Target::Instance { instance, .. } = &mut observed.target {
+            instance.last_remediation = Some(record);
+        }
+        let planned = plan(&cpu(), Remediation::Resize, &observed);
+        assert!(
+            matches!(&planned.decision, Decision::NoAction(r) if r.contains("not running")),
+            "{:?}",
+            planned.decision
+        );
+    }
 }

@@ -1,0 +1,264 @@
+//! A standalone instance: resize (stop, change the type, start) with rollback, restart on a
+//! new host, and the checked stop and start both use.
+
+use super::{StepOutcome, Waits};
+use crate::aws::AwsError;
+use crate::ids::InstanceId;
+use crate::instance_type::InstanceType;
+use crate::instances::observe::read_instance;
+use crate::report::Outcome;
+use tokio::time::Instant;
+
+pub(super) async fn resize_instance(
+    ec2: &aws_sdk_ec2::Client,
+    instance: &InstanceId,
+    from: &str,
+    to: &InstanceType,
+    waits: Waits,
+) -> StepOutcome {
+    let current = match read_instance(ec2, instance.as_str()).await {
+        Ok(Some(current)) => current,
+        Ok(None) => return StepOutcome::failed_unchanged(vanished(instance), None),
+        Err(error) => return StepOutcome::failed_unchanged(error, None),
+    };
+    if current.instance_type == to.as_str() && current.state == "running" {
+        return StepOutcome::plain(Outcome::AlreadyConverged);
+    }
+    if current.instance_type != from || current.state != "running" {
+        return StepOutcome::plain(Outcome::Skipped {
+            reason: format!(
+                "{instance} is now {} and {}: planned from {from}, running",
+                current.instance_type, current.state
+            ),
+        });
+    }
+    match resize_steps(ec2, instance, to, waits).await {
+        Ok(()) => StepOutcome::applied(format!("{instance} is running as {to}")),
+        Err(error) => match recover_resize(ec2, instance, from, waits).await {
+            Ok(()) => StepOutcome::failed_unchanged(
+                error,
+                Some(format!("rolled back: {instance} is running as {from}")),
+            ),
+            Err(recovery) => StepOutcome::failed_changed(error, recovery),
+        },
+    }
+}
+
+/// Stop, wait, change the type, start, wait: AWS refuses a type change on a running instance.
+async fn resize_steps(
+    ec2: &aws_sdk_ec2::Client,
+    instance: &InstanceId,
+    to: &InstanceType,
+    waits: Waits,
+) -> Result<(), AwsError> {
+    stop(ec2, instance).await?;
+    wait_for_state(ec2, instance, "stopped", waits).await?;
+    set_type(ec2, instance, to.as_str()).await?;
+    start(ec2, instance).await?;
+    wait_for_state(ec2, instance, "running", waits).await
+}
+
+/// Puts the instance back on `from`, whatever step failed, and running in any case: a node on
+/// the wrong type is better than a node down. Read from AWS, not from where the resize
+/// stopped: a call that timed out may have taken effect.
+async fn recover_resize(
+    ec2: &aws_sdk_ec2::Client,
+    instance: &InstanceId,
+    from: &str,
+    waits: Waits,
+) -> Result<(), String> {
+    let restored = restore_type(ec2, instance, from, waits).await;
+    let running = ensure_running(ec2, instance, waits).await;
+    match (restored, running) {
+        (Ok(()), Ok(())) => Ok(()),
+        (Err(error), Ok(())) => Err(format!(
+            "ROLLBACK INCOMPLETE ({error}): {instance} is running, but not as {from}; change its type by hand"
+        )),
+        (_, Err(error)) => Err(format!(
+            "ROLLBACK FAILED ({error}): {instance} may be stopped; it should run as {from}"
+        )),
+    }
+}
+
+/// Stops the instance if needed and sets its type back to `from`.
+async fn restore_type(
+    ec2: &aws_sdk_ec2::Client,
+    instance: &InstanceId,
+    from: &str,
+    waits: Waits,
+) -> Result<(), AwsError> {
+    let current = read_instance(ec2, instance.as_str())
+        .await?
+        .ok_or_else(|| vanished(instance))?;
+    if current.instance_type == from {
+        return Ok(());
+    }
+    if current.state != "stopped" {
+        stop(ec2, instance).await?;
+        wait_for_state(ec2, instance, "stopped", waits).await?;
+    }
+    set_type(ec2, instance, from).await
+}
+
+/// Changes a stopped instance's type; after an error, AWS is asked whether it took effect.
+async fn set_type(
+    ec2: &aws_sdk_ec2::Client,
+    instance: &InstanceId,
+    instance_type: &str,
+) -> Result<(), AwsError> {
+    let sent = ec2
+        .modify_instance_attribute()
+        .instance_id(instance.as_str())
+        .instance_type(
+            aws_sdk_ec2::types::AttributeValue::builder()
+                .value(instance_type)
+                .build(),
+        )
+        .send()
+        .await;
+    match sent {
+        Ok(_) => Ok(()),
+        Err(e) => {
+            let error = AwsError::from_sdk("ModifyInstanceAttribute", e);
+            match read_instance(ec2, instance.as_str()).await {
+                Ok(Some(current)) if current.instance_type == instance_type => Ok(()),
+                _ => Err(error),
+            }
+        }
+    }
+}
+
+/// Starts the instance if it is stopped or stopping, and waits until it runs.
+pub(super) async fn ensure_running(
+    ec2: &aws_sdk_ec2::Client,
+    instance: &InstanceId,
+    waits: Waits,
+) -> Result<(), AwsError> {
+    let current = read_instance(ec2, instance.as_str())
+        .await?
+        .ok_or_else(|| vanished(instance))?;
+    match current.state.as_str() {
+        "running" => return Ok(()),
+        "stopping" => wait_for_state(ec2, instance, "stopped", waits).await?,
+        _ => {}
+    }
+    if current.state != "pending" {
+        start(ec2, instance).await?;
+    }
+    wait_for_state(ec2, instance, "running", waits).await
+}
+
+/// Stops the instance; after an error, AWS is asked whether the stop took effect anyway.
+async fn stop(ec2: &aws_sdk_ec2::Client, instance: &InstanceId) -> Result<(), AwsError> {
+    let sent = ec2
+        .stop_instances()
+        .instance_ids(instance.as_str())
+        .send()
+        .await;
+    match sent {
+        Ok(_) => Ok(()),
+        Err(e) => {
+            let error = AwsError::from_sdk("StopInstances", e);
+            in_state(ec2, instance, &["stopping", "stopped"], error).await
+        }
+    }
+}
+
+/// Starts the instance; after an error, AWS is asked whether the start took effect anyway.
+async fn start(ec2: &aws_sdk_ec2::Client, instance: &InstanceId) -> Result<(), AwsError> {
+    let sent = ec2
+        .start_instances()
+        .instance_ids(instance.as_str())
+        .send()
+        .await;
+    match sent {
+        Ok(_) => Ok(()),
+        Err(e) => {
+            let error = AwsError::from_sdk("StartInstances", e);
+            in_state(ec2, instance, &["pending", "running"], error).await
+        }
+    }
+}
+
+/// `Ok` if the instance is in one of `states`, else the call's `error`.
+async fn in_state(
+    ec2: &aws_sdk_ec2::Client,
+    instance: &InstanceId,
+    states: &[&str],
+    error: AwsError,
+) -> Result<(), AwsError> {
+    match read_instance(ec2, instance.as_str()).await {
+        Ok(Some(current)) if states.contains(&current.state.as_str()) => Ok(()),
+        _ => Err(error),
+    }
+}
+
+async fn wait_for_state(
+    ec2: &aws_sdk_ec2::Client,
+    instance: &InstanceId,
+    wanted: &str,
+    waits: Waits,
+) -> Result<(), AwsError> {
+    let deadline = Instant::now() + waits.timeout;
+    loop {
+        let current = read_instance(ec2, instance.as_str())
+            .await?
+            .ok_or_else(|| vanished(instance))?;
+        if current.state == wanted {
+            return Ok(());
+        }
+        if matches!(current.state.as_str(), "terminated" | "shutting-down") {
+            return Err(wait_error(instance, wanted, &current.state));
+        }
+        if Instant::now() >= deadline {
+            return Err(wait_error(instance, wanted, &current.state));
+        }
+        tokio::time::sleep(waits.poll).await;
+    }
+}
+
+fn wait_error(instance: &InstanceId, wanted: &str, state: &str) -> AwsError {
+    AwsError {
+        operation: "DescribeInstances",
+        code: "WaitTimeout".into(),
+        message: format!("{instance} did not become {wanted} in time (it is {state})"),
+        retryable: false,
+    }
+}
+
+fn vanished(instance: &InstanceId) -> AwsError {
+    AwsError {
+        operation: "DescribeInstances",
+        code: "InvalidInstanceID.NotFound".into(),
+        message: format!("{instance} no longer exists"),
+        retryable: false,
+    }
+}
+
+pub(super) async fn restart_instance(
+    ec2: &aws_sdk_ec2::Client,
+    instance: &InstanceId,
+    waits: Waits,
+) -> StepOutcome {
+    let stopped = async {
+        stop(ec2, instance).await?;
+        wait_for_state(ec2, instance, "stopped", waits).await
+    };
+    if let Err(error) = stopped.await {
+        // Never stopped: the node runs on as before. Or it is on its way down: bring it back.
+        return match ensure_running(ec2, instance, waits).await {
+            Ok(()) => StepOutcome::failed_unchanged(error, Some(format!("{instance} is running"))),
+            Err(e) => StepOutcome::failed_changed(
+                error,
+                format!("RECOVERY FAILED ({e}): {instance} may be stopped; start it by hand"),
+            ),
+        };
+    }
+    match ensure_running(ec2, instance, waits).await {
+        Ok(()) => StepOutcome::applied(format!("{instance} is running on a new host")),
+        Err(error) => StepOutcome::failed_changed(
+            error,
+            format!("{instance} is stopped and AWS refused to start it: start it by hand"),
+        ),
+    }
+}

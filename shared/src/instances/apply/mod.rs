@@ -1,0 +1,296 @@
+//! AWS writes for alarm remediations, one module per kind of resource. Each step re-checks
+//! its precondition against AWS (resize only if the type is still the planned one), reads a
+//! resource back when a write's answer is lost, and a resize that fails at any step puts the
+//! instance back on its old type and running: a remediation never leaves a node stopped.
+
+mod group;
+mod instance;
+mod volume;
+
+pub use volume::{extend_filesystem_script, RUN_SHELL_SCRIPT};
+
+use super::observe::InstanceClients;
+use super::plan::{InstanceAction, Resource};
+use super::RecordOutcome;
+use crate::aws::AwsError;
+use crate::ids::InstanceId;
+use crate::report::Outcome;
+use serde::Serialize;
+use std::time::Duration;
+
+/// How long to wait for an instance or a volume to reach a state, and how often to look.
+#[derive(Clone, Copy, Debug)]
+pub struct Waits {
+    pub poll: Duration,
+    pub timeout: Duration,
+}
+
+impl Default for Waits {
+    /// A stop or start takes under two minutes; the function's timeout leaves room for both
+    /// plus a rollback.
+    fn default() -> Self {
+        Self {
+            poll: Duration::from_secs(3),
+            timeout: Duration::from_secs(120),
+        }
+    }
+}
+
+/// An action's outcome, what it produced (a new template version, a command ID) and, when it
+/// failed, what was done to leave the resource as it was.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct StepOutcome {
+    #[serde(flatten)]
+    pub outcome: Outcome,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recovery: Option<String>,
+    /// A failed step that left its resource as it was: nothing took effect, or the rollback
+    /// undid it. Decides how the remediation's record is closed.
+    #[serde(skip)]
+    pub left_as_it_was: bool,
+}
+
+impl StepOutcome {
+    pub fn planned() -> Self {
+        Self::plain(Outcome::Planned)
+    }
+
+    fn plain(outcome: Outcome) -> Self {
+        Self {
+            outcome,
+            detail: None,
+            recovery: None,
+            left_as_it_was: false,
+        }
+    }
+
+    fn applied(detail: impl Into<String>) -> Self {
+        Self {
+            detail: Some(detail.into()),
+            ..Self::plain(Outcome::Applied)
+        }
+    }
+
+    /// A failure that changed nothing, or whose rollback put everything back.
+    fn failed_unchanged(error: AwsError, recovery: Option<String>) -> Self {
+        Self {
+            recovery,
+            left_as_it_was: true,
+            ..Self::plain(Outcome::Failed { error })
+        }
+    }
+
+    /// A failure after which the resource is changed or in doubt.
+    fn failed_changed(error: AwsError, recovery: String) -> Self {
+        Self {
+            recovery: Some(recovery),
+            ..Self::plain(Outcome::Failed { error })
+        }
+    }
+
+    fn is_failed(&self) -> bool {
+        matches!(self.outcome, Outcome::Failed { .. })
+    }
+}
+
+/// Runs the actions in order; after a failure, the rest are skipped and the remediation's
+/// record is closed as rolled back or failed.
+pub async fn apply_instance_actions(
+    clients: InstanceClients<'_>,
+    actions: &[InstanceAction],
+    waits: Waits,
+) -> Vec<StepOutcome> {
+    let mut outcomes: Vec<StepOutcome> = Vec::with_capacity(actions.len());
+    let mut failed = None;
+    for (index, action) in actions.iter().enumerate() {
+        if failed.is_some() {
+            outcomes.push(StepOutcome::plain(Outcome::Skipped {
+                reason: "an earlier step failed".into(),
+            }));
+            continue;
+        }
+        let outcome = apply_one(clients, action, waits).await;
+        tracing::info!(
+            action = action.kind(),
+            target = %action.target(),
+            outcome = %outcome.outcome,
+            "action executed"
+        );
+        if outcome.is_failed() {
+            failed = Some(index);
+        }
+        outcomes.push(outcome);
+    }
+    if let Some(index) = failed {
+        close_record(clients, actions, &mut outcomes, index).await;
+    }
+    outcomes
+}
+
+/// After the step at `failed`, marks the record the plan wrote first: rolled back when nothing
+/// took effect (a retry of the event may act again), failed otherwise (the incident stays
+/// handled: acting again could act twice). The failed step's recovery says which.
+async fn close_record(
+    clients: InstanceClients<'_>,
+    actions: &[InstanceAction],
+    outcomes: &mut [StepOutcome],
+    failed: usize,
+) {
+    let Some(InstanceAction::RecordRemediation { resource, record }) = actions.first() else {
+        return;
+    };
+    let changed_before = outcomes[..failed]
+        .iter()
+        .zip(actions)
+        .any(|(outcome, action)| {
+            outcome.outcome == Outcome::Applied
+                && !matches!(action, InstanceAction::RecordRemediation { .. })
+        });
+    let closed = if outcomes[failed].left_as_it_was && !changed_before {
+        RecordOutcome::RolledBack
+    } else {
+        RecordOutcome::Failed
+    };
+    let word = closed.tag_word().unwrap_or_default();
+    let note = match record_remediation(clients, resource, &format!("{record} {word}")).await {
+        Ok(_) if closed == RecordOutcome::RolledBack => {
+            "recorded as rolled back: a retry of the event acts again".to_string()
+        }
+        Ok(_) => "recorded as failed: a retry of the event will not act again".to_string(),
+        Err(error) => format!("the record on {resource} could not be closed ({error})"),
+    };
+    tracing::info!(target = %resource, outcome = word, "remediation record closed");
+    let step = &mut outcomes[failed];
+    step.recovery = Some(match step.recovery.take() {
+        Some(recovery) => format!("{recovery}; {note}"),
+        None => note,
+    });
+}
+
+async fn apply_one(
+    clients: InstanceClients<'_>,
+    action: &InstanceAction,
+    waits: Waits,
+) -> StepOutcome {
+    let result = match action {
+        InstanceAction::RecordRemediation { resource, record } => {
+            record_remediation(clients, resource, record).await
+        }
+        InstanceAction::ResizeInstance { instance, from, to } => {
+            return instance::resize_instance(clients.ec2, instance, from, to, waits).await
+        }
+        InstanceAction::ResizeGroup {
+            group,
+            launch_template,
+            from_version,
+            to,
+            min_healthy_percentage,
+            ..
+        } => {
+            group::resize_group(
+                clients,
+                group,
+                launch_template,
+                *from_version,
+                to,
+                *min_healthy_percentage,
+            )
+            .await
+        }
+        InstanceAction::GrowVolume {
+            volume,
+            from_gib,
+            to_gib,
+            ..
+        } => volume::grow_volume(clients.ec2, volume, *from_gib, *to_gib, waits).await,
+        InstanceAction::ExtendFilesystem { instance, path } => {
+            volume::extend_filesystem(clients, instance, path).await
+        }
+        InstanceAction::MarkUnhealthy { instance, .. } => mark_unhealthy(clients, instance).await,
+        InstanceAction::RestartInstance { instance } => {
+            return instance::restart_instance(clients.ec2, instance, waits).await
+        }
+        InstanceAction::StartInstance { instance } => {
+            return match instance::ensure_running(clients.ec2, instance, waits).await {
+                Ok(()) => StepOutcome::applied(format!("{instance} is running")),
+                Err(error) => StepOutcome::failed_changed(
+                    error,
+                    format!("{instance} is still stopped: start it by hand"),
+                ),
+            }
+        }
+    };
+    // Steps that return a bare error stopped before anything took effect, or re-read AWS to
+    // make sure (a write whose answer was lost is checked, not assumed).
+    result.unwrap_or_else(|error| StepOutcome::failed_unchanged(error, None))
+}
+
+async fn record_remediation(
+    clients: InstanceClients<'_>,
+    resource: &Resource,
+    record: &str,
+) -> Result<StepOutcome, AwsError> {
+    match resource {
+        Resource::Instance(id) => {
+            clients
+                .ec2
+                .create_tags()
+                .resources(id.as_str())
+                .tags(
+                    aws_sdk_ec2::types::Tag::builder()
+                        .key(super::REMEDIATION_TAG)
+                        .value(record)
+                        .build(),
+                )
+                .send()
+                .await
+                .map_err(|e| AwsError::from_sdk("CreateTags", e))?;
+        }
+        Resource::Group(name) => {
+            let tag = aws_sdk_autoscaling::types::Tag::builder()
+                .resource_id(name)
+                .resource_type("auto-scaling-group")
+                .key(super::REMEDIATION_TAG)
+                .value(record)
+                .propagate_at_launch(false)
+                .build();
+            clients
+                .autoscaling
+                .create_or_update_tags()
+                .tags(tag)
+                .send()
+                .await
+                .map_err(|e| AwsError::from_sdk("CreateOrUpdateTags", e))?;
+        }
+        // The planner records on the instance or group it acts on, never on a volume.
+        Resource::Volume(id) => {
+            return Err(AwsError {
+                operation: "CreateTags",
+                code: "Unsupported".into(),
+                message: format!("remediations are recorded on instances and groups, not on {id}"),
+                retryable: false,
+            })
+        }
+    }
+    Ok(StepOutcome::plain(Outcome::Applied))
+}
+
+async fn mark_unhealthy(
+    clients: InstanceClients<'_>,
+    instance: &InstanceId,
+) -> Result<StepOutcome, AwsError> {
+    clients
+        .autoscaling
+        .set_instance_health()
+        .instance_id(instance.as_str())
+        .health_status("Unhealthy")
+        .should_respect_grace_period(false)
+        .send()
+        .await
+        .map_err(|e| AwsError::from_sdk("SetInstanceHealth", e))?;
+    Ok(StepOutcome::applied(format!(
+        "{instance} is marked unhealthy; its group replaces it"
+    )))
+}

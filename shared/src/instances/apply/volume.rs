@@ -1,0 +1,169 @@
+//! A volume: grown by the step (never twice for one incident), then its filesystem extended
+//! through SSM Run Command.
+
+use super::{StepOutcome, Waits};
+use crate::aws::AwsError;
+use crate::ids::InstanceId;
+use crate::instances::observe::InstanceClients;
+use crate::report::Outcome;
+use tokio::time::Instant;
+
+pub(super) async fn grow_volume(
+    ec2: &aws_sdk_ec2::Client,
+    volume: &str,
+    from_gib: u32,
+    to_gib: u32,
+    waits: Waits,
+) -> Result<StepOutcome, AwsError> {
+    match volume_size(ec2, volume).await? {
+        Some(size) if size >= to_gib => return Ok(StepOutcome::plain(Outcome::AlreadyConverged)),
+        Some(size) if size != from_gib => {
+            return Ok(StepOutcome::plain(Outcome::Skipped {
+                reason: format!("{volume} is now {size} GiB: planned from {from_gib} GiB"),
+            }))
+        }
+        _ => {}
+    }
+    let sent = ec2
+        .modify_volume()
+        .volume_id(volume)
+        .size(i32::try_from(to_gib).unwrap_or(i32::MAX))
+        .send()
+        .await;
+    if let Err(e) = sent {
+        let error = AwsError::from_sdk("ModifyVolume", e);
+        // A modification AWS accepted but whose answer was lost must not be asked for twice.
+        if volume_size(ec2, volume).await.ok().flatten() != Some(to_gib) {
+            return Err(error);
+        }
+    }
+    Ok(match wait_for_volume(ec2, volume, waits).await {
+        Ok(()) => StepOutcome::applied(format!("{volume} is {to_gib} GiB")),
+        Err(error) => StepOutcome::failed_changed(
+            error,
+            format!(
+                "{volume} is being grown to {to_gib} GiB; once its modification is optimizing, extend the filesystem by hand"
+            ),
+        ),
+    })
+}
+
+async fn volume_size(ec2: &aws_sdk_ec2::Client, volume: &str) -> Result<Option<u32>, AwsError> {
+    let described = ec2
+        .describe_volumes()
+        .volume_ids(volume)
+        .send()
+        .await
+        .map_err(|e| AwsError::from_sdk("DescribeVolumes", e))?;
+    Ok(described
+        .volumes()
+        .first()
+        .and_then(|v| v.size())
+        .and_then(|s| u32::try_from(s).ok()))
+}
+
+/// The new size is usable once the modification is `optimizing` (or done).
+async fn wait_for_volume(
+    ec2: &aws_sdk_ec2::Client,
+    volume: &str,
+    waits: Waits,
+) -> Result<(), AwsError> {
+    use aws_sdk_ec2::types::VolumeModificationState as State;
+    let deadline = Instant::now() + waits.timeout;
+    loop {
+        let response = ec2
+            .describe_volumes_modifications()
+            .volume_ids(volume)
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk("DescribeVolumesModifications", e))?;
+        let state = response
+            .volumes_modifications()
+            .iter()
+            .max_by_key(|m| m.start_time().map(|t| t.secs()))
+            .and_then(|m| m.modification_state().cloned());
+        match state {
+            Some(State::Optimizing | State::Completed) => return Ok(()),
+            Some(State::Failed) => {
+                return Err(AwsError {
+                    operation: "DescribeVolumesModifications",
+                    code: "ModificationFailed".into(),
+                    message: format!("the modification of {volume} failed"),
+                    retryable: false,
+                })
+            }
+            _ if Instant::now() >= deadline => {
+                return Err(AwsError {
+                    operation: "DescribeVolumesModifications",
+                    code: "WaitTimeout".into(),
+                    message: format!("{volume} did not reach the optimizing state in time"),
+                    retryable: false,
+                })
+            }
+            _ => tokio::time::sleep(waits.poll).await,
+        }
+    }
+}
+
+/// The SSM document that runs a shell script on the instance.
+pub const RUN_SHELL_SCRIPT: &str = "AWS-RunShellScript";
+
+/// Grows the partition (if any) and the filesystem mounted at `path`, for ext4 and XFS. The
+/// path passed the planner's character check: it cannot break out of its quotes.
+pub fn extend_filesystem_script(path: &str) -> Vec<String> {
+    vec![
+        "set -eu".into(),
+        format!("mount_path='{path}'"),
+        r#"source=$(findmnt -n -o SOURCE --target "$mount_path")"#.into(),
+        r#"fstype=$(findmnt -n -o FSTYPE --target "$mount_path")"#.into(),
+        r#"disk=$(lsblk -n -o PKNAME "$source" | head -n 1)"#.into(),
+        r#"part=$(cat "/sys/class/block/$(basename "$source")/partition" 2>/dev/null || true)"#
+            .into(),
+        r#"if [ -n "$disk" ] && [ -n "$part" ]; then growpart "/dev/$disk" "$part" || true; fi"#
+            .into(),
+        r#"case "$fstype" in xfs) xfs_growfs -d "$mount_path" ;; ext2|ext3|ext4) resize2fs "$source" ;; *) echo "cannot extend $fstype at $mount_path" >&2; exit 1 ;; esac"#
+            .into(),
+    ]
+}
+
+pub(super) async fn extend_filesystem(
+    clients: InstanceClients<'_>,
+    instance: &InstanceId,
+    path: &str,
+) -> Result<StepOutcome, AwsError> {
+    let sent = match send_extend_command(clients, instance, path).await {
+        Ok(sent) => sent,
+        // The volume is already bigger: only the filesystem is missing.
+        Err(error) => {
+            return Ok(StepOutcome::failed_changed(
+                error,
+                format!("the volume is grown; extend the filesystem at {path} on {instance} by hand (growpart, then resize2fs or xfs_growfs)"),
+            ))
+        }
+    };
+    let command = sent
+        .command()
+        .and_then(|c| c.command_id())
+        .unwrap_or("unknown");
+    Ok(StepOutcome::applied(format!(
+        "SSM command {command} extends {path} on {instance}"
+    )))
+}
+
+async fn send_extend_command(
+    clients: InstanceClients<'_>,
+    instance: &InstanceId,
+    path: &str,
+) -> Result<aws_sdk_ssm::operation::send_command::SendCommandOutput, AwsError> {
+    clients
+        .ssm
+        .send_command()
+        .document_name(RUN_SHELL_SCRIPT)
+        .instance_ids(instance.as_str())
+        .comment("chainlink-remediator: extend the filesystem after a volume growth")
+        .parameters("commands", extend_filesystem_script(path))
+        .timeout_seconds(600)
+        .send()
+        .await
+        .map_err(|e| AwsError::from_sdk("SendCommand", e))
+}
