@@ -6,7 +6,12 @@
 # Results also go to $CACHE_DIR/bench-custodian.json. Not part of the test suite. Exits 1 when a
 # target is missed, keeping the tools' output.
 #
-#   bash scripts/bench_custodian.sh [--sizes 1000,5000] [--repeat K] [--stock-moto]
+#   bash scripts/bench_custodian.sh [--release] [--sizes 1000,5000] [--repeat K] [--stock-moto]
+#
+# By default the remediator is built with the bench profile (our crates optimised, the SDK at
+# opt-level 1: minutes). --release measures what ships: the release profile (fat LTO, the SDK
+# at opt-level 3), in the release target dir scripts/release_metrics.sh shares; a cold build
+# takes 20+ minutes on two cores.
 #
 # moto runs with one O(1) tag lookup patched in (scripts/bench_custodian/moto_server.py): stock
 # moto spends O(N^2) on every describe of tagged groups. --stock-moto runs it as released.
@@ -38,10 +43,15 @@ if [ ! -x "$MEASURE" ] || [ scripts/bench_custodian/measure.c -nt "$MEASURE" ]; 
   cc -O2 -o "$MEASURE" scripts/bench_custodian/measure.c
 fi
 
-# The bench profile: our crates fully optimised, the SDK at opt-level 1 (a release build of the
-# SDK takes 10-20 minutes on two cores). Figures are for that build, not the release binary.
-log "building remediator (cargo profile bench)"
-REMEDIATOR="$(cargo build --profile bench -p shared --bin remediator --message-format=json-render-diagnostics \
+PROFILE=bench
+args=()
+for arg in "$@"; do
+  if [ "$arg" = --release ]; then PROFILE=release; else args+=("$arg"); fi
+done
+set -- "${args[@]+"${args[@]}"}"
+if [ "$PROFILE" = release ]; then export CARGO_TARGET_DIR="$CACHE_DIR/target-release"; fi
+log "building remediator (cargo profile $PROFILE)"
+REMEDIATOR="$(cargo build --profile "$PROFILE" -p shared --bin remediator --message-format=json-render-diagnostics \
   | "$MOTO_VENV/bin/python" -c 'import json, sys
 for line in sys.stdin:
     m = json.loads(line)
@@ -69,6 +79,7 @@ status=0
   --workdir "$WORKDIR" \
   --json-out "$CACHE_DIR/bench-custodian.json" \
   --versions "$VERSIONS" \
+  --build-profile "$PROFILE" \
   "$@" || status=$?
 if [ "$status" -eq 0 ]; then
   rm -rf "$WORKDIR"

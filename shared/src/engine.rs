@@ -14,7 +14,7 @@ use crate::observed::ObservedStack;
 use crate::parameters::{
     apply_parameter_actions, observe_history, observe_parameters, plan_parameters, suspects,
 };
-use crate::plan::{check_flows, plan_security_groups, Action};
+use crate::plan::{check_flows, plan_security_groups, Action, FlowStatus};
 use crate::probe::{probe_endpoints, PROBE_TIMEOUT};
 use crate::report::InstanceReport;
 use crate::report::ParameterReport;
@@ -435,14 +435,21 @@ impl Engine {
             })
             .map(|(action, _)| action)
             .collect();
-        let after = check_flows(&self.file, &stack.with_actions(effective));
-        let flow_check = check_flows(&self.file, stack)
+        let before = check_flows(&self.file, stack);
+        // Most stacks of a sweep need nothing: their flows after are the flows before, and
+        // modelling the stack again would only cost a copy of it.
+        let after: Vec<FlowStatus> = if effective.is_empty() {
+            before.iter().map(|check| check.status).collect()
+        } else {
+            check_flows(&self.file, &stack.with_actions(effective))
+                .into_iter()
+                .map(|check| check.status)
+                .collect()
+        };
+        let flow_check = before
             .into_iter()
             .zip(after)
-            .map(|(check, after)| FlowReport {
-                check,
-                after: after.status,
-            })
+            .map(|(check, after)| FlowReport { check, after })
             .collect();
         tracing::info!(
             stack = %stack.name,
