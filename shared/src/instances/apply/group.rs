@@ -1,7 +1,7 @@
 //! An Auto Scaling group: a launch template version one step up, the group pointed at it, an
 //! instance refresh; all or nothing.
 
-use super::StepOutcome;
+use super::{checked, StepOutcome};
 use crate::aws::AwsError;
 use crate::instance_type::InstanceType;
 use crate::instances::observe::{read_group, refresh_in_progress, InstanceClients};
@@ -220,22 +220,16 @@ async fn point_group_at(
                 .build(),
         )
         .send()
-        .await;
-    match sent {
-        Ok(_) => Ok(()),
-        Err(e) => {
-            let error = AwsError::from_sdk("UpdateAutoScalingGroup", e);
-            match read_group(clients, group).await {
-                Ok(Some(current))
-                    if current
-                        .launch_template
-                        .as_ref()
-                        .is_some_and(|t| t.requested_version == version) =>
-                {
-                    Ok(())
-                }
-                _ => Err(error),
-            }
-        }
-    }
+        .await
+        .map_err(|e| AwsError::from_sdk("UpdateAutoScalingGroup", e));
+    checked(sent, || async {
+        matches!(
+            read_group(clients, group).await,
+            Ok(Some(current)) if current
+                .launch_template
+                .as_ref()
+                .is_some_and(|t| t.requested_version == version)
+        )
+    })
+    .await
 }

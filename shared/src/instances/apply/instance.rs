@@ -1,7 +1,7 @@
 //! A standalone instance: resize (stop, change the type, start) with rollback, restart on a
 //! new host, and the checked stop and start both use.
 
-use super::{StepOutcome, Waits};
+use super::{checked, StepOutcome, Waits};
 use crate::aws::AwsError;
 use crate::ids::InstanceId;
 use crate::instance_type::InstanceType;
@@ -115,17 +115,15 @@ async fn set_type(
                 .build(),
         )
         .send()
-        .await;
-    match sent {
-        Ok(_) => Ok(()),
-        Err(e) => {
-            let error = AwsError::from_sdk("ModifyInstanceAttribute", e);
-            match read_instance(ec2, instance.as_str()).await {
-                Ok(Some(current)) if current.instance_type == instance_type => Ok(()),
-                _ => Err(error),
-            }
-        }
-    }
+        .await
+        .map_err(|e| AwsError::from_sdk("ModifyInstanceAttribute", e));
+    checked(sent, || async {
+        matches!(
+            read_instance(ec2, instance.as_str()).await,
+            Ok(Some(current)) if current.instance_type == instance_type
+        )
+    })
+    .await
 }
 
 /// Starts the instance if it is stopped or stopping, and waits until it runs.
@@ -148,49 +146,31 @@ pub(super) async fn ensure_running(
     wait_for_state(ec2, instance, "running", waits).await
 }
 
-/// Stops the instance; after an error, AWS is asked whether the stop took effect anyway.
 async fn stop(ec2: &aws_sdk_ec2::Client, instance: &InstanceId) -> Result<(), AwsError> {
     let sent = ec2
         .stop_instances()
         .instance_ids(instance.as_str())
         .send()
-        .await;
-    match sent {
-        Ok(_) => Ok(()),
-        Err(e) => {
-            let error = AwsError::from_sdk("StopInstances", e);
-            in_state(ec2, instance, &["stopping", "stopped"], error).await
-        }
-    }
+        .await
+        .map_err(|e| AwsError::from_sdk("StopInstances", e));
+    checked(sent, || in_state(ec2, instance, &["stopping", "stopped"])).await
 }
 
-/// Starts the instance; after an error, AWS is asked whether the start took effect anyway.
 async fn start(ec2: &aws_sdk_ec2::Client, instance: &InstanceId) -> Result<(), AwsError> {
     let sent = ec2
         .start_instances()
         .instance_ids(instance.as_str())
         .send()
-        .await;
-    match sent {
-        Ok(_) => Ok(()),
-        Err(e) => {
-            let error = AwsError::from_sdk("StartInstances", e);
-            in_state(ec2, instance, &["pending", "running"], error).await
-        }
-    }
+        .await
+        .map_err(|e| AwsError::from_sdk("StartInstances", e));
+    checked(sent, || in_state(ec2, instance, &["pending", "running"])).await
 }
 
-/// `Ok` if the instance is in one of `states`, else the call's `error`.
-async fn in_state(
-    ec2: &aws_sdk_ec2::Client,
-    instance: &InstanceId,
-    states: &[&str],
-    error: AwsError,
-) -> Result<(), AwsError> {
-    match read_instance(ec2, instance.as_str()).await {
-        Ok(Some(current)) if states.contains(&current.state.as_str()) => Ok(()),
-        _ => Err(error),
-    }
+async fn in_state(ec2: &aws_sdk_ec2::Client, instance: &InstanceId, states: &[&str]) -> bool {
+    matches!(
+        read_instance(ec2, instance.as_str()).await,
+        Ok(Some(current)) if states.contains(&current.state.as_str())
+    )
 }
 
 async fn wait_for_state(

@@ -18,6 +18,26 @@ use crate::report::Outcome;
 use serde::Serialize;
 use std::time::Duration;
 
+/// A write whose answer may be lost (a timeout, a dropped connection) although AWS carried it
+/// out: after an error, `took_effect` reads the resource back, and a write that happened anyway
+/// is done. Sending it again could act twice.
+async fn checked<T, F>(
+    sent: Result<T, AwsError>,
+    took_effect: impl FnOnce() -> F,
+) -> Result<(), AwsError>
+where
+    F: std::future::Future<Output = bool>,
+{
+    let Err(error) = sent else {
+        return Ok(());
+    };
+    if took_effect().await {
+        Ok(())
+    } else {
+        Err(error)
+    }
+}
+
 /// How long to wait for an instance or a volume to reach a state, and how often to look.
 #[derive(Clone, Copy, Debug)]
 pub struct Waits {

@@ -1,7 +1,7 @@
 //! A volume: grown by the step (never twice for one incident), then its filesystem extended
 //! through SSM Run Command.
 
-use super::{StepOutcome, Waits};
+use super::{checked, StepOutcome, Waits};
 use crate::aws::AwsError;
 use crate::ids::InstanceId;
 use crate::instances::observe::InstanceClients;
@@ -29,14 +29,12 @@ pub(super) async fn grow_volume(
         .volume_id(volume)
         .size(i32::try_from(to_gib).unwrap_or(i32::MAX))
         .send()
-        .await;
-    if let Err(e) = sent {
-        let error = AwsError::from_sdk("ModifyVolume", e);
-        // A modification AWS accepted but whose answer was lost must not be asked for twice.
-        if volume_size(ec2, volume).await.ok().flatten() != Some(to_gib) {
-            return Err(error);
-        }
-    }
+        .await
+        .map_err(|e| AwsError::from_sdk("ModifyVolume", e));
+    checked(sent, || async {
+        volume_size(ec2, volume).await.ok().flatten() == Some(to_gib)
+    })
+    .await?;
     Ok(match wait_for_volume(ec2, volume, waits).await {
         Ok(()) => StepOutcome::applied(format!("{volume} is {to_gib} GiB")),
         Err(error) => StepOutcome::failed_changed(
