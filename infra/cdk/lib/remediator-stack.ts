@@ -544,8 +544,10 @@ export class RemediatorStack extends Stack {
         binary: 'instance-guard',
         description:
           'Resizes or replaces the instances of one Chainlink stack when their CloudWatch alarms fire.',
-        // A resize stops the instance, changes its type and starts it again, waiting for each.
-        timeout: Duration.seconds(300),
+        // A resize stops the instance, changes its type and starts it again, waiting up to two
+        // minutes for each state; a rollback may wait twice more (480 s in all). The function
+        // must never be cut off between a stop and a start.
+        timeout: Duration.seconds(900),
         // An alarm stays in ALARM until its cause is gone, and the function re-reads the
         // instance before acting: an event up to an hour old is still worth handling.
         maxEventAge: Duration.seconds(3600),

@@ -115,7 +115,7 @@ for (const [name, file] of templates) {
         assert.equal(tags(fn)['chainlink:stack'], STACK, id);
         assert.equal(tags(fn)['chainlink:role'], 'remediator', id);
       }
-      assert.equal(props(template.Resources[instanceGuard]).Timeout, 300);
+      assert.equal(props(template.Resources[instanceGuard]).Timeout, 900);
       assert.equal(props(template.Resources[securityGroupGuard]).Timeout, 120);
       assert.equal(props(template.Resources[parameterGuard]).Timeout, 120);
     });

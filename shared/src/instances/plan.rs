@@ -280,13 +280,15 @@ fn decide(inputs: &RemediationInputs<'_>, incident: &str) -> Result<Vec<Instance
 }
 
 /// A stopped instance whose last remediation, a resize or restart of ours within the cooldown,
-/// failed: AWS refused every start then, and the node must not stay down. Outside the cooldown
-/// a stopped node is someone's decision, not our leftover.
+/// failed (AWS refused every start) or never finished (the invocation died mid-way, at its
+/// timeout say): the node must not stay down. One remediation runs at a time (reserved
+/// concurrency 1), so an unfinished record is not one in progress. Outside the cooldown a
+/// stopped node is someone's decision, not our leftover.
 fn left_stopped_by_us(inputs: &RemediationInputs<'_>, instance: &InstanceState) -> bool {
     let cooldown = Duration::minutes(i64::from(inputs.policy.cooldown_minutes));
     instance.state == "stopped"
         && instance.last_remediation.as_ref().is_some_and(|record| {
-            record.outcome == RecordOutcome::Failed
+            record.outcome != RecordOutcome::RolledBack
                 && matches!(
                     record.remediation,
                     Remediation::Resize | Remediation::Replace

@@ -582,20 +582,23 @@ fn rolled_back_resizes_count_toward_the_hourly_limit() {
 #[test]
 fn a_node_our_failed_remediation_left_stopped_is_started_by_the_next_delivery() {
     let mut observed = standalone("m6i.large", Some("m6i.xlarge"));
-    let failed = closed(RecordOutcome::Failed, 2, &cpu().incident());
-    observed.history = vec![failed.clone()];
-    if let Target::Instance { instance, .. } = &mut observed.target {
-        instance.state = "stopped".into();
-        instance.last_remediation = Some(failed);
+    // Failed: AWS refused every start. Started: the invocation died before closing the record.
+    for outcome in [RecordOutcome::Failed, RecordOutcome::Started] {
+        let left = closed(outcome, 2, &cpu().incident());
+        observed.history = vec![left.clone()];
+        if let Target::Instance { instance, .. } = &mut observed.target {
+            instance.state = "stopped".into();
+            instance.last_remediation = Some(left);
+        }
+        let planned = plan(&cpu(), Remediation::Resize, &observed);
+        assert_eq!(planned.decision, Decision::Act, "{outcome:?}");
+        assert_eq!(
+            planned.actions,
+            [InstanceAction::StartInstance {
+                instance: crate::ids::InstanceId::new("i-0123456789abcdef0")
+            }]
+        );
     }
-    let planned = plan(&cpu(), Remediation::Resize, &observed);
-    assert_eq!(planned.decision, Decision::Act);
-    assert_eq!(
-        planned.actions,
-        [InstanceAction::StartInstance {
-            instance: crate::ids::InstanceId::new("i-0123456789abcdef0")
-        }]
-    );
 
     // After the cooldown, or after a remediation that was rolled back, a stopped node is
     // someone's decision.
