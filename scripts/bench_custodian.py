@@ -429,8 +429,12 @@ def main():
                 runs[tool].append(result)
         results = {tool: median_run(r) for tool, r in runs.items()}
         report["sizes"][str(groups)] = {"results": results}
-    print(f"\nremediator: `{args.remediator}` (cargo profile `{args.build_profile}`: our crates at opt-level 3, "
-          f"dependencies incl. the AWS SDK at opt-level 1; not the release profile)")
+    profiles = {
+        "release": "what ships: fat LTO, one codegen unit, everything at opt-level 3",
+        "bench": "our crates at opt-level 3, dependencies incl. the AWS SDK at opt-level 1; not the release profile",
+    }
+    print(f"\nremediator: `{args.remediator}` (cargo profile `{args.build_profile}`: "
+          f"{profiles.get(args.build_profile, 'see Cargo.toml')})")
     versions = report["versions"]
     print(f"remediator commit {versions.get('commit', '?')}; Custodian (c7n) {versions.get('c7n', '?')}; "
           f"emulator moto {versions.get('moto', '?')} ({emulator}); {os.cpu_count()} CPUs; "
