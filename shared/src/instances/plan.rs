@@ -49,8 +49,8 @@ pub enum InstanceAction {
     MarkUnhealthy { group: String, instance: InstanceId },
     /// Stop and start: a standalone instance comes back on a new host.
     RestartInstance { instance: InstanceId },
-    /// Start an instance a failed remediation of ours left stopped (AWS refused every start
-    /// then): the retry of the event brings the node back.
+    /// Start an instance a remediation of ours left stopped (AWS refused every start, or the
+    /// invocation died mid-way): the next delivery brings the node back.
     StartInstance { instance: InstanceId },
 }
 
@@ -146,7 +146,7 @@ impl fmt::Display for InstanceAction {
             ),
             Self::StartInstance { instance } => write!(
                 f,
-                "start {instance}: a failed remediation left it stopped"
+                "start {instance}: an unfinished or failed remediation of ours left it stopped"
             ),
         }
     }
