@@ -128,6 +128,7 @@ impl Engine {
         for selector in &selectors {
             observed.extend(observe_stacks(&self.ec2, selector).await?);
         }
+        let observed_names: Vec<StackName> = observed.iter().map(|s| s.name.clone()).collect();
         if self.capabilities.security_groups {
             if signal.kind == SignalKind::Sweep && observed.is_empty() {
                 skipped.push(format!(
@@ -135,8 +136,11 @@ impl Engine {
                     self.file.selector
                 ));
             }
-            for stack in &observed {
-                reports.push(self.run_stack(stack, apply).await);
+            reports.reserve_exact(observed.len());
+            // Each stack's observed state is dropped once it is reported: a sweep of thousands
+            // of stacks never holds both the whole account and the whole report.
+            for stack in observed {
+                reports.push(self.run_stack(&stack, apply).await);
             }
         }
 
@@ -148,7 +152,7 @@ impl Engine {
                 SignalKind::Sweep => match &self.file.selector {
                     StackSelector::Exact(name) => vec![name.clone()],
                     StackSelector::Pattern(_) if self.capabilities.security_groups => {
-                        observed.iter().map(|s| s.name.clone()).collect()
+                        observed_names.clone()
                     }
                     StackSelector::Pattern(_) => self.stack_names().await?,
                 },

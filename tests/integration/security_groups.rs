@@ -459,3 +459,69 @@ async fn a_stale_plan_converges_when_a_duplicate_delivery_already_made_the_chang
         [format!("tcp 5432 from {node}")]
     );
 }
+
+/// The engine reads security-group pages itself (`observe::group_page`); on what the emulator
+/// really sends, it must find exactly what the SDK's own parser finds.
+#[tokio::test]
+async fn the_page_reader_finds_what_the_sdk_parser_finds() {
+    use shared::ids::{SecurityGroupId, StackName};
+    use shared::observe::{describe_groups, tagged_group_from_sdk, GroupScope};
+    use shared::stack::StackSelector;
+
+    let moto = Moto::start();
+    let ec2 = moto.ec2().await;
+    let vpc = seed::vpc(&ec2, "10.0.0.0/16").await;
+    let node = seed::group(&ec2, &vpc, "node & <ui>", "demo", "node").await;
+    let db = seed::group(&ec2, &vpc, "db", "demo", "db").await;
+    let other = seed::group(&ec2, &vpc, "other", "prod-1", "node").await;
+    let _untagged = seed::group(&ec2, &vpc, "untagged", "", "").await;
+    seed::allow(
+        &ec2,
+        &node,
+        &[
+            rule::tcp(6688, "10.20.0.0/16"),
+            rule::tcp(6688, "::/0"),
+            rule::tcp_range(6690, 6699, node.as_str()),
+            rule::all_traffic("10.9.0.0/16"),
+        ],
+    )
+    .await;
+    seed::allow(&ec2, &db, &[rule::tcp(5432, node.as_str())]).await;
+    seed::allow(&ec2, &other, &[rule::tcp(22, "0.0.0.0/0")]).await;
+
+    let selector = StackSelector::Pattern("*".into());
+    let mut read = describe_groups(&ec2, GroupScope::Stacks(&selector))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let sdk = ec2
+        .describe_security_groups()
+        .filters(
+            aws_sdk_ec2::types::Filter::builder()
+                .name("tag:chainlink:stack")
+                .values("*")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    let mut expected: Vec<_> = sdk
+        .security_groups()
+        .iter()
+        .filter_map(tagged_group_from_sdk)
+        .collect();
+    read.sort_by(|a, b| a.group.id.cmp(&b.group.id));
+    expected.sort_by(|a, b| a.group.id.cmp(&b.group.id));
+    assert_eq!(read, expected);
+
+    let by_id = |id: &SecurityGroupId| read.iter().find(|t| &t.group.id == id);
+    assert_eq!(read.len(), 3, "the untagged group is outside every stack");
+    assert_eq!(
+        by_id(&node).map(|t| t.group.name.as_str()),
+        Some("node & <ui>")
+    );
+    assert_eq!(by_id(&node).map(|t| t.group.ingress.len()), Some(4));
+    assert_eq!(
+        by_id(&other).and_then(|t| t.stack.clone()),
+        Some(StackName::new("prod-1"))
+    );
+}

@@ -101,14 +101,14 @@ fn check_flow(flow: &Flow, stack: &ObservedStack) -> FlowCheck {
             .map(|g| (Peer::Group(g.id.clone()), Some(g)))
             .collect(),
     };
-    let paths: Vec<PathCheck> = targets
-        .iter()
-        .flat_map(|target| {
-            sources
-                .iter()
-                .map(move |(peer, source)| check_path(flow, stack, peer, *source, target))
-        })
-        .collect();
+    // Sized exactly, here and for the hops: a sweep's report holds a few of these per stack for
+    // thousands of stacks, and growth by doubling would leave most of each allocation unused.
+    let mut paths = Vec::with_capacity(targets.len() * sources.len());
+    for target in &targets {
+        for (peer, source) in &sources {
+            paths.push(check_path(flow, stack, peer, *source, target));
+        }
+    }
     let note = if targets.is_empty() {
         Some(format!(
             "no security group of the stack has role {}",
@@ -143,12 +143,13 @@ fn check_path(
     source: Option<&ObservedGroup>,
     target: &ObservedGroup,
 ) -> PathCheck {
-    let mut hops = Vec::new();
+    let acl_hops = check_acls(flow, stack, peer, source, target);
+    let mut hops = Vec::with_capacity(usize::from(source.is_some()) + 1 + acl_hops.len());
     if let Some(source) = source {
         hops.push(check_egress(flow, stack, source, target));
     }
     hops.push(check_ingress(flow, peer, target));
-    hops.extend(check_acls(flow, stack, peer, source, target));
+    hops.extend(acl_hops);
     let status = if hops.iter().any(|h| h.verdict == Verdict::Denied) {
         FlowStatus::Blocked
     } else if hops.iter().any(|h| h.verdict == Verdict::Unknown) {
