@@ -128,7 +128,6 @@ impl Engine {
         for selector in &selectors {
             observed.extend(observe_stacks(&self.ec2, selector).await?);
         }
-        let observed_names: Vec<StackName> = observed.iter().map(|s| s.name.clone()).collect();
         if self.capabilities.security_groups {
             if signal.kind == SignalKind::Sweep && observed.is_empty() {
                 skipped.push(format!(
@@ -151,8 +150,9 @@ impl Engine {
                 }
                 SignalKind::Sweep => match &self.file.selector {
                     StackSelector::Exact(name) => vec![name.clone()],
+                    // Every observed stack has a report by now.
                     StackSelector::Pattern(_) if self.capabilities.security_groups => {
-                        observed_names.clone()
+                        reports.iter().map(|r| r.stack.clone()).collect()
                     }
                     StackSelector::Pattern(_) => self.stack_names().await?,
                 },

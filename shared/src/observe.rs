@@ -16,7 +16,7 @@ use aws_sdk_ec2::Client;
 use std::collections::{BTreeMap, BTreeSet};
 
 mod group_page;
-pub use group_page::{read_group_page, GroupPage, GroupPageReader};
+use group_page::{GroupPage, GroupPageReader};
 
 /// The most results EC2 returns per page for the describe calls used here.
 const PAGE_SIZE: i32 = 1000;
@@ -185,20 +185,25 @@ pub fn tagged_group_from_sdk(group: &SecurityGroup) -> Option<TaggedGroup> {
     })
 }
 
+/// The ports of a permission as EC2 states them: none for protocols without ports, every port
+/// when a bound is missing or out of range.
+fn permission_ports(protocol: Protocol, from: Option<i32>, to: Option<i32>) -> Option<PortRange> {
+    if !protocol.has_ports() {
+        return None;
+    }
+    let port = |p: Option<i32>| p.and_then(|p| u16::try_from(p).ok());
+    match (port(from), port(to)) {
+        (Some(from), Some(to)) => PortRange::new(from, to),
+        _ => Some(PortRange::ALL),
+    }
+}
+
 /// Flattens one `IpPermission` into single-peer rules.
 pub fn rules_from_permission(permission: &IpPermission) -> Vec<Rule> {
     let Some(protocol) = permission.ip_protocol().and_then(Protocol::from_aws) else {
         return Vec::new();
     };
-    let ports = if protocol.has_ports() {
-        let port = |p: Option<i32>| p.and_then(|p| u16::try_from(p).ok());
-        match (port(permission.from_port()), port(permission.to_port())) {
-            (Some(from), Some(to)) => PortRange::new(from, to),
-            _ => Some(PortRange::ALL),
-        }
-    } else {
-        None
-    };
+    let ports = permission_ports(protocol, permission.from_port(), permission.to_port());
     let cidrs_v4 = permission.ip_ranges().iter().filter_map(|r| r.cidr_ip());
     let cidrs_v6 = permission
         .ipv6_ranges()

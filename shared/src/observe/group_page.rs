@@ -12,9 +12,9 @@
 //! classification see them as sent), and a body this reader cannot read is passed on unchanged,
 //! so the SDK parses it, or fails on it, exactly as it would have.
 
-use super::{tagged_group_from_sdk, TaggedGroup};
+use super::{permission_ports, tagged_group_from_sdk, TaggedGroup};
 use crate::ids::{RoleName, SecurityGroupId, StackName, VpcId, ROLE_TAG, STACK_TAG};
-use crate::net::{Peer, PortRange, Protocol, Rule};
+use crate::net::{Peer, Protocol, Rule};
 use crate::observed::ObservedGroup;
 use aws_sdk_ec2::operation::describe_security_groups::DescribeSecurityGroupsOutput;
 use aws_smithy_runtime_api::box_error::BoxError;
@@ -294,15 +294,7 @@ fn read_permission(item: &mut ScopedDecoder, rules: &mut Vec<Rule>) -> Result<()
     let Some(protocol) = protocol else {
         return Ok(());
     };
-    let ports = if protocol.has_ports() {
-        let port = |p: Option<i32>| p.and_then(|p| u16::try_from(p).ok());
-        match (port(from), port(to)) {
-            (Some(from), Some(to)) => PortRange::new(from, to),
-            _ => Some(PortRange::ALL),
-        }
-    } else {
-        None
-    };
+    let ports = permission_ports(protocol, from, to);
     let peers = cidrs
         .into_iter()
         .chain(cidrs_v6)
