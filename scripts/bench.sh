@@ -3,4 +3,4 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$REPO_ROOT"
-cargo bench -p shared --bench planner "$@"
+cargo bench -p domain --features bench --bench planner "$@"

@@ -14,6 +14,18 @@ ensure_anvil
 log "formatting"
 cargo fmt --all -- --check
 
+log "purity: the pure crates depend on neither the AWS SDK nor tokio"
+for crate in chainlink domain; do
+  impure=$(cargo tree -p "$crate" -e normal --prefix none | grep -E '^(aws-sdk-[a-z0-9-]+|aws-smithy-[a-z0-9-]+|aws-config|aws-runtime|tokio|hyper) ' | sort -u || true)
+  if [ -n "$impure" ]; then
+    echo "$crate depends on: $impure" >&2
+    exit 1
+  fi
+done
+
+log "no dependency circle between the modules of a crate"
+python3 "$REPO_ROOT/scripts/module_cycles.py" shared/src shared/domain/src shared/chainlink/src
+
 log "lints"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 

@@ -6,8 +6,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use shared::event::{parse_event, parse_event_value, EventError};
-use shared::signal::SignalKind;
+use domain::event::{parse_event, parse_event_value, EventError};
+use domain::signal::SignalKind;
 use shared_fuzz::{check_signal, Shape};
 
 fuzz_target!(|data: &[u8]| {

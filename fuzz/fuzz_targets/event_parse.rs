@@ -4,7 +4,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use shared::event::parse_event;
+use domain::event::parse_event;
 use shared_fuzz::check_signal;
 
 fuzz_target!(|data: &[u8]| {

@@ -5,7 +5,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use shared::stack::{StackFile, StackFileError};
+use domain::stack::{StackFile, StackFileError};
 use shared_fuzz::{check_planner_converges, check_stack_file};
 
 fuzz_target!(|text: &str| {

@@ -2,12 +2,12 @@
 //! every input the parsers accept, and the envelopes that carry fuzz input to the inner parsers.
 
 use serde_json::{json, Value};
-use shared::ids::{RoleName, SecurityGroupId, StackName};
-use shared::net::{Peer, Protocol, Rule};
-use shared::observed::{ObservedGroup, ObservedStack};
-use shared::plan::plan_security_groups;
-use shared::signal::{Signal, SignalKind};
-use shared::stack::{ExceptionScope, FlowSource, RuleTarget, StackFile};
+use domain::ids::{RoleName, SecurityGroupId, StackName};
+use domain::net::{Peer, Protocol, Rule};
+use domain::security_groups::observed::{ObservedGroup, ObservedStack};
+use domain::security_groups::plan_security_groups;
+use domain::signal::{Signal, SignalKind};
+use domain::stack::{ExceptionScope, FlowSource, RuleTarget, StackFile};
 use std::cmp::Ordering;
 use std::collections::BTreeSet;
 
@@ -283,7 +283,7 @@ pub fn drifted_stack(file: &StackFile) -> ObservedStack {
             });
         }
     }
-    shared::fixtures::stack("fuzz", groups)
+    test_support::stack("fuzz", groups)
 }
 
 /// The planner's law on a file the fuzzer found: applying a plan that was not refused leaves
@@ -291,7 +291,7 @@ pub fn drifted_stack(file: &StackFile) -> ObservedStack {
 pub fn check_planner_converges(file: &StackFile) {
     let drifted = drifted_stack(file);
     let plan = plan_security_groups(file, &drifted);
-    let _ = shared::plan::check_flows(file, &drifted);
+    let _ = domain::security_groups::check_flows(file, &drifted);
     for action in &plan.actions {
         let _ = action.to_string();
     }

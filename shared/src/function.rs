@@ -11,12 +11,12 @@
 //! - `METRICS_NAMESPACE`: the CloudWatch namespace (default `ChainlinkRemediator`);
 //! - `AWS_LAMBDA_LOG_FORMAT` / `AWS_LAMBDA_LOG_LEVEL`: Lambda's own logging controls.
 
-use crate::aws::{load_sdk_config, AwsError};
-use crate::engine::{Capabilities, Clients, Engine};
+use crate::aws::{load_sdk_config, Clients};
+use crate::engine::{Capabilities, Engine};
 use crate::invocation::{handle_event, Retryable};
-use crate::metrics::{emf_documents, DEFAULT_NAMESPACE};
-use crate::report::{Report, Status};
-use crate::stack::{Mode, StackFile};
+use domain::metrics::{emf_documents, DEFAULT_NAMESPACE};
+use domain::report::{Report, Status};
+use domain::stack::{Mode, StackFile};
 use lambda_runtime::{service_fn, Diagnostic, Error, LambdaEvent};
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -137,7 +137,7 @@ async fn load_stack_file(
         .with_decryption(true)
         .send()
         .await
-        .map_err(|e| AwsError::from_sdk("GetParameter", e))?;
+        .map_err(|e| crate::aws::sdk_error("GetParameter", e))?;
     let text = found
         .parameter()
         .and_then(|p| p.value())
@@ -214,7 +214,7 @@ async fn publish(function: &Function, report: &Report) {
     if let Err(e) = published {
         // The remediation itself is done and in the log; a lost notification must not make
         // Lambda run it again.
-        let error = AwsError::from_sdk("Publish", e);
+        let error = crate::aws::sdk_error("Publish", e);
         tracing::error!(error = %error, "the report could not be published");
     }
 }

@@ -4,16 +4,17 @@
 //! Lambda retries an asynchronous invocation on any error, so `Err` means "retrying can help"
 //! (throttling, 5xx, timeouts). An unusable event or a refused action is a report, not an error.
 
-use crate::aws::AwsError;
 use crate::engine::Engine;
-use crate::event::parse_event_value;
-use crate::report::{Execution, Report};
+use domain::event::parse_event_value;
+use domain::report::{Execution, Report};
+use domain::signal::Signal;
+use domain::Error;
 
 /// The event is retried by Lambda when this is returned.
 #[derive(Debug, thiserror::Error)]
 #[error("retryable failure: {error}")]
 pub struct Retryable {
-    pub error: AwsError,
+    pub error: Error,
     /// What the run did before the failure, when it got that far: still published and counted.
     pub report: Option<Box<Report>>,
 }
@@ -21,7 +22,7 @@ pub struct Retryable {
 impl Retryable {
     /// The Lambda error type: the AWS error code, so alarms and logs can group by cause.
     pub fn error_type(&self) -> String {
-        format!("Retryable.{}", self.error.code)
+        format!("Retryable.{}", self.error.code())
     }
 }
 
@@ -43,6 +44,17 @@ pub async fn run_event(
             return Ok(Report::rejected(execution, mode, error.to_string()));
         }
     };
+    run_signal(engine, signal, execution).await
+}
+
+/// Runs the engine for a signal, the same way for every caller: `Err` only for a failure a
+/// retry can help; any other failure is a report (with a failed status) that says why.
+pub async fn run_signal(
+    engine: &Engine,
+    signal: Signal,
+    execution: Execution,
+) -> Result<Report, Retryable> {
+    let mode = engine.stack_file().mode;
     // Boxed: the engine future is large, and the runtime moves the handler future around.
     match Box::pin(engine.run(signal, execution)).await {
         Ok(report) => match report.retryable_failure().cloned() {
@@ -52,7 +64,7 @@ pub async fn run_event(
             }),
             None => Ok(report),
         },
-        Err(error) if error.retryable => Err(Retryable {
+        Err(error) if error.is_retryable() => Err(Retryable {
             error,
             report: None,
         }),

@@ -1,30 +1,21 @@
-//! The chainlink-remediator engine: every Lambda function and the `remediator` CLI run the same
-//! pipeline — parse a signal, observe the stack in AWS, plan against the stack file (pure),
-//! apply, report.
+//! The AWS side of the chainlink-remediator engine. Each capability (`security_groups`,
+//! `parameters`, `instances`) has its observe (AWS reads into `domain` types) and its apply
+//! (AWS writes, one `ActionOutcome` per planned action) here, under the same name as its model,
+//! planner and report in `domain`. `engine` routes a signal to the capabilities it concerns;
+//! the Lambda functions and the `remediator` CLI all run it.
 
-pub mod apply;
 pub mod aws;
-pub mod chainlink;
+mod capability;
 pub mod engine;
-pub mod event;
-pub mod fixtures;
 #[cfg(feature = "lambda")]
 pub mod function;
-pub mod ids;
-pub mod instance_type;
 pub mod instances;
 pub mod invocation;
-pub mod metrics;
-pub mod net;
-pub mod observe;
-pub mod observed;
 pub mod parameters;
-pub mod plan;
-pub mod probe;
-pub mod report;
-pub mod signal;
-pub mod stack;
+pub mod security_groups;
 
 pub use aws_sdk_autoscaling;
 pub use aws_sdk_ec2;
 pub use aws_sdk_ssm;
+pub use chainlink;
+pub use domain;

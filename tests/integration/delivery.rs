@@ -2,11 +2,12 @@
 //! any order, and Lambda retries failed invocations. Every sample event, replayed many times and
 //! shuffled, must change AWS exactly as one delivery of each does.
 
+use domain::report::Status;
+use domain::stack::StackFile;
 use serde_json::Value;
-use shared::engine::{Capabilities, Clients, Engine};
+use shared::aws::Clients;
+use shared::engine::{Capabilities, Engine};
 use shared::invocation::handle_event;
-use shared::report::Status;
-use shared::stack::StackFile;
 use std::path::PathBuf;
 use tests::ssm::{valid_legacy, DEV_DB};
 use tests::{repo_path, rule, seed, ssm, Moto, SeededStack};

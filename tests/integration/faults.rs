@@ -10,16 +10,18 @@
 //! a `Scenario` (seed the drift, the event, what "not worse" means) plus one line per operation
 //! in `fault_matrix!`.
 
+use domain::event::parse_event_value;
+use domain::ids::SecurityGroupId;
+use domain::instances::REMEDIATION_TAG;
+use domain::net::Rule;
+use domain::outcome::Outcome;
+use domain::report::{Execution, Report, Status};
+use domain::security_groups::{check_flows, plan_security_groups, FlowStatus, SecurityGroupAction};
+use domain::stack::StackFile;
 use serde_json::Value;
-use shared::engine::{Capabilities, Clients, Engine};
-use shared::event::parse_event_value;
-use shared::ids::SecurityGroupId;
+use shared::aws::Clients;
+use shared::engine::{Capabilities, Engine};
 use shared::instances::apply::Waits;
-use shared::instances::REMEDIATION_TAG;
-use shared::net::Rule;
-use shared::plan::{check_flows, plan_security_groups, Action, FlowStatus};
-use shared::report::{Execution, Outcome, Report, Status};
-use shared::stack::StackFile;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 use tests::fault_proxy::{Exchange, Handling};
@@ -158,7 +160,7 @@ async fn run_matrix<S: Scenario>(operation: &str) {
                     "{case}: a transient fault must make the invocation retryable: {report}"
                 );
             }
-            (_, Err(error)) => assert!(error.retryable, "{case}: {error} must be retryable"),
+            (_, Err(error)) => assert!(error.is_retryable(), "{case}: {error} must be retryable"),
         }
         seeded.assert_not_worse(&moto, &log, &case).await;
 
@@ -239,17 +241,17 @@ struct GroupRepair {
 }
 
 impl GroupRepair {
-    async fn observe(moto: &Moto) -> shared::observed::ObservedStack {
+    async fn observe(moto: &Moto) -> domain::security_groups::observed::ObservedStack {
         let ec2 = moto.ec2().await;
         let file = sample_stack();
-        let mut stacks = shared::observe::observe_stacks(&ec2, &file.selector)
+        let mut stacks = shared::security_groups::observe::observe_stacks(&ec2, &file.selector)
             .await
             .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(stacks.len(), 1);
         stacks.remove(0)
     }
 
-    fn open_flows(stack: &shared::observed::ObservedStack) -> Vec<String> {
+    fn open_flows(stack: &domain::security_groups::observed::ObservedStack) -> Vec<String> {
         check_flows(&sample_stack(), stack)
             .into_iter()
             .filter(|check| check.status != FlowStatus::Blocked)
@@ -258,7 +260,7 @@ impl GroupRepair {
     }
 
     fn rules_of(
-        stack: &shared::observed::ObservedStack,
+        stack: &domain::security_groups::observed::ObservedStack,
     ) -> BTreeMap<SecurityGroupId, BTreeSet<Rule>> {
         stack
             .groups
@@ -281,7 +283,7 @@ impl Scenario for GroupRepair {
         let stack = Self::observe(moto).await;
         let mut planned: BTreeMap<SecurityGroupId, BTreeSet<Rule>> = BTreeMap::new();
         for action in plan_security_groups(&sample_stack(), &stack).actions {
-            if let Action::AuthorizeIngress { group, rules } = action {
+            if let SecurityGroupAction::AuthorizeIngress { group, rules } = action {
                 planned
                     .entry(group)
                     .or_default()
@@ -417,7 +419,7 @@ impl Scenario for ParameterRollback {
         ssm::put_all(&client, PREFIX, &valid_legacy()).await;
         // The engine itself labels the valid set, straight on the emulator.
         let labeler = Engine::new(
-            shared::engine::Clients::new(&moto.sdk_config().await),
+            shared::aws::Clients::new(&moto.sdk_config().await),
             sample_stack(),
             Capabilities::PARAMETERS,
         );
@@ -545,7 +547,7 @@ async fn three_hundred_drifted_groups_converge_through_ec2_throttling() {
     // The law of the system: after apply, planning again yields nothing.
     let fleet = StackFile::parse(&tests::fleet_stack_file("fleet-*"), "fleet.toml")
         .unwrap_or_else(|e| panic!("{e}"));
-    let stacks = shared::observe::observe_stacks(&ec2, &fleet.selector)
+    let stacks = shared::security_groups::observe::observe_stacks(&ec2, &fleet.selector)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(stacks.len(), FLEET);

@@ -9,12 +9,13 @@ use aws_sdk_autoscaling::operation::start_instance_refresh::{
 use aws_sdk_autoscaling::types::{InstanceRefresh, InstanceRefreshStatus};
 use aws_smithy_mocks::mock;
 use aws_smithy_types::error::ErrorMetadata;
-use shared::engine::{Capabilities, Clients, Engine};
+use domain::instances::REMEDIATION_TAG;
+use domain::report::{Execution, Report, Status};
+use domain::stack::StackFile;
+use shared::aws::Clients;
+use shared::engine::{Capabilities, Engine};
 use shared::instances::apply::Waits;
-use shared::instances::REMEDIATION_TAG;
 use shared::invocation::handle_event;
-use shared::report::{Execution, Report, Status};
-use shared::stack::StackFile;
 use std::time::Duration;
 use tests::fleet::Intercepted;
 use tests::{fleet, repo_path, Moto};
@@ -610,7 +611,7 @@ async fn plan_and_report_mode_show_the_steps_without_taking_them() {
     let moto = Moto::start();
     let node = demo_node(&moto, "m6i.large").await;
     let engine = engine(moto.clients().await, sample_stack());
-    let signal = shared::event::parse_event_value(alarm("alarm-eventbridge-cpu.json", &node))
+    let signal = domain::event::parse_event_value(alarm("alarm-eventbridge-cpu.json", &node))
         .unwrap_or_else(|e| panic!("{e}"));
     let recording = moto.start_recording();
     let report = engine

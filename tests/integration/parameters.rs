@@ -1,11 +1,13 @@
 //! Chainlink parameter validation and rollback against moto's Parameter Store (history,
 //! labels, SecureString), driven by the same events the parameter function receives.
 
+use domain::outcome::Outcome;
+use domain::report::{Report, Status};
+use domain::stack::StackFile;
 use serde_json::{json, Value};
-use shared::engine::{Capabilities, Clients, Engine};
+use shared::aws::Clients;
+use shared::engine::{Capabilities, Engine};
 use shared::invocation::handle_event;
-use shared::report::{Outcome, Report, Status};
-use shared::stack::StackFile;
 use tests::ssm::{valid_legacy, DEV_DB, GOOD_DB};
 use tests::{repo_path, ssm, Moto};
 
@@ -51,7 +53,7 @@ fn parameter_actions(report: &Report) -> Vec<(String, Outcome)> {
         .map(|a| {
             (
                 format!("{} {}", a.action.kind(), a.action.name()),
-                a.outcome.clone(),
+                a.outcome.outcome.clone(),
             )
         })
         .collect()
@@ -138,8 +140,8 @@ async fn production_pointed_at_the_dev_database_is_rolled_back_once() {
 async fn a_bad_v2_websocket_url_is_rolled_back() {
     let moto = Moto::start();
     let client = ssm::client(&moto).await;
-    let config = include_str!("../../shared/src/parameters/testdata/v2-config.toml");
-    let secrets = include_str!("../../shared/src/parameters/testdata/v2-secrets.toml");
+    let config = include_str!("../../shared/domain/tests/testdata/v2-config.toml");
+    let secrets = include_str!("../../shared/domain/tests/testdata/v2-secrets.toml");
     ssm::put_all(
         &client,
         PREFIX,
@@ -225,11 +227,9 @@ async fn a_deleted_required_parameter_is_critical_and_left_to_people() {
         .parameters
         .as_ref()
         .unwrap_or_else(|| panic!("no parameters report"));
-    assert!(parameters
-        .findings
-        .iter()
-        .any(|f| f.severity == shared::chainlink::Severity::Critical
-            && f.parameter.contains("DATABASE_URL")));
+    assert!(parameters.findings.iter().any(
+        |f| f.severity == chainlink::Severity::Critical && f.parameter.contains("DATABASE_URL")
+    ));
     assert!(
         parameters.actions.is_empty(),
         "nothing is recreated from a copy: the tool keeps none"

@@ -1,11 +1,13 @@
 //! Security-group drift repair: the engine's observe → plan → apply against the emulator.
 
+use domain::outcome::Outcome;
+use domain::report::{Execution, Report, Status};
+use domain::signal::Signal;
+use domain::stack::StackFile;
 use serde_json::Value;
-use shared::engine::{Capabilities, Clients, Engine};
+use shared::aws::Clients;
+use shared::engine::{Capabilities, Engine};
 use shared::invocation::handle_event;
-use shared::report::{Execution, Outcome, Report, Status};
-use shared::signal::Signal;
-use shared::stack::StackFile;
 use tests::{repo_path, rule, seed, Moto, SeededStack};
 
 fn sample_stack() -> StackFile {
@@ -31,11 +33,11 @@ fn outcomes(report: &Report) -> Vec<(String, Outcome)> {
     report
         .stacks
         .iter()
-        .flat_map(|s| &s.actions)
+        .flat_map(|s| &s.security_groups.actions)
         .map(|a| {
             (
                 format!("{} {}", a.action.kind(), a.action.group()),
-                a.outcome.clone(),
+                a.outcome.outcome.clone(),
             )
         })
         .collect()
@@ -113,6 +115,7 @@ async fn forbidden_world_exposures_are_revoked_exactly() {
         [format!("tcp 5432 from {}", stack.node)]
     );
     let unmanaged: Vec<String> = report.stacks[0]
+        .security_groups
         .unmanaged
         .iter()
         .map(|u| u.rule.to_string())
@@ -375,14 +378,14 @@ async fn the_flow_check_traces_network_acls_of_the_instances_subnets() {
 
     let report = run(&engine(&moto, sample_stack()).await, Execution::Plan).await;
 
-    let flows = &report.stacks[0].flow_check;
+    let flows = &report.stacks[0].security_groups.flow_check;
     let node_db = flows
         .iter()
         .find(|f| f.check.flow == "node-db")
         .unwrap_or_else(|| panic!("no node-db"));
     assert_eq!(
         node_db.check.status,
-        shared::plan::FlowStatus::Blocked,
+        domain::security_groups::FlowStatus::Blocked,
         "{report}"
     );
     let text = report.to_string();
@@ -394,7 +397,11 @@ async fn the_flow_check_traces_network_acls_of_the_instances_subnets() {
         .iter()
         .find(|f| f.check.flow == "operator-ui")
         .unwrap_or_else(|| panic!("no operator-ui"));
-    assert_eq!(ui.check.status, shared::plan::FlowStatus::Open, "{report}");
+    assert_eq!(
+        ui.check.status,
+        domain::security_groups::FlowStatus::Open,
+        "{report}"
+    );
     assert!(
         outcomes(&report).is_empty(),
         "ACLs are reported, never changed"
@@ -417,17 +424,17 @@ async fn a_stale_plan_converges_when_a_duplicate_delivery_already_made_the_chang
     seed::allow(&ec2, &node, &[rule::tcp(22, "0.0.0.0/0")]).await;
     let file = sample_stack();
     let selector = file.selector.clone();
-    let observed = shared::observe::observe_stacks(&ec2, &selector)
+    let observed = shared::security_groups::observe::observe_stacks(&ec2, &selector)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    let plan = shared::plan::plan_security_groups(&file, &observed[0]);
+    let plan = domain::security_groups::plan_security_groups(&file, &observed[0]);
 
     // Between plan and apply, a concurrent duplicate delivery made both changes. (It writes the
     // rule with the function's own description: moto, unlike AWS, tells group-pair rules apart
     // by description, so a hand-made copy would not be a duplicate there.)
     ec2.authorize_security_group_ingress()
         .group_id(db.as_str())
-        .ip_permissions(shared::apply::permission(
+        .ip_permissions(shared::security_groups::apply::permission(
             &rule::tcp(5432, node.as_str()),
             Some(&["node-db".to_string()]),
         ))
@@ -436,17 +443,23 @@ async fn a_stale_plan_converges_when_a_duplicate_delivery_already_made_the_chang
         .unwrap_or_else(|e| panic!("{e:?}"));
     ec2.revoke_security_group_ingress()
         .group_id(node.as_str())
-        .ip_permissions(shared::apply::permission(&rule::tcp(22, "0.0.0.0/0"), None))
+        .ip_permissions(shared::security_groups::apply::permission(
+            &rule::tcp(22, "0.0.0.0/0"),
+            None,
+        ))
         .send()
         .await
         .unwrap_or_else(|e| panic!("{e:?}"));
     let recording = moto.start_recording();
 
-    let outcomes = shared::apply::apply_plan(&ec2, &plan).await;
+    let outcomes = shared::security_groups::apply::apply_plan(&ec2, &plan).await;
 
     assert_eq!(
         outcomes,
-        [Outcome::AlreadyConverged, Outcome::AlreadyConverged]
+        [
+            Outcome::AlreadyConverged.into(),
+            Outcome::AlreadyConverged.into()
+        ]
     );
     let writes = recording.mutating_calls();
     assert_eq!(
@@ -464,9 +477,9 @@ async fn a_stale_plan_converges_when_a_duplicate_delivery_already_made_the_chang
 /// really sends, it must find exactly what the SDK's own parser finds.
 #[tokio::test]
 async fn the_page_reader_finds_what_the_sdk_parser_finds() {
-    use shared::ids::{SecurityGroupId, StackName};
-    use shared::observe::{describe_groups, tagged_group_from_sdk, GroupScope};
-    use shared::stack::StackSelector;
+    use domain::ids::{SecurityGroupId, StackName};
+    use domain::stack::StackSelector;
+    use shared::security_groups::observe::{describe_groups, tagged_group_from_sdk, GroupScope};
 
     let moto = Moto::start();
     let ec2 = moto.ec2().await;

@@ -491,36 +491,12 @@ impl Request {
     }
 }
 
+/// A form value as AWS reads it (`+` is a space; `%+1` is not a byte).
 fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'%' if i + 2 < bytes.len() => {
-                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("");
-                match u8::from_str_radix(hex, 16) {
-                    Ok(byte) => {
-                        out.push(byte);
-                        i += 3;
-                    }
-                    Err(_) => {
-                        out.push(b'%');
-                        i += 1;
-                    }
-                }
-            }
-            b'+' => {
-                out.push(b' ');
-                i += 1;
-            }
-            byte => {
-                out.push(byte);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    url::form_urlencoded::parse(format!("v={text}").as_bytes())
+        .next()
+        .map(|(_, value)| value.into_owned())
+        .unwrap_or_default()
 }
 
 fn read_request(client: &TcpStream) -> std::io::Result<Option<Request>> {
@@ -883,6 +859,8 @@ mod tests {
             "IpPermissions.1.IpRanges.1.CidrIp=0.0.0.0/0"
         );
         assert_eq!(percent_decode("a+b%3Ac%"), "a b:c%");
+        // A sign is not a hex digit: "%+1" is a percent and a space, not the byte 0x01.
+        assert_eq!(percent_decode("%+1"), "% 1");
     }
 
     #[test]

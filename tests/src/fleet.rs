@@ -13,8 +13,8 @@ use aws_smithy_runtime_api::client::orchestrator::{HttpRequest, HttpResponse};
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_runtime_api::http::StatusCode;
 use aws_smithy_types::body::SdkBody;
-use shared::engine::Clients;
-use shared::ids::{SecurityGroupId, ROLE_TAG, STACK_TAG};
+use domain::ids::{SecurityGroupId, ROLE_TAG, STACK_TAG};
+use shared::aws::Clients;
 use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
 use std::sync::Arc;
 

@@ -4,8 +4,8 @@
 
 use aws_sdk_ec2::config::Credentials;
 use aws_sdk_ec2::types::{Filter, ResourceType, Tag, TagSpecification};
-use shared::ids::{SecurityGroupId, ROLE_TAG, STACK_TAG};
-use shared::net::Rule;
+use domain::ids::{SecurityGroupId, ROLE_TAG, STACK_TAG};
+use domain::net::Rule;
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -78,8 +78,8 @@ impl Moto {
     }
 
     /// The engine's clients, all pointed at this emulator.
-    pub async fn clients(&self) -> shared::engine::Clients {
-        shared::engine::Clients::new(&self.sdk_config().await)
+    pub async fn clients(&self) -> shared::aws::Clients {
+        shared::aws::Clients::new(&self.sdk_config().await)
     }
 
     /// Environment for running the `remediator` binary against this emulator through the
@@ -147,10 +147,7 @@ pub fn sdk_config_loader(endpoint: &str) -> aws_config::ConfigLoader {
 /// Engine clients with a retry partition of their own. The SDK keeps its retry quota and, in
 /// adaptive mode, its client-side rate limiter per partition for the whole process: tests
 /// that exhaust them on purpose must not starve the other tests of the same test binary.
-pub fn isolated_clients(
-    config: &aws_config::SdkConfig,
-    partition: &str,
-) -> shared::engine::Clients {
+pub fn isolated_clients(config: &aws_config::SdkConfig, partition: &str) -> shared::aws::Clients {
     use aws_sdk_ec2::config::retry::RetryPartition;
     let ec2 = aws_sdk_ec2::config::Builder::from(config)
         .retry_partition(RetryPartition::new(format!("{partition}-ec2")))
@@ -165,7 +162,7 @@ pub fn isolated_clients(
             format!("{partition}-autoscaling"),
         ))
         .build();
-    shared::engine::Clients {
+    shared::aws::Clients {
         ec2: aws_sdk_ec2::Client::from_conf(ec2),
         ssm: aws_sdk_ssm::Client::from_conf(ssm),
         autoscaling: aws_sdk_autoscaling::Client::from_conf(autoscaling),
@@ -441,7 +438,7 @@ pub mod seed {
             .set_ip_permissions(Some(
                 rules
                     .iter()
-                    .map(|r| shared::apply::permission(r, None))
+                    .map(|r| shared::security_groups::apply::permission(r, None))
                     .collect(),
             ))
             .send()
@@ -559,7 +556,7 @@ pub mod seed {
             .security_groups()
             .iter()
             .flat_map(|g| g.ip_permissions())
-            .flat_map(shared::observe::rules_from_permission)
+            .flat_map(shared::security_groups::observe::rules_from_permission)
             .map(|r| r.to_string())
             .collect();
         rules.sort();
@@ -657,8 +654,8 @@ pub fn fleet_stack_file(pattern: &str) -> String {
 
 /// Rules for seeding, in the engine's own types.
 pub mod rule {
-    use shared::fixtures;
-    use shared::net::Rule;
+    use domain::net::Rule;
+    use test_support as fixtures;
 
     pub fn tcp(port: u16, peer: &str) -> Rule {
         fixtures::tcp(port).from(peer)
@@ -677,7 +674,7 @@ pub mod rule {
 pub mod ssm {
     use aws_sdk_ssm::types::ParameterType;
 
-    pub use shared::fixtures::{
+    pub use test_support::{
         valid_legacy_parameters as valid_legacy, DEV_DATABASE_URL as DEV_DB,
         GOOD_DATABASE_URL as GOOD_DB,
     };

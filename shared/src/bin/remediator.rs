@@ -6,12 +6,12 @@
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use shared::aws::load_sdk_config;
-use shared::engine::{Capabilities, Clients, Engine};
-use shared::invocation::{run_event, Retryable};
-use shared::report::{Execution, Report};
-use shared::signal::Signal;
-use shared::stack::StackFile;
+use shared::aws::{load_sdk_config, Clients};
+use shared::domain::report::{Execution, Report};
+use shared::domain::signal::Signal;
+use shared::domain::stack::StackFile;
+use shared::engine::{Capabilities, Engine};
+use shared::invocation::{run_event, run_signal, Retryable};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -136,29 +136,13 @@ async fn run(cli: Cli) -> ExitCode {
     let report = match (&cli.command, event) {
         (Command::Handle { .. }, Some(event)) => run_event(&engine, event, Execution::Apply).await,
         (Command::Plan { .. }, Some(event)) => run_event(&engine, event, Execution::Plan).await,
-        (Command::Plan { .. } | Command::Validate(_), None) => engine
-            .run(Signal::sweep("cli"), Execution::Plan)
-            .await
-            .map_err(|error| Retryable {
-                error,
-                report: None,
-            }),
-        _ => engine
-            .run(Signal::sweep("cli"), Execution::Apply)
-            .await
-            .map_err(|error| Retryable {
-                error,
-                report: None,
-            }),
+        (Command::Plan { .. } | Command::Validate(_), None) => {
+            run_signal(&engine, Signal::sweep("cli"), Execution::Plan).await
+        }
+        _ => run_signal(&engine, Signal::sweep("cli"), Execution::Apply).await,
     };
     match report {
-        Ok(report) => {
-            let code = print_report(&report, common.json);
-            // The process ends here: freeing a sweep's report allocation by allocation (a
-            // hundred thousand of them for thousands of stacks) would only cost CPU time.
-            std::mem::forget(report);
-            code
-        }
+        Ok(report) => print_report(&report, common.json),
         // A failure the function would retry: show what was done before it.
         Err(Retryable {
             report: Some(report),
@@ -167,9 +151,15 @@ async fn run(cli: Cli) -> ExitCode {
             eprintln!("error: {error} (a Lambda function would retry this event)");
             print_report(&report, common.json)
         }
+        // Still one document for `--json`: a report that says what could not be read.
         Err(Retryable { error, .. }) => {
-            eprintln!("error: {error}");
-            ExitCode::from(EXIT_FAILED)
+            eprintln!("error: {error} (a Lambda function would retry this event)");
+            let execution = match &cli.command {
+                Command::Apply(_) | Command::Handle { .. } => Execution::Apply,
+                Command::Plan { .. } | Command::Validate(_) => Execution::Plan,
+            };
+            let report = Report::unreadable(execution, engine.stack_file().mode, error);
+            print_report(&report, common.json)
         }
     }
 }

@@ -2,17 +2,20 @@
 //! remediation history (from tags), the volume behind a disk alarm, and what AWS says about the
 //! type a resize would move to. The alarm is only a hint: all of this is read fresh.
 
-use super::plan::next_type;
-use super::{
+use crate::aws::{filter, tag};
+use chrono::{DateTime, Utc};
+use domain::ids::{
+    AutoScalingGroupName, InstanceId, LaunchTemplateId, RoleName, StackName, VolumeId, ROLE_TAG,
+    STACK_TAG,
+};
+use domain::instances::target::{resize_candidate, volume_for, ResizeCandidate};
+use domain::instances::{
     AttachedVolume, GroupState, InstanceState, LaunchTemplateRef, Observation, RemediationRecord,
     Target, TypeCheck, VolumeState, GROUP_TAG, REMEDIATION_TAG,
 };
-use crate::aws::AwsError;
-use crate::ids::{InstanceId, RoleName, StackName, ROLE_TAG, STACK_TAG};
-use crate::observe::{filter, tag};
-use crate::signal::AlarmNotice;
-use crate::stack::{Remediation, StackFile};
-use chrono::{DateTime, Utc};
+use domain::signal::AlarmNotice;
+use domain::stack::{Remediation, StackFile};
+use domain::Error;
 use std::collections::BTreeSet;
 
 /// The largest page each describe call allows.
@@ -45,6 +48,16 @@ impl std::fmt::Display for NoTarget {
     }
 }
 
+impl<'a> From<&'a crate::aws::Clients> for InstanceClients<'a> {
+    fn from(clients: &'a crate::aws::Clients) -> Self {
+        Self {
+            ec2: &clients.ec2,
+            autoscaling: &clients.autoscaling,
+            ssm: &clients.ssm,
+        }
+    }
+}
+
 /// The AWS clients the instance function reads and writes through.
 #[derive(Clone, Copy, Debug)]
 pub struct InstanceClients<'a> {
@@ -60,7 +73,7 @@ pub async fn observe_target(
     notice: &AlarmNotice,
     remediation: Remediation,
     now: DateTime<Utc>,
-) -> Result<Result<Observation, NoTarget>, AwsError> {
+) -> Result<Result<(StackName, Observation), NoTarget>, Error> {
     let mut target = match read_target(clients, notice).await? {
         Ok(target) => target,
         Err(no_target) => return Ok(Err(no_target)),
@@ -76,13 +89,13 @@ pub async fn observe_target(
         | Target::Group { group } = &mut target
         {
             group.refresh_in_progress =
-                refresh_in_progress(clients.autoscaling, &group.name).await?;
+                refresh_in_progress(clients.autoscaling, group.name.as_str()).await?;
         }
     }
     let volume = match (&target, remediation) {
         (Target::Instance { instance, .. }, Remediation::GrowDisk) => {
             match volume_for(instance, notice) {
-                Some(volume_id) => read_volume(clients.ec2, &volume_id, now).await?,
+                Some(volume_id) => read_volume(clients.ec2, volume_id.as_str(), now).await?,
                 None => None,
             }
         }
@@ -92,24 +105,27 @@ pub async fn observe_target(
         Remediation::Resize => check_next_type(clients.ec2, file, &target).await?,
         _ => None,
     };
-    Ok(Ok(Observation {
-        target,
-        volume,
-        next_type,
-        history,
-    }))
+    Ok(Ok((
+        stack,
+        Observation {
+            target,
+            volume,
+            next_type,
+            history,
+        },
+    )))
 }
 
 async fn read_target(
     clients: InstanceClients<'_>,
     notice: &AlarmNotice,
-) -> Result<Result<Target, NoTarget>, AwsError> {
+) -> Result<Result<Target, NoTarget>, Error> {
     if let Some(raw_id) = notice.dimension("InstanceId") {
         let Some(instance) = read_instance(clients.ec2, raw_id).await? else {
             return Ok(Err(NoTarget::Missing(format!("instance {raw_id}"))));
         };
         let group = match &instance.auto_scaling_group {
-            Some(name) => read_group(clients, name).await?,
+            Some(name) => read_group(clients, name.as_str()).await?,
             None => None,
         };
         return Ok(Ok(Target::Instance { instance, group }));
@@ -127,7 +143,7 @@ async fn read_target(
 pub async fn read_instance(
     ec2: &aws_sdk_ec2::Client,
     raw_id: &str,
-) -> Result<Option<InstanceState>, AwsError> {
+) -> Result<Option<InstanceState>, Error> {
     if !is_instance_id(raw_id) {
         return Ok(None);
     }
@@ -135,8 +151,8 @@ pub async fn read_instance(
     let response = match response {
         Ok(response) => response,
         Err(e) => {
-            let error = AwsError::from_sdk("DescribeInstances", e);
-            if error.code.starts_with("InvalidInstanceID") {
+            let error = crate::aws::sdk_error("DescribeInstances", e);
+            if error.code().starts_with("InvalidInstanceID") {
                 return Ok(None);
             }
             return Err(error);
@@ -176,7 +192,7 @@ fn instance_from_sdk(instance: &aws_sdk_ec2::types::Instance) -> InstanceState {
             .and_then(|p| p.availability_zone())
             .unwrap_or_default()
             .to_string(),
-        auto_scaling_group: tag(tags, GROUP_TAG).map(String::from),
+        auto_scaling_group: tag(tags, GROUP_TAG).map(AutoScalingGroupName::new),
         root_device: instance.root_device_name().map(String::from),
         volumes: instance
             .block_device_mappings()
@@ -184,7 +200,7 @@ fn instance_from_sdk(instance: &aws_sdk_ec2::types::Instance) -> InstanceState {
             .filter_map(|mapping| {
                 Some(AttachedVolume {
                     device: mapping.device_name()?.to_string(),
-                    volume_id: mapping.ebs()?.volume_id()?.to_string(),
+                    volume_id: VolumeId::new(mapping.ebs()?.volume_id()?),
                 })
             })
             .collect(),
@@ -195,14 +211,14 @@ fn instance_from_sdk(instance: &aws_sdk_ec2::types::Instance) -> InstanceState {
 pub async fn read_group(
     clients: InstanceClients<'_>,
     name: &str,
-) -> Result<Option<GroupState>, AwsError> {
+) -> Result<Option<GroupState>, Error> {
     let response = clients
         .autoscaling
         .describe_auto_scaling_groups()
         .auto_scaling_group_names(name)
         .send()
         .await
-        .map_err(|e| AwsError::from_sdk("DescribeAutoScalingGroups", e))?;
+        .map_err(|e| crate::aws::sdk_error("DescribeAutoScalingGroups", e))?;
     let Some(group) = response.auto_scaling_groups().first() else {
         return Ok(None);
     };
@@ -218,7 +234,7 @@ pub async fn read_group(
         None => None,
     };
     Ok(Some(GroupState {
-        name: group.auto_scaling_group_name().unwrap_or(name).to_string(),
+        name: AutoScalingGroupName::new(group.auto_scaling_group_name().unwrap_or(name)),
         stack: tag(STACK_TAG).map(StackName::new),
         role: tag(ROLE_TAG).and_then(RoleName::parse),
         launch_template,
@@ -243,7 +259,7 @@ pub async fn read_group(
 async fn read_template(
     ec2: &aws_sdk_ec2::Client,
     spec: &aws_sdk_autoscaling::types::LaunchTemplateSpecification,
-) -> Result<Option<LaunchTemplateRef>, AwsError> {
+) -> Result<Option<LaunchTemplateRef>, Error> {
     let requested = spec.version().unwrap_or("$Default").to_string();
     let response = ec2
         .describe_launch_template_versions()
@@ -252,12 +268,12 @@ async fn read_template(
         .versions(&requested)
         .send()
         .await
-        .map_err(|e| AwsError::from_sdk("DescribeLaunchTemplateVersions", e))?;
+        .map_err(|e| crate::aws::sdk_error("DescribeLaunchTemplateVersions", e))?;
     Ok(response
         .launch_template_versions()
         .first()
         .map(|version| LaunchTemplateRef {
-            id: version.launch_template_id().unwrap_or_default().to_string(),
+            id: LaunchTemplateId::new(version.launch_template_id().unwrap_or_default()),
             version: version.version_number().unwrap_or_default(),
             requested_version: requested.clone(),
             instance_type: version
@@ -271,7 +287,7 @@ async fn read_template(
 pub async fn refresh_in_progress(
     autoscaling: &aws_sdk_autoscaling::Client,
     group: &str,
-) -> Result<bool, AwsError> {
+) -> Result<bool, Error> {
     use aws_sdk_autoscaling::types::InstanceRefreshStatus as Status;
     let response = autoscaling
         .describe_instance_refreshes()
@@ -279,7 +295,7 @@ pub async fn refresh_in_progress(
         .max_records(100)
         .send()
         .await
-        .map_err(|e| AwsError::from_sdk("DescribeInstanceRefreshes", e))?;
+        .map_err(|e| crate::aws::sdk_error("DescribeInstanceRefreshes", e))?;
     Ok(response.instance_refreshes().iter().any(|refresh| {
         matches!(
             refresh.status(),
@@ -298,7 +314,7 @@ pub async fn refresh_in_progress(
 async fn stack_history(
     clients: InstanceClients<'_>,
     stack: &StackName,
-) -> Result<Vec<RemediationRecord>, AwsError> {
+) -> Result<Vec<RemediationRecord>, Error> {
     let mut history = Vec::new();
     let mut pages = clients
         .ec2
@@ -309,7 +325,7 @@ async fn stack_history(
         .page_size(INSTANCE_PAGE)
         .send();
     while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| AwsError::from_sdk("DescribeInstances", e))?;
+        let page = page.map_err(|e| crate::aws::sdk_error("DescribeInstances", e))?;
         history.extend(
             page.reservations()
                 .iter()
@@ -331,7 +347,7 @@ async fn stack_history(
         .page_size(GROUP_PAGE)
         .send();
     while let Some(page) = groups.next().await {
-        let page = page.map_err(|e| AwsError::from_sdk("DescribeAutoScalingGroups", e))?;
+        let page = page.map_err(|e| crate::aws::sdk_error("DescribeAutoScalingGroups", e))?;
         history.extend(
             page.auto_scaling_groups()
                 .iter()
@@ -343,43 +359,6 @@ async fn stack_history(
     Ok(history)
 }
 
-/// The volume behind the alarm's filesystem: the root volume for `/`, else the device the
-/// CloudWatch agent names (`xvdf` is `/dev/xvdf` or `/dev/sdf`), else the only data volume.
-pub fn volume_for(instance: &InstanceState, notice: &AlarmNotice) -> Option<String> {
-    let path = notice.dimension("path").unwrap_or("/");
-    if path == "/" {
-        let root = instance.root_device.as_deref()?;
-        return instance
-            .volumes
-            .iter()
-            .find(|v| v.device == root)
-            .map(|v| v.volume_id.clone());
-    }
-    let data: Vec<&AttachedVolume> = instance
-        .volumes
-        .iter()
-        .filter(|v| Some(v.device.as_str()) != instance.root_device.as_deref())
-        .collect();
-    let by_device = notice.dimension("device").and_then(|device| {
-        let device = device.trim_start_matches("/dev/");
-        let device = device.trim_end_matches(|c: char| c.is_ascii_digit());
-        let aliases = [
-            device.to_string(),
-            device.replacen("xvd", "sd", 1),
-            device.replacen("sd", "xvd", 1),
-        ];
-        data.iter().find(|v| {
-            let name = v.device.trim_start_matches("/dev/");
-            aliases.iter().any(|alias| alias == name)
-        })
-    });
-    match (by_device, data.as_slice()) {
-        (Some(volume), _) => Some(volume.volume_id.clone()),
-        (None, [only]) => Some(only.volume_id.clone()),
-        _ => None,
-    }
-}
-
 /// AWS allows one modification of a volume every six hours.
 const MODIFICATION_INTERVAL_HOURS: i64 = 6;
 
@@ -387,13 +366,13 @@ async fn read_volume(
     ec2: &aws_sdk_ec2::Client,
     volume_id: &str,
     now: DateTime<Utc>,
-) -> Result<Option<VolumeState>, AwsError> {
+) -> Result<Option<VolumeState>, Error> {
     let response = ec2
         .describe_volumes()
         .volume_ids(volume_id)
         .send()
         .await
-        .map_err(|e| AwsError::from_sdk("DescribeVolumes", e))?;
+        .map_err(|e| crate::aws::sdk_error("DescribeVolumes", e))?;
     let Some(volume) = response.volumes().first() else {
         return Ok(None);
     };
@@ -402,7 +381,7 @@ async fn read_volume(
         .volume_ids(volume_id)
         .send()
         .await
-        .map_err(|e| AwsError::from_sdk("DescribeVolumesModifications", e))?;
+        .map_err(|e| crate::aws::sdk_error("DescribeVolumesModifications", e))?;
     use aws_sdk_ec2::types::VolumeModificationState as State;
     let recent = chrono::Duration::hours(MODIFICATION_INTERVAL_HOURS);
     let busy = modifications.volumes_modifications().iter().any(|m| {
@@ -416,7 +395,7 @@ async fn read_volume(
         unfinished || started.is_some_and(|at| now - at < recent)
     });
     Ok(Some(VolumeState {
-        id: volume_id.to_string(),
+        id: VolumeId::new(volume_id),
         size_gib: volume
             .size()
             .and_then(|s| u32::try_from(s).ok())
@@ -431,29 +410,16 @@ async fn check_next_type(
     ec2: &aws_sdk_ec2::Client,
     file: &StackFile,
     target: &Target,
-) -> Result<Option<TypeCheck>, AwsError> {
-    let (current, zones): (Option<&str>, Vec<String>) = match target {
-        Target::Instance {
-            group: Some(group), ..
-        }
-        | Target::Group { group } => (
-            group
-                .launch_template
-                .as_ref()
-                .and_then(|t| t.instance_type.as_deref()),
-            group.availability_zones.clone(),
-        ),
-        Target::Instance { instance, .. } => (
-            Some(instance.instance_type.as_str()),
-            vec![instance.availability_zone.clone()],
-        ),
-    };
-    let Some(current) = current else {
+) -> Result<Option<TypeCheck>, Error> {
+    let Some(ResizeCandidate {
+        current,
+        next,
+        zones,
+    }) = resize_candidate(&file.roles, target)
+    else {
         return Ok(None);
     };
-    let Ok(next) = next_type(&file.roles, target.role(), current) else {
-        return Ok(None);
-    };
+    let current = current.as_str();
     use aws_sdk_ec2::types::InstanceType as SdkType;
     let described = ec2
         .describe_instance_types()
@@ -464,8 +430,8 @@ async fn check_next_type(
     let described = match described {
         Ok(described) => described,
         Err(e) => {
-            let error = AwsError::from_sdk("DescribeInstanceTypes", e);
-            if error.code.starts_with("InvalidInstanceType") {
+            let error = crate::aws::sdk_error("DescribeInstanceTypes", e);
+            if error.code().starts_with("InvalidInstanceType") {
                 return Ok(None);
             }
             return Err(error);
@@ -499,7 +465,7 @@ async fn check_next_type(
         .filters(filter("location", zones.iter().map(String::as_str)))
         .send()
         .await
-        .map_err(|e| AwsError::from_sdk("DescribeInstanceTypeOfferings", e))?;
+        .map_err(|e| crate::aws::sdk_error("DescribeInstanceTypeOfferings", e))?;
     let offered_in: BTreeSet<&str> = offerings
         .instance_type_offerings()
         .iter()

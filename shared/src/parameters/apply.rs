@@ -1,13 +1,16 @@
 //! SSM writes: put an earlier value back as a new version and label it, or label a valid
 //! version. Each step re-checks its precondition, so a duplicate or stale event converges.
 
-use super::ParameterAction;
-use crate::aws::AwsError;
-use crate::report::Outcome;
 use aws_sdk_ssm::types::{ParameterStringFilter, ParameterType};
 use aws_sdk_ssm::Client;
+use domain::outcome::{ActionOutcome, Outcome};
+use domain::parameters::ParameterAction;
+use domain::Error;
 
-pub async fn apply_parameter_actions(ssm: &Client, actions: &[ParameterAction]) -> Vec<Outcome> {
+pub async fn apply_parameter_actions(
+    ssm: &Client,
+    actions: &[ParameterAction],
+) -> Vec<ActionOutcome> {
     let mut outcomes = Vec::with_capacity(actions.len());
     for action in actions {
         let outcome = match action {
@@ -15,7 +18,7 @@ pub async fn apply_parameter_actions(ssm: &Client, actions: &[ParameterAction]) 
                 name,
                 version,
                 label,
-            } => match label_version(ssm, name, *version, label).await {
+            } => match label_version(ssm, name.as_str(), *version, label).await {
                 Ok(()) => Outcome::Applied,
                 Err(error) => Outcome::Failed { error },
             },
@@ -29,7 +32,7 @@ pub async fn apply_parameter_actions(ssm: &Client, actions: &[ParameterAction]) 
             } => {
                 revert(
                     ssm,
-                    name,
+                    name.as_str(),
                     parameter_type.as_aws(),
                     *from_version,
                     label,
@@ -39,7 +42,7 @@ pub async fn apply_parameter_actions(ssm: &Client, actions: &[ParameterAction]) 
             }
         };
         tracing::info!(action = action.kind(), target = action.name(), outcome = %outcome, "action executed");
-        outcomes.push(outcome);
+        outcomes.push(ActionOutcome::from(outcome));
     }
     outcomes
 }
@@ -63,7 +66,7 @@ async fn revert(
         Ok(found) => found.parameter().map(|p| p.version()),
         Err(e) => {
             return Outcome::Failed {
-                error: AwsError::from_sdk("GetParameter", e),
+                error: crate::aws::sdk_error("GetParameter", e),
             }
         }
     };
@@ -96,7 +99,7 @@ async fn revert(
         Ok(output) => output.version(),
         Err(e) => {
             return Outcome::Failed {
-                error: AwsError::from_sdk("PutParameter", e),
+                error: crate::aws::sdk_error("PutParameter", e),
             }
         }
     };
@@ -107,24 +110,22 @@ async fn revert(
 }
 
 /// The KMS key of a SecureString, so a restored value stays encrypted with the same key.
-async fn key_id_of(ssm: &Client, name: &str) -> Result<Option<String>, AwsError> {
+async fn key_id_of(ssm: &Client, name: &str) -> Result<Option<String>, Error> {
     let filter = ParameterStringFilter::builder()
         .key("Name")
         .option("Equals")
         .values(name)
         .build()
-        .map_err(|e| AwsError {
+        .map_err(|e| Error::NotCarriedOut {
             operation: "DescribeParameters",
-            code: "Client".into(),
             message: e.to_string(),
-            retryable: false,
         })?;
     let described = ssm
         .describe_parameters()
         .parameter_filters(filter)
         .send()
         .await
-        .map_err(|e| AwsError::from_sdk("DescribeParameters", e))?;
+        .map_err(|e| crate::aws::sdk_error("DescribeParameters", e))?;
     Ok(described
         .parameters()
         .first()
@@ -132,12 +133,7 @@ async fn key_id_of(ssm: &Client, name: &str) -> Result<Option<String>, AwsError>
         .map(String::from))
 }
 
-async fn label_version(
-    ssm: &Client,
-    name: &str,
-    version: i64,
-    label: &str,
-) -> Result<(), AwsError> {
+async fn label_version(ssm: &Client, name: &str, version: i64, label: &str) -> Result<(), Error> {
     let output = ssm
         .label_parameter_version()
         .name(name)
@@ -145,15 +141,13 @@ async fn label_version(
         .labels(label)
         .send()
         .await
-        .map_err(|e| AwsError::from_sdk("LabelParameterVersion", e))?;
+        .map_err(|e| crate::aws::sdk_error("LabelParameterVersion", e))?;
     if output.invalid_labels().is_empty() {
         Ok(())
     } else {
-        Err(AwsError {
+        Err(Error::NotCarriedOut {
             operation: "LabelParameterVersion",
-            code: "InvalidLabels".into(),
             message: format!("Parameter Store refused the label {label:?}"),
-            retryable: false,
         })
     }
 }

@@ -1,117 +1,173 @@
-//! A stack's Chainlink node parameters in SSM Parameter Store: what was read, and the pure plan
-//! that keeps them valid — mark a valid set as last known good, or roll a bad change back to
-//! the most recent valid value as a new version (history is kept; nothing is ever deleted).
-//!
-//! Values are `SecretValue`s from the moment they are read: they never reach a log, a report or
-//! an error, and a rollback's value is carried in memory only.
+//! A stack's node parameters in SSM Parameter Store: read with their history (`observe`), the
+//! node's endpoints probed live (`probe`), and a plan's labels and rollbacks carried out
+//! (`apply`). The model, the planner and the report section are `domain::parameters`.
 
-mod apply;
-mod observe;
-mod plan;
-#[cfg(test)]
-mod tests;
+pub mod apply;
+pub mod observe;
+pub mod probe;
 
-pub use apply::apply_parameter_actions;
-pub use observe::{observe_history, observe_parameters};
-pub use plan::{plan_parameters, suspects, ParameterPlan};
+use crate::capability::{Capability, Context};
+use apply::apply_parameter_actions;
+use chainlink::Finding;
+use domain::ids::ParameterName;
+use domain::ids::StackName;
+use domain::outcome::ActionOutcome;
+use domain::parameters::ParameterVersion;
+use domain::parameters::{histories_needed, plan_parameters, ObservedParameter, ParameterPlan};
+use domain::report::{ParameterReport, Section};
+use domain::signal::{Signal, SignalKind};
+use domain::stack::{ParameterSource, StackSelector};
+use domain::Error;
+use observe::{observe_history, observe_parameters};
+use probe::{probe_endpoints, PROBE_TIMEOUT};
+use std::collections::BTreeMap;
 
-use crate::chainlink::SecretValue;
-use serde::Serialize;
+#[derive(Debug)]
+pub(crate) struct Parameters;
 
-/// One parameter under a stack's prefix, at its current version.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ObservedParameter {
-    /// The full name, `/chainlink/demo/DATABASE_URL`.
-    pub name: String,
-    /// The name under the prefix, `DATABASE_URL`: what the validator reads.
-    pub key: String,
-    pub kind: ParameterKind,
-    pub version: i64,
-    pub value: SecretValue,
-    /// The version that carries the last-known-good label, if any.
-    pub labeled_version: Option<i64>,
+/// A stack's parameter set as read: the current versions, the histories an invalid set needs,
+/// and what the live probes found.
+#[derive(Debug)]
+pub(crate) struct ObservedSet {
+    stack: StackName,
+    parameters: Vec<ObservedParameter>,
+    history: BTreeMap<ParameterName, Vec<ParameterVersion>>,
+    probe_findings: Vec<Finding>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-pub enum ParameterKind {
-    String,
-    SecureString,
-    StringList,
+fn source<'a>(cx: &Context<'a>) -> Option<&'a ParameterSource> {
+    cx.file.parameters.as_ref()
 }
 
-impl ParameterKind {
-    pub fn as_aws(self) -> &'static str {
-        match self {
-            Self::String => "String",
-            Self::SecureString => "SecureString",
-            Self::StringList => "StringList",
-        }
-    }
-}
+impl Capability for Parameters {
+    type Scope = StackName;
+    type Observed = ObservedSet;
+    type Plan = ParameterPlan;
 
-/// An earlier version of a parameter, from its history.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ParameterVersion {
-    pub version: i64,
-    pub value: SecretValue,
-}
-
-/// A change to Parameter Store. Never a deletion.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[serde(tag = "kind")]
-pub enum ParameterAction {
-    /// Put an earlier, valid value back as a new version, and label that version.
-    RevertParameter {
-        name: String,
-        parameter_type: ParameterKind,
-        from_version: i64,
-        to_version: i64,
-        label: String,
-        /// The finding codes the rejected value produced.
-        rejected_for: Vec<String>,
-        #[serde(skip)]
-        value: SecretValue,
-    },
-    /// Mark the current version as the last one known to be valid.
-    LabelParameter {
-        name: String,
-        version: i64,
-        label: String,
-    },
-}
-
-impl ParameterAction {
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Self::RevertParameter { .. } => "RevertParameter",
-            Self::LabelParameter { .. } => "LabelParameter",
-        }
-    }
-
-    pub fn name(&self) -> &str {
-        match self {
-            Self::RevertParameter { name, .. } | Self::LabelParameter { name, .. } => name,
-        }
-    }
-}
-
-impl std::fmt::Display for ParameterAction {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::RevertParameter {
-                name,
-                from_version,
-                to_version,
-                rejected_for,
-                ..
-            } => write!(
-                f,
-                "revert {name}: version {from_version} is invalid ({}); put version {to_version}'s value back as a new version",
-                rejected_for.join(", ")
-            ),
-            Self::LabelParameter { name, version, label } => {
-                write!(f, "label {name} version {version} as {label}")
+    async fn scopes(
+        &self,
+        cx: &Context<'_>,
+        signal: &Signal,
+        skipped: &mut Vec<String>,
+    ) -> Result<Vec<StackName>, Error> {
+        let Some(source) = source(cx) else {
+            return Ok(Vec::new());
+        };
+        Ok(match &signal.kind {
+            SignalKind::ParameterChanged { name, .. } => {
+                let stack = match &cx.file.selector {
+                    StackSelector::Exact(stack) => name
+                        .starts_with(&source.prefix_for(stack))
+                        .then(|| stack.clone()),
+                    StackSelector::Pattern(_) => source
+                        .stack_of(name)
+                        .filter(|s| cx.file.selector.matches(s)),
+                };
+                if stack.is_none() {
+                    skipped.push(format!(
+                        "{name}: outside the parameter prefix {} of the guarded stacks",
+                        source.prefix
+                    ));
+                }
+                stack.into_iter().collect()
             }
+            SignalKind::Sweep => match &cx.file.selector {
+                StackSelector::Exact(name) => vec![name.clone()],
+                // Every observed stack has a report by now.
+                StackSelector::Pattern(_) if cx.security_groups => cx.reported.clone(),
+                StackSelector::Pattern(_) => crate::security_groups::stack_names(cx).await?,
+            },
+            _ => Vec::new(),
+        })
+    }
+
+    async fn observe(
+        &self,
+        cx: &Context<'_>,
+        stack: &StackName,
+        _skipped: &mut Vec<String>,
+    ) -> Result<Vec<ObservedSet>, Error> {
+        let Some(source) = source(cx) else {
+            return Ok(Vec::new());
+        };
+        let ssm = &cx.clients.ssm;
+        let parameters = observe_parameters(ssm, &source.prefix_for(stack), &source.label).await?;
+        let mut history = BTreeMap::new();
+        for suspect in histories_needed(&cx.file.environment, &parameters) {
+            history.insert(
+                suspect.name.clone(),
+                observe_history(ssm, suspect.name.as_str()).await?,
+            );
         }
+        let probe_findings = if source.probes {
+            let values: Vec<_> = parameters
+                .iter()
+                .map(|p| (p.key.clone(), p.value.clone()))
+                .collect();
+            let endpoints = chainlink::endpoints(&values);
+            probe_endpoints(&endpoints, cx.file.environment.chain_id, PROBE_TIMEOUT).await
+        } else {
+            Vec::new()
+        };
+        Ok(vec![ObservedSet {
+            stack: stack.clone(),
+            parameters,
+            history,
+            probe_findings,
+        }])
+    }
+
+    fn plan(&self, cx: &Context<'_>, observed: &ObservedSet) -> ParameterPlan {
+        let (prefix, label) = match source(cx) {
+            Some(source) => (source.prefix_for(&observed.stack), source.label.as_str()),
+            None => (String::new(), ""),
+        };
+        let mut plan = plan_parameters(
+            &prefix,
+            label,
+            &cx.file.environment,
+            &observed.parameters,
+            &observed.history,
+        );
+        plan.findings
+            .extend(observed.probe_findings.iter().cloned());
+        plan
+    }
+
+    fn action_count(plan: &ParameterPlan) -> usize {
+        plan.actions.len()
+    }
+
+    async fn apply(&self, cx: &Context<'_>, plan: &ParameterPlan) -> Vec<ActionOutcome> {
+        apply_parameter_actions(&cx.clients.ssm, &plan.actions).await
+    }
+
+    fn report(
+        &self,
+        _cx: &Context<'_>,
+        observed: ObservedSet,
+        plan: ParameterPlan,
+        outcomes: Vec<ActionOutcome>,
+    ) -> (StackName, Section) {
+        for finding in &plan.findings {
+            tracing::info!(stack = %observed.stack, code = finding.code.as_str(), severity = ?finding.severity, target = %finding.parameter, "parameter finding");
+        }
+        let report = ParameterReport::new(plan, outcomes);
+        (observed.stack, Section::Parameters(report))
+    }
+
+    /// A read failure must not hide what the security-group step already did for the stack:
+    /// it becomes part of the report.
+    fn unreadable(
+        &self,
+        cx: &Context<'_>,
+        stack: &StackName,
+        error: &Error,
+    ) -> Option<(StackName, Section)> {
+        let prefix = source(cx)?.prefix_for(stack);
+        Some((
+            stack.clone(),
+            Section::Parameters(ParameterReport::unreadable(prefix, error.clone())),
+        ))
     }
 }

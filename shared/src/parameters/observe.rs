@@ -1,11 +1,12 @@
 //! SSM reads: every parameter under a prefix (decrypted, in memory only), which version carries
 //! the last-known-good label, and, for suspects only, earlier versions.
 
-use super::{ObservedParameter, ParameterKind, ParameterVersion};
-use crate::aws::AwsError;
-use crate::chainlink::SecretValue;
 use aws_sdk_ssm::types::ParameterType;
 use aws_sdk_ssm::Client;
+use chainlink::SecretValue;
+use domain::ids::ParameterName;
+use domain::parameters::{ObservedParameter, ParameterKind, ParameterVersion};
+use domain::Error;
 use std::collections::BTreeMap;
 
 /// GetParametersByPath returns at most 10 per page; GetParameters takes at most 10 names.
@@ -25,7 +26,7 @@ pub async fn observe_parameters(
     ssm: &Client,
     prefix: &str,
     label: &str,
-) -> Result<Vec<ObservedParameter>, AwsError> {
+) -> Result<Vec<ObservedParameter>, Error> {
     let mut pages = ssm
         .get_parameters_by_path()
         .path(prefix.trim_end_matches('/'))
@@ -36,13 +37,13 @@ pub async fn observe_parameters(
         .send();
     let mut parameters = Vec::new();
     while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| AwsError::from_sdk("GetParametersByPath", e))?;
+        let page = page.map_err(|e| crate::aws::sdk_error("GetParametersByPath", e))?;
         for parameter in page.parameters() {
             let (Some(name), Some(value)) = (parameter.name(), parameter.value()) else {
                 continue;
             };
             parameters.push(ObservedParameter {
-                name: name.to_string(),
+                name: ParameterName::new(name),
                 key: name.strip_prefix(prefix).unwrap_or(name).to_string(),
                 kind: kind_from_sdk(parameter.r#type()),
                 version: parameter.version(),
@@ -53,7 +54,7 @@ pub async fn observe_parameters(
     }
     let labeled = labeled_versions(ssm, &parameters, label).await?;
     for parameter in &mut parameters {
-        parameter.labeled_version = labeled.get(&parameter.name).copied();
+        parameter.labeled_version = labeled.get(parameter.name.as_str()).copied();
     }
     parameters.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(parameters)
@@ -64,7 +65,7 @@ async fn labeled_versions(
     ssm: &Client,
     parameters: &[ObservedParameter],
     label: &str,
-) -> Result<BTreeMap<String, i64>, AwsError> {
+) -> Result<BTreeMap<String, i64>, Error> {
     let mut labeled = BTreeMap::new();
     for chunk in parameters.chunks(SSM_PAGE as usize) {
         let selectors = chunk
@@ -77,7 +78,7 @@ async fn labeled_versions(
             .with_decryption(false)
             .send()
             .await
-            .map_err(|e| AwsError::from_sdk("GetParameters", e))?;
+            .map_err(|e| crate::aws::sdk_error("GetParameters", e))?;
         for parameter in found.parameters() {
             if let Some(name) = parameter.name() {
                 labeled.insert(name.to_string(), parameter.version());
@@ -88,7 +89,7 @@ async fn labeled_versions(
 }
 
 /// Earlier versions of `name`, newest first, decrypted in memory.
-pub async fn observe_history(ssm: &Client, name: &str) -> Result<Vec<ParameterVersion>, AwsError> {
+pub async fn observe_history(ssm: &Client, name: &str) -> Result<Vec<ParameterVersion>, Error> {
     let mut pages = ssm
         .get_parameter_history()
         .name(name)
@@ -98,7 +99,7 @@ pub async fn observe_history(ssm: &Client, name: &str) -> Result<Vec<ParameterVe
         .send();
     let mut versions = Vec::new();
     while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| AwsError::from_sdk("GetParameterHistory", e))?;
+        let page = page.map_err(|e| crate::aws::sdk_error("GetParameterHistory", e))?;
         for entry in page.parameters() {
             if let Some(value) = entry.value() {
                 versions.push(ParameterVersion {

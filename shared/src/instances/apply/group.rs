@@ -1,11 +1,12 @@
 //! An Auto Scaling group: a launch template version one step up, the group pointed at it, an
 //! instance refresh; all or nothing.
 
-use super::{checked, StepOutcome};
-use crate::aws::AwsError;
-use crate::instance_type::InstanceType;
+use super::checked;
 use crate::instances::observe::{read_group, refresh_in_progress, InstanceClients};
-use crate::report::Outcome;
+use domain::instance_type::InstanceType;
+use domain::outcome::ActionOutcome;
+use domain::outcome::Outcome;
+use domain::Error;
 
 pub(super) async fn resize_group(
     clients: InstanceClients<'_>,
@@ -14,18 +15,16 @@ pub(super) async fn resize_group(
     from_version: i64,
     to: &InstanceType,
     min_healthy_percentage: u8,
-) -> Result<StepOutcome, AwsError> {
+) -> Result<ActionOutcome, Error> {
     let Some(current) = read_group(clients, group).await? else {
-        return Err(AwsError {
+        return Err(Error::Vanished {
             operation: "DescribeAutoScalingGroups",
-            code: "NotFound".into(),
-            message: format!("group {group} no longer exists"),
-            retryable: false,
+            resource: format!("group {group}"),
         });
     };
     let version = current.launch_template.as_ref().map(|t| t.version);
     if version != Some(from_version) {
-        return Ok(StepOutcome::plain(Outcome::Skipped {
+        return Ok(ActionOutcome::plain(Outcome::Skipped {
             reason: format!(
                 "group {group} no longer uses version {from_version} of {launch_template}: someone changed it since the plan"
             ),
@@ -38,7 +37,7 @@ pub(super) async fn resize_group(
         .map(|t| t.requested_version.clone())
         .unwrap_or_else(|| from_version.to_string());
     if refresh_in_progress(clients.autoscaling, group).await? {
-        return Ok(StepOutcome::plain(Outcome::Skipped {
+        return Ok(ActionOutcome::plain(Outcome::Skipped {
             reason: format!("an instance refresh of group {group} started since the plan"),
         }));
     }
@@ -55,16 +54,14 @@ pub(super) async fn resize_group(
         )
         .send()
         .await
-        .map_err(|e| AwsError::from_sdk("CreateLaunchTemplateVersion", e))
+        .map_err(|e| crate::aws::sdk_error("CreateLaunchTemplateVersion", e))
         .and_then(|created| {
             created
                 .launch_template_version()
                 .and_then(|v| v.version_number())
-                .ok_or_else(|| AwsError {
+                .ok_or_else(|| Error::NotCarriedOut {
                     operation: "CreateLaunchTemplateVersion",
-                    code: "BadResponse".into(),
                     message: "no version number in the response".into(),
-                    retryable: false,
                 })
         });
     let new_version = match created {
@@ -103,12 +100,12 @@ pub(super) async fn resize_group(
         .await;
     let error = match refresh {
         Ok(refresh) => {
-            return Ok(StepOutcome::applied(format!(
+            return Ok(ActionOutcome::applied(format!(
                 "group {group} uses {launch_template} version {new_version}; instance refresh {}",
                 refresh.instance_refresh_id().unwrap_or("started")
             )))
         }
-        Err(e) => AwsError::from_sdk("StartInstanceRefresh", e),
+        Err(e) => crate::aws::sdk_error("StartInstanceRefresh", e),
     };
     // Without the refresh, only new instances would get the new type: all or nothing, so the
     // group goes back to the version it asked for.
@@ -119,7 +116,7 @@ pub(super) async fn resize_group(
                 discard_new_versions(clients.ec2, launch_template, from_version, error, Some(back))
                     .await
             }
-            Err(rollback) => StepOutcome::failed_changed(
+            Err(rollback) => ActionOutcome::failed_changed(
                 error,
                 format!(
                     "ROLLBACK FAILED ({rollback}): group {group} launches {to} (version {new_version}) but its running instances keep their type; set version {requested} back or start a refresh by hand"
@@ -139,25 +136,25 @@ async fn discard_new_versions(
     ec2: &aws_sdk_ec2::Client,
     launch_template: &str,
     from_version: i64,
-    error: AwsError,
+    error: Error,
     done: Option<String>,
-) -> StepOutcome {
+) -> ActionOutcome {
     let done = done
         .map(|d| format!("rolled back: {d}; "))
         .unwrap_or_default();
     match delete_our_versions(ec2, launch_template, from_version).await {
-        Ok(deleted) if deleted.is_empty() => StepOutcome::failed_unchanged(
+        Ok(deleted) if deleted.is_empty() => ActionOutcome::failed_unchanged(
             error,
             Some(format!("{done}no new launch template version remains")),
         ),
-        Ok(deleted) => StepOutcome::failed_unchanged(
+        Ok(deleted) => ActionOutcome::failed_unchanged(
             error,
             Some(format!(
                 "{done}deleted the new version(s) {} of {launch_template}",
                 deleted.join(", ")
             )),
         ),
-        Err(cleanup) => StepOutcome::failed_changed(
+        Err(cleanup) => ActionOutcome::failed_changed(
             error,
             format!(
                 "{done}CLEANUP FAILED ({cleanup}): delete the versions of {launch_template} above {from_version} described \"{VERSION_DESCRIPTION} …\" by hand: a group on $Latest launches them"
@@ -170,7 +167,7 @@ async fn delete_our_versions(
     ec2: &aws_sdk_ec2::Client,
     launch_template: &str,
     from_version: i64,
-) -> Result<Vec<String>, AwsError> {
+) -> Result<Vec<String>, Error> {
     let described = ec2
         .describe_launch_template_versions()
         .launch_template_id(launch_template)
@@ -178,7 +175,7 @@ async fn delete_our_versions(
         .max_results(200)
         .send()
         .await
-        .map_err(|e| AwsError::from_sdk("DescribeLaunchTemplateVersions", e))?;
+        .map_err(|e| crate::aws::sdk_error("DescribeLaunchTemplateVersions", e))?;
     let ours: Vec<String> = described
         .launch_template_versions()
         .iter()
@@ -197,7 +194,7 @@ async fn delete_our_versions(
         .set_versions(Some(ours.clone()))
         .send()
         .await
-        .map_err(|e| AwsError::from_sdk("DeleteLaunchTemplateVersions", e))?;
+        .map_err(|e| crate::aws::sdk_error("DeleteLaunchTemplateVersions", e))?;
     Ok(ours)
 }
 
@@ -208,7 +205,7 @@ async fn point_group_at(
     group: &str,
     launch_template: &str,
     version: &str,
-) -> Result<(), AwsError> {
+) -> Result<(), Error> {
     let sent = clients
         .autoscaling
         .update_auto_scaling_group()
@@ -221,7 +218,7 @@ async fn point_group_at(
         )
         .send()
         .await
-        .map_err(|e| AwsError::from_sdk("UpdateAutoScalingGroup", e));
+        .map_err(|e| crate::aws::sdk_error("UpdateAutoScalingGroup", e));
     checked(sent, || async {
         matches!(
             read_group(clients, group).await,

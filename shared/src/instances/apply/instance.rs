@@ -1,12 +1,13 @@
 //! A standalone instance: resize (stop, change the type, start) with rollback, restart on a
 //! new host, and the checked stop and start both use.
 
-use super::{checked, StepOutcome, Waits};
-use crate::aws::AwsError;
-use crate::ids::InstanceId;
-use crate::instance_type::InstanceType;
+use super::{checked, Waits};
 use crate::instances::observe::read_instance;
-use crate::report::Outcome;
+use domain::ids::InstanceId;
+use domain::instance_type::InstanceType;
+use domain::outcome::ActionOutcome;
+use domain::outcome::Outcome;
+use domain::Error;
 use tokio::time::Instant;
 
 pub(super) async fn resize_instance(
@@ -15,17 +16,17 @@ pub(super) async fn resize_instance(
     from: &str,
     to: &InstanceType,
     waits: Waits,
-) -> StepOutcome {
+) -> ActionOutcome {
     let current = match read_instance(ec2, instance.as_str()).await {
         Ok(Some(current)) => current,
-        Ok(None) => return StepOutcome::failed_unchanged(vanished(instance), None),
-        Err(error) => return StepOutcome::failed_unchanged(error, None),
+        Ok(None) => return ActionOutcome::failed_unchanged(vanished(instance), None),
+        Err(error) => return ActionOutcome::failed_unchanged(error, None),
     };
     if current.instance_type == to.as_str() && current.state == "running" {
-        return StepOutcome::plain(Outcome::AlreadyConverged);
+        return ActionOutcome::plain(Outcome::AlreadyConverged);
     }
     if current.instance_type != from || current.state != "running" {
-        return StepOutcome::plain(Outcome::Skipped {
+        return ActionOutcome::plain(Outcome::Skipped {
             reason: format!(
                 "{instance} is now {} and {}: planned from {from}, running",
                 current.instance_type, current.state
@@ -33,13 +34,13 @@ pub(super) async fn resize_instance(
         });
     }
     match resize_steps(ec2, instance, to, waits).await {
-        Ok(()) => StepOutcome::applied(format!("{instance} is running as {to}")),
+        Ok(()) => ActionOutcome::applied(format!("{instance} is running as {to}")),
         Err(error) => match recover_resize(ec2, instance, from, waits).await {
-            Ok(()) => StepOutcome::failed_unchanged(
+            Ok(()) => ActionOutcome::failed_unchanged(
                 error,
                 Some(format!("rolled back: {instance} is running as {from}")),
             ),
-            Err(recovery) => StepOutcome::failed_changed(error, recovery),
+            Err(recovery) => ActionOutcome::failed_changed(error, recovery),
         },
     }
 }
@@ -50,7 +51,7 @@ async fn resize_steps(
     instance: &InstanceId,
     to: &InstanceType,
     waits: Waits,
-) -> Result<(), AwsError> {
+) -> Result<(), Error> {
     stop(ec2, instance).await?;
     wait_for_state(ec2, instance, "stopped", waits).await?;
     set_type(ec2, instance, to.as_str()).await?;
@@ -86,7 +87,7 @@ async fn restore_type(
     instance: &InstanceId,
     from: &str,
     waits: Waits,
-) -> Result<(), AwsError> {
+) -> Result<(), Error> {
     let current = read_instance(ec2, instance.as_str())
         .await?
         .ok_or_else(|| vanished(instance))?;
@@ -105,7 +106,7 @@ async fn set_type(
     ec2: &aws_sdk_ec2::Client,
     instance: &InstanceId,
     instance_type: &str,
-) -> Result<(), AwsError> {
+) -> Result<(), Error> {
     let sent = ec2
         .modify_instance_attribute()
         .instance_id(instance.as_str())
@@ -116,7 +117,7 @@ async fn set_type(
         )
         .send()
         .await
-        .map_err(|e| AwsError::from_sdk("ModifyInstanceAttribute", e));
+        .map_err(|e| crate::aws::sdk_error("ModifyInstanceAttribute", e));
     checked(sent, || async {
         matches!(
             read_instance(ec2, instance.as_str()).await,
@@ -131,7 +132,7 @@ pub(super) async fn ensure_running(
     ec2: &aws_sdk_ec2::Client,
     instance: &InstanceId,
     waits: Waits,
-) -> Result<(), AwsError> {
+) -> Result<(), Error> {
     let current = read_instance(ec2, instance.as_str())
         .await?
         .ok_or_else(|| vanished(instance))?;
@@ -146,23 +147,23 @@ pub(super) async fn ensure_running(
     wait_for_state(ec2, instance, "running", waits).await
 }
 
-async fn stop(ec2: &aws_sdk_ec2::Client, instance: &InstanceId) -> Result<(), AwsError> {
+async fn stop(ec2: &aws_sdk_ec2::Client, instance: &InstanceId) -> Result<(), Error> {
     let sent = ec2
         .stop_instances()
         .instance_ids(instance.as_str())
         .send()
         .await
-        .map_err(|e| AwsError::from_sdk("StopInstances", e));
+        .map_err(|e| crate::aws::sdk_error("StopInstances", e));
     checked(sent, || in_state(ec2, instance, &["stopping", "stopped"])).await
 }
 
-async fn start(ec2: &aws_sdk_ec2::Client, instance: &InstanceId) -> Result<(), AwsError> {
+async fn start(ec2: &aws_sdk_ec2::Client, instance: &InstanceId) -> Result<(), Error> {
     let sent = ec2
         .start_instances()
         .instance_ids(instance.as_str())
         .send()
         .await
-        .map_err(|e| AwsError::from_sdk("StartInstances", e));
+        .map_err(|e| crate::aws::sdk_error("StartInstances", e));
     checked(sent, || in_state(ec2, instance, &["pending", "running"])).await
 }
 
@@ -178,7 +179,7 @@ async fn wait_for_state(
     instance: &InstanceId,
     wanted: &str,
     waits: Waits,
-) -> Result<(), AwsError> {
+) -> Result<(), Error> {
     let deadline = Instant::now() + waits.timeout;
     loop {
         let current = read_instance(ec2, instance.as_str())
@@ -197,21 +198,19 @@ async fn wait_for_state(
     }
 }
 
-fn wait_error(instance: &InstanceId, wanted: &str, state: &str) -> AwsError {
-    AwsError {
+fn wait_error(instance: &InstanceId, wanted: &str, state: &str) -> Error {
+    Error::WaitTimedOut {
         operation: "DescribeInstances",
-        code: "WaitTimeout".into(),
-        message: format!("{instance} did not become {wanted} in time (it is {state})"),
-        retryable: false,
+        resource: instance.to_string(),
+        wanted: wanted.to_string(),
+        seen: state.to_string(),
     }
 }
 
-fn vanished(instance: &InstanceId) -> AwsError {
-    AwsError {
+fn vanished(instance: &InstanceId) -> Error {
+    Error::Vanished {
         operation: "DescribeInstances",
-        code: "InvalidInstanceID.NotFound".into(),
-        message: format!("{instance} no longer exists"),
-        retryable: false,
+        resource: instance.to_string(),
     }
 }
 
@@ -219,7 +218,7 @@ pub(super) async fn restart_instance(
     ec2: &aws_sdk_ec2::Client,
     instance: &InstanceId,
     waits: Waits,
-) -> StepOutcome {
+) -> ActionOutcome {
     let stopped = async {
         stop(ec2, instance).await?;
         wait_for_state(ec2, instance, "stopped", waits).await
@@ -227,16 +226,18 @@ pub(super) async fn restart_instance(
     if let Err(error) = stopped.await {
         // Never stopped: the node runs on as before. Or it is on its way down: bring it back.
         return match ensure_running(ec2, instance, waits).await {
-            Ok(()) => StepOutcome::failed_unchanged(error, Some(format!("{instance} is running"))),
-            Err(e) => StepOutcome::failed_changed(
+            Ok(()) => {
+                ActionOutcome::failed_unchanged(error, Some(format!("{instance} is running")))
+            }
+            Err(e) => ActionOutcome::failed_changed(
                 error,
                 format!("RECOVERY FAILED ({e}): {instance} may be stopped; start it by hand"),
             ),
         };
     }
     match ensure_running(ec2, instance, waits).await {
-        Ok(()) => StepOutcome::applied(format!("{instance} is running on a new host")),
-        Err(error) => StepOutcome::failed_changed(
+        Ok(()) => ActionOutcome::applied(format!("{instance} is running on a new host")),
+        Err(error) => ActionOutcome::failed_changed(
             error,
             format!("{instance} is stopped and AWS refused to start it: start it by hand"),
         ),

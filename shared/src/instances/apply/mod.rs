@@ -10,21 +10,17 @@ mod volume;
 pub use volume::{extend_filesystem_script, RUN_SHELL_SCRIPT};
 
 use super::observe::InstanceClients;
-use super::plan::{InstanceAction, Resource};
-use super::RecordOutcome;
-use crate::aws::AwsError;
-use crate::ids::InstanceId;
-use crate::report::Outcome;
-use serde::Serialize;
+use domain::ids::InstanceId;
+use domain::instances::plan::{InstanceAction, Resource};
+use domain::instances::RecordOutcome;
+use domain::outcome::{ActionOutcome, Outcome};
+use domain::Error;
 use std::time::Duration;
 
 /// A write whose answer may be lost (a timeout, a dropped connection) although AWS carried it
 /// out: after an error, `took_effect` reads the resource back, and a write that happened anyway
 /// is done. Sending it again could act twice.
-async fn checked<T, F>(
-    sent: Result<T, AwsError>,
-    took_effect: impl FnOnce() -> F,
-) -> Result<(), AwsError>
+async fn checked<T, F>(sent: Result<T, Error>, took_effect: impl FnOnce() -> F) -> Result<(), Error>
 where
     F: std::future::Future<Output = bool>,
 {
@@ -56,77 +52,18 @@ impl Default for Waits {
     }
 }
 
-/// An action's outcome, what it produced (a new template version, a command ID) and, when it
-/// failed, what was done to leave the resource as it was.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct StepOutcome {
-    #[serde(flatten)]
-    pub outcome: Outcome,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub detail: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub recovery: Option<String>,
-    /// A failed step that left its resource as it was: nothing took effect, or the rollback
-    /// undid it. Decides how the remediation's record is closed.
-    #[serde(skip)]
-    pub left_as_it_was: bool,
-}
-
-impl StepOutcome {
-    pub fn planned() -> Self {
-        Self::plain(Outcome::Planned)
-    }
-
-    fn plain(outcome: Outcome) -> Self {
-        Self {
-            outcome,
-            detail: None,
-            recovery: None,
-            left_as_it_was: false,
-        }
-    }
-
-    fn applied(detail: impl Into<String>) -> Self {
-        Self {
-            detail: Some(detail.into()),
-            ..Self::plain(Outcome::Applied)
-        }
-    }
-
-    /// A failure that changed nothing, or whose rollback put everything back.
-    fn failed_unchanged(error: AwsError, recovery: Option<String>) -> Self {
-        Self {
-            recovery,
-            left_as_it_was: true,
-            ..Self::plain(Outcome::Failed { error })
-        }
-    }
-
-    /// A failure after which the resource is changed or in doubt.
-    fn failed_changed(error: AwsError, recovery: String) -> Self {
-        Self {
-            recovery: Some(recovery),
-            ..Self::plain(Outcome::Failed { error })
-        }
-    }
-
-    fn is_failed(&self) -> bool {
-        matches!(self.outcome, Outcome::Failed { .. })
-    }
-}
-
 /// Runs the actions in order; after a failure, the rest are skipped and the remediation's
 /// record is closed as rolled back or failed.
 pub async fn apply_instance_actions(
     clients: InstanceClients<'_>,
     actions: &[InstanceAction],
     waits: Waits,
-) -> Vec<StepOutcome> {
-    let mut outcomes: Vec<StepOutcome> = Vec::with_capacity(actions.len());
+) -> Vec<ActionOutcome> {
+    let mut outcomes: Vec<ActionOutcome> = Vec::with_capacity(actions.len());
     let mut failed = None;
     for (index, action) in actions.iter().enumerate() {
         if failed.is_some() {
-            outcomes.push(StepOutcome::plain(Outcome::Skipped {
+            outcomes.push(ActionOutcome::plain(Outcome::Skipped {
                 reason: "an earlier step failed".into(),
             }));
             continue;
@@ -155,7 +92,7 @@ pub async fn apply_instance_actions(
 async fn close_record(
     clients: InstanceClients<'_>,
     actions: &[InstanceAction],
-    outcomes: &mut [StepOutcome],
+    outcomes: &mut [ActionOutcome],
     failed: usize,
 ) {
     let Some(InstanceAction::RecordRemediation { resource, record }) = actions.first() else {
@@ -193,7 +130,7 @@ async fn apply_one(
     clients: InstanceClients<'_>,
     action: &InstanceAction,
     waits: Waits,
-) -> StepOutcome {
+) -> ActionOutcome {
     let result = match action {
         InstanceAction::RecordRemediation { resource, record } => {
             record_remediation(clients, resource, record).await
@@ -211,8 +148,8 @@ async fn apply_one(
         } => {
             group::resize_group(
                 clients,
-                group,
-                launch_template,
+                group.as_str(),
+                launch_template.as_str(),
                 *from_version,
                 to,
                 *min_healthy_percentage,
@@ -224,7 +161,7 @@ async fn apply_one(
             from_gib,
             to_gib,
             ..
-        } => volume::grow_volume(clients.ec2, volume, *from_gib, *to_gib, waits).await,
+        } => volume::grow_volume(clients.ec2, volume.as_str(), *from_gib, *to_gib, waits).await,
         InstanceAction::ExtendFilesystem { instance, path } => {
             volume::extend_filesystem(clients, instance, path).await
         }
@@ -234,8 +171,8 @@ async fn apply_one(
         }
         InstanceAction::StartInstance { instance } => {
             return match instance::ensure_running(clients.ec2, instance, waits).await {
-                Ok(()) => StepOutcome::applied(format!("{instance} is running")),
-                Err(error) => StepOutcome::failed_changed(
+                Ok(()) => ActionOutcome::applied(format!("{instance} is running")),
+                Err(error) => ActionOutcome::failed_changed(
                     error,
                     format!("{instance} is still stopped: start it by hand"),
                 ),
@@ -244,14 +181,14 @@ async fn apply_one(
     };
     // Steps that return a bare error stopped before anything took effect, or re-read AWS to
     // make sure (a write whose answer was lost is checked, not assumed).
-    result.unwrap_or_else(|error| StepOutcome::failed_unchanged(error, None))
+    result.unwrap_or_else(|error| ActionOutcome::failed_unchanged(error, None))
 }
 
 async fn record_remediation(
     clients: InstanceClients<'_>,
     resource: &Resource,
     record: &str,
-) -> Result<StepOutcome, AwsError> {
+) -> Result<ActionOutcome, Error> {
     match resource {
         Resource::Instance(id) => {
             clients
@@ -260,19 +197,19 @@ async fn record_remediation(
                 .resources(id.as_str())
                 .tags(
                     aws_sdk_ec2::types::Tag::builder()
-                        .key(super::REMEDIATION_TAG)
+                        .key(domain::instances::REMEDIATION_TAG)
                         .value(record)
                         .build(),
                 )
                 .send()
                 .await
-                .map_err(|e| AwsError::from_sdk("CreateTags", e))?;
+                .map_err(|e| crate::aws::sdk_error("CreateTags", e))?;
         }
         Resource::Group(name) => {
             let tag = aws_sdk_autoscaling::types::Tag::builder()
-                .resource_id(name)
+                .resource_id(name.as_str())
                 .resource_type("auto-scaling-group")
-                .key(super::REMEDIATION_TAG)
+                .key(domain::instances::REMEDIATION_TAG)
                 .value(record)
                 .propagate_at_launch(false)
                 .build();
@@ -282,25 +219,23 @@ async fn record_remediation(
                 .tags(tag)
                 .send()
                 .await
-                .map_err(|e| AwsError::from_sdk("CreateOrUpdateTags", e))?;
+                .map_err(|e| crate::aws::sdk_error("CreateOrUpdateTags", e))?;
         }
         // The planner records on the instance or group it acts on, never on a volume.
         Resource::Volume(id) => {
-            return Err(AwsError {
+            return Err(Error::NotCarriedOut {
                 operation: "CreateTags",
-                code: "Unsupported".into(),
                 message: format!("remediations are recorded on instances and groups, not on {id}"),
-                retryable: false,
             })
         }
     }
-    Ok(StepOutcome::plain(Outcome::Applied))
+    Ok(ActionOutcome::plain(Outcome::Applied))
 }
 
 async fn mark_unhealthy(
     clients: InstanceClients<'_>,
     instance: &InstanceId,
-) -> Result<StepOutcome, AwsError> {
+) -> Result<ActionOutcome, Error> {
     clients
         .autoscaling
         .set_instance_health()
@@ -309,8 +244,8 @@ async fn mark_unhealthy(
         .should_respect_grace_period(false)
         .send()
         .await
-        .map_err(|e| AwsError::from_sdk("SetInstanceHealth", e))?;
-    Ok(StepOutcome::applied(format!(
+        .map_err(|e| crate::aws::sdk_error("SetInstanceHealth", e))?;
+    Ok(ActionOutcome::applied(format!(
         "{instance} is marked unhealthy; its group replaces it"
     )))
 }

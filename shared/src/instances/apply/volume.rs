@@ -1,11 +1,12 @@
 //! A volume: grown by the step (never twice for one incident), then its filesystem extended
 //! through SSM Run Command.
 
-use super::{checked, StepOutcome, Waits};
-use crate::aws::AwsError;
-use crate::ids::InstanceId;
+use super::{checked, Waits};
 use crate::instances::observe::InstanceClients;
-use crate::report::Outcome;
+use domain::ids::InstanceId;
+use domain::outcome::ActionOutcome;
+use domain::outcome::Outcome;
+use domain::Error;
 use tokio::time::Instant;
 
 pub(super) async fn grow_volume(
@@ -14,11 +15,11 @@ pub(super) async fn grow_volume(
     from_gib: u32,
     to_gib: u32,
     waits: Waits,
-) -> Result<StepOutcome, AwsError> {
+) -> Result<ActionOutcome, Error> {
     match volume_size(ec2, volume).await? {
-        Some(size) if size >= to_gib => return Ok(StepOutcome::plain(Outcome::AlreadyConverged)),
+        Some(size) if size >= to_gib => return Ok(ActionOutcome::plain(Outcome::AlreadyConverged)),
         Some(size) if size != from_gib => {
-            return Ok(StepOutcome::plain(Outcome::Skipped {
+            return Ok(ActionOutcome::plain(Outcome::Skipped {
                 reason: format!("{volume} is now {size} GiB: planned from {from_gib} GiB"),
             }))
         }
@@ -30,14 +31,14 @@ pub(super) async fn grow_volume(
         .size(i32::try_from(to_gib).unwrap_or(i32::MAX))
         .send()
         .await
-        .map_err(|e| AwsError::from_sdk("ModifyVolume", e));
+        .map_err(|e| crate::aws::sdk_error("ModifyVolume", e));
     checked(sent, || async {
         volume_size(ec2, volume).await.ok().flatten() == Some(to_gib)
     })
     .await?;
     Ok(match wait_for_volume(ec2, volume, waits).await {
-        Ok(()) => StepOutcome::applied(format!("{volume} is {to_gib} GiB")),
-        Err(error) => StepOutcome::failed_changed(
+        Ok(()) => ActionOutcome::applied(format!("{volume} is {to_gib} GiB")),
+        Err(error) => ActionOutcome::failed_changed(
             error,
             format!(
                 "{volume} is being grown to {to_gib} GiB; once its modification is optimizing, extend the filesystem by hand"
@@ -46,13 +47,13 @@ pub(super) async fn grow_volume(
     })
 }
 
-async fn volume_size(ec2: &aws_sdk_ec2::Client, volume: &str) -> Result<Option<u32>, AwsError> {
+async fn volume_size(ec2: &aws_sdk_ec2::Client, volume: &str) -> Result<Option<u32>, Error> {
     let described = ec2
         .describe_volumes()
         .volume_ids(volume)
         .send()
         .await
-        .map_err(|e| AwsError::from_sdk("DescribeVolumes", e))?;
+        .map_err(|e| crate::aws::sdk_error("DescribeVolumes", e))?;
     Ok(described
         .volumes()
         .first()
@@ -65,7 +66,7 @@ async fn wait_for_volume(
     ec2: &aws_sdk_ec2::Client,
     volume: &str,
     waits: Waits,
-) -> Result<(), AwsError> {
+) -> Result<(), Error> {
     use aws_sdk_ec2::types::VolumeModificationState as State;
     let deadline = Instant::now() + waits.timeout;
     loop {
@@ -74,7 +75,7 @@ async fn wait_for_volume(
             .volume_ids(volume)
             .send()
             .await
-            .map_err(|e| AwsError::from_sdk("DescribeVolumesModifications", e))?;
+            .map_err(|e| crate::aws::sdk_error("DescribeVolumesModifications", e))?;
         let state = response
             .volumes_modifications()
             .iter()
@@ -83,19 +84,17 @@ async fn wait_for_volume(
         match state {
             Some(State::Optimizing | State::Completed) => return Ok(()),
             Some(State::Failed) => {
-                return Err(AwsError {
+                return Err(Error::NotCarriedOut {
                     operation: "DescribeVolumesModifications",
-                    code: "ModificationFailed".into(),
                     message: format!("the modification of {volume} failed"),
-                    retryable: false,
                 })
             }
             _ if Instant::now() >= deadline => {
-                return Err(AwsError {
+                return Err(Error::WaitTimedOut {
                     operation: "DescribeVolumesModifications",
-                    code: "WaitTimeout".into(),
-                    message: format!("{volume} did not reach the optimizing state in time"),
-                    retryable: false,
+                    resource: volume.to_string(),
+                    wanted: "optimizing".into(),
+                    seen: state.as_ref().map_or("unknown", |s| s.as_str()).to_string(),
                 })
             }
             _ => tokio::time::sleep(waits.poll).await,
@@ -128,12 +127,12 @@ pub(super) async fn extend_filesystem(
     clients: InstanceClients<'_>,
     instance: &InstanceId,
     path: &str,
-) -> Result<StepOutcome, AwsError> {
+) -> Result<ActionOutcome, Error> {
     let sent = match send_extend_command(clients, instance, path).await {
         Ok(sent) => sent,
         // The volume is already bigger: only the filesystem is missing.
         Err(error) => {
-            return Ok(StepOutcome::failed_changed(
+            return Ok(ActionOutcome::failed_changed(
                 error,
                 format!("the volume is grown; extend the filesystem at {path} on {instance} by hand (growpart, then resize2fs or xfs_growfs)"),
             ))
@@ -143,7 +142,7 @@ pub(super) async fn extend_filesystem(
         .command()
         .and_then(|c| c.command_id())
         .unwrap_or("unknown");
-    Ok(StepOutcome::applied(format!(
+    Ok(ActionOutcome::applied(format!(
         "SSM command {command} extends {path} on {instance}"
     )))
 }
@@ -152,7 +151,7 @@ async fn send_extend_command(
     clients: InstanceClients<'_>,
     instance: &InstanceId,
     path: &str,
-) -> Result<aws_sdk_ssm::operation::send_command::SendCommandOutput, AwsError> {
+) -> Result<aws_sdk_ssm::operation::send_command::SendCommandOutput, Error> {
     clients
         .ssm
         .send_command()
@@ -163,5 +162,5 @@ async fn send_extend_command(
         .timeout_seconds(600)
         .send()
         .await
-        .map_err(|e| AwsError::from_sdk("SendCommand", e))
+        .map_err(|e| crate::aws::sdk_error("SendCommand", e))
 }

@@ -1,0 +1,22 @@
+//! Where tests find the reference files, in one place.
+
+use std::path::PathBuf;
+
+/// The folder holding `testdata/` and `CODES.md`, relative to `CARGO_MANIFEST_DIR`.
+const MODULE_ROOT: &str = "src";
+
+pub(super) fn module_file(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join(MODULE_ROOT)
+        .join(name)
+}
+
+pub(super) fn testdata(name: &str) -> PathBuf {
+    module_file("testdata").join(name)
+}
+
+pub(super) fn read_testdata(name: &str) -> String {
+    let path = testdata(name);
+    std::fs::read_to_string(&path)
+        .unwrap_or_else(|error| panic!("reading {}: {error}", path.display()))
+}

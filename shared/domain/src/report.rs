@@ -1,0 +1,303 @@
+//! What a run did, as a value: for each stack, a section per capability (each in its
+//! capability's `report` module), the run's status, and what was left alone and why. It prints as text for people and serializes as JSON for machines;
+//! a plan and an apply report have the same shape, so the preview is exactly what runs.
+
+use crate::ids::StackName;
+use crate::instances::Decision;
+use crate::outcome::Outcome;
+use crate::signal::{Signal, SignalKind};
+use crate::stack::Mode;
+use crate::Error;
+use serde::Serialize;
+use std::fmt;
+
+pub use crate::instances::report::{InstanceActionReport, InstanceReport};
+pub use crate::parameters::report::{ParameterActionReport, ParameterReport};
+pub use crate::security_groups::report::{ActionReport, FlowReport, SecurityGroupReport};
+
+/// Whether a run may change anything.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Execution {
+    /// Observe and plan; change nothing.
+    Plan,
+    /// Observe, plan and apply, if the stack file's mode is `enforce`.
+    Apply,
+}
+
+/// What one capability found and did for one stack.
+#[derive(Clone, Debug)]
+pub enum Section {
+    SecurityGroups(Box<SecurityGroupReport>),
+    Parameters(ParameterReport),
+    Instances(InstanceReport),
+}
+
+/// One stack's report: a section per capability that ran for it.
+#[derive(Clone, Debug, Serialize)]
+pub struct StackReport {
+    pub stack: StackName,
+    #[serde(flatten)]
+    pub security_groups: SecurityGroupReport,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parameters: Option<ParameterReport>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub instances: Option<InstanceReport>,
+}
+
+impl StackReport {
+    fn empty(stack: StackName) -> Self {
+        Self {
+            stack,
+            security_groups: SecurityGroupReport::default(),
+            parameters: None,
+            instances: None,
+        }
+    }
+
+    /// A stack's report with one capability's section: the router adds each section that a
+    /// run produces for the stack to the same report.
+    pub fn with_section(stack: StackName, section: Section) -> Self {
+        let mut report = Self::empty(stack);
+        report.add(section);
+        report
+    }
+
+    pub fn add(&mut self, section: Section) {
+        match section {
+            Section::SecurityGroups(section) => self.security_groups = *section,
+            Section::Parameters(parameters) => self.parameters = Some(parameters),
+            Section::Instances(instances) => self.instances = Some(instances),
+        }
+    }
+
+    pub fn parameters_only(stack: StackName, parameters: ParameterReport) -> Self {
+        Self::with_section(stack, Section::Parameters(parameters))
+    }
+
+    pub fn instances_only(stack: StackName, instances: InstanceReport) -> Self {
+        Self::with_section(stack, Section::Instances(instances))
+    }
+
+    fn outcomes(&self) -> impl Iterator<Item = &Outcome> {
+        let parameter_outcomes = self
+            .parameters
+            .iter()
+            .flat_map(|p| p.actions.iter().map(|a| &a.outcome.outcome));
+        let instance_outcomes = self
+            .instances
+            .iter()
+            .flat_map(|i| i.actions.iter().map(|a| &a.outcome.outcome));
+        self.security_groups
+            .actions
+            .iter()
+            .map(|a| &a.outcome.outcome)
+            .chain(parameter_outcomes)
+            .chain(instance_outcomes)
+    }
+
+    fn refused(&self) -> bool {
+        self.security_groups.refusal.is_some()
+            || self
+                .instances
+                .as_ref()
+                .is_some_and(|i| matches!(i.decision, Decision::Refused(_)))
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Nothing to do, or every action applied.
+    Converged,
+    /// Changes are needed and were only planned (plan, or `report` mode).
+    Planned,
+    /// A limit of the stack file stopped the run from applying anything.
+    Refused,
+    /// At least one action failed.
+    Failed,
+    /// The event could not be used.
+    Rejected,
+    /// A stack's parameters are invalid and no earlier valid values could be restored.
+    Invalid,
+}
+
+impl Status {
+    /// The CLI's contract: 0 converged or planned, 1 something needs a person, 2 bad input.
+    pub fn exit_code(self) -> i32 {
+        match self {
+            Self::Converged | Self::Planned => 0,
+            Self::Refused | Self::Failed | Self::Invalid => 1,
+            Self::Rejected => 2,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    pub execution: Execution,
+    pub mode: Mode,
+    pub signal: Signal,
+    pub status: Status,
+    pub stacks: Vec<StackReport>,
+    /// Parts of the signal that called for nothing, with the reason.
+    pub skipped: Vec<String>,
+}
+
+impl Report {
+    pub fn new(
+        execution: Execution,
+        mode: Mode,
+        signal: Signal,
+        stacks: Vec<StackReport>,
+        skipped: Vec<String>,
+    ) -> Self {
+        let outcomes = || stacks.iter().flat_map(StackReport::outcomes);
+        let unreadable = stacks
+            .iter()
+            .any(|s| s.parameters.as_ref().is_some_and(|p| p.error.is_some()));
+        let status = if unreadable || outcomes().any(|o| matches!(o, Outcome::Failed { .. })) {
+            Status::Failed
+        } else if stacks.iter().any(StackReport::refused) {
+            Status::Refused
+        } else if stacks
+            .iter()
+            .filter_map(|s| s.parameters.as_ref())
+            .any(ParameterReport::left_invalid)
+        {
+            Status::Invalid
+        } else if outcomes().any(|o| *o == Outcome::Planned) {
+            Status::Planned
+        } else {
+            Status::Converged
+        };
+        Self {
+            execution,
+            mode,
+            signal,
+            status,
+            stacks,
+            skipped,
+        }
+    }
+
+    /// A report for an event that could not be used: nothing was read or changed.
+    pub fn rejected(execution: Execution, mode: Mode, reason: String) -> Self {
+        Self {
+            execution,
+            mode,
+            signal: unusable_event(&reason),
+            status: Status::Rejected,
+            stacks: Vec::new(),
+            skipped: vec![reason],
+        }
+    }
+
+    /// A report for a run that could not read the stacks, for a reason retrying cannot fix.
+    pub fn unreadable(execution: Execution, mode: Mode, error: Error) -> Self {
+        Self {
+            execution,
+            mode,
+            signal: unusable_event("the stacks could not be read"),
+            status: Status::Failed,
+            stacks: Vec::new(),
+            skipped: vec![format!("the stacks could not be read: {error}")],
+        }
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self)
+            .unwrap_or_else(|e| format!("{{\"error\":\"report not serializable: {e}\"}}"))
+    }
+
+    /// The first failure that trying again later could fix (throttling, 5xx, timeouts).
+    pub fn retryable_failure(&self) -> Option<&Error> {
+        self.stacks
+            .iter()
+            .flat_map(|stack| {
+                let unreadable = stack.parameters.as_ref().and_then(|p| p.error.as_ref());
+                let failed = stack.outcomes().filter_map(|outcome| match outcome {
+                    Outcome::Failed { error } => Some(error),
+                    _ => None,
+                });
+                failed.chain(unreadable)
+            })
+            .find(|error| error.is_retryable())
+    }
+
+    pub fn count(&self, pick: impl Fn(&Outcome) -> bool) -> usize {
+        self.stacks
+            .iter()
+            .flat_map(StackReport::outcomes)
+            .filter(|o| pick(o))
+            .count()
+    }
+}
+
+fn unusable_event(reason: &str) -> Signal {
+    Signal {
+        id: String::new(),
+        origin: "event".into(),
+        kind: SignalKind::Ignored {
+            reason: reason.to_string(),
+        },
+    }
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let execution = match self.execution {
+            Execution::Plan => "plan",
+            Execution::Apply => "apply",
+        };
+        writeln!(
+            f,
+            "chainlink-remediator {execution} · mode {} · signal {}",
+            self.mode, self.signal
+        )?;
+        for reason in &self.skipped {
+            writeln!(f, "  no-op: {reason}")?;
+        }
+        for stack in &self.stacks {
+            write_stack(f, stack)?;
+        }
+        let changes = self.count(|o| *o == Outcome::Applied);
+        let summary = match self.status {
+            Status::Converged if changes > 0 => format!("converged: {changes} action(s) applied"),
+            Status::Converged => "converged: nothing to do".to_string(),
+            Status::Planned => format!(
+                "planned: {} action(s) not applied ({})",
+                self.count(|o| *o == Outcome::Planned),
+                if self.mode == Mode::Report {
+                    "the stack file is in report mode"
+                } else {
+                    "run apply to enforce"
+                }
+            ),
+            Status::Refused => {
+                "refused: the stack file's limits do not allow what is needed; nothing was applied (see above)"
+                    .to_string()
+            }
+            Status::Invalid => "invalid: a stack's parameters are invalid and no earlier valid values exist; fix them by hand".to_string(),
+            Status::Failed => format!(
+                "failed: {} action(s) failed; see above",
+                self.count(|o| matches!(o, Outcome::Failed { .. }))
+            ),
+            Status::Rejected => {
+                "rejected: the event could not be used; nothing was read or changed".to_string()
+            }
+        };
+        writeln!(f, "result: {summary}")
+    }
+}
+
+fn write_stack(f: &mut fmt::Formatter<'_>, stack: &StackReport) -> fmt::Result {
+    writeln!(f, "\nstack {}", stack.stack)?;
+    if let Some(parameters) = &stack.parameters {
+        write!(f, "{parameters}")?;
+    }
+    if let Some(instances) = &stack.instances {
+        write!(f, "{instances}")?;
+    }
+    write!(f, "{}", stack.security_groups)
+}

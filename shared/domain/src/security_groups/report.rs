@@ -1,0 +1,103 @@
+//! The security-groups section of a stack's report: each action with its outcome, what was
+//! left alone and why, and every flow before and after the run.
+
+use super::{Exemption, FlowCheck, FlowStatus, SecurityGroupAction, UnmanagedRule, Verdict};
+use crate::outcome::{write_numbered, ActionOutcome};
+use serde::Serialize;
+use std::fmt;
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ActionReport {
+    #[serde(flatten)]
+    pub action: SecurityGroupAction,
+    #[serde(flatten)]
+    pub outcome: ActionOutcome,
+}
+
+/// A flow as observed at the start of the run, and its status once the run's changes hold.
+#[derive(Clone, Debug, Serialize)]
+pub struct FlowReport {
+    #[serde(flatten)]
+    pub check: FlowCheck,
+    pub after: FlowStatus,
+}
+
+/// The security groups of a stack: each action with its outcome, what was left alone and why,
+/// and the flows before and after.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct SecurityGroupReport {
+    pub actions: Vec<ActionReport>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refusal: Option<String>,
+    pub exempt: Vec<Exemption>,
+    pub unmanaged: Vec<UnmanagedRule>,
+    pub flow_check: Vec<FlowReport>,
+}
+
+impl fmt::Display for SecurityGroupReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.actions.is_empty() && self.flow_check.is_empty() {
+            return Ok(());
+        }
+        match self.actions.len() {
+            0 => writeln!(f, "  security groups: nothing to do")?,
+            n => writeln!(f, "  security groups: {n} action(s)")?,
+        }
+        let actions = self
+            .actions
+            .iter()
+            .map(|a| (&a.action as &dyn fmt::Display, &a.outcome.outcome));
+        write_numbered(f, "  ", actions)?;
+        if let Some(refusal) = &self.refusal {
+            writeln!(f, "  refused: {refusal}")?;
+        }
+        for exempt in &self.exempt {
+            writeln!(
+                f,
+                "  exempt: {} on {} ({})",
+                exempt.change, exempt.group, exempt.reason
+            )?;
+        }
+        if !self.unmanaged.is_empty() {
+            writeln!(
+                f,
+                "  unmanaged rules (neither required nor forbidden; left alone):"
+            )?;
+            for unmanaged in &self.unmanaged {
+                writeln!(f, "    {}: {}", unmanaged.group, unmanaged.rule)?;
+            }
+        }
+        writeln!(
+            f,
+            "  flow check (security groups and network ACLs, now → after this run):"
+        )?;
+        for flow in &self.flow_check {
+            let check = &flow.check;
+            let path = format!("{} → {}", check.from, check.to);
+            let traffic = format!("{} {}", check.protocol, check.ports);
+            let status = check.status.to_string();
+            writeln!(
+                f,
+                "    {:<14} {path:<26} {traffic:<10} {status:>10} → {}",
+                check.flow, flow.after
+            )?;
+            if let Some(note) = &check.note {
+                writeln!(f, "        {note}")?;
+            }
+            if check.status == FlowStatus::Open {
+                continue;
+            }
+            for path in check.paths.iter().filter(|p| p.status != FlowStatus::Open) {
+                for hop in path.hops.iter().filter(|h| h.verdict != Verdict::Allowed) {
+                    let verdict = format!("{:?}", hop.verdict).to_lowercase();
+                    writeln!(
+                        f,
+                        "        {} → {}: {verdict} at {}: {}",
+                        path.source, path.target, hop.resource, hop.detail
+                    )?;
+                }
+            }
+        }
+        Ok(())
+    }
+}

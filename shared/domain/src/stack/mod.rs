@@ -1,0 +1,756 @@
+//! The stack file: the desired state of one Chainlink stack (or of every stack whose name
+//! matches a pattern), loaded and validated once so the planner can trust it.
+//!
+//! Validation collects every problem, each naming its field, because an operator fixing a file
+//! wants the whole list at once rather than one error per attempt.
+
+mod instances;
+mod raw;
+
+pub use instances::{AlarmMatcher, AlarmRule, DiskPolicy, InstancePolicy, Remediation};
+
+use crate::ids::{RoleName, SecurityGroupId, StackName};
+use crate::instance_type::InstanceType;
+use crate::net::{Peer, PortRange, Protocol};
+use chainlink::{EnvironmentPolicy, HostPattern};
+use ipnet::IpNet;
+use raw::{
+    RawEnvironment, RawException, RawFlow, RawForbidden, RawParameters, RawPorts, RawStackFile,
+};
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::path::Path;
+
+/// A validated stack file.
+#[derive(Clone, Debug)]
+pub struct StackFile {
+    pub selector: StackSelector,
+    pub mode: Mode,
+    pub roles: BTreeMap<RoleName, RoleSpec>,
+    pub flows: Vec<Flow>,
+    pub forbidden: Vec<ForbiddenExposure>,
+    pub exceptions: Vec<Exception>,
+    pub limits: Limits,
+    /// What the stack's environment is and may talk to; the parameter checks' policy.
+    pub environment: EnvironmentPolicy,
+    /// Where the stack's node parameters live; `None`: parameters are not checked.
+    pub parameters: Option<ParameterSource>,
+    /// Alarm remediations (resize, disk growth, replacement); `None`: not configured.
+    pub instances: Option<InstancePolicy>,
+    /// Doubtful but valid choices, such as burstable types in production, for the operator.
+    pub warnings: Vec<Problem>,
+}
+
+/// Where a stack's Chainlink parameters live in SSM Parameter Store.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ParameterSource {
+    /// A path prefix ending in `/`; `{stack}` stands for the stack's name.
+    pub prefix: String,
+    /// The label that marks the last version known to be valid.
+    pub label: String,
+    /// Live probes of the endpoints (DNS, TCP, `eth_chainId`); off by default.
+    pub probes: bool,
+}
+
+impl ParameterSource {
+    pub fn prefix_for(&self, stack: &StackName) -> String {
+        self.prefix.replace("{stack}", stack.as_str())
+    }
+
+    /// The stack a parameter belongs to, read from its name, if it is under the prefix: the
+    /// inverse of `prefix_for`, wherever `{stack}` stands in the prefix (`/chainlink/{stack}/`,
+    /// `/chainlink-{stack}-params/`). A stack name holds no `/`, so it lies within the path
+    /// segment where `{stack}` first appears; the shortest name whose prefix fits wins.
+    pub fn stack_of(&self, parameter: &str) -> Option<StackName> {
+        let (before, _) = self.prefix.split_once("{stack}")?;
+        let rest = parameter.strip_prefix(before)?;
+        let segment = rest.split('/').next().unwrap_or_default();
+        segment
+            .char_indices()
+            .map(|(at, c)| StackName::new(&segment[..at + c.len_utf8()]))
+            .find(|stack| parameter.starts_with(&self.prefix_for(stack)))
+    }
+}
+
+/// Which stacks a file guards: one by name, or every stack whose tag matches a `*` pattern.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StackSelector {
+    Exact(StackName),
+    Pattern(String),
+}
+
+impl StackSelector {
+    pub fn matches(&self, stack: &StackName) -> bool {
+        match self {
+            Self::Exact(name) => name == stack,
+            Self::Pattern(pattern) => glob_matches(pattern, stack.as_str()),
+        }
+    }
+
+    /// The value for an EC2 `tag:` filter; EC2 filters understand `*` themselves.
+    pub fn tag_filter_value(&self) -> &str {
+        match self {
+            Self::Exact(name) => name.as_str(),
+            Self::Pattern(pattern) => pattern,
+        }
+    }
+}
+
+impl fmt::Display for StackSelector {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.tag_filter_value())
+    }
+}
+
+/// `*` matches any run of characters, including none.
+pub(crate) fn glob_matches(pattern: &str, text: &str) -> bool {
+    let mut parts = pattern.split('*');
+    let first = parts.next().unwrap_or_default();
+    let Some(mut rest) = text.strip_prefix(first) else {
+        return false;
+    };
+    let parts: Vec<&str> = parts.collect();
+    let Some((last, middle)) = parts.split_last() else {
+        return rest.is_empty();
+    };
+    for part in middle {
+        match rest.find(part) {
+            Some(at) => rest = &rest[at + part.len()..],
+            None => return false,
+        }
+    }
+    rest.ends_with(last)
+}
+
+/// Whether the engine may change anything.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// Plan and apply.
+    Enforce,
+    /// Plan only: every run reports what `enforce` would do.
+    Report,
+}
+
+impl fmt::Display for Mode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Enforce => "enforce",
+            Self::Report => "report",
+        })
+    }
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct RoleSpec {
+    pub description: String,
+    /// Instance types, smallest first; empty: the role's instances are never resized.
+    pub ladder: Vec<InstanceType>,
+}
+
+impl RoleSpec {
+    /// The next type up from `current`, if it is on the ladder and not at the top.
+    pub fn next_type(&self, current: &InstanceType) -> Option<&InstanceType> {
+        let at = self.ladder.iter().position(|t| t == current)?;
+        self.ladder.get(at + 1)
+    }
+}
+
+/// A path that must stay open: `from` must reach every group of role `to`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Flow {
+    pub name: String,
+    pub description: String,
+    pub from: FlowSource,
+    pub to: RoleName,
+    pub protocol: Protocol,
+    pub ports: PortRange,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FlowSource {
+    Cidr(IpNet),
+    /// Every security group of that role in the same stack (the role itself for node ↔ node).
+    Role(RoleName),
+}
+
+impl fmt::Display for FlowSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Cidr(net) => write!(f, "{net}"),
+            Self::Role(role) => write!(f, "role {role}"),
+        }
+    }
+}
+
+/// Ports that must never be open to `0.0.0.0/0` or `::/0`.
+#[derive(Clone, Debug, Serialize)]
+pub struct ForbiddenExposure {
+    pub description: String,
+    pub protocol: Protocol,
+    pub ports: Vec<PortRange>,
+    /// Empty: every group of the stack.
+    pub roles: Vec<RoleName>,
+}
+
+impl ForbiddenExposure {
+    pub fn applies_to(&self, role: Option<&RoleName>) -> bool {
+        self.roles.is_empty() || role.is_some_and(|role| self.roles.contains(role))
+    }
+}
+
+/// Something the engine must leave alone, and why.
+#[derive(Clone, Debug, Serialize)]
+pub struct Exception {
+    pub reason: String,
+    pub scope: ExceptionScope,
+}
+
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExceptionScope {
+    /// Nothing on this group is changed.
+    Group(SecurityGroupId),
+    /// One rule, by content: rule IDs change whenever a rule is recreated, content does not.
+    Rule {
+        target: RuleTarget,
+        peer: Peer,
+        protocol: Protocol,
+        ports: Option<PortRange>,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RuleTarget {
+    Group(SecurityGroupId),
+    Role(RoleName),
+}
+
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct Limits {
+    /// Rule changes (authorizations plus revocations) one run may make per stack; above it the
+    /// run only plans and reports, because mass drift more likely means a bad stack file or a
+    /// deliberate migration than an accident to undo.
+    pub max_changes_per_run: usize,
+}
+
+/// Every problem found in a stack file, each naming its field.
+#[derive(Debug, thiserror::Error)]
+pub enum StackFileError {
+    #[error("cannot read stack file {path}: {source}")]
+    Unreadable {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("stack file {origin} is not valid TOML for a stack file: {message}")]
+    Syntax { origin: String, message: String },
+    #[error("stack file {origin} is invalid:\n{}", problems.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n"))]
+    Invalid {
+        origin: String,
+        problems: Vec<Problem>,
+    },
+}
+
+/// One invalid field.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Problem {
+    pub field: String,
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.field, self.message)
+    }
+}
+
+impl StackFile {
+    pub fn load(path: &Path) -> Result<Self, StackFileError> {
+        let text = std::fs::read_to_string(path).map_err(|source| StackFileError::Unreadable {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Self::parse(&text, &path.display().to_string())
+    }
+
+    /// `origin` names the file in error messages.
+    pub fn parse(text: &str, origin: &str) -> Result<Self, StackFileError> {
+        let raw: RawStackFile = toml::from_str(text).map_err(|e| StackFileError::Syntax {
+            origin: origin.to_string(),
+            message: e.to_string().trim_end().to_string(),
+        })?;
+        let mut problems = Problems::default();
+        let file = build(raw, &mut problems);
+        match (file, problems.0.is_empty()) {
+            (Some(file), true) => Ok(file),
+            _ => Err(StackFileError::Invalid {
+                origin: origin.to_string(),
+                problems: problems.0,
+            }),
+        }
+    }
+
+    pub fn exempt_group(&self, group: &SecurityGroupId) -> Option<&Exception> {
+        self.exceptions
+            .iter()
+            .find(|e| matches!(&e.scope, ExceptionScope::Group(id) if id == group))
+    }
+}
+
+#[derive(Default)]
+struct Problems(Vec<Problem>);
+
+impl Problems {
+    fn push(&mut self, field: impl Into<String>, message: impl Into<String>) {
+        self.0.push(Problem {
+            field: field.into(),
+            message: message.into(),
+        });
+    }
+
+    /// Records the error, if any, and passes the value on.
+    fn check<T>(&mut self, field: &str, result: Result<T, String>) -> Option<T> {
+        result.map_err(|message| self.push(field, message)).ok()
+    }
+}
+
+fn build(raw: RawStackFile, problems: &mut Problems) -> Option<StackFile> {
+    let selector = problems.check("stack.name", parse_selector(&raw.stack.name));
+    let mode = problems.check("stack.mode", parse_mode(&raw.stack.mode));
+
+    let environment = raw
+        .environment
+        .as_ref()
+        .map(|e| build_environment(e, problems))
+        .unwrap_or_default();
+
+    let mut warnings = Problems::default();
+    let mut roles = BTreeMap::new();
+    for (name, spec) in &raw.roles {
+        let field = format!("roles.{name}");
+        if let Some(role) = problems.check(&field, parse_role(name)) {
+            let ladder = instances::build_ladder(
+                &spec.ladder,
+                &format!("{field}.ladder"),
+                environment.production,
+                problems,
+                &mut warnings,
+            );
+            roles.insert(
+                role,
+                RoleSpec {
+                    description: spec.description.clone(),
+                    ladder,
+                },
+            );
+        }
+    }
+
+    let flows: Vec<Flow> = raw
+        .flows
+        .iter()
+        .enumerate()
+        .filter_map(|(i, flow)| build_flow(flow, &format!("flows[{i}]"), &roles, problems))
+        .collect();
+    check_flow_names_unique(&flows, problems);
+
+    let forbidden: Vec<ForbiddenExposure> = raw
+        .forbidden
+        .iter()
+        .enumerate()
+        .filter_map(|(i, f)| build_forbidden(f, &format!("forbidden[{i}]"), &roles, problems))
+        .collect();
+    check_no_flow_is_forbidden(&flows, &forbidden, problems);
+
+    let exceptions: Vec<Exception> = raw
+        .exceptions
+        .iter()
+        .enumerate()
+        .filter_map(|(i, e)| build_exception(e, &format!("exceptions[{i}]"), &roles, problems))
+        .collect();
+
+    // Counted from the raw flows, so a flow that is itself invalid does not also make its roles
+    // look unused.
+    let used: BTreeSet<&str> = raw
+        .flows
+        .iter()
+        .flat_map(|flow| [flow.from.as_str(), flow.to.as_str()])
+        .collect();
+    let unused = roles
+        .iter()
+        .filter(|(role, spec)| !used.contains(role.as_str()) && spec.ladder.is_empty());
+    for (role, _) in unused {
+        problems.push(
+            format!("roles.{role}"),
+            "no flow uses this role, and it has no ladder",
+        );
+    }
+
+    let max_changes_per_run = problems.check(
+        "limits.max_changes_per_run",
+        usize::try_from(raw.limits.max_changes_per_run)
+            .ok()
+            .filter(|n| *n > 0)
+            .ok_or_else(|| "must be a positive number of rule changes".to_string()),
+    );
+
+    let instances =
+        instances::build_instances(raw.instances.as_ref(), &raw.alarms, &roles, problems);
+    let parameters = match &raw.parameters {
+        Some(p) => Some(build_parameters(p, problems)?),
+        None => None,
+    };
+
+    Some(StackFile {
+        environment,
+        parameters,
+        instances,
+        warnings: warnings.0,
+        selector: selector?,
+        mode: mode?,
+        roles,
+        flows,
+        forbidden,
+        exceptions,
+        limits: Limits {
+            max_changes_per_run: max_changes_per_run?,
+        },
+    })
+}
+
+fn parse_selector(raw: &str) -> Result<StackSelector, String> {
+    let valid = !raw.is_empty()
+        && raw.len() <= 128
+        && raw
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.*".contains(c));
+    if !valid {
+        return Err(format!(
+            "{raw:?} is not a stack name or pattern (letters, digits, '-', '_', '.', and '*' as a wildcard)"
+        ));
+    }
+    Ok(if raw.contains('*') {
+        StackSelector::Pattern(raw.to_string())
+    } else {
+        StackSelector::Exact(StackName::new(raw))
+    })
+}
+
+fn parse_mode(raw: &str) -> Result<Mode, String> {
+    match raw {
+        "enforce" => Ok(Mode::Enforce),
+        "report" => Ok(Mode::Report),
+        other => Err(format!(
+            "{other:?} is not a mode: use \"enforce\" or \"report\""
+        )),
+    }
+}
+
+fn parse_role(raw: &str) -> Result<RoleName, String> {
+    RoleName::parse(raw).ok_or_else(|| {
+        format!("{raw:?} is not a role name (lowercase letters, digits, '-', '_', starting with a letter)")
+    })
+}
+
+fn declared_role(raw: &str, roles: &BTreeMap<RoleName, RoleSpec>) -> Result<RoleName, String> {
+    let role = parse_role(raw)?;
+    if roles.contains_key(&role) {
+        Ok(role)
+    } else {
+        Err(format!("role {raw:?} is not declared under [roles]"))
+    }
+}
+
+fn parse_cidr(raw: &str) -> Result<IpNet, String> {
+    let net: IpNet = raw
+        .parse()
+        .map_err(|_| format!("{raw:?} is not a CIDR block such as 10.20.0.0/16 or ::/0"))?;
+    if net.trunc() != net {
+        return Err(format!(
+            "{raw:?} has host bits set; AWS would store it as {}",
+            net.trunc()
+        ));
+    }
+    Ok(net)
+}
+
+fn parse_protocol(raw: &str) -> Result<Protocol, String> {
+    match Protocol::from_aws(raw) {
+        Some(p @ (Protocol::Tcp | Protocol::Udp)) => Ok(p),
+        _ => Err(format!(
+            "{raw:?} is not a protocol here: use \"tcp\" or \"udp\""
+        )),
+    }
+}
+
+fn parse_ports(raw: &RawPorts) -> Result<PortRange, String> {
+    match raw {
+        RawPorts::Number(n) => u16::try_from(*n)
+            .map(PortRange::single)
+            .map_err(|_| format!("{n} is not a port (0-65535)")),
+        RawPorts::Text(text) => text.parse(),
+    }
+}
+
+fn build_flow(
+    raw: &RawFlow,
+    field: &str,
+    roles: &BTreeMap<RoleName, RoleSpec>,
+    problems: &mut Problems,
+) -> Option<Flow> {
+    if raw.name.trim().is_empty() {
+        problems.push(format!("{field}.name"), "must not be empty");
+    }
+    let from = if raw.from.contains(['.', ':', '/']) {
+        parse_cidr(&raw.from).map(FlowSource::Cidr)
+    } else {
+        declared_role(&raw.from, roles).map(FlowSource::Role)
+    };
+    let from = problems.check(&format!("{field}.from"), from);
+    let to = problems.check(&format!("{field}.to"), declared_role(&raw.to, roles));
+    let protocol = problems.check(&format!("{field}.protocol"), parse_protocol(&raw.protocol));
+    let ports = problems.check(&format!("{field}.ports"), parse_ports(&raw.ports));
+    Some(Flow {
+        name: raw.name.clone(),
+        description: raw.description.clone(),
+        from: from?,
+        to: to?,
+        protocol: protocol?,
+        ports: ports?,
+    })
+}
+
+fn check_flow_names_unique(flows: &[Flow], problems: &mut Problems) {
+    let mut seen = BTreeSet::new();
+    for (i, flow) in flows.iter().enumerate() {
+        if !seen.insert(flow.name.as_str()) {
+            problems.push(
+                format!("flows[{i}].name"),
+                format!(
+                    "{:?} names another flow too; names must be unique",
+                    flow.name
+                ),
+            );
+        }
+    }
+}
+
+fn build_forbidden(
+    raw: &RawForbidden,
+    field: &str,
+    roles: &BTreeMap<RoleName, RoleSpec>,
+    problems: &mut Problems,
+) -> Option<ForbiddenExposure> {
+    let protocol = problems.check(&format!("{field}.protocol"), parse_protocol(&raw.protocol));
+    if raw.ports.is_empty() {
+        problems.push(format!("{field}.ports"), "must list at least one port");
+    }
+    let ports: Vec<Option<PortRange>> = raw
+        .ports
+        .iter()
+        .enumerate()
+        .map(|(i, p)| problems.check(&format!("{field}.ports[{i}]"), parse_ports(p)))
+        .collect();
+    let roles: Vec<Option<RoleName>> = raw
+        .roles
+        .iter()
+        .enumerate()
+        .map(|(i, r)| problems.check(&format!("{field}.roles[{i}]"), declared_role(r, roles)))
+        .collect();
+    Some(ForbiddenExposure {
+        description: raw.description.clone(),
+        protocol: protocol?,
+        ports: ports.into_iter().collect::<Option<_>>()?,
+        roles: roles.into_iter().collect::<Option<_>>()?,
+    })
+}
+
+/// A required flow from the world on a forbidden port would be authorized and revoked forever.
+fn check_no_flow_is_forbidden(
+    flows: &[Flow],
+    forbidden: &[ForbiddenExposure],
+    problems: &mut Problems,
+) {
+    for (i, flow) in flows.iter().enumerate() {
+        let FlowSource::Cidr(net) = &flow.from else {
+            continue;
+        };
+        if net.prefix_len() != 0 {
+            continue;
+        }
+        let clash = forbidden.iter().any(|f| {
+            f.protocol == flow.protocol
+                && f.applies_to(Some(&flow.to))
+                && f.ports.iter().any(|p| p.overlaps(flow.ports))
+        });
+        if clash {
+            problems.push(
+                format!("flows[{i}]"),
+                format!(
+                    "flow {:?} opens {} {} to the world, which [[forbidden]] forbids",
+                    flow.name, flow.protocol, flow.ports
+                ),
+            );
+        }
+    }
+}
+
+fn build_exception(
+    raw: &RawException,
+    field: &str,
+    roles: &BTreeMap<RoleName, RoleSpec>,
+    problems: &mut Problems,
+) -> Option<Exception> {
+    if raw.reason.trim().is_empty() {
+        problems.push(
+            format!("{field}.reason"),
+            "must say why the exception exists",
+        );
+    }
+    let group = raw.security_group.as_deref().map(|raw_id| {
+        SecurityGroupId::parse(raw_id)
+            .ok_or_else(|| format!("{raw_id:?} is not a security group ID (sg-…)"))
+    });
+    let group = match group {
+        Some(result) => Some(problems.check(&format!("{field}.security_group"), result)?),
+        None => None,
+    };
+    let is_rule = raw.from.is_some() || raw.ports.is_some() || raw.protocol.is_some();
+    let scope = match (group, &raw.role, is_rule) {
+        (Some(group), None, false) => ExceptionScope::Group(group),
+        (Some(_), Some(_), _) => {
+            problems.push(field, "name either security_group or role, not both");
+            return None;
+        }
+        (None, None, _) => {
+            problems.push(
+                field,
+                "must name a security_group (the whole group), or a role or security_group with from, protocol and ports (one rule)",
+            );
+            return None;
+        }
+        (None, Some(_), false) => {
+            problems.push(
+                field,
+                "a role exception must name the rule: from, protocol and ports",
+            );
+            return None;
+        }
+        (group, role, true) => {
+            let target = match (group, role) {
+                (Some(group), _) => Some(RuleTarget::Group(group)),
+                (None, Some(role)) => problems
+                    .check(&format!("{field}.role"), declared_role(role, roles))
+                    .map(RuleTarget::Role),
+                (None, None) => None,
+            };
+            let peer = problems.check(
+                &format!("{field}.from"),
+                raw.from
+                    .as_deref()
+                    .ok_or_else(|| "is required for a rule exception".to_string())
+                    .and_then(parse_cidr)
+                    .map(Peer::Cidr),
+            );
+            let protocol = problems.check(
+                &format!("{field}.protocol"),
+                Protocol::from_aws(raw.protocol.as_deref().unwrap_or("tcp"))
+                    .ok_or_else(|| "is not a protocol (tcp, udp, icmp or -1)".to_string()),
+            );
+            let ports = match &raw.ports {
+                Some(p) => Some(problems.check(&format!("{field}.ports"), parse_ports(p))?),
+                None => None,
+            };
+            ExceptionScope::Rule {
+                target: target?,
+                peer: peer?,
+                protocol: protocol?,
+                ports,
+            }
+        }
+    };
+    Some(Exception {
+        reason: raw.reason.clone(),
+        scope,
+    })
+}
+
+/// Stacks whose environment is named "production" (or "prod") get the node's production rules.
+fn build_environment(raw: &RawEnvironment, problems: &mut Problems) -> EnvironmentPolicy {
+    let name = raw.name.trim().to_ascii_lowercase();
+    if name.is_empty() {
+        problems.push(
+            "environment.name",
+            "must name the environment, such as \"production\"",
+        );
+    }
+    let chain_id = raw.chain_id.and_then(|id| {
+        problems.check(
+            "environment.chain_id",
+            u64::try_from(id)
+                .ok()
+                .filter(|id| *id > 0)
+                .ok_or_else(|| format!("{id} is not a chain ID")),
+        )
+    });
+    let mut hosts = |field: &str, raw: &[String]| -> Vec<HostPattern> {
+        raw.iter()
+            .enumerate()
+            .filter_map(|(i, host)| {
+                problems.check(
+                    &format!("environment.{field}[{i}]"),
+                    host.parse::<HostPattern>().map_err(|e| e.to_string()),
+                )
+            })
+            .collect()
+    };
+    EnvironmentPolicy {
+        production: name == "production" || name == "prod",
+        chain_id,
+        allowed_db_hosts: hosts("database_hosts", &raw.database_hosts),
+        allowed_rpc_hosts: hosts("rpc_hosts", &raw.rpc_hosts),
+        forbidden_hosts: hosts("forbidden_hosts", &raw.forbidden_hosts),
+    }
+}
+
+fn build_parameters(raw: &RawParameters, problems: &mut Problems) -> Option<ParameterSource> {
+    let prefix = problems.check(
+        "parameters.prefix",
+        if raw.prefix.starts_with('/') && raw.prefix.ends_with('/') && raw.prefix.len() > 1 {
+            Ok(raw.prefix.clone())
+        } else {
+            Err(format!(
+                "{:?} must be a path that starts and ends with '/', such as \"/chainlink/demo/\"",
+                raw.prefix
+            ))
+        },
+    );
+    // Parameter Store's own rules for labels.
+    let label_ok = !raw.label.is_empty()
+        && raw.label.len() <= 100
+        && !raw.label.starts_with(|c: char| c.is_ascii_digit())
+        && !raw.label.to_ascii_lowercase().starts_with("aws")
+        && !raw.label.to_ascii_lowercase().starts_with("ssm")
+        && raw
+            .label
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
+    if !label_ok {
+        problems.push(
+            "parameters.label",
+            format!("{:?} is not a Parameter Store label (letters, digits, '.', '-', '_'; not starting with a digit, aws or ssm)", raw.label),
+        );
+    }
+    Some(ParameterSource {
+        prefix: prefix?,
+        label: raw.label.clone(),
+        probes: raw.probes,
+    })
+}
+
+#[cfg(test)]
+mod tests;

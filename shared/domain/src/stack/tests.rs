@@ -1,0 +1,445 @@
+use super::*;
+
+const SAMPLE: &str = include_str!("../../../../samples/stack.toml");
+
+fn parse(text: &str) -> Result<StackFile, StackFileError> {
+    StackFile::parse(text, "test.toml")
+}
+
+/// Parses `text`, which must be invalid, and returns the fields its problems name.
+fn problem_fields(text: &str) -> Vec<String> {
+    match parse(text) {
+        Err(StackFileError::Invalid { problems, .. }) => {
+            problems.into_iter().map(|p| p.field).collect()
+        }
+        other => panic!("expected field problems, got {other:?}"),
+    }
+}
+
+const MINIMAL: &str = r#"
+[stack]
+name = "demo"
+mode = "report"
+[roles]
+node = {}
+db = {}
+[[flows]]
+name = "node-db"
+from = "node"
+to = "db"
+ports = 5432
+"#;
+
+#[test]
+fn the_sample_means_exactly_what_the_demo_needs() {
+    let file = parse(SAMPLE).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(file.selector, StackSelector::Exact(StackName::new("demo")));
+    assert_eq!(file.mode, Mode::Enforce);
+    let node = RoleName::new("node");
+    let db = RoleName::new("db");
+    let flows: Vec<(String, RoleName, Protocol, PortRange)> = file
+        .flows
+        .iter()
+        .map(|f| (f.from.to_string(), f.to.clone(), f.protocol, f.ports))
+        .collect();
+    let flow = |from: &str, to: &RoleName, port| {
+        (
+            from.to_string(),
+            to.clone(),
+            Protocol::Tcp,
+            PortRange::single(port),
+        )
+    };
+    assert_eq!(
+        flows,
+        [
+            flow("10.20.0.0/16", &node, 6688),
+            flow("role node", &node, 6690),
+            flow("0.0.0.0/0", &node, 6690),
+            flow("role node", &db, 5432),
+        ]
+    );
+    let forbidden: Vec<u16> = file.forbidden[0].ports.iter().map(|p| p.from).collect();
+    assert_eq!(forbidden, [22, 5432, 6688, 6689, 8545, 8546]);
+    assert!(file.forbidden[0].roles.is_empty(), "applies to every group");
+}
+
+#[test]
+fn a_minimal_file_gets_defaults() {
+    let file = parse(MINIMAL).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(file.flows[0].protocol, Protocol::Tcp);
+    assert_eq!(file.limits.max_changes_per_run, 25);
+    assert!(file.forbidden.is_empty() && file.exceptions.is_empty());
+}
+
+#[test]
+fn unknown_keys_are_rejected_with_their_name() {
+    let err = parse(&MINIMAL.replace("ports = 5432", "ports = 5432\nport = 1")).unwrap_err();
+    let message = err.to_string();
+    assert!(message.contains("unknown field `port`"), "{message}");
+    assert!(message.contains("test.toml"), "{message}");
+}
+
+#[test]
+fn each_invalid_field_is_named() {
+    let cases: [(&str, &str, &str); 10] = [
+        ("name = \"demo\"", "name = \"de mo\"", "stack.name"),
+        ("mode = \"report\"", "mode = \"yolo\"", "stack.mode"),
+        ("from = \"node\"", "from = \"10.0.0.0/33\"", "flows[0].from"),
+        ("from = \"node\"", "from = \"10.0.0.1/16\"", "flows[0].from"),
+        ("from = \"node\"", "from = \"bastion\"", "flows[0].from"),
+        ("to = \"db\"", "to = \"cache\"", "flows[0].to"),
+        ("ports = 5432", "ports = 70000", "flows[0].ports"),
+        ("ports = 5432", "ports = \"6000-5000\"", "flows[0].ports"),
+        (
+            "ports = 5432",
+            "ports = 5432\nprotocol = \"icmp\"",
+            "flows[0].protocol",
+        ),
+        ("db = {}", "db = {}\ncache = {}", "roles.cache"),
+    ];
+    for (from, to, field) in cases {
+        let fields = problem_fields(&MINIMAL.replace(from, to));
+        assert!(
+            fields.iter().any(|f| f == field),
+            "{to:?}: expected {field}, got {fields:?}"
+        );
+    }
+}
+
+#[test]
+fn all_problems_are_reported_at_once() {
+    let text = MINIMAL
+        .replace("mode = \"report\"", "mode = \"yolo\"")
+        .replace("ports = 5432", "ports = -1");
+    assert_eq!(problem_fields(&text), ["stack.mode", "flows[0].ports"]);
+}
+
+#[test]
+fn a_required_flow_cannot_open_a_forbidden_port_to_the_world() {
+    let text = format!(
+        "{MINIMAL}\n[[flows]]\nname = \"x\"\nfrom = \"::/0\"\nto = \"db\"\nports = 5432\n[[forbidden]]\nports = [5432]\n"
+    );
+    assert_eq!(problem_fields(&text), ["flows[1]"]);
+}
+
+#[test]
+fn flow_names_are_unique() {
+    let text = format!(
+        "{MINIMAL}\n[[flows]]\nname = \"node-db\"\nfrom = \"node\"\nto = \"db\"\nports = 5433\n"
+    );
+    assert_eq!(problem_fields(&text), ["flows[1].name"]);
+}
+
+#[test]
+fn exceptions_need_a_reason_and_a_target() {
+    let group = format!(
+        "{MINIMAL}\n[[exceptions]]\nsecurity_group = \"sg-0abc\"\nreason = \"legacy bastion\"\n"
+    );
+    let file = parse(&group).unwrap_or_else(|e| panic!("{e}"));
+    assert!(file
+        .exempt_group(&SecurityGroupId::new("sg-0abc"))
+        .is_some());
+
+    let rule = format!("{MINIMAL}\n[[exceptions]]\nrole = \"node\"\nfrom = \"0.0.0.0/0\"\nports = 22\nreason = \"break-glass SSH\"\n");
+    let file = parse(&rule).unwrap_or_else(|e| panic!("{e}"));
+    assert!(matches!(
+        file.exceptions[0].scope,
+        ExceptionScope::Rule { .. }
+    ));
+
+    let cases = [
+        (
+            "security_group = \"sg-0abc\"\nreason = \"\"",
+            "exceptions[0].reason",
+        ),
+        (
+            "security_group = \"nope\"\nreason = \"r\"",
+            "exceptions[0].security_group",
+        ),
+        ("role = \"node\"\nreason = \"r\"", "exceptions[0]"),
+        ("reason = \"r\"", "exceptions[0]"),
+        (
+            "role = \"node\"\nfrom = \"everyone\"\nports = 22\nreason = \"r\"",
+            "exceptions[0].from",
+        ),
+    ];
+    for (body, field) in cases {
+        let fields = problem_fields(&format!("{MINIMAL}\n[[exceptions]]\n{body}\n"));
+        assert_eq!(fields, [field], "{body}");
+    }
+}
+
+#[test]
+fn limits_must_be_positive() {
+    let text = format!("{MINIMAL}\n[limits]\nmax_changes_per_run = 0\n");
+    assert_eq!(problem_fields(&text), ["limits.max_changes_per_run"]);
+}
+
+#[test]
+fn patterns_select_stacks_by_name() {
+    let cases = [
+        ("*", "anything", true),
+        ("prod-*", "prod-eu", true),
+        ("prod-*", "prod-", true),
+        ("prod-*", "dev-eu", false),
+        ("*-eu", "prod-eu", true),
+        ("p*d-*-eu", "prod-1-eu", true),
+        ("p*d-*-eu", "prod-1-us", false),
+    ];
+    for (pattern, name, expected) in cases {
+        let selector = StackSelector::Pattern(pattern.into());
+        assert_eq!(
+            selector.matches(&StackName::new(name)),
+            expected,
+            "{pattern} ~ {name}"
+        );
+    }
+    let exact = parse_selector("demo").unwrap_or_else(|e| panic!("{e}"));
+    assert!(exact.matches(&StackName::new("demo")) && !exact.matches(&StackName::new("demo2")));
+}
+
+#[test]
+fn the_sample_declares_a_production_mainnet_environment() {
+    let file = parse(SAMPLE).unwrap_or_else(|e| panic!("{e}"));
+    let policy = &file.environment;
+    assert!(policy.production);
+    assert_eq!(policy.chain_id, Some(1));
+    assert!(policy
+        .allowed_db_hosts
+        .iter()
+        .any(|h| h.matches("db.prod.demo.internal")));
+    assert!(!policy
+        .allowed_db_hosts
+        .iter()
+        .any(|h| h.matches("db.dev.demo.internal")));
+    assert!(policy
+        .allowed_rpc_hosts
+        .iter()
+        .any(|h| h.matches("eth-1.rpc.prod.demo.internal")));
+    let source = file
+        .parameters
+        .unwrap_or_else(|| panic!("parameters declared"));
+    assert_eq!(
+        source.prefix_for(&StackName::new("demo")),
+        "/chainlink/demo/"
+    );
+    assert_eq!(source.label, "last-known-good");
+}
+
+#[test]
+fn parameter_prefixes_may_name_the_stack() {
+    let source = ParameterSource {
+        prefix: "/chainlink/{stack}/".into(),
+        label: "last-known-good".into(),
+        probes: false,
+    };
+    assert_eq!(
+        source.prefix_for(&StackName::new("prod-eu")),
+        "/chainlink/prod-eu/"
+    );
+    assert_eq!(
+        source.stack_of("/chainlink/prod-eu/DATABASE_URL"),
+        Some(StackName::new("prod-eu"))
+    );
+    assert_eq!(source.stack_of("/other/prod-eu/DATABASE_URL"), None);
+}
+
+/// Found while writing the stack_parse fuzz target's invariants: `stack_of` assumed `{stack}`
+/// fills a whole path segment, so with a pattern selector and a prefix such as
+/// `/chainlink-{stack}-params/` every parameter change was skipped as outside the prefix.
+#[test]
+fn stack_of_inverts_prefix_for_wherever_the_stack_stands() {
+    for prefix in [
+        "/chainlink/{stack}/",
+        "/chainlink-{stack}-params/",
+        "/{stack}x/",
+        "/chainlink/{stack}/node-{stack}/",
+    ] {
+        let source = ParameterSource {
+            prefix: prefix.into(),
+            label: "last-known-good".into(),
+            probes: false,
+        };
+        for stack in ["prod-eu", "a", "prod.eu_1"] {
+            let stack = StackName::new(stack);
+            let parameter = format!("{}DATABASE_URL", source.prefix_for(&stack));
+            assert_eq!(
+                source.stack_of(&parameter),
+                Some(stack),
+                "{prefix} {parameter}"
+            );
+        }
+        assert_eq!(
+            source.stack_of("/other/prod-eu/DATABASE_URL"),
+            None,
+            "{prefix}"
+        );
+        assert_eq!(
+            source.stack_of(&prefix.replace("{stack}", "")),
+            None,
+            "{prefix}"
+        );
+    }
+}
+
+#[test]
+fn environment_and_parameter_fields_are_checked() {
+    let cases = [
+        ("[environment]\nname = \"\"\n", "environment.name"),
+        (
+            "[environment]\nname = \"production\"\nchain_id = -1\n",
+            "environment.chain_id",
+        ),
+        (
+            "[environment]\nname = \"production\"\ndatabase_hosts = [\"db prod\"]\n",
+            "environment.database_hosts[0]",
+        ),
+        (
+            "[parameters]\nprefix = \"chainlink/demo\"\n",
+            "parameters.prefix",
+        ),
+        (
+            "[parameters]\nprefix = \"/chainlink/demo/\"\nlabel = \"aws-good\"\n",
+            "parameters.label",
+        ),
+    ];
+    for (section, field) in cases {
+        assert_eq!(
+            problem_fields(&format!("{MINIMAL}\n{section}")),
+            [field],
+            "{section}"
+        );
+    }
+}
+
+const WITH_LADDER: &str = r#"
+[stack]
+name = "demo"
+mode = "report"
+[environment]
+name = "production"
+[roles]
+node = { ladder = LADDER }
+db = {}
+[[flows]]
+name = "node-db"
+from = "node"
+to = "db"
+ports = 5432
+[[alarms]]
+metric = "AWS/EC2 CPUUtilization"
+remediation = "resize"
+"#;
+
+fn with_ladder(ladder: &str) -> Result<StackFile, StackFileError> {
+    parse(&WITH_LADDER.replace("LADDER", ladder))
+}
+
+#[test]
+fn the_sample_declares_the_demo_ladder_and_alarm_remediations() {
+    let file = parse(SAMPLE).unwrap_or_else(|e| panic!("{e}"));
+    let ladder: Vec<&str> = file.roles[&RoleName::new("node")]
+        .ladder
+        .iter()
+        .map(|t| t.as_str())
+        .collect();
+    assert_eq!(
+        ladder,
+        ["m6i.large", "m6i.xlarge", "m6i.2xlarge", "m6i.4xlarge"]
+    );
+    let policy = file.instances.as_ref().expect("alarm remediations");
+    assert_eq!(policy.cooldown_minutes, 60);
+    assert_eq!(policy.disk.step_percent, 50);
+    assert_eq!(policy.disk.max_gib, 1000);
+    let metric = |ns: &str, name: &str| vec![(ns.to_string(), name.to_string())];
+    for (metrics, expected) in [
+        (metric("AWS/EC2", "CPUUtilization"), Remediation::Resize),
+        (metric("CWAgent", "mem_used_percent"), Remediation::Resize),
+        (
+            metric("CWAgent", "disk_used_percent"),
+            Remediation::GrowDisk,
+        ),
+        (
+            metric("AWS/EC2", "StatusCheckFailed_System"),
+            Remediation::Replace,
+        ),
+        (
+            metric("AWS/EC2", "StatusCheckFailed_Instance"),
+            Remediation::Replace,
+        ),
+    ] {
+        assert_eq!(
+            policy.remediation_for("any", &metrics),
+            Some(expected),
+            "{metrics:?}"
+        );
+    }
+    assert_eq!(
+        policy.remediation_for("any", &metric("AWS/EC2", "NetworkIn")),
+        None
+    );
+    assert!(file.warnings.is_empty(), "{:?}", file.warnings);
+}
+
+#[test]
+fn a_ladder_must_be_known_types_each_bigger_than_the_last() {
+    assert!(with_ladder(r#"["m6i.large", "m6i.xlarge"]"#).is_ok());
+    for (ladder, field) in [
+        (r#"["m6i.large", "m6i.bogus"]"#, "roles.node.ladder[1]"),
+        (r#"["m6i.xlarge", "m6i.large"]"#, "roles.node.ladder[1]"),
+        (r#"["m6i.large", "m7i.large"]"#, "roles.node.ladder[1]"),
+        (r#"["m6i.large", "m6g.xlarge"]"#, "roles.node.ladder[1]"),
+        (r#"["m6i.large"]"#, "roles.node.ladder"),
+    ] {
+        assert_eq!(
+            problem_fields(&WITH_LADDER.replace("LADDER", ladder)),
+            [field],
+            "{ladder}"
+        );
+    }
+}
+
+#[test]
+fn burstable_types_in_production_are_a_warning_not_an_error() {
+    let file = with_ladder(r#"["t3.large", "t3.xlarge"]"#).unwrap();
+    assert_eq!(file.warnings.len(), 2);
+    assert!(
+        file.warnings[0].message.contains("burstable"),
+        "{:?}",
+        file.warnings
+    );
+    let staging = WITH_LADDER
+        .replace("LADDER", r#"["t3.large", "t3.xlarge"]"#)
+        .replace("production", "staging");
+    assert!(parse(&staging).unwrap().warnings.is_empty());
+}
+
+#[test]
+fn alarm_rules_and_limits_are_validated() {
+    let text = WITH_LADDER.replace("LADDER", r#"["m6i.large", "m6i.xlarge"]"#)
+        + r#"
+[instances]
+min_healthy_percentage = 120
+max_resizes_per_hour = 0
+[[alarms]]
+metric = "CPUUtilization"
+remediation = "resize"
+[[alarms]]
+name = "demo-*"
+metric = "AWS/EC2 CPUUtilization"
+remediation = "reboot"
+"#;
+    assert_eq!(
+        problem_fields(&text),
+        [
+            "alarms[1].metric",
+            "alarms[2].remediation",
+            "alarms[2]",
+            "instances.max_resizes_per_hour",
+            "instances.min_healthy_percentage",
+        ]
+    );
+    let no_ladder = MINIMAL.to_string() + "[[alarms]]\nname = \"x\"\nremediation = \"resize\"\n";
+    assert_eq!(problem_fields(&no_ladder), ["alarms"]);
+}

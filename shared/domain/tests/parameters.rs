@@ -1,0 +1,276 @@
+//! The parameter planner's specification.
+
+use chainlink::{EnvironmentPolicy, SecretValue};
+use domain::ids::ParameterName;
+use domain::parameters::*;
+use std::collections::BTreeMap;
+
+const PREFIX: &str = "/chainlink/demo/";
+use test_support::{
+    valid_legacy_parameters as valid_legacy, DEV_DATABASE_URL as DEV_DB,
+    GOOD_DATABASE_URL as GOOD_DB,
+};
+
+fn policy() -> EnvironmentPolicy {
+    test_support::sample_stack_file().environment
+}
+
+/// Parameters at version `version`, labeled good at `labeled` (if any).
+fn observed(set: &[(&str, &str)], version: i64, labeled: Option<i64>) -> Vec<ObservedParameter> {
+    set.iter()
+        .map(|(key, value)| ObservedParameter {
+            name: ParameterName::new(format!("{PREFIX}{key}")),
+            key: key.to_string(),
+            kind: ParameterKind::SecureString,
+            version,
+            value: SecretValue::new(*value),
+            labeled_version: labeled,
+        })
+        .collect()
+}
+
+fn with_value(
+    mut parameters: Vec<ObservedParameter>,
+    key: &str,
+    value: &str,
+    version: i64,
+    labeled: Option<i64>,
+) -> Vec<ObservedParameter> {
+    for p in parameters.iter_mut().filter(|p| p.key == key) {
+        p.value = SecretValue::new(value);
+        p.version = version;
+        p.labeled_version = labeled;
+    }
+    parameters
+}
+
+fn history(name: &str, versions: &[(i64, &str)]) -> BTreeMap<ParameterName, Vec<ParameterVersion>> {
+    let mut versions: Vec<ParameterVersion> = versions
+        .iter()
+        .map(|(version, value)| ParameterVersion {
+            version: *version,
+            value: SecretValue::new(*value),
+        })
+        .collect();
+    versions.sort_by_key(|v| std::cmp::Reverse(v.version));
+    BTreeMap::from([(ParameterName::new(format!("{PREFIX}{name}")), versions)])
+}
+
+fn plan(
+    parameters: &[ObservedParameter],
+    history: &BTreeMap<ParameterName, Vec<ParameterVersion>>,
+) -> ParameterPlan {
+    plan_parameters(PREFIX, "last-known-good", &policy(), parameters, history)
+}
+
+#[test]
+fn the_reference_valid_set_is_valid() {
+    let result = plan(&observed(&valid_legacy(), 1, None), &BTreeMap::new());
+    assert!(result.valid, "{:#?}", result.findings);
+}
+
+#[test]
+fn a_valid_set_gets_its_unlabeled_versions_labeled_once() {
+    let fresh = plan(&observed(&valid_legacy(), 1, None), &BTreeMap::new());
+    assert_eq!(fresh.actions.len(), valid_legacy().len());
+    assert!(fresh.actions.iter().all(|a| a.kind() == "LabelParameter"));
+
+    let labeled = plan(&observed(&valid_legacy(), 1, Some(1)), &BTreeMap::new());
+    assert!(
+        labeled.actions.is_empty(),
+        "already labeled: {:?}",
+        labeled.actions
+    );
+}
+
+/// Version 1 of the set was labeled good; version 2 of DATABASE_URL points at the dev database.
+fn dev_database_change() -> ParameterPlan {
+    let parameters = with_value(
+        observed(&valid_legacy(), 1, Some(1)),
+        "DATABASE_URL",
+        DEV_DB,
+        2,
+        Some(1),
+    );
+    plan(
+        &parameters,
+        &history("DATABASE_URL", &[(1, GOOD_DB), (2, DEV_DB)]),
+    )
+}
+
+#[test]
+fn production_pointed_at_the_dev_database_is_rolled_back_to_the_labeled_value() {
+    let result = dev_database_change();
+    assert!(!result.valid);
+    assert!(
+        result
+            .findings
+            .iter()
+            .any(|f| f.parameter == "DATABASE_URL" && f.code.as_str().starts_with("CL-ISO")),
+        "{:#?}",
+        result.findings
+    );
+    let [ParameterAction::RevertParameter {
+        name,
+        from_version,
+        to_version,
+        value,
+        rejected_for,
+        ..
+    }] = result.actions.as_slice()
+    else {
+        panic!("expected one revert: {:?}", result.actions)
+    };
+    assert_eq!(
+        (name.as_str(), *from_version, *to_version),
+        ("/chainlink/demo/DATABASE_URL", 2, 1)
+    );
+    assert_eq!(value.expose(), GOOD_DB);
+    assert!(
+        rejected_for.iter().any(|c| c.starts_with("CL-ISO")),
+        "{rejected_for:?}"
+    );
+}
+
+#[test]
+fn without_a_label_the_newest_valid_version_is_found() {
+    let short = "too-short";
+    let parameters = with_value(
+        observed(&valid_legacy(), 1, None),
+        "KEYSTORE_PASSWORD",
+        short,
+        4,
+        None,
+    );
+    let history = history(
+        "KEYSTORE_PASSWORD",
+        &[
+            (1, "first-keystore-passw0rd!"),
+            (2, "x"),
+            (3, "second-keystore-passw0rd!"),
+            (4, short),
+        ],
+    );
+    let result = plan(&parameters, &history);
+    let [ParameterAction::RevertParameter { to_version, .. }] = result.actions.as_slice() else {
+        panic!(
+            "expected one revert: {:?} {:?}",
+            result.actions, result.note
+        )
+    };
+    assert_eq!(
+        *to_version, 3,
+        "the most recent valid version, skipping the invalid 2"
+    );
+}
+
+#[test]
+fn no_valid_earlier_version_means_report_and_leave_it() {
+    let parameters = with_value(
+        observed(&valid_legacy(), 1, None),
+        "ETH_URL",
+        "http://eth-1.rpc.prod.demo.internal",
+        2,
+        None,
+    );
+    let result = plan(
+        &parameters,
+        &history(
+            "ETH_URL",
+            &[
+                (1, "https://also-not-ws.rpc.prod.demo.internal"),
+                (2, "http://eth-1.rpc.prod.demo.internal"),
+            ],
+        ),
+    );
+    assert!(result.actions.is_empty());
+    assert!(result.note.unwrap_or_default().contains("left as is"));
+}
+
+#[test]
+fn a_deleted_required_parameter_is_critical_and_never_recreated() {
+    let mut parameters = observed(&valid_legacy(), 1, Some(1));
+    parameters.retain(|p| p.key != "DATABASE_URL");
+    let result = plan(&parameters, &BTreeMap::new());
+    assert!(
+        result
+            .findings
+            .iter()
+            .any(|f| f.parameter.contains("DATABASE_URL")
+                && f.severity == chainlink::Severity::Critical),
+        "{:#?}",
+        result.findings
+    );
+    assert!(result.actions.is_empty());
+    assert!(result.note.unwrap_or_default().contains("deleted"));
+}
+
+#[test]
+fn a_restored_value_is_valid_so_it_is_labeled_and_never_restored_again() {
+    // After a revert, the new version 3 holds version 1's value: the next run only labels it.
+    let parameters = with_value(
+        observed(&valid_legacy(), 1, Some(1)),
+        "DATABASE_URL",
+        GOOD_DB,
+        3,
+        Some(1),
+    );
+    let result = plan(&parameters, &BTreeMap::new());
+    assert!(result.valid);
+    let kinds: Vec<&str> = result.actions.iter().map(ParameterAction::kind).collect();
+    assert_eq!(kinds, ["LabelParameter"]);
+}
+
+#[test]
+fn plans_never_show_a_value() {
+    let result = dev_database_change();
+    let rendered = format!(
+        "{}\n{:?}\n{}",
+        serde_json::to_string(&result).unwrap_or_default(),
+        result,
+        result
+            .actions
+            .iter()
+            .map(|a| a.to_string())
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    for secret in [
+        "Str0ng-enough-passw0rd",
+        "keystore-passw0rd-long-enough",
+        "api-passw0rd-long-enough",
+    ] {
+        assert!(!rendered.contains(secret), "{secret} leaked: {rendered}");
+    }
+}
+
+const V2_CONFIG: &str = include_str!("testdata/v2-config.toml");
+
+const V2_SECRETS: &str = include_str!("testdata/v2-secrets.toml");
+
+#[test]
+fn the_reference_v2_set_is_valid_and_an_http_websocket_url_is_not() {
+    let good = plan(
+        &observed(
+            &[("config.toml", V2_CONFIG), ("secrets.toml", V2_SECRETS)],
+            1,
+            None,
+        ),
+        &BTreeMap::new(),
+    );
+    assert!(good.valid, "{:#?}", good.findings);
+    let http = V2_CONFIG.replace("wss://eth-1", "http://eth-1");
+    let bad = plan(
+        &observed(
+            &[("config.toml", &http), ("secrets.toml", V2_SECRETS)],
+            1,
+            None,
+        ),
+        &BTreeMap::new(),
+    );
+    assert!(
+        bad.findings.iter().any(|f| f.code.as_str() == "CL-RPC-001"),
+        "{:#?}",
+        bad.findings
+    );
+}

@@ -1,0 +1,143 @@
+//! Reports and metrics as people and CloudWatch read them, built from observed stacks.
+
+use domain::error::Error;
+use domain::metrics::{emf_documents, DEFAULT_NAMESPACE};
+use domain::outcome::Outcome;
+use domain::report::{ActionReport, Execution, ParameterReport, Report, StackReport, Status};
+use domain::security_groups::{RequiredRule, SecurityGroupAction};
+use domain::signal::Signal;
+use domain::stack::Mode;
+use test_support::{group, stack, tcp};
+
+fn throttled(retryable: bool) -> Error {
+    Error::Aws {
+        operation: "GetParametersByPath",
+        code: if retryable {
+            "ThrottlingException"
+        } else {
+            "AccessDeniedException"
+        }
+        .into(),
+        message: "no".into(),
+        retryable,
+    }
+}
+
+/// A stack whose security-group repair was applied and whose parameters could not be read.
+fn half_done(retryable: bool) -> Report {
+    let observed = stack("demo", vec![group("sg-db", "db")]);
+    let mut report = StackReport::parameters_only(
+        observed.name.clone(),
+        ParameterReport::unreadable("/chainlink/demo/".into(), throttled(retryable)),
+    );
+    report.security_groups.actions.push(ActionReport {
+        action: SecurityGroupAction::AuthorizeIngress {
+            group: observed.groups[0].id.clone(),
+            rules: vec![RequiredRule {
+                rule: tcp(5432).from("sg-node"),
+                flows: vec!["node-db".into()],
+            }],
+        },
+        outcome: Outcome::Applied.into(),
+    });
+    Report::new(
+        Execution::Apply,
+        Mode::Enforce,
+        Signal::sweep("test"),
+        vec![report],
+        Vec::new(),
+    )
+}
+
+#[test]
+fn a_failed_read_after_applied_changes_is_reported_with_them() {
+    let report = half_done(false);
+    assert_eq!(report.status, Status::Failed);
+    assert_eq!(report.status.exit_code(), 1);
+    let text = report.to_string();
+    assert!(
+        text.contains("→ applied"),
+        "the applied change stays visible: {text}"
+    );
+    assert!(
+        text.contains("FAILED to read them: GetParametersByPath failed"),
+        "{text}"
+    );
+    assert!(report.to_json().contains("\"AccessDeniedException\""));
+    assert_eq!(
+        report.retryable_failure(),
+        None,
+        "access denied: retrying cannot help"
+    );
+}
+
+#[test]
+fn throttling_anywhere_makes_the_invocation_retryable() {
+    let report = half_done(true);
+    assert_eq!(
+        report.retryable_failure().map(|e| e.code()),
+        Some("ThrottlingException")
+    );
+}
+
+#[test]
+fn each_stack_gets_its_own_document_and_outcomes_are_counted() {
+    let observed = stack("demo", vec![group("sg-db", "db")]);
+    let action = SecurityGroupAction::AuthorizeIngress {
+        group: observed.groups[0].id.clone(),
+        rules: vec![RequiredRule {
+            rule: tcp(5432).from("sg-node"),
+            flows: vec!["node-db".into()],
+        }],
+    };
+    let mut applied = StackReport::parameters_only(
+        observed.name.clone(),
+        ParameterReport::unreadable(
+            "/chainlink/demo/".into(),
+            Error::Aws {
+                operation: "GetParametersByPath",
+                code: "AccessDenied".into(),
+                message: "no".into(),
+                retryable: false,
+            },
+        ),
+    );
+    applied.parameters = None;
+    applied.security_groups.actions = vec![
+        ActionReport {
+            action: action.clone(),
+            outcome: Outcome::Applied.into(),
+        },
+        ActionReport {
+            action,
+            outcome: Outcome::Failed {
+                error: Error::Aws {
+                    operation: "AuthorizeSecurityGroupIngress",
+                    code: "RequestLimitExceeded".into(),
+                    message: "slow down".into(),
+                    retryable: true,
+                },
+            }
+            .into(),
+        },
+    ];
+    let mut other = applied.clone();
+    other.stack = domain::ids::StackName::new("other");
+    other.security_groups.actions.truncate(1);
+    let report = Report::new(
+        Execution::Apply,
+        Mode::Enforce,
+        Signal::sweep("test"),
+        vec![applied, other],
+        Vec::new(),
+    );
+    let documents = emf_documents(&report, DEFAULT_NAMESPACE, "*", 0, false);
+    assert_eq!(documents.len(), 2);
+    assert_eq!(documents[0]["Stack"], "demo");
+    assert_eq!(documents[0]["DriftFound"], 2);
+    assert_eq!(documents[0]["ActionsApplied"], 1);
+    assert_eq!(documents[0]["ActionsFailed"], 1);
+    assert_eq!(documents[1]["Stack"], "other");
+    assert_eq!(documents[1]["ActionsFailed"], 0);
+    assert_eq!(documents[0]["ColdStart"], 0);
+}

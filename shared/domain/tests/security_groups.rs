@@ -1,0 +1,398 @@
+//! The planner's specification, case by case.
+
+use domain::security_groups::observed::Direction::{Inbound, Outbound};
+use domain::security_groups::observed::{ObservedGroup, ObservedStack};
+use domain::security_groups::*;
+use domain::stack::StackFile;
+use test_support::*;
+
+fn plan(stack: &ObservedStack) -> SecurityGroupPlan {
+    plan_security_groups(&sample_stack_file(), stack)
+}
+
+fn authorized(plan: &SecurityGroupPlan) -> Vec<String> {
+    rules_of(plan, |action| match action {
+        SecurityGroupAction::AuthorizeIngress { group, rules } => rules
+            .iter()
+            .map(|r| format!("{group}: {}", r.rule))
+            .collect(),
+        SecurityGroupAction::RevokeIngress { .. } => Vec::new(),
+    })
+}
+
+fn revoked(plan: &SecurityGroupPlan) -> Vec<String> {
+    rules_of(plan, |action| match action {
+        SecurityGroupAction::RevokeIngress { group, rules } => rules
+            .iter()
+            .map(|r| format!("{group}: {}", r.rule))
+            .collect(),
+        SecurityGroupAction::AuthorizeIngress { .. } => Vec::new(),
+    })
+}
+
+fn rules_of(
+    plan: &SecurityGroupPlan,
+    pick: impl Fn(&SecurityGroupAction) -> Vec<String>,
+) -> Vec<String> {
+    plan.actions.iter().flat_map(pick).collect()
+}
+
+/// The healthy demo stack with `edit` applied to the group with id `id`.
+fn demo_with(id: &str, edit: impl FnOnce(ObservedGroup) -> ObservedGroup) -> ObservedStack {
+    let mut stack = healthy_demo();
+    let index = stack.groups.iter().position(|g| g.id.as_str() == id);
+    let Some(index) = index else {
+        panic!("no group {id}")
+    };
+    let group = stack.groups.remove(index);
+    stack.groups.insert(index, edit(group));
+    stack
+}
+
+#[test]
+fn a_healthy_stack_needs_nothing() {
+    let plan = plan(&healthy_demo());
+    assert!(plan.actions.is_empty(), "{:?}", plan.actions);
+    assert!(plan.unmanaged.is_empty());
+    assert!(plan.refusal.is_none());
+}
+
+#[test]
+fn a_missing_database_rule_is_authorized_from_the_node_group() {
+    let stack = demo_with("sg-db", |mut db| {
+        db.ingress.clear();
+        db
+    });
+    let plan = plan(&stack);
+    assert_eq!(authorized(&plan), ["sg-db: tcp 5432 from sg-node"]);
+    assert!(revoked(&plan).is_empty());
+}
+
+#[test]
+fn forbidden_exposures_are_revoked_exactly() {
+    let cases = [
+        (tcp(6688).from("0.0.0.0/0"), "world-open UI port"),
+        (tcp(22).from("0.0.0.0/0"), "world-open SSH"),
+        (tcp_range(0, 65535).from("::/0"), "wide range from ::/0"),
+        (
+            tcp_range(8540, 8550).from("0.0.0.0/0"),
+            "range covering RPC ports",
+        ),
+    ];
+    for (rule, case) in cases {
+        let expected = format!("sg-node: {rule}");
+        let plan = plan(&demo_with("sg-node", |node| node.allow(rule)));
+        assert_eq!(revoked(&plan), [expected], "{case}");
+        assert!(authorized(&plan).is_empty(), "{case}");
+    }
+}
+
+#[test]
+fn world_rules_on_allowed_ports_and_narrow_rules_on_forbidden_ports_stay() {
+    let kept = [
+        tcp(443).from("0.0.0.0/0"),
+        tcp(22).from("10.0.0.0/8"),
+        tcp(5432).from("10.20.0.0/16"),
+    ];
+    for rule in kept {
+        let plan = plan(&demo_with("sg-db", |db| db.allow(rule.clone())));
+        assert!(
+            plan.actions.is_empty(),
+            "{rule} was planned: {:?}",
+            plan.actions
+        );
+        assert_eq!(
+            plan.unmanaged.len(),
+            1,
+            "{rule} must be listed as unmanaged"
+        );
+    }
+}
+
+#[test]
+fn all_traffic_from_the_world_is_replaced_by_the_flows_it_carried_first() {
+    // The node group lost its narrow P2P rule and is held open by an all-traffic rule: revoking
+    // it alone would cut OCR peers off, so the narrow rule comes first.
+    let stack = demo_with("sg-node", |mut node| {
+        node.ingress.retain(|r| r.peer.to_string() != "0.0.0.0/0");
+        node.allow(all_traffic().from("0.0.0.0/0"))
+    });
+    let plan = plan(&stack);
+    assert_eq!(authorized(&plan), ["sg-node: tcp 6690 from 0.0.0.0/0"]);
+    assert_eq!(revoked(&plan), ["sg-node: all traffic from 0.0.0.0/0"]);
+    assert_eq!(
+        plan.actions[0].kind(),
+        "AuthorizeIngress",
+        "make before break"
+    );
+    let SecurityGroupAction::RevokeIngress { rules, .. } = &plan.actions[1] else {
+        panic!("second action must revoke")
+    };
+    assert_eq!(rules[0].replaced_by, ["ocr-peers"]);
+    assert_eq!(rules[0].exposes.len(), 6, "every forbidden port is named");
+}
+
+#[test]
+fn every_authorization_precedes_every_revocation_across_groups() {
+    let stack = stack(
+        "demo",
+        vec![
+            group("sg-a", "node").allow(all_traffic().from("0.0.0.0/0")),
+            group("sg-b", "db").allow(tcp(5432).from("::/0")),
+        ],
+    );
+    let kinds: Vec<&str> = plan(&stack)
+        .actions
+        .iter()
+        .map(SecurityGroupAction::kind)
+        .collect();
+    let first_revoke = kinds.iter().position(|k| *k == "RevokeIngress");
+    let last_authorize = kinds.iter().rposition(|k| *k == "AuthorizeIngress");
+    assert!(last_authorize < first_revoke, "{kinds:?}");
+}
+
+#[test]
+fn one_call_per_group_and_direction() {
+    let stack = stack(
+        "demo",
+        vec![
+            group("sg-node", "node")
+                .allow(tcp(22).from("0.0.0.0/0"))
+                .allow(tcp(8545).from("0.0.0.0/0")),
+            group("sg-db", "db"),
+        ],
+    );
+    let plan = plan(&stack);
+    let per_group: Vec<(String, &str, usize)> = plan
+        .actions
+        .iter()
+        .map(|a| (a.group().to_string(), a.kind(), a.change_count()))
+        .collect();
+    assert_eq!(
+        per_group,
+        [
+            ("sg-node".into(), "AuthorizeIngress", 3),
+            ("sg-db".into(), "AuthorizeIngress", 1),
+            ("sg-node".into(), "RevokeIngress", 2),
+        ]
+    );
+}
+
+#[test]
+fn flows_never_cross_stacks() {
+    // Another stack's node group exists in the account, but this stack's db only ever needs its
+    // own node group.
+    let plan = plan(&stack("demo", vec![group("sg-db", "db")]));
+    assert!(
+        plan.actions.is_empty(),
+        "no node group in this stack: {:?}",
+        plan.actions
+    );
+}
+
+#[test]
+fn every_group_of_a_role_is_a_source_and_a_target() {
+    let stack = stack("demo", vec![group("sg-n1", "node"), group("sg-n2", "node")]);
+    let mut p2p: Vec<String> = authorized(&plan(&stack))
+        .into_iter()
+        .filter(|r| r.contains("6690 from sg-"))
+        .collect();
+    p2p.sort();
+    assert_eq!(
+        p2p,
+        [
+            "sg-n1: tcp 6690 from sg-n1",
+            "sg-n1: tcp 6690 from sg-n2",
+            "sg-n2: tcp 6690 from sg-n1",
+            "sg-n2: tcp 6690 from sg-n2",
+        ]
+    );
+}
+
+#[test]
+fn a_broader_surviving_rule_covers_a_flow() {
+    let stack = demo_with("sg-node", |mut node| {
+        node.ingress
+            .retain(|r| r.peer.to_string() != "10.20.0.0/16");
+        node.allow(tcp_range(6000, 7000).from("10.0.0.0/8"))
+    });
+    assert!(plan(&stack).actions.is_empty());
+}
+
+#[test]
+fn role_less_groups_of_the_stack_are_still_guarded() {
+    let stack = demo_with("sg-db", |db| db)
+        .with_group(group("sg-misc", "").allow(tcp(22).from("0.0.0.0/0")));
+    assert_eq!(revoked(&plan(&stack)), ["sg-misc: tcp 22 from 0.0.0.0/0"]);
+}
+
+#[test]
+fn exempt_groups_and_rules_are_reported_not_changed() {
+    let text = include_str!("../../../samples/stack.toml").to_string()
+        + "\n[[exceptions]]\nsecurity_group = \"sg-db\"\nreason = \"migrating\"\n"
+        + "\n[[exceptions]]\nrole = \"node\"\nfrom = \"0.0.0.0/0\"\nports = 22\nreason = \"break-glass\"\n";
+    let file = StackFile::parse(&text, "t").unwrap_or_else(|e| panic!("{e}"));
+    let stack = stack(
+        "demo",
+        vec![
+            group("sg-node", "node")
+                .allow(tcp(6688).from("10.20.0.0/16"))
+                .allow(tcp(6690).from("sg-node"))
+                .allow(tcp(6690).from("0.0.0.0/0"))
+                .allow(tcp(22).from("0.0.0.0/0")),
+            group("sg-db", "db").allow(tcp(5432).from("0.0.0.0/0")),
+        ],
+    );
+    let plan = plan_security_groups(&file, &stack);
+    assert!(plan.actions.is_empty(), "{:?}", plan.actions);
+    let exempt: Vec<(String, &str)> = plan
+        .exempt
+        .iter()
+        .map(|e| (format!("{}: {}", e.group, e.change), e.reason.as_str()))
+        .collect();
+    assert_eq!(
+        exempt,
+        [
+            (
+                "sg-node: revoke tcp 22 from 0.0.0.0/0".into(),
+                "break-glass"
+            ),
+            ("sg-db: authorize tcp 5432 from sg-node".into(), "migrating"),
+            ("sg-db: revoke tcp 5432 from 0.0.0.0/0".into(), "migrating"),
+        ]
+    );
+}
+
+#[test]
+fn plans_over_the_limit_are_refused_whole() {
+    let text = include_str!("../../../samples/stack.toml")
+        .replace("max_changes_per_run = 25", "max_changes_per_run = 2");
+    let file = StackFile::parse(&text, "t").unwrap_or_else(|e| panic!("{e}"));
+    let plan = plan_security_groups(
+        &file,
+        &stack("demo", vec![group("sg-node", "node"), group("sg-db", "db")]),
+    );
+    assert_eq!(plan.change_count(), 4);
+    let refusal = plan.refusal.unwrap_or_default();
+    assert!(
+        refusal.contains("4 rule changes") && refusal.contains("limit of 2"),
+        "{refusal}"
+    );
+}
+
+#[test]
+fn applying_the_plan_converges() {
+    let drifted = stack(
+        "demo",
+        vec![
+            group("sg-node", "node")
+                .allow(all_traffic().from("::/0"))
+                .allow(tcp(22).from("0.0.0.0/0")),
+            group("sg-db", "db").allow(tcp_range(0, 65535).from("0.0.0.0/0")),
+        ],
+    );
+    let first = plan(&drifted);
+    assert!(!first.actions.is_empty());
+    let after = drifted.with_actions(&first.actions);
+    let second = plan(&after);
+    assert!(second.actions.is_empty(), "{:?}", second.actions);
+}
+
+#[test]
+fn the_flow_check_names_what_blocks_each_path() {
+    let stack = demo_with("sg-db", |mut db| {
+        db.ingress.clear();
+        db
+    })
+    .with_instance("i-node", "node", "subnet-app", &["sg-node"])
+    .with_instance("i-db", "db", "subnet-data", &["sg-db"])
+    .with_subnet("subnet-app", "10.0.1.0/24", "acl-app")
+    .with_subnet("subnet-data", "10.0.2.0/24", "acl-data")
+    .with_acl(
+        "acl-app",
+        vec![
+            acl_entry(100, Inbound, None, "0.0.0.0/0", true),
+            acl_entry(100, Outbound, None, "0.0.0.0/0", true),
+        ],
+    )
+    .with_acl(
+        "acl-data",
+        vec![
+            acl_entry(90, Inbound, Some((5432, 5432)), "10.0.1.0/24", false),
+            acl_entry(100, Inbound, None, "0.0.0.0/0", true),
+            acl_entry(100, Outbound, None, "0.0.0.0/0", true),
+        ],
+    );
+    let checks = check_flows(&sample_stack_file(), &stack);
+    let node_db = checks
+        .iter()
+        .find(|c| c.flow == "node-db")
+        .unwrap_or_else(|| panic!("no node-db check"));
+    assert_eq!(node_db.status, FlowStatus::Blocked);
+    let denied: Vec<(HopLayer, &str)> = node_db.paths[0]
+        .hops
+        .iter()
+        .filter(|h| h.verdict == Verdict::Denied)
+        .map(|h| (h.layer, h.resource.as_str()))
+        .collect();
+    assert_eq!(
+        denied,
+        [
+            (HopLayer::TargetIngress, "sg-db"),
+            (HopLayer::TargetAclInbound, "acl-data")
+        ]
+    );
+
+    let after = stack.with_actions(&plan(&stack).actions);
+    let still = check_flows(&sample_stack_file(), &after);
+    let node_db = still
+        .iter()
+        .find(|c| c.flow == "node-db")
+        .unwrap_or_else(|| panic!("no node-db check"));
+    assert_eq!(
+        node_db.status,
+        FlowStatus::Blocked,
+        "the ACL still denies: it is reported, never changed"
+    );
+    let p2p = still
+        .iter()
+        .find(|c| c.flow == "node-p2p")
+        .unwrap_or_else(|| panic!("no p2p check"));
+    assert_eq!(p2p.status, FlowStatus::Open, "same subnet: no ACL crossed");
+}
+
+#[test]
+fn flows_without_located_instances_are_unverified_and_missing_roles_blocked() {
+    let checks = check_flows(&sample_stack_file(), &healthy_demo());
+    assert!(
+        checks.iter().all(|c| c.status == FlowStatus::Unverified),
+        "{checks:?}"
+    );
+    let checks = check_flows(
+        &sample_stack_file(),
+        &stack("demo", vec![group("sg-node", "node")]),
+    );
+    let node_db = checks
+        .iter()
+        .find(|c| c.flow == "node-db")
+        .unwrap_or_else(|| panic!("no node-db check"));
+    assert_eq!(node_db.status, FlowStatus::Blocked);
+    assert_eq!(
+        node_db.note.as_deref(),
+        Some("no security group of the stack has role db")
+    );
+}
+
+#[test]
+fn restrictive_egress_blocks_a_flow() {
+    let stack = demo_with("sg-node", |node| {
+        node.egress_only(vec![tcp(443).from("0.0.0.0/0")])
+    });
+    let checks = check_flows(&sample_stack_file(), &stack);
+    let node_db = checks
+        .iter()
+        .find(|c| c.flow == "node-db")
+        .unwrap_or_else(|| panic!("no node-db check"));
+    assert_eq!(node_db.status, FlowStatus::Blocked);
+    assert_eq!(node_db.paths[0].hops[0].layer, HopLayer::SourceEgress);
+}

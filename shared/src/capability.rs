@@ -1,0 +1,134 @@
+//! What every capability gives the router: the same four steps — observe the scope a signal
+//! names, plan purely from what was observed, apply the plan's actions in order, describe the
+//! result as a report section — so that the router runs them all the same way and a new
+//! capability is a folder and one line in `engine`.
+
+use crate::aws::Clients;
+use crate::instances::apply::Waits;
+use chrono::{DateTime, Utc};
+use domain::ids::StackName;
+use domain::outcome::ActionOutcome;
+use domain::report::Section;
+use domain::signal::{Signal, SignalKind};
+use domain::stack::StackFile;
+use domain::Error;
+
+/// What an engine takes care of: each function guards one capability, the CLI all of them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Capabilities {
+    pub security_groups: bool,
+    pub parameters: bool,
+    pub instances: bool,
+}
+
+impl Capabilities {
+    const NONE: Self = Self {
+        security_groups: false,
+        parameters: false,
+        instances: false,
+    };
+    pub const ALL: Self = Self {
+        security_groups: true,
+        parameters: true,
+        instances: true,
+    };
+    pub const SECURITY_GROUPS: Self = Self {
+        security_groups: true,
+        ..Self::NONE
+    };
+    pub const PARAMETERS: Self = Self {
+        parameters: true,
+        ..Self::NONE
+    };
+    pub const INSTANCES: Self = Self {
+        instances: true,
+        ..Self::NONE
+    };
+
+    /// Why this engine leaves a signal to another function, if it does.
+    pub(crate) fn left_to_another(self, kind: &SignalKind) -> Option<&'static str> {
+        match kind {
+            SignalKind::SecurityGroupsChanged { .. } if !self.security_groups => {
+                Some("security-group events are handled by the security-group function")
+            }
+            SignalKind::ParameterChanged { .. } if !self.parameters => {
+                Some("parameter events are handled by the parameter function")
+            }
+            SignalKind::AlarmFired(_) if !self.instances => {
+                Some("alarm events are handled by the instance function")
+            }
+            _ => None,
+        }
+    }
+}
+
+/// What a run shares with every capability it drives.
+#[derive(Debug)]
+pub(crate) struct Context<'a> {
+    pub clients: &'a Clients,
+    pub file: &'a StackFile,
+    pub waits: Waits,
+    /// The run's clock, read once: planners take it as an input.
+    pub now: DateTime<Utc>,
+    /// Whether the security-group capability runs too (and so reports every observed stack).
+    pub security_groups: bool,
+    /// The stacks earlier capabilities of this run have reported.
+    pub reported: Vec<StackName>,
+}
+
+/// One capability, as the router drives it. `Scope` is what one observation covers (a stack
+/// selector, a stack, an alarm), `Observed` what one plan is made from.
+pub(crate) trait Capability {
+    type Scope;
+    type Observed;
+    type Plan;
+
+    /// The scopes `signal` concerns; what it leaves alone goes to `skipped`, with the reason.
+    async fn scopes(
+        &self,
+        cx: &Context<'_>,
+        signal: &Signal,
+        skipped: &mut Vec<String>,
+    ) -> Result<Vec<Self::Scope>, Error>;
+
+    /// AWS reads: the state of the scope, one value per plan to make.
+    async fn observe(
+        &self,
+        cx: &Context<'_>,
+        scope: &Self::Scope,
+        skipped: &mut Vec<String>,
+    ) -> Result<Vec<Self::Observed>, Error>;
+
+    /// Pure: the planner in `domain`, from the stack file, the observed state and the clock.
+    fn plan(&self, cx: &Context<'_>, observed: &Self::Observed) -> Self::Plan;
+
+    fn action_count(plan: &Self::Plan) -> usize;
+
+    /// Why none of the plan's actions may run, when a limit of the stack file says so.
+    fn refusal(_plan: &Self::Plan) -> Option<String> {
+        None
+    }
+
+    /// AWS writes: the plan's actions in order, one outcome each.
+    async fn apply(&self, cx: &Context<'_>, plan: &Self::Plan) -> Vec<ActionOutcome>;
+
+    /// The stack the result belongs to, and its section of that stack's report.
+    fn report(
+        &self,
+        cx: &Context<'_>,
+        observed: Self::Observed,
+        plan: Self::Plan,
+        outcomes: Vec<ActionOutcome>,
+    ) -> (StackName, Section);
+
+    /// A scope whose state could not be read: a section that says so, or `None` when the whole
+    /// run fails with the error.
+    fn unreadable(
+        &self,
+        _cx: &Context<'_>,
+        _scope: &Self::Scope,
+        _error: &Error,
+    ) -> Option<(StackName, Section)> {
+        None
+    }
+}

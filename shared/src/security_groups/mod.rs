@@ -1,0 +1,226 @@
+//! Security groups in AWS: the stacks' groups, instances, subnets and ACLs read into the observed
+//! model (`observe`), and a plan's authorizations and revocations carried out (`apply`). The
+//! model, the planner, the flow check and the report section are `domain::security_groups`.
+
+pub mod apply;
+pub mod observe;
+
+use crate::capability::{Capability, Context};
+use apply::apply_plan;
+use domain::ids::{SecurityGroupId, StackName, STACK_TAG};
+use domain::outcome::{ActionOutcome, Outcome};
+use domain::report::{ActionReport, FlowReport, Section, SecurityGroupReport};
+use domain::security_groups::observed::ObservedStack;
+use domain::security_groups::{
+    check_flows, plan_security_groups, FlowStatus, SecurityGroupAction, SecurityGroupPlan,
+};
+use domain::signal::{Signal, SignalKind};
+use domain::stack::StackSelector;
+use domain::Error;
+use observe::{describe_groups, observe_stacks, GroupScope};
+
+#[derive(Debug)]
+pub(crate) struct SecurityGroups;
+
+/// The stacks to read, and the groups an event named in them (none for a sweep).
+#[derive(Debug)]
+pub(crate) struct GroupsScope {
+    selector: StackSelector,
+    named: Option<Vec<SecurityGroupId>>,
+}
+
+impl Capability for SecurityGroups {
+    type Scope = GroupsScope;
+    type Observed = ObservedStack;
+    type Plan = SecurityGroupPlan;
+
+    async fn scopes(
+        &self,
+        cx: &Context<'_>,
+        signal: &Signal,
+        skipped: &mut Vec<String>,
+    ) -> Result<Vec<GroupsScope>, Error> {
+        let groups = match &signal.kind {
+            SignalKind::Sweep => {
+                return Ok(vec![GroupsScope {
+                    selector: cx.file.selector.clone(),
+                    named: None,
+                }])
+            }
+            SignalKind::SecurityGroupsChanged { groups } => groups,
+            _ => return Ok(Vec::new()),
+        };
+        // A file that names its stack reads that stack once, by its tag, and finds the event's
+        // groups in it; only a pattern needs the groups read first, to learn their stacks.
+        if let StackSelector::Exact(_) = &cx.file.selector {
+            return Ok(vec![GroupsScope {
+                selector: cx.file.selector.clone(),
+                named: Some(groups.clone()),
+            }]);
+        }
+        let mut stacks: Vec<StackName> = Vec::new();
+        for stack in stacks_of(cx, groups, skipped).await? {
+            if !stacks.contains(&stack) {
+                stacks.push(stack);
+            }
+        }
+        Ok(stacks
+            .into_iter()
+            .map(|stack| GroupsScope {
+                selector: StackSelector::Exact(stack),
+                named: None,
+            })
+            .collect())
+    }
+
+    async fn observe(
+        &self,
+        cx: &Context<'_>,
+        scope: &GroupsScope,
+        skipped: &mut Vec<String>,
+    ) -> Result<Vec<ObservedStack>, Error> {
+        let mut stacks = observe_stacks(&cx.clients.ec2, &scope.selector).await?;
+        let Some(named) = &scope.named else {
+            if stacks.is_empty() {
+                skipped.push(format!(
+                    "no security group carries the tag {STACK_TAG} = {}",
+                    cx.file.selector
+                ));
+            }
+            return Ok(stacks);
+        };
+        let in_stack = |id: &SecurityGroupId, stack: &ObservedStack| {
+            stack.groups.iter().any(|group| &group.id == id)
+        };
+        stacks.retain(|stack| named.iter().any(|id| in_stack(id, stack)));
+        let elsewhere: Vec<SecurityGroupId> = named
+            .iter()
+            .filter(|id| !stacks.iter().any(|stack| in_stack(id, stack)))
+            .cloned()
+            .collect();
+        // Only an event about groups outside the stack costs a read by ID: to say why.
+        if !elsewhere.is_empty() {
+            stacks_of(cx, &elsewhere, skipped).await?;
+        }
+        Ok(stacks)
+    }
+
+    fn plan(&self, cx: &Context<'_>, observed: &ObservedStack) -> SecurityGroupPlan {
+        plan_security_groups(cx.file, observed)
+    }
+
+    fn action_count(plan: &SecurityGroupPlan) -> usize {
+        plan.actions.len()
+    }
+
+    fn refusal(plan: &SecurityGroupPlan) -> Option<String> {
+        plan.refusal.clone()
+    }
+
+    async fn apply(&self, cx: &Context<'_>, plan: &SecurityGroupPlan) -> Vec<ActionOutcome> {
+        apply_plan(&cx.clients.ec2, plan).await
+    }
+
+    fn report(
+        &self,
+        cx: &Context<'_>,
+        stack: ObservedStack,
+        plan: SecurityGroupPlan,
+        outcomes: Vec<ActionOutcome>,
+    ) -> (StackName, Section) {
+        // "After" assumes what was planned (plan) or what took effect (apply).
+        let effective: Vec<&SecurityGroupAction> = plan
+            .actions
+            .iter()
+            .zip(&outcomes)
+            .filter(|(_, outcome)| {
+                matches!(
+                    outcome.outcome,
+                    Outcome::Planned | Outcome::Applied | Outcome::AlreadyConverged
+                )
+            })
+            .map(|(action, _)| action)
+            .collect();
+        let before = check_flows(cx.file, &stack);
+        // Most stacks of a sweep need nothing: their flows after are the flows before, and
+        // modelling the stack again would only cost a copy of it.
+        let after: Vec<FlowStatus> = if effective.is_empty() {
+            before.iter().map(|check| check.status).collect()
+        } else {
+            check_flows(cx.file, &stack.with_actions(effective))
+                .into_iter()
+                .map(|check| check.status)
+                .collect()
+        };
+        let flow_check = before
+            .into_iter()
+            .zip(after)
+            .map(|(check, after)| FlowReport { check, after })
+            .collect();
+        tracing::info!(
+            stack = %stack.name,
+            actions = plan.actions.len(),
+            changes = plan.change_count(),
+            refused = plan.refusal.is_some(),
+            "stack planned"
+        );
+        let section = SecurityGroupReport {
+            actions: plan
+                .actions
+                .into_iter()
+                .zip(outcomes)
+                .map(|(action, outcome)| ActionReport { action, outcome })
+                .collect(),
+            refusal: plan.refusal,
+            exempt: plan.exempt,
+            unmanaged: plan.unmanaged,
+            flow_check,
+        };
+        (plan.stack, Section::SecurityGroups(Box::new(section)))
+    }
+}
+
+/// The guarded stacks that `groups` belong to, read by ID; every group that leads nowhere is
+/// in `skipped` with the reason.
+async fn stacks_of(
+    cx: &Context<'_>,
+    groups: &[SecurityGroupId],
+    skipped: &mut Vec<String>,
+) -> Result<Vec<StackName>, Error> {
+    let found = describe_groups(&cx.clients.ec2, GroupScope::Ids(groups)).await?;
+    for id in groups
+        .iter()
+        .filter(|id| !found.iter().any(|t| &t.group.id == *id))
+    {
+        skipped.push(format!(
+            "{id}: no such security group here (deleted, or in another account or region)"
+        ));
+    }
+    let mut stacks = Vec::new();
+    for tagged in found {
+        match tagged.stack {
+            Some(stack) if cx.file.selector.matches(&stack) => stacks.push(stack),
+            Some(stack) => skipped.push(format!(
+                "{}: belongs to stack {stack}, which this stack file ({}) does not guard",
+                tagged.group.id, cx.file.selector
+            )),
+            None => skipped.push(format!(
+                "{}: carries no {STACK_TAG} tag, so it is outside every stack",
+                tagged.group.id
+            )),
+        }
+    }
+    Ok(stacks)
+}
+
+/// The names of the stacks the file's pattern matches, from their security groups' tags: one
+/// call, where observing the stacks would also read instances, subnets and ACLs.
+pub(crate) async fn stack_names(cx: &Context<'_>) -> Result<Vec<StackName>, Error> {
+    let groups = describe_groups(&cx.clients.ec2, GroupScope::Stacks(&cx.file.selector)).await?;
+    let names: std::collections::BTreeSet<StackName> = groups
+        .into_iter()
+        .filter_map(|tagged| tagged.stack)
+        .filter(|stack| cx.file.selector.matches(stack))
+        .collect();
+    Ok(names.into_iter().collect())
+}

@@ -1,0 +1,424 @@
+//! AWS reads: the stacks' security groups, instances, subnets and network ACLs, converted into
+//! the observed model in as few calls as AWS allows (tag filters, the largest page size).
+
+use aws_sdk_ec2::types::{Filter, IpPermission, SecurityGroup, Tag};
+use aws_sdk_ec2::Client;
+use domain::ids::{
+    InstanceId, NetworkAclId, RoleName, SecurityGroupId, StackName, SubnetId, VpcId, ROLE_TAG,
+    STACK_TAG,
+};
+use domain::net::{Peer, PortRange, Protocol, Rule};
+use domain::security_groups::observed::{
+    AclEntry, Direction, NetworkAcl, ObservedGroup, ObservedInstance, ObservedStack, ObservedSubnet,
+};
+use domain::stack::StackSelector;
+use domain::Error;
+use std::collections::{BTreeMap, BTreeSet};
+
+mod group_page;
+use group_page::{GroupPage, GroupPageReader};
+
+/// The most results EC2 returns per page for the describe calls used here.
+const PAGE_SIZE: i32 = 1000;
+/// The most values EC2 accepts in one filter.
+const FILTER_VALUES: usize = 200;
+
+/// A security group with the stack it claims to belong to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TaggedGroup {
+    pub stack: Option<StackName>,
+    pub group: ObservedGroup,
+}
+
+/// Which groups to read.
+#[derive(Clone, Copy, Debug)]
+pub enum GroupScope<'a> {
+    Stacks(&'a StackSelector),
+    Ids(&'a [SecurityGroupId]),
+}
+
+/// Reads groups by stack tag or by ID. Unknown IDs are simply absent from the result (a filter,
+/// unlike `GroupIds`, does not fail the whole call for one deleted group).
+pub async fn describe_groups(
+    ec2: &Client,
+    scope: GroupScope<'_>,
+) -> Result<Vec<TaggedGroup>, Error> {
+    let filters: Vec<Vec<Filter>> = match scope {
+        GroupScope::Stacks(selector) => vec![vec![filter(
+            &format!("tag:{STACK_TAG}"),
+            [selector.tag_filter_value()],
+        )]],
+        GroupScope::Ids(ids) => ids
+            .chunks(FILTER_VALUES)
+            .map(|chunk| vec![filter("group-id", chunk.iter().map(|id| id.as_str()))])
+            .collect(),
+    };
+    let mut groups = Vec::new();
+    for filters in filters {
+        // Pages by hand: the paginator cannot carry the per-call page reader.
+        let mut token: Option<String> = None;
+        loop {
+            let reader = GroupPageReader::default();
+            let output = ec2
+                .describe_security_groups()
+                .set_filters(Some(filters.clone()))
+                .max_results(PAGE_SIZE)
+                .set_next_token(token.clone())
+                .customize()
+                .interceptor(reader.clone())
+                .send()
+                .await
+                .map_err(|e| crate::aws::sdk_error("DescribeSecurityGroups", e))?;
+            let page = reader
+                .take()
+                .unwrap_or_else(|| GroupPage::from_sdk(&output));
+            groups.extend(page.groups);
+            // As the SDK's paginators: an empty or repeated token ends the listing.
+            match page.next_token.filter(|next| !next.is_empty()) {
+                Some(next) if token.as_ref() != Some(&next) => token = Some(next),
+                _ => break,
+            }
+        }
+    }
+    Ok(groups)
+}
+
+/// Reads every stack `selector` matches, each with its own groups, instances and network.
+pub async fn observe_stacks(
+    ec2: &Client,
+    selector: &StackSelector,
+) -> Result<Vec<ObservedStack>, Error> {
+    let groups = describe_groups(ec2, GroupScope::Stacks(selector)).await?;
+    let mut stacks: BTreeMap<StackName, ObservedStack> = BTreeMap::new();
+    for TaggedGroup { stack, group } in groups {
+        let Some(name) = stack.filter(|name| selector.matches(name)) else {
+            continue;
+        };
+        stacks
+            .entry(name.clone())
+            .or_insert_with(|| empty_stack(name))
+            .groups
+            .push(group);
+    }
+    if stacks.is_empty() {
+        return Ok(Vec::new());
+    }
+    let instances = describe_instances(ec2, selector).await?;
+    let subnet_ids: BTreeSet<SubnetId> = instances
+        .iter()
+        .filter_map(|(_, instance)| instance.subnet.clone())
+        .collect();
+    let subnets = describe_subnets(ec2, &subnet_ids).await?;
+    let acls = describe_acls(ec2, &subnet_ids).await?;
+    for (stack_name, instance) in instances {
+        if let Some(stack) = stacks.get_mut(&stack_name) {
+            stack.instances.push(instance);
+        }
+    }
+    for stack in stacks.values_mut() {
+        let used: BTreeSet<&SubnetId> = stack
+            .instances
+            .iter()
+            .filter_map(|i| i.subnet.as_ref())
+            .collect();
+        for subnet in used {
+            if let Some(observed) = subnets.get(subnet) {
+                let acl = acls
+                    .iter()
+                    .find(|(_, (_, associated))| associated.contains(subnet));
+                let mut observed = observed.clone();
+                observed.acl = acl.map(|(id, _)| id.clone());
+                if let Some((id, (acl, _))) = acl {
+                    stack.acls.insert(id.clone(), acl.clone());
+                }
+                stack.subnets.insert(subnet.clone(), observed);
+            }
+        }
+    }
+    Ok(stacks.into_values().collect())
+}
+
+fn empty_stack(name: StackName) -> ObservedStack {
+    ObservedStack {
+        name,
+        groups: Vec::new(),
+        instances: Vec::new(),
+        subnets: BTreeMap::new(),
+        acls: BTreeMap::new(),
+    }
+}
+
+pub(crate) fn filter<'a>(name: &str, values: impl IntoIterator<Item = &'a str>) -> Filter {
+    Filter::builder()
+        .name(name)
+        .set_values(Some(values.into_iter().map(String::from).collect()))
+        .build()
+}
+
+pub(crate) fn tag<'a>(tags: &'a [Tag], key: &str) -> Option<&'a str> {
+    tags.iter()
+        .find(|t| t.key() == Some(key))
+        .and_then(|t| t.value())
+}
+
+/// A security group in domain terms; `None` for a response without an ID.
+pub fn tagged_group_from_sdk(group: &SecurityGroup) -> Option<TaggedGroup> {
+    let id = SecurityGroupId::new(group.group_id()?);
+    Some(TaggedGroup {
+        stack: tag(group.tags(), STACK_TAG).map(StackName::new),
+        group: ObservedGroup {
+            id,
+            name: group.group_name().unwrap_or_default().to_string(),
+            vpc: group.vpc_id().map(VpcId::new),
+            role: tag(group.tags(), ROLE_TAG).and_then(RoleName::parse),
+            ingress: group
+                .ip_permissions()
+                .iter()
+                .flat_map(rules_from_permission)
+                .collect(),
+            egress: group
+                .ip_permissions_egress()
+                .iter()
+                .flat_map(rules_from_permission)
+                .collect(),
+        },
+    })
+}
+
+/// The ports of a permission as EC2 states them: none for protocols without ports, every port
+/// when a bound is missing or out of range.
+fn permission_ports(protocol: Protocol, from: Option<i32>, to: Option<i32>) -> Option<PortRange> {
+    if !protocol.has_ports() {
+        return None;
+    }
+    let port = |p: Option<i32>| p.and_then(|p| u16::try_from(p).ok());
+    match (port(from), port(to)) {
+        (Some(from), Some(to)) => PortRange::new(from, to),
+        _ => Some(PortRange::ALL),
+    }
+}
+
+/// Flattens one `IpPermission` into single-peer rules.
+pub fn rules_from_permission(permission: &IpPermission) -> Vec<Rule> {
+    let Some(protocol) = permission.ip_protocol().and_then(Protocol::from_aws) else {
+        return Vec::new();
+    };
+    let ports = permission_ports(protocol, permission.from_port(), permission.to_port());
+    let cidrs_v4 = permission.ip_ranges().iter().filter_map(|r| r.cidr_ip());
+    let cidrs_v6 = permission
+        .ipv6_ranges()
+        .iter()
+        .filter_map(|r| r.cidr_ipv6());
+    let cidrs = cidrs_v4
+        .chain(cidrs_v6)
+        .filter_map(|raw| raw.parse().ok())
+        .map(Peer::Cidr);
+    let groups = permission
+        .user_id_group_pairs()
+        .iter()
+        .filter_map(|pair| pair.group_id())
+        .map(|id| Peer::Group(SecurityGroupId::new(id)));
+    let prefix_lists = permission
+        .prefix_list_ids()
+        .iter()
+        .filter_map(|p| p.prefix_list_id())
+        .map(|id| Peer::PrefixList(id.to_string()));
+    cidrs
+        .chain(groups)
+        .chain(prefix_lists)
+        .map(|peer| Rule {
+            protocol,
+            ports,
+            peer,
+        })
+        .collect()
+}
+
+async fn describe_instances(
+    ec2: &Client,
+    selector: &StackSelector,
+) -> Result<Vec<(StackName, ObservedInstance)>, Error> {
+    let mut pages = ec2
+        .describe_instances()
+        .filters(filter(
+            &format!("tag:{STACK_TAG}"),
+            [selector.tag_filter_value()],
+        ))
+        .filters(filter(
+            "instance-state-name",
+            ["pending", "running", "stopping", "stopped"],
+        ))
+        .into_paginator()
+        .page_size(PAGE_SIZE)
+        .send();
+    let mut instances = Vec::new();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| crate::aws::sdk_error("DescribeInstances", e))?;
+        for instance in page.reservations().iter().flat_map(|r| r.instances()) {
+            let (Some(id), Some(stack)) = (instance.instance_id(), tag(instance.tags(), STACK_TAG))
+            else {
+                continue;
+            };
+            instances.push((
+                StackName::new(stack),
+                ObservedInstance {
+                    id: InstanceId::new(id),
+                    role: tag(instance.tags(), ROLE_TAG).and_then(RoleName::parse),
+                    subnet: instance.subnet_id().map(SubnetId::new),
+                    groups: instance
+                        .security_groups()
+                        .iter()
+                        .filter_map(|g| g.group_id())
+                        .map(SecurityGroupId::new)
+                        .collect(),
+                },
+            ));
+        }
+    }
+    Ok(instances)
+}
+
+async fn describe_subnets(
+    ec2: &Client,
+    ids: &BTreeSet<SubnetId>,
+) -> Result<BTreeMap<SubnetId, ObservedSubnet>, Error> {
+    let ids: Vec<&str> = ids.iter().map(SubnetId::as_str).collect();
+    let mut subnets = BTreeMap::new();
+    for chunk in ids.chunks(FILTER_VALUES) {
+        let mut pages = ec2
+            .describe_subnets()
+            .filters(filter("subnet-id", chunk.iter().copied()))
+            .into_paginator()
+            .page_size(PAGE_SIZE)
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| crate::aws::sdk_error("DescribeSubnets", e))?;
+            for subnet in page.subnets() {
+                let Some(id) = subnet.subnet_id() else {
+                    continue;
+                };
+                subnets.insert(
+                    SubnetId::new(id),
+                    ObservedSubnet {
+                        cidr: subnet.cidr_block().and_then(|c| c.parse().ok()),
+                        acl: None,
+                    },
+                );
+            }
+        }
+    }
+    Ok(subnets)
+}
+
+/// Each ACL with the subnets it is associated with.
+async fn describe_acls(
+    ec2: &Client,
+    subnets: &BTreeSet<SubnetId>,
+) -> Result<BTreeMap<NetworkAclId, (NetworkAcl, Vec<SubnetId>)>, Error> {
+    let ids: Vec<&str> = subnets.iter().map(SubnetId::as_str).collect();
+    let mut acls = BTreeMap::new();
+    for chunk in ids.chunks(FILTER_VALUES) {
+        let mut pages = ec2
+            .describe_network_acls()
+            .filters(filter("association.subnet-id", chunk.iter().copied()))
+            .into_paginator()
+            .page_size(PAGE_SIZE)
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| crate::aws::sdk_error("DescribeNetworkAcls", e))?;
+            for acl in page.network_acls() {
+                let Some(id) = acl.network_acl_id() else {
+                    continue;
+                };
+                let entries = acl
+                    .entries()
+                    .iter()
+                    .filter_map(acl_entry_from_sdk)
+                    .collect();
+                let associated = acl
+                    .associations()
+                    .iter()
+                    .filter_map(|a| a.subnet_id())
+                    .map(SubnetId::new)
+                    .collect();
+                acls.insert(NetworkAclId::new(id), (NetworkAcl { entries }, associated));
+            }
+        }
+    }
+    Ok(acls)
+}
+
+fn acl_entry_from_sdk(entry: &aws_sdk_ec2::types::NetworkAclEntry) -> Option<AclEntry> {
+    let protocol = Protocol::from_aws(entry.protocol()?)?;
+    let ports = entry.port_range().and_then(|range| {
+        let from = u16::try_from(range.from()?).ok()?;
+        let to = u16::try_from(range.to()?).ok()?;
+        PortRange::new(from, to)
+    });
+    let cidr = entry
+        .cidr_block()
+        .or(entry.ipv6_cidr_block())?
+        .parse()
+        .ok()?;
+    Some(AclEntry {
+        rule_number: entry.rule_number()?,
+        direction: if entry.egress()? {
+            Direction::Outbound
+        } else {
+            Direction::Inbound
+        },
+        protocol,
+        ports: if protocol.has_ports() { ports } else { None },
+        cidr,
+        allow: entry.rule_action()?.as_str() == "allow",
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_ec2::types::{IpRange, Ipv6Range, UserIdGroupPair};
+
+    #[test]
+    fn permissions_flatten_to_one_rule_per_peer() {
+        let permission = IpPermission::builder()
+            .ip_protocol("tcp")
+            .from_port(5432)
+            .to_port(5432)
+            .ip_ranges(IpRange::builder().cidr_ip("10.0.0.0/16").build())
+            .ipv6_ranges(Ipv6Range::builder().cidr_ipv6("::/0").build())
+            .user_id_group_pairs(UserIdGroupPair::builder().group_id("sg-0abc").build())
+            .build();
+        let rules: Vec<String> = rules_from_permission(&permission)
+            .iter()
+            .map(Rule::to_string)
+            .collect();
+        assert_eq!(
+            rules,
+            [
+                "tcp 5432 from 10.0.0.0/16",
+                "tcp 5432 from ::/0",
+                "tcp 5432 from sg-0abc"
+            ]
+        );
+    }
+
+    #[test]
+    fn all_traffic_and_icmp_carry_no_ports() {
+        let all = IpPermission::builder()
+            .ip_protocol("-1")
+            .ip_ranges(IpRange::builder().cidr_ip("0.0.0.0/0").build())
+            .build();
+        assert_eq!(
+            rules_from_permission(&all)[0].to_string(),
+            "all traffic from 0.0.0.0/0"
+        );
+        let icmp = IpPermission::builder()
+            .ip_protocol("icmp")
+            .from_port(8)
+            .to_port(-1)
+            .ip_ranges(IpRange::builder().cidr_ip("0.0.0.0/0").build())
+            .build();
+        assert_eq!(rules_from_permission(&icmp)[0].ports, None);
+    }
+}
