@@ -309,6 +309,38 @@ async fn a_change_event_repairs_the_stack_of_the_group_it_names_once() {
 }
 
 #[tokio::test]
+async fn an_event_about_a_group_of_the_named_stack_reads_that_stack_once() {
+    let moto = Moto::start();
+    let ec2 = moto.ec2().await;
+    let stack = SeededStack::healthy(&ec2, "demo").await;
+    let engine = engine(&moto, sample_stack()).await;
+    let event = event_for("cloudtrail-authorize-ingress.json", stack.node.as_str());
+
+    let recording = moto.start_recording();
+    let report = handle_event(&engine, event)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let reads: Vec<String> = recording
+        .requests()
+        .into_iter()
+        .map(|(action, _)| action)
+        .collect();
+
+    assert_eq!(report.status, Status::Converged, "{report}");
+    // The stack's groups by its tag, its instances, their subnets and ACLs: never the event's
+    // group by ID first (a stack file that names its stack knows which stack to read).
+    assert_eq!(
+        reads
+            .iter()
+            .filter(|action| *action == "DescribeSecurityGroups")
+            .count(),
+        1,
+        "{reads:?}"
+    );
+    assert!(reads.len() <= 4, "{reads:?}");
+}
+
+#[tokio::test]
 async fn events_about_unknown_or_foreign_groups_and_failed_calls_are_no_ops_with_a_reason() {
     let moto = Moto::start();
     let ec2 = moto.ec2().await;
