@@ -15,8 +15,8 @@ cd "$REPO_ROOT/fuzz"
 # The fuzz crate is its own workspace, built with coverage instrumentation: never share the
 # main target.
 export CARGO_TARGET_DIR="${FUZZ_TARGET_DIR:-$REPO_ROOT/fuzz/target}"
-# The engine forbids unsafe code, so AddressSanitizer would only watch its dependencies, and it
-# makes the instrumented AWS SDK build far longer; FUZZ_SANITIZER=address turns it back on.
+# The engine forbids unsafe code, so AddressSanitizer would only watch its dependencies (the
+# targets build the pure crates only, no AWS SDK); FUZZ_SANITIZER=address turns it back on.
 sanitizer="${FUZZ_SANITIZER:-none}"
 
 seconds=60

@@ -30,6 +30,8 @@ pub(crate) struct Parameters;
 #[derive(Debug)]
 pub(crate) struct ObservedSet {
     stack: StackName,
+    prefix: String,
+    label: String,
     parameters: Vec<ObservedParameter>,
     history: BTreeMap<ParameterName, Vec<ParameterVersion>>,
     probe_findings: Vec<Finding>,
@@ -91,7 +93,8 @@ impl Capability for Parameters {
             return Ok(Vec::new());
         };
         let ssm = &cx.clients.ssm;
-        let parameters = observe_parameters(ssm, &source.prefix_for(stack), &source.label).await?;
+        let prefix = source.prefix_for(stack);
+        let parameters = observe_parameters(ssm, &prefix, &source.label).await?;
         let mut history = BTreeMap::new();
         for suspect in histories_needed(&cx.file.environment, &parameters) {
             history.insert(
@@ -111,6 +114,8 @@ impl Capability for Parameters {
         };
         Ok(vec![ObservedSet {
             stack: stack.clone(),
+            prefix,
+            label: source.label.clone(),
             parameters,
             history,
             probe_findings,
@@ -118,13 +123,9 @@ impl Capability for Parameters {
     }
 
     fn plan(&self, cx: &Context<'_>, observed: &ObservedSet) -> ParameterPlan {
-        let (prefix, label) = match source(cx) {
-            Some(source) => (source.prefix_for(&observed.stack), source.label.as_str()),
-            None => (String::new(), ""),
-        };
         let mut plan = plan_parameters(
-            &prefix,
-            label,
+            &observed.prefix,
+            &observed.label,
             &cx.file.environment,
             &observed.parameters,
             &observed.history,

@@ -2,9 +2,9 @@
 //! up their role's ladder, their disk grown, or replaced — once per incident, within the stack
 //! file's limits, standalone or in an Auto Scaling group.
 //!
-//! The same pipeline as everywhere: `observe` reads the alarm's target (the alarm is a hint),
-//! `plan` decides (pure), `apply` acts, re-checking each precondition, and never leaves a node
-//! stopped.
+//! This is the pure half: the model of what was read, `plan` (the decision), `target` (what an
+//! alarm concerns) and `report`. Reading the target fresh (the alarm is a hint) and acting,
+//! re-checking each precondition and never leaving a node stopped, are `shared::instances`.
 
 pub mod plan;
 pub mod report;
