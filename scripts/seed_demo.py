@@ -31,8 +31,11 @@ def allow(group_id, protocol, ports, cidr=None, cidr6=None, source=None):
 
 
 vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
-app = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.1.0/24")["Subnet"]["SubnetId"]
-data = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.2.0/24")["Subnet"]["SubnetId"]
+# The zone is pinned: without one the emulator picks a zone at random, and us-east-1e offers
+# no m6i type (as in AWS), so the demo's resize would be refused one run in six.
+ZONE = "us-east-1a"
+app = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.1.0/24", AvailabilityZone=ZONE)["Subnet"]["SubnetId"]
+data = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.2.0/24", AvailabilityZone=ZONE)["Subnet"]["SubnetId"]
 
 node = group("demo-node", vpc, chainlink_stack="demo", chainlink_role="node")
 db = group("demo-db", vpc, chainlink_stack="demo", chainlink_role="db")

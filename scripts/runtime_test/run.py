@@ -252,14 +252,6 @@ class RuntimeTest:
         runpy.run_path(os.path.join(self.repo, "scripts", script), run_name="__main__")
 
     def seed(self):
-        # seed_demo.py creates its subnets without an availability zone, and moto then picks
-        # one at random: one time in six it is us-east-1e, which (as in AWS) offers no m6i
-        # type, and the resize is rightly refused. Pin the zone unless the script gives one.
-        def pin_zone(params, **_):
-            params.setdefault("AvailabilityZone", "us-east-1a")
-
-        boto3.setup_default_session()
-        boto3.DEFAULT_SESSION.events.register("provide-client-params.ec2.CreateSubnet", pin_zone)
         self.run_script("seed_demo.py")
 
     # --- the checks ----------------------------------------------------------------------

@@ -446,11 +446,14 @@ pub mod seed {
             .unwrap_or_else(|e| panic!("seed rules on {group}: {e:?}"));
     }
 
+    /// A subnet in us-east-1a: without a zone the emulator picks one at random, and a run must
+    /// never depend on chance (us-east-1e offers few current instance types, as in AWS).
     pub async fn subnet(ec2: &aws_sdk_ec2::Client, vpc: &str, cidr: &str) -> String {
         let created = ec2
             .create_subnet()
             .vpc_id(vpc)
             .cidr_block(cidr)
+            .availability_zone("us-east-1a")
             .send()
             .await
             .unwrap_or_else(|e| panic!("create subnet: {e:?}"));

@@ -274,10 +274,10 @@ impl fmt::Display for Report {
                     "run apply to enforce"
                 }
             ),
-            Status::Refused => {
-                "refused: the stack file's limits do not allow what is needed; nothing was applied (see above)"
-                    .to_string()
-            }
+            Status::Refused => format!(
+                "refused: {}; nothing was applied",
+                self.refusals().join("; ")
+            ),
             Status::Invalid => "invalid: a stack's parameters are invalid and no earlier valid values exist; fix them by hand".to_string(),
             Status::Failed => format!(
                 "failed: {} action(s) failed; see above",
@@ -288,6 +288,23 @@ impl fmt::Display for Report {
             }
         };
         writeln!(f, "result: {summary}")
+    }
+}
+
+impl Report {
+    /// Each refusal's own reason, with its stack: a limit of the stack file, a type AWS does not
+    /// offer, a target without a ladder… never one summary for all.
+    fn refusals(&self) -> Vec<String> {
+        let mut reasons = Vec::new();
+        for stack in &self.stacks {
+            if let Some(refusal) = &stack.security_groups.refusal {
+                reasons.push(format!("{}: {refusal}", stack.stack));
+            }
+            if let Some(Decision::Refused(reason)) = stack.instances.as_ref().map(|i| &i.decision) {
+                reasons.push(format!("{}: {reason}", stack.stack));
+            }
+        }
+        reasons
     }
 }
 

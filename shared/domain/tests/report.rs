@@ -141,3 +141,29 @@ fn each_stack_gets_its_own_document_and_outcomes_are_counted() {
     assert_eq!(documents[1]["ActionsFailed"], 0);
     assert_eq!(documents[0]["ColdStart"], 0);
 }
+
+#[test]
+fn a_refusal_summary_names_its_real_cause() {
+    let mut refused = StackReport::parameters_only(
+        domain::ids::StackName::new("demo"),
+        ParameterReport::unreadable("/chainlink/demo/".into(), throttled(false)),
+    );
+    refused.parameters = None;
+    refused.security_groups.refusal =
+        Some("the plan changes 12 rules, over the stack file's limit of 10".into());
+    let report = Report::new(
+        Execution::Apply,
+        Mode::Enforce,
+        Signal::sweep("test"),
+        vec![refused],
+        Vec::new(),
+    );
+    assert_eq!(report.status, Status::Refused);
+    let text = report.to_string();
+    assert!(
+        text.contains(
+            "result: refused: demo: the plan changes 12 rules, over the stack file's limit of 10; nothing was applied"
+        ),
+        "{text}"
+    );
+}
