@@ -28,6 +28,8 @@ python3 "$REPO_ROOT/scripts/module_cycles.py" shared/src shared/domain/src share
 
 log "lints"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
+# The planner benchmark builds only with its feature (criterion stays out of the test build).
+cargo clippy -p domain --features bench --benches --quiet -- -D warnings
 
 log "unit and integration tests (moto $MOTO_VERSION on loopback, one server per test)"
 set +e

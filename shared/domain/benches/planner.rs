@@ -1,9 +1,9 @@
 //! The planner on large accounts: stacks of a node and a db group, ten rules each, a tenth of
-//! them drifted. `cargo bench -p shared --bench planner` prints the figures.
+//! them drifted. `cargo bench -p domain --features bench --bench planner` prints the figures.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use shared::fixtures::{many_stacks, sample_stack_file};
-use shared::plan::{check_flows, plan_security_groups};
+use test_support::{many_stacks, sample_stack_file};
+use domain::security_groups::{check_flows, plan_security_groups};
 use std::hint::black_box;
 
 fn planner(c: &mut Criterion) {
