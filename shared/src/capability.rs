@@ -3,8 +3,8 @@
 //! result as a report section — so that the router runs them all the same way and a new
 //! capability is a folder and one line in `engine`.
 
-use crate::aws::Clients;
-use crate::instances::apply::Waits;
+use crate::aws::{Clients, Waits};
+use crate::security_groups::observe::{describe_groups, GroupScope};
 use chrono::{DateTime, Utc};
 use domain::ids::StackName;
 use domain::outcome::ActionOutcome;
@@ -12,6 +12,7 @@ use domain::report::Section;
 use domain::signal::{Signal, SignalKind};
 use domain::stack::StackFile;
 use domain::Error;
+use std::collections::BTreeSet;
 
 /// What an engine takes care of: each function guards one capability, the CLI all of them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -74,6 +75,22 @@ pub(crate) struct Context<'a> {
     pub security_groups: bool,
     /// The stacks earlier capabilities of this run have reported.
     pub reported: Vec<StackName>,
+}
+
+impl Context<'_> {
+    /// The names of the stacks the file's pattern matches, from their security groups' tags
+    /// (every stack has groups): one call, where observing the stacks would also read
+    /// instances, subnets and ACLs.
+    pub async fn stack_names(&self) -> Result<Vec<StackName>, Error> {
+        let scope = GroupScope::Stacks(&self.file.selector);
+        let groups = describe_groups(&self.clients.ec2, scope).await?;
+        let names: BTreeSet<StackName> = groups
+            .into_iter()
+            .filter_map(|tagged| tagged.stack)
+            .filter(|stack| self.file.selector.matches(stack))
+            .collect();
+        Ok(names.into_iter().collect())
+    }
 }
 
 /// One capability, as the router drives it. `Scope` is what one observation covers (a stack

@@ -2,10 +2,9 @@
 //! concerns, then observe → plan → (mode, limits) → apply → report, the same way for every
 //! capability. The Lambda functions and the CLI all run this.
 
-use crate::aws::Clients;
+use crate::aws::{Clients, Waits};
 pub use crate::capability::Capabilities;
 use crate::capability::{Capability, Context};
-use crate::instances::apply::Waits;
 use crate::instances::Instances;
 use crate::parameters::Parameters;
 use crate::security_groups::SecurityGroups;

@@ -2,9 +2,9 @@
 //! them drifted. `cargo bench -p domain --features bench --bench planner` prints the figures.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use test_support::{many_stacks, sample_stack_file};
 use domain::security_groups::{check_flows, plan_security_groups};
 use std::hint::black_box;
+use test_support::{many_stacks, sample_stack_file};
 
 fn planner(c: &mut Criterion) {
     let file = sample_stack_file();

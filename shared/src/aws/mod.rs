@@ -69,6 +69,24 @@ pub fn sdk_config_loader() -> ConfigLoader {
     )
 }
 
+/// How long to wait for a resource to reach a state, and how often to look.
+#[derive(Clone, Copy, Debug)]
+pub struct Waits {
+    pub poll: Duration,
+    pub timeout: Duration,
+}
+
+impl Default for Waits {
+    /// A stop or start takes under two minutes; the function's timeout leaves room for both
+    /// plus a rollback.
+    fn default() -> Self {
+        Self {
+            poll: Duration::from_secs(3),
+            timeout: Duration::from_secs(120),
+        }
+    }
+}
+
 /// The AWS clients of a process, built once per cold start.
 #[derive(Clone, Debug)]
 pub struct Clients {

@@ -77,7 +77,7 @@ impl Capability for Parameters {
                 StackSelector::Exact(name) => vec![name.clone()],
                 // Every observed stack has a report by now.
                 StackSelector::Pattern(_) if cx.security_groups => cx.reported.clone(),
-                StackSelector::Pattern(_) => crate::security_groups::stack_names(cx).await?,
+                StackSelector::Pattern(_) => cx.stack_names().await?,
             },
             _ => Vec::new(),
         })

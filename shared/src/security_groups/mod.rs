@@ -212,15 +212,3 @@ async fn stacks_of(
     }
     Ok(stacks)
 }
-
-/// The names of the stacks the file's pattern matches, from their security groups' tags: one
-/// call, where observing the stacks would also read instances, subnets and ACLs.
-pub(crate) async fn stack_names(cx: &Context<'_>) -> Result<Vec<StackName>, Error> {
-    let groups = describe_groups(&cx.clients.ec2, GroupScope::Stacks(&cx.file.selector)).await?;
-    let names: std::collections::BTreeSet<StackName> = groups
-        .into_iter()
-        .filter_map(|tagged| tagged.stack)
-        .filter(|stack| cx.file.selector.matches(stack))
-        .collect();
-    Ok(names.into_iter().collect())
-}

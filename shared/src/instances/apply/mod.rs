@@ -15,7 +15,6 @@ use domain::instances::plan::{InstanceAction, Resource};
 use domain::instances::RecordOutcome;
 use domain::outcome::{ActionOutcome, Outcome};
 use domain::Error;
-use std::time::Duration;
 
 /// A write whose answer may be lost (a timeout, a dropped connection) although AWS carried it
 /// out: after an error, `took_effect` reads the resource back, and a write that happened anyway
@@ -34,23 +33,7 @@ where
     }
 }
 
-/// How long to wait for an instance or a volume to reach a state, and how often to look.
-#[derive(Clone, Copy, Debug)]
-pub struct Waits {
-    pub poll: Duration,
-    pub timeout: Duration,
-}
-
-impl Default for Waits {
-    /// A stop or start takes under two minutes; the function's timeout leaves room for both
-    /// plus a rollback.
-    fn default() -> Self {
-        Self {
-            poll: Duration::from_secs(3),
-            timeout: Duration::from_secs(120),
-        }
-    }
-}
+pub use crate::aws::Waits;
 
 /// Runs the actions in order; after a failure, the rest are skipped and the remediation's
 /// record is closed as rolled back or failed.
