@@ -21,7 +21,9 @@ macro_rules! string_id {
     ($(#[$meta:meta])* $name:ident, $kind:literal, $valid:expr) => {
         $(#[$meta])*
         #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-        #[serde(try_from = "String", into = "String")]
+        // Read through the rule; written as the plain string, without a copy (`into` would
+        // clone every ID a report serializes).
+        #[serde(try_from = "String")]
         pub struct $name(String);
 
         impl $name {
