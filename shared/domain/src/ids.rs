@@ -33,8 +33,7 @@ macro_rules! string_id {
 
             /// `None` unless `raw` follows this kind of identifier's rule.
             pub fn parse(raw: &str) -> Option<Self> {
-                let valid: fn(&str) -> bool = $valid;
-                valid(raw).then(|| Self(raw.to_string()))
+                Self::try_from(raw).ok()
             }
 
             pub fn as_str(&self) -> &str {

@@ -75,10 +75,6 @@ impl StackReport {
         Self::with_section(stack, Section::Parameters(parameters))
     }
 
-    pub fn instances_only(stack: StackName, instances: InstanceReport) -> Self {
-        Self::with_section(stack, Section::Instances(instances))
-    }
-
     fn outcomes(&self) -> impl Iterator<Item = &Outcome> {
         let parameter_outcomes = self
             .parameters
