@@ -392,7 +392,7 @@ def main():
     args = parser.parse_args()
     here = Path(__file__).resolve().parent
     args.moto_command = [args.moto_python, "-m", "moto.server"] if args.stock_moto else \
-        [args.moto_python, str(here / "bench_custodian" / "moto_server.py")]
+        [str(here / "emulator" / "moto_server")]
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
     if any(s < 2 or s % 2 for s in sizes) or args.repeat < 1:
         parser.error("--sizes takes even numbers >= 2, --repeat a positive number")
@@ -403,7 +403,8 @@ def main():
     (workdir / "policy.yml").write_text(POLICY)
 
     started = time.monotonic()
-    emulator = "stock" if args.stock_moto else "with an O(1) tag lookup: scripts/bench_custodian/moto_server.py"
+    emulator = "stock" if args.stock_moto else \
+        f"AWS-like (scripts/emulator/aws_like.py: pages, state transitions, O(1) tag lookup), page cap {os.environ.get('AWS_LIKE_PAGE_CAP') or 'none'}"
     report = {"date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "remediator_build_profile": args.build_profile,
               "versions": json.loads(args.versions), "emulator": emulator, "cpus": os.cpu_count(),
               "repeat": args.repeat, "sizes": {}}

@@ -6,15 +6,18 @@
 # Results also go to $CACHE_DIR/bench-custodian.json. Not part of the test suite. Exits 1 when a
 # target is missed, keeping the tools' output.
 #
-#   bash scripts/bench_custodian.sh [--release] [--sizes 1000,5000] [--repeat K] [--stock-moto]
+#   bash scripts/bench_custodian.sh [--release | --binary PATH] [--sizes 1000,5000] [--repeat K] [--stock-moto]
 #
 # By default the remediator is built with the bench profile (our crates optimised, the SDK at
 # opt-level 1: minutes). --release measures what ships: the release profile (fat LTO, the SDK
 # at opt-level 3), in the release target dir scripts/release_metrics.sh shares; a cold build
 # takes 20+ minutes on two cores.
 #
-# moto runs with one O(1) tag lookup patched in (scripts/bench_custodian/moto_server.py): stock
-# moto spends O(N^2) on every describe of tagged groups. --stock-moto runs it as released.
+# --binary PATH measures a remediator built elsewhere (no build), e.g. the tests' debug build.
+#
+# moto runs as every test run starts it (scripts/emulator/aws_like.py): pages of at most
+# MaxResults as AWS sends them (the remediator asks for 1,000), and an O(1) tag lookup (stock
+# moto spends O(N^2) on every describe of tagged groups). --stock-moto runs it as released.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$REPO_ROOT"
@@ -44,20 +47,28 @@ if [ ! -x "$MEASURE" ] || [ scripts/bench_custodian/measure.c -nt "$MEASURE" ]; 
 fi
 
 PROFILE=bench
+REMEDIATOR=""
 args=()
-for arg in "$@"; do
-  if [ "$arg" = --release ]; then PROFILE=release; else args+=("$arg"); fi
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --release) PROFILE=release ;;
+    --binary) REMEDIATOR="$2"; PROFILE="prebuilt $2"; shift ;;
+    *) args+=("$1") ;;
+  esac
+  shift
 done
 set -- "${args[@]+"${args[@]}"}"
-if [ "$PROFILE" = release ]; then export CARGO_TARGET_DIR="$CACHE_DIR/target-release"; fi
-log "building remediator (cargo profile $PROFILE)"
-REMEDIATOR="$(cargo build --profile "$PROFILE" -p shared --bin remediator --message-format=json-render-diagnostics \
-  | "$MOTO_VENV/bin/python" -c 'import json, sys
+if [ -z "$REMEDIATOR" ]; then
+  if [ "$PROFILE" = release ]; then export CARGO_TARGET_DIR="$CACHE_DIR/target-release"; fi
+  log "building remediator (cargo profile $PROFILE)"
+  REMEDIATOR="$(cargo build --profile "$PROFILE" -p shared --bin remediator --message-format=json-render-diagnostics \
+    | "$MOTO_VENV/bin/python" -c 'import json, sys
 for line in sys.stdin:
     m = json.loads(line)
     if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["name"] == "remediator":
         print(m["executable"])')"
-[ -x "$REMEDIATOR" ] || { echo "cannot find the remediator binary cargo built" >&2; exit 1; }
+fi
+[ -x "$REMEDIATOR" ] || { echo "cannot find the remediator binary ($REMEDIATOR)" >&2; exit 1; }
 
 WORKDIR="$(mktemp -d "${TMPDIR:-/tmp}/bench-custodian.XXXXXX")"
 # A copy: the shared target dir is rebuilt by other work while the benchmark runs.

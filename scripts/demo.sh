@@ -9,8 +9,11 @@ cd "$REPO_ROOT"
 
 ensure_rust_tools
 ensure_moto
-log "building remediator"
-cargo build --quiet -p shared --bin remediator
+# The same package selection as the tests (`cargo test --workspace --all-targets`) and the
+# runtime test: one build of the AWS SDK crates serves all three (a narrower `-p shared --bin`
+# resolves other features and compiles the SDK again).
+log "building remediator (the first build compiles the AWS SDK: about 20-25 minutes on 2 cores)"
+cargo build --quiet --workspace --all-targets
 REMEDIATOR="$CARGO_TARGET_DIR/debug/remediator"
 
 start_moto

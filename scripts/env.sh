@@ -6,8 +6,9 @@ REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 CACHE_DIR="${REMEDIATOR_CACHE:-$HOME/.cache/chainlink-remediator}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$CACHE_DIR/target}"
 MOTO_VERSION="5.2.1"
-MOTO_VENV="$CACHE_DIR/moto-$MOTO_VERSION"
-export REMEDIATOR_MOTO_SERVER="$MOTO_VENV/bin/moto_server"
+export MOTO_VENV="$CACHE_DIR/moto-$MOTO_VERSION"
+# moto with the project's extension that makes it behave like AWS (time, pages): every run uses it.
+export REMEDIATOR_MOTO_SERVER="$REPO_ROOT/scripts/emulator/moto_server"
 
 ANVIL_VERSION="1.7.1"
 ANVIL_DIR="$CACHE_DIR/anvil-$ANVIL_VERSION"
@@ -20,7 +21,7 @@ log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
 # The AWS API emulator (moto's server mode), pinned, in its own virtualenv.
 ensure_moto() {
-  if [ -x "$REMEDIATOR_MOTO_SERVER" ] && "$MOTO_VENV/bin/python" -c "import moto, flask" 2>/dev/null; then
+  if [ -x "$MOTO_VENV/bin/moto_server" ] && "$MOTO_VENV/bin/python" -c "import moto, flask" 2>/dev/null; then
     return 0
   fi
   log "installing moto[server]==$MOTO_VERSION into $MOTO_VENV"

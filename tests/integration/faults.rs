@@ -25,7 +25,7 @@ use shared::instances::apply::Waits;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 use tests::fault_proxy::{Exchange, Handling};
-use tests::fleet::{self, Intercepted};
+use tests::fleet;
 use tests::ssm::{valid_legacy, DEV_DB, GOOD_DB};
 use tests::{
     isolated_clients, repo_path, rule, seed, ssm, Fault, FaultProxy, Moto, Schedule, SeededStack,
@@ -122,7 +122,7 @@ async fn run_matrix<S: Scenario>(operation: &str) {
         )
         .with_waits(Waits {
             poll: Duration::from_millis(20),
-            timeout: Duration::from_secs(5),
+            reads: 250,
         });
         let signal = parse_event_value(seeded.event()).unwrap_or_else(|e| panic!("{case}: {e}"));
 
@@ -795,10 +795,10 @@ impl Scenario for GroupResize {
     fn clients(&self, config: &aws_config::SdkConfig, partition: &str) -> Clients {
         fleet::routed_clients(
             isolated_clients(config, partition),
-            vec![
-                Intercepted::Mocked("DescribeInstanceRefreshes"),
-                Intercepted::Mocked("StartInstanceRefresh"),
-                Intercepted::Mocked("DeleteLaunchTemplateVersions"),
+            &[
+                "DescribeInstanceRefreshes",
+                "StartInstanceRefresh",
+                "DeleteLaunchTemplateVersions",
             ],
             &[&self.refreshes, &self.started, &self.delete],
         )

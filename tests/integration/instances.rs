@@ -1,6 +1,7 @@
 //! The instance function against the emulator: each alarm shape, each remediation, the limits,
-//! duplicates, and failures in the middle of a resize. moto accepts a type change on a running
-//! instance (AWS refuses it), so every resize test asserts the order of the calls itself.
+//! duplicates, and failures in the middle of a resize. The emulator's extension makes instances
+//! pass through `stopping` and `pending` and refuses a type change on an instance that is not
+//! stopped, as AWS does; the resize tests still assert the order of the calls.
 
 use aws_sdk_autoscaling::operation::describe_instance_refreshes::DescribeInstanceRefreshesOutput;
 use aws_sdk_autoscaling::operation::start_instance_refresh::{
@@ -17,8 +18,7 @@ use shared::engine::{Capabilities, Engine};
 use shared::instances::apply::Waits;
 use shared::invocation::handle_event;
 use std::time::Duration;
-use tests::fleet::Intercepted;
-use tests::{fleet, repo_path, Moto};
+use tests::{fleet, repo_path, Fault, FaultProxy, Moto, Schedule};
 
 const SAMPLE_INSTANCE: &str = "i-0123456789abcdef0";
 
@@ -37,8 +37,13 @@ fn alarm(name: &str, instance: &str) -> serde_json::Value {
 fn engine(clients: Clients, file: StackFile) -> Engine {
     Engine::new(clients, file, Capabilities::INSTANCES).with_waits(Waits {
         poll: Duration::from_millis(20),
-        timeout: Duration::from_secs(10),
+        reads: 500,
     })
+}
+
+/// Engine clients reaching the emulator through the fault proxy, which refuses what AWS would.
+async fn through(proxy: &FaultProxy) -> Clients {
+    Clients::new(&tests::sdk_config_loader(&proxy.endpoint).load().await)
 }
 
 async fn handle(engine: &Engine, event: serde_json::Value) -> Report {
@@ -251,11 +256,8 @@ async fn a_status_check_alarm_on_a_group_member_marks_it_unhealthy() {
 }
 
 /// moto answers HTTP 500 to both instance-refresh calls: they get rules of their own.
-fn refresh_calls() -> Vec<Intercepted> {
-    vec![
-        Intercepted::Mocked("DescribeInstanceRefreshes"),
-        Intercepted::Mocked("StartInstanceRefresh"),
-    ]
+fn refresh_calls() -> Vec<&'static str> {
+    vec!["DescribeInstanceRefreshes", "StartInstanceRefresh"]
 }
 
 fn no_refresh_in_progress() -> aws_smithy_mocks::Rule {
@@ -285,7 +287,7 @@ async fn a_cpu_alarm_on_a_group_moves_it_to_a_new_template_version_and_refreshes
                 .instance_refresh_id("refresh-1")
                 .build()
         });
-    let clients = fleet::clients_with(&moto, refresh_calls(), &[&describe, &start]).await;
+    let clients = fleet::clients_with(&moto, &refresh_calls(), &[&describe, &start]).await;
     let engine = engine(clients, sample_stack());
     let event = alarm("alarm-eventbridge-group-cpu.json", SAMPLE_INSTANCE);
 
@@ -344,7 +346,7 @@ async fn a_group_with_a_refresh_in_progress_is_left_alone() {
         })
         .repeatedly()
         .build();
-    let clients = fleet::clients_with(&moto, refresh_calls(), &[&busy]).await;
+    let clients = fleet::clients_with(&moto, &refresh_calls(), &[&busy]).await;
     let engine = engine(clients, sample_stack());
     let recording = moto.start_recording();
     let report = handle(
@@ -375,8 +377,8 @@ async fn a_refused_instance_refresh_is_reported_with_what_the_group_now_does() {
     });
     let (delete, deleted) = fleet::deleted_versions_rule();
     let mut intercepted = refresh_calls();
-    intercepted.push(Intercepted::Mocked("DeleteLaunchTemplateVersions"));
-    let clients = fleet::clients_with(&moto, intercepted, &[&describe, &refused, &delete]).await;
+    intercepted.push("DeleteLaunchTemplateVersions");
+    let clients = fleet::clients_with(&moto, &intercepted, &[&describe, &refused, &delete]).await;
     let engine = engine(clients, sample_stack());
     let report = handle(
         &engine,
@@ -479,14 +481,17 @@ async fn the_stack_wide_resize_limit_is_counted_from_the_records() {
 async fn a_failed_start_in_the_middle_of_a_resize_leaves_the_node_running_on_its_old_type() {
     let moto = Moto::start();
     let node = demo_node(&moto, "m6i.large").await;
-    let no_capacity = Intercepted::FailOnce {
-        action: "StartInstances",
-        status: 400,
-        code: "InsufficientInstanceCapacity",
-        message: "We currently do not have sufficient m6i.xlarge capacity",
-    };
-    let clients = fleet::clients_with(&moto, vec![no_capacity], &[]).await;
-    let engine = engine(clients, sample_stack());
+    let proxy = FaultProxy::start(&moto.endpoint);
+    proxy.fail(
+        "StartInstances",
+        Schedule::Requests(vec![1]),
+        Fault::Refuse {
+            status: 400,
+            code: "InsufficientInstanceCapacity",
+            message: "We currently do not have sufficient m6i.xlarge capacity",
+        },
+    );
+    let engine = engine(through(&proxy).await, sample_stack());
 
     let recording = moto.start_recording();
     let report = handle(&engine, alarm("alarm-eventbridge-cpu.json", &node)).await;
@@ -528,14 +533,17 @@ async fn a_failed_start_in_the_middle_of_a_resize_leaves_the_node_running_on_its
 async fn a_failed_type_change_starts_the_node_again_unchanged() {
     let moto = Moto::start();
     let node = demo_node(&moto, "m6i.large").await;
-    let refused = Intercepted::FailOnce {
-        action: "ModifyInstanceAttribute",
-        status: 400,
-        code: "UnsupportedOperation",
-        message: "The instance type m6i.xlarge is not supported by this AMI",
-    };
-    let clients = fleet::clients_with(&moto, vec![refused], &[]).await;
-    let engine = engine(clients, sample_stack());
+    let proxy = FaultProxy::start(&moto.endpoint);
+    proxy.fail(
+        "ModifyInstanceAttribute",
+        Schedule::Requests(vec![1]),
+        Fault::Refuse {
+            status: 400,
+            code: "UnsupportedOperation",
+            message: "The instance type m6i.xlarge is not supported by this AMI",
+        },
+    );
+    let engine = engine(through(&proxy).await, sample_stack());
     let recording = moto.start_recording();
     let report = handle(&engine, alarm("alarm-eventbridge-cpu.json", &node)).await;
 
@@ -626,4 +634,142 @@ async fn plan_and_report_mode_show_the_steps_without_taking_them() {
         "{text}"
     );
     assert!(text.contains("→ planned"), "{text}");
+}
+
+/// How many times a recording read instance states (DescribeInstances).
+fn instance_reads(recording: &tests::Recording<'_>) -> usize {
+    recording
+        .requests()
+        .iter()
+        .filter(|(action, _)| action == "DescribeInstances")
+        .count()
+}
+
+#[tokio::test]
+async fn a_resize_waits_through_stopping_and_pending() {
+    let moto = Moto::start_with(&[("AWS_LIKE_TRANSITION_READS", "6")]);
+    let node = demo_node(&moto, "m6i.large").await;
+    let engine = engine(moto.clients().await, sample_stack());
+
+    let recording = moto.start_recording();
+    let report = handle(&engine, alarm("alarm-eventbridge-cpu.json", &node)).await;
+
+    assert_eq!(report.status, Status::Converged, "{report}");
+    assert_eq!(
+        fleet::state(&moto.ec2().await, &node).await,
+        ("running".into(), "m6i.xlarge".into())
+    );
+    // Six reads see `stopping` and six `pending`; the seventh of each the final state.
+    assert!(
+        instance_reads(&recording) >= 14,
+        "the waits read until the transitions ended: {:?}",
+        recording.requests()
+    );
+}
+
+#[tokio::test]
+async fn a_stop_that_outlasts_the_wait_leaves_the_node_running_on_its_old_type() {
+    // The stop takes 15 reads; the engine gives up after 10, then its recovery waits (again up to
+    // 10 reads) for the stop to finish and starts the node on the type it never left.
+    let moto = Moto::start_with(&[("AWS_LIKE_STOP_READS", "15"), ("AWS_LIKE_START_READS", "1")]);
+    let node = demo_node(&moto, "m6i.large").await;
+    let engine = Engine::new(
+        moto.clients().await,
+        sample_stack(),
+        Capabilities::INSTANCES,
+    )
+    .with_waits(Waits {
+        poll: Duration::from_millis(5),
+        reads: 10,
+    });
+
+    let recording = moto.start_recording();
+    let report = handle(&engine, alarm("alarm-eventbridge-cpu.json", &node)).await;
+
+    assert_eq!(report.status, Status::Failed, "{report}");
+    assert_eq!(
+        fleet::state(&moto.ec2().await, &node).await,
+        ("running".into(), "m6i.large".into()),
+        "never left stopped, never changed"
+    );
+    assert_eq!(
+        recording.mutating_calls(),
+        [
+            format!("CreateTags {node}"),
+            format!("StopInstances {node}"),
+            format!("StartInstances {node}"),
+            format!("CreateTags {node}"),
+        ],
+        "no type change while the instance was not stopped"
+    );
+    let text = report.to_string();
+    assert!(text.contains("stopping"), "the wait says what it saw: {text}");
+    assert!(
+        text.contains(&format!("rolled back: {node} is running as m6i.large")),
+        "{text}"
+    );
+    assert!(
+        fleet::instance_tag(&moto.ec2().await, &node, REMEDIATION_TAG)
+            .await
+            .is_some_and(|r| r.ends_with("outcome=rolled-back")),
+        "the node is as it was"
+    );
+}
+
+#[tokio::test]
+async fn the_filesystem_is_extended_only_once_the_volume_is_optimizing() {
+    let moto = Moto::start_with(&[("AWS_LIKE_TRANSITION_READS", "4")]);
+    let node = demo_node(&moto, "m6i.large").await;
+    let (volume, _) = fleet::root_volume(&moto.ec2().await, &node).await;
+    let engine = engine(moto.clients().await, sample_stack());
+
+    let recording = moto.start_recording();
+    let report = handle(&engine, alarm("alarm-sns-disk.json", &node)).await;
+
+    assert_eq!(report.status, Status::Converged, "{report}");
+    let calls: Vec<String> = recording
+        .requests()
+        .into_iter()
+        .filter(|(action, _)| {
+            ["ModifyVolume", "DescribeVolumesModifications", "SendCommand"]
+                .contains(&action.as_str())
+        })
+        .map(|(action, _)| action)
+        .collect();
+    // Four reads see `modifying`, the fifth `optimizing`: then, and only then, the command.
+    let mut expected = vec!["ModifyVolume".to_string()];
+    expected.extend(std::iter::repeat_n("DescribeVolumesModifications".to_string(), 5));
+    expected.push("SendCommand".to_string());
+    assert_eq!(calls, expected, "{volume}");
+}
+
+#[tokio::test]
+async fn a_volume_still_modifying_when_the_wait_runs_out_gets_no_command() {
+    let moto = Moto::start_with(&[("AWS_LIKE_TRANSITION_READS", "50")]);
+    let node = demo_node(&moto, "m6i.large").await;
+    let (volume, before) = fleet::root_volume(&moto.ec2().await, &node).await;
+    let engine = Engine::new(
+        moto.clients().await,
+        sample_stack(),
+        Capabilities::INSTANCES,
+    )
+    .with_waits(Waits {
+        poll: Duration::from_millis(5),
+        reads: 3,
+    });
+
+    let recording = moto.start_recording();
+    let report = handle(&engine, alarm("alarm-sns-disk.json", &node)).await;
+
+    assert_eq!(report.status, Status::Failed, "{report}");
+    assert_eq!(
+        recording.mutating_calls(),
+        [format!("CreateTags {node}"), format!("ModifyVolume {volume}"), format!("CreateTags {node}")],
+        "no filesystem command on a volume that is not optimizing yet"
+    );
+    let grown = before + (before + 1) / 2;
+    assert_eq!(fleet::root_volume(&moto.ec2().await, &node).await.1, grown);
+    let text = report.to_string();
+    assert!(text.contains("modifying"), "{text}");
+    assert!(text.contains("extend the filesystem by hand"), "{text}");
 }

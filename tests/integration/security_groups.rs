@@ -506,14 +506,15 @@ async fn a_stale_plan_converges_when_a_duplicate_delivery_already_made_the_chang
 }
 
 /// The engine reads security-group pages itself (`observe::group_page`); on what the emulator
-/// really sends, it must find exactly what the SDK's own parser finds.
+/// really sends, page after page, it must find exactly what the SDK's own paginator finds.
 #[tokio::test]
 async fn the_page_reader_finds_what_the_sdk_parser_finds() {
     use domain::ids::{SecurityGroupId, StackName};
     use domain::stack::StackSelector;
     use shared::security_groups::observe::{describe_groups, tagged_group_from_sdk, GroupScope};
 
-    let moto = Moto::start();
+    // Two groups a page: the reader must follow the token to the second page and beyond.
+    let moto = Moto::start_with(&[("AWS_LIKE_PAGE_CAP", "2")]);
     let ec2 = moto.ec2().await;
     let vpc = seed::vpc(&ec2, "10.0.0.0/16").await;
     let node = seed::group(&ec2, &vpc, "node & <ui>", "demo", "node").await;
@@ -538,7 +539,7 @@ async fn the_page_reader_finds_what_the_sdk_parser_finds() {
     let mut read = describe_groups(&ec2, GroupScope::Stacks(&selector))
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    let sdk = ec2
+    let sdk: Vec<_> = ec2
         .describe_security_groups()
         .filters(
             aws_sdk_ec2::types::Filter::builder()
@@ -546,14 +547,14 @@ async fn the_page_reader_finds_what_the_sdk_parser_finds() {
                 .values("*")
                 .build(),
         )
+        .into_paginator()
+        .page_size(1000)
+        .items()
         .send()
+        .try_collect()
         .await
         .unwrap_or_else(|e| panic!("{e:?}"));
-    let mut expected: Vec<_> = sdk
-        .security_groups()
-        .iter()
-        .filter_map(tagged_group_from_sdk)
-        .collect();
+    let mut expected: Vec<_> = sdk.iter().filter_map(tagged_group_from_sdk).collect();
     read.sort_by(|a, b| a.group.id.cmp(&b.group.id));
     expected.sort_by(|a, b| a.group.id.cmp(&b.group.id));
     assert_eq!(read, expected);
@@ -569,4 +570,40 @@ async fn the_page_reader_finds_what_the_sdk_parser_finds() {
         by_id(&other).and_then(|t| t.stack.clone()),
         Some(StackName::new("prod-1"))
     );
+}
+
+/// AWS pages its answers, and may return fewer items than asked with a token for the rest: a
+/// sweep over stacks whose groups span several pages finds and repairs every one of them.
+#[tokio::test]
+async fn a_sweep_over_groups_that_span_pages_repairs_every_group() {
+    let moto = Moto::start_with(&[("AWS_LIKE_PAGE_CAP", "3")]);
+    let ec2 = moto.ec2().await;
+    let fleet = SeededStack::drifted_fleet(&ec2, 4, 1).await;
+    let file = StackFile::parse(&tests::fleet_stack_file("fleet-*"), "test")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let engine = engine(&moto, file).await;
+
+    let recording = moto.start_recording();
+    let report = run(&engine, Execution::Apply).await;
+    let pages = recording
+        .requests()
+        .iter()
+        .filter(|(action, _)| action == "DescribeSecurityGroups")
+        .count();
+
+    assert_eq!(report.status, Status::Converged, "{report}");
+    assert_eq!(report.stacks.len(), 4, "{report}");
+    assert_eq!(pages, 3, "eight groups, three a page, one sweep");
+    for stack in &fleet {
+        assert_eq!(
+            seed::ingress(&ec2, &stack.node).await,
+            stack.healthy_node_rules()
+        );
+        assert_eq!(
+            seed::ingress(&ec2, &stack.db).await,
+            [format!("tcp 5432 from {}", stack.node)]
+        );
+    }
+    let again = run(&engine, Execution::Plan).await;
+    assert!(outcomes(&again).is_empty(), "{again}");
 }

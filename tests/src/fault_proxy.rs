@@ -37,6 +37,13 @@ pub enum Fault {
     /// The connection is closed without a response, before anything is forwarded: a request
     /// that never reached the service.
     Drop,
+    /// AWS refuses the call with this error (status, code, message), in the protocol of the
+    /// service: a refusal moto never gives, e.g. `InsufficientInstanceCapacity` on a start.
+    Refuse {
+        status: u16,
+        code: &'static str,
+        message: &'static str,
+    },
 }
 
 impl Fault {
@@ -789,6 +796,11 @@ impl Protocol {
 
 fn error_response(protocol: Protocol, fault: &Fault) -> Vec<u8> {
     let (status, code, message) = match (protocol, fault) {
+        (_, Fault::Refuse {
+            status,
+            code,
+            message,
+        }) => (*status, *code, *message),
         (Protocol::Ec2Query, Fault::Throttle) => {
             (503, "RequestLimitExceeded", "Request limit exceeded.")
         }
@@ -836,6 +848,7 @@ fn error_response(protocol: Protocol, fault: &Fault) -> Vec<u8> {
 fn response(status: u16, content_type: &str, body: &str) -> Vec<u8> {
     let reason = match status {
         400 => "Bad Request",
+        403 => "Forbidden",
         500 => "Internal Server Error",
         501 => "Not Implemented",
         502 => "Bad Gateway",

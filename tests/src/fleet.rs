@@ -1,6 +1,6 @@
 //! Instances and Auto Scaling groups of a stack, seeded through the SDK, for the instance
-//! function's tests; and clients with faults injected through `aws-smithy-mocks` rules, every
-//! other call passing through to the emulator.
+//! function's tests; and clients whose calls moto lacks are answered by `aws-smithy-mocks`
+//! rules, every other call passing through to the emulator.
 
 use crate::Moto;
 use aws_sdk_ec2::types::{InstanceType, ResourceType, Tag, TagSpecification};
@@ -11,11 +11,8 @@ use aws_smithy_runtime_api::client::http::{
 };
 use aws_smithy_runtime_api::client::orchestrator::{HttpRequest, HttpResponse};
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
-use aws_smithy_runtime_api::http::StatusCode;
-use aws_smithy_types::body::SdkBody;
 use domain::ids::{SecurityGroupId, ROLE_TAG, STACK_TAG};
 use shared::aws::Clients;
-use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
 use std::sync::Arc;
 
 /// A subnet in `zone` of a fresh VPC.
@@ -259,31 +256,18 @@ pub async fn group_state(moto: &Moto, name: &str) -> (String, Vec<(String, Strin
     )
 }
 
-/// A call the emulator must not see: answered by `aws-smithy-mocks` rules (the operations
-/// moto does not implement), or failed once with an AWS error, as if AWS had refused it.
-#[derive(Clone, Debug)]
-pub enum Intercepted {
-    /// The first call of this action gets this error response (EC2's XML error shape).
-    FailOnce {
-        action: &'static str,
-        status: u16,
-        code: &'static str,
-        message: &'static str,
-    },
-    /// Every call of this action is answered by the mock rules.
-    Mocked(&'static str),
-}
-
-/// Engine clients for `moto` in which the `intercepted` calls never reach the emulator; every
-/// other call does. `rules` answer the mocked EC2 and Auto Scaling calls.
-pub async fn clients_with(moto: &Moto, intercepted: Vec<Intercepted>, rules: &[&Rule]) -> Clients {
+/// Engine clients for `moto` in which the `mocked` EC2 and Auto Scaling actions (those moto
+/// does not implement) are answered by the `aws-smithy-mocks` `rules`; every other call reaches
+/// the emulator. AWS's refusals of calls moto does implement are injected on the wire instead,
+/// by the fault proxy (`Fault::Refuse`).
+pub async fn clients_with(moto: &Moto, mocked: &[&'static str], rules: &[&Rule]) -> Clients {
     let config = moto.sdk_config().await;
-    routed_clients(Clients::new(&config), intercepted, rules)
+    routed_clients(Clients::new(&config), mocked, rules)
 }
 
-/// `clients` with the `intercepted` EC2 and Auto Scaling calls answered here (by `rules` or a
-/// canned error); every other call goes where it went before.
-pub fn routed_clients(clients: Clients, intercepted: Vec<Intercepted>, rules: &[&Rule]) -> Clients {
+/// `clients` with the `mocked` EC2 and Auto Scaling actions answered by `rules`; every other
+/// call goes where it went before.
+pub fn routed_clients(clients: Clients, mocked: &[&'static str], rules: &[&Rule]) -> Clients {
     let real = clients
         .ec2
         .config()
@@ -292,12 +276,7 @@ pub fn routed_clients(clients: Clients, intercepted: Vec<Intercepted>, rules: &[
     let routed = SharedHttpClient::new(Routed {
         real,
         mock: aws_smithy_mocks::create_mock_http_client(),
-        intercepted: Arc::new(
-            intercepted
-                .into_iter()
-                .map(|i| (i, AtomicBool::new(false)))
-                .collect(),
-        ),
+        mocked: Arc::new(mocked.to_vec()),
     });
     // A rule only matches its own client's operation; unmatched calls go on to the routed
     // client, and from there to the emulator.
@@ -333,12 +312,12 @@ pub fn routed_clients(clients: Clients, intercepted: Vec<Intercepted>, rules: &[
     }
 }
 
-/// Routes each request by its `Action`: intercepted ones to a canned answer, the rest on.
+/// Routes each request by its `Action`: mocked ones to the mock client, the rest on.
 #[derive(Clone, Debug)]
 struct Routed {
     real: SharedHttpClient,
     mock: SharedHttpClient,
-    intercepted: Arc<Vec<(Intercepted, AtomicBool)>>,
+    mocked: Arc<Vec<&'static str>>,
 }
 
 impl HttpClient for Routed {
@@ -350,7 +329,7 @@ impl HttpClient for Routed {
         SharedHttpConnector::new(RoutedConnector {
             real: self.real.http_connector(settings, components),
             mock: self.mock.http_connector(settings, components),
-            intercepted: self.intercepted.clone(),
+            mocked: self.mocked.clone(),
         })
     }
 }
@@ -359,7 +338,7 @@ impl HttpClient for Routed {
 struct RoutedConnector {
     real: SharedHttpConnector,
     mock: SharedHttpConnector,
-    intercepted: Arc<Vec<(Intercepted, AtomicBool)>>,
+    mocked: Arc<Vec<&'static str>>,
 }
 
 impl HttpConnector for RoutedConnector {
@@ -372,28 +351,9 @@ impl HttpConnector for RoutedConnector {
         let action = body
             .split('&')
             .find_map(|pair| pair.strip_prefix("Action="))
-            .unwrap_or_default()
-            .to_string();
-        for (intercepted, used) in self.intercepted.iter() {
-            match intercepted {
-                Intercepted::Mocked(mocked) if *mocked == action => return self.mock.call(request),
-                Intercepted::FailOnce {
-                    action: failing,
-                    status,
-                    code,
-                    message,
-                } if *failing == action && !used.swap(true, AtomicOrdering::SeqCst) => {
-                    let xml = format!(
-                        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response><Errors><Error><Code>{code}</Code><Message>{message}</Message></Error></Errors><RequestID>injected</RequestID></Response>"
-                    );
-                    let response = HttpResponse::new(
-                        StatusCode::try_from(*status).unwrap_or_else(|e| panic!("{e}")),
-                        SdkBody::from(xml),
-                    );
-                    return HttpConnectorFuture::ready(Ok(response));
-                }
-                _ => {}
-            }
+            .unwrap_or_default();
+        if self.mocked.contains(&action) {
+            return self.mock.call(request);
         }
         self.real.call(request)
     }

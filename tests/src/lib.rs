@@ -24,15 +24,25 @@ pub struct Moto {
 }
 
 impl Moto {
-    /// Starts a fresh, empty emulator. The server binary comes from the project's scripts
-    /// (`scripts/test.sh` installs it and sets `REMEDIATOR_MOTO_SERVER`).
+    /// Starts a fresh, empty emulator that behaves like AWS where the engine depends on it
+    /// (`scripts/emulator/aws_like.py`: state transitions take reads, pages honour
+    /// `MaxResults`), with its default settings.
     pub fn start() -> Moto {
-        let server = installed_tool("REMEDIATOR_MOTO_SERVER", "moto-5.2.1/bin/moto_server");
+        Moto::start_with(&[])
+    }
+
+    /// Starts an emulator with the extension's settings overridden, e.g.
+    /// `[("AWS_LIKE_PAGE_CAP", "2")]` or `[("AWS_LIKE_TRANSITION_READS", "5")]`.
+    pub fn start_with(settings: &[(&str, &str)]) -> Moto {
+        let server = std::env::var_os("REMEDIATOR_MOTO_SERVER")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| repo_path("scripts/emulator/moto_server"));
         let port = free_port();
         let recording = std::env::temp_dir().join(format!("moto-recording-{port}.jsonl"));
         let child = Command::new(&server)
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .env("MOTO_RECORDER_FILEPATH", &recording)
+            .envs(settings.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

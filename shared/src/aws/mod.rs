@@ -69,20 +69,22 @@ pub fn sdk_config_loader() -> ConfigLoader {
     )
 }
 
-/// How long to wait for a resource to reach a state, and how often to look.
+/// How long to wait for a resource to reach a state: at most `reads` reads of it, `poll`
+/// apart. Counted in reads, not by a clock, so a wait gives up after the same number of looks
+/// however long each read takes (and a test of a wait that runs out is deterministic).
 #[derive(Clone, Copy, Debug)]
 pub struct Waits {
     pub poll: Duration,
-    pub timeout: Duration,
+    pub reads: u32,
 }
 
 impl Default for Waits {
-    /// A stop or start takes under two minutes; the function's timeout leaves room for both
-    /// plus a rollback.
+    /// A stop or start takes under two minutes: 40 reads 3 s apart. The function's timeout
+    /// leaves room for both plus a rollback.
     fn default() -> Self {
         Self {
             poll: Duration::from_secs(3),
-            timeout: Duration::from_secs(120),
+            reads: 40,
         }
     }
 }

@@ -8,7 +8,6 @@ use domain::instance_type::InstanceType;
 use domain::outcome::ActionOutcome;
 use domain::outcome::Outcome;
 use domain::Error;
-use tokio::time::Instant;
 
 pub(super) async fn resize_instance(
     ec2: &aws_sdk_ec2::Client,
@@ -180,18 +179,17 @@ async fn wait_for_state(
     wanted: &str,
     waits: Waits,
 ) -> Result<(), Error> {
-    let deadline = Instant::now() + waits.timeout;
+    let mut reads = 0;
     loop {
         let current = read_instance(ec2, instance.as_str())
             .await?
             .ok_or_else(|| vanished(instance))?;
+        reads += 1;
         if current.state == wanted {
             return Ok(());
         }
-        if matches!(current.state.as_str(), "terminated" | "shutting-down") {
-            return Err(wait_error(instance, wanted, &current.state));
-        }
-        if Instant::now() >= deadline {
+        if matches!(current.state.as_str(), "terminated" | "shutting-down") || reads >= waits.reads
+        {
             return Err(wait_error(instance, wanted, &current.state));
         }
         tokio::time::sleep(waits.poll).await;

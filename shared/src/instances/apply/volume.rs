@@ -7,7 +7,6 @@ use domain::ids::InstanceId;
 use domain::outcome::ActionOutcome;
 use domain::outcome::Outcome;
 use domain::Error;
-use tokio::time::Instant;
 
 pub(super) async fn grow_volume(
     ec2: &aws_sdk_ec2::Client,
@@ -68,7 +67,7 @@ async fn wait_for_volume(
     waits: Waits,
 ) -> Result<(), Error> {
     use aws_sdk_ec2::types::VolumeModificationState as State;
-    let deadline = Instant::now() + waits.timeout;
+    let mut reads = 0;
     loop {
         let response = ec2
             .describe_volumes_modifications()
@@ -76,6 +75,7 @@ async fn wait_for_volume(
             .send()
             .await
             .map_err(|e| crate::aws::sdk_error("DescribeVolumesModifications", e))?;
+        reads += 1;
         let state = response
             .volumes_modifications()
             .iter()
@@ -89,7 +89,7 @@ async fn wait_for_volume(
                     message: format!("the modification of {volume} failed"),
                 })
             }
-            _ if Instant::now() >= deadline => {
+            _ if reads >= waits.reads => {
                 return Err(Error::WaitTimedOut {
                     operation: "DescribeVolumesModifications",
                     resource: volume.to_string(),
