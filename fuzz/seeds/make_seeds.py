@@ -12,7 +12,7 @@ CORPUS = ROOT / "fuzz" / "corpus"
 # Indices of fuzz/src/lib.rs SHAPES.
 SHAPE = {
     "schedule": 0, "scheduler": 1, "cloudtrail": 2, "ssm": 3, "alarm": 4, "config": 5,
-    "unsupported": 6, "sns": 7, "sns2": 8, "direct": 9,
+    "other": 6, "sns": 7, "sns2": 8, "direct": 9,
 }
 
 
@@ -45,15 +45,17 @@ def events():
         elif "alarmData" in event:
             write("event_envelope", bytes([SHAPE["direct"]]) + json.dumps(event["alarmData"]).encode())
         else:
+            # Sources no function handles (a CloudTrail call of another service) go behind the
+            # "other kind" envelope.
             shape = {
                 "aws.events": "schedule", "aws.scheduler": "scheduler", "aws.ec2": "cloudtrail",
                 "aws.ssm": "ssm", "aws.cloudwatch": "alarm", "aws.config": "config",
-            }[event["source"]]
+            }.get(event["source"], "other")
             detail = json.dumps(event["detail"]).encode()
             write("event_envelope", bytes([SHAPE[shape]]) + detail)
             if shape == "alarm":
                 write("event_envelope", bytes([SHAPE["direct"]]) + detail)
-    write("event_envelope", bytes([SHAPE["unsupported"]]) + b"{}")
+    write("event_envelope", bytes([SHAPE["other"]]) + b"{}")
     write("event_envelope", bytes([SHAPE["scheduler"]]) + b"{}")
     write("event_parse", b"{}")
     write("event_parse", b'{"Records":[]}')

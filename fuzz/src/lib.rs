@@ -54,8 +54,8 @@ pub enum Shape {
     ParameterStore,
     AlarmStateChange,
     Config,
-    /// A source the functions know with a detail type they do not.
-    Unsupported,
+    /// A well-formed event of a kind no function handles: always ignored, with the reason.
+    OtherKind,
     /// An SNS delivery with one record whose message is the rest of the input.
     Sns,
     /// An SNS delivery with two records: always refused.
@@ -71,7 +71,7 @@ pub const SHAPES: [Shape; 10] = [
     Shape::ParameterStore,
     Shape::AlarmStateChange,
     Shape::Config,
-    Shape::Unsupported,
+    Shape::OtherKind,
     Shape::Sns,
     Shape::SnsTwoRecords,
     Shape::DirectAction,
@@ -97,7 +97,8 @@ impl Shape {
             Shape::Config => Some("config:"),
             Shape::Sns => Some("alarm:sns"),
             Shape::DirectAction => Some("alarm:lambda-action"),
-            Shape::Unsupported | Shape::SnsTwoRecords => None,
+            Shape::OtherKind => Some("aws.ec2:EC2 Instance State-change Notification"),
+            Shape::SnsTwoRecords => None,
         }
     }
 
@@ -129,7 +130,7 @@ impl Shape {
                 eventbridge("aws.cloudwatch", "CloudWatch Alarm State Change")
             }
             Shape::Config => eventbridge("aws.config", "Config Configuration Item Change"),
-            Shape::Unsupported => eventbridge("aws.ec2", "EC2 Instance State-change Notification"),
+            Shape::OtherKind => eventbridge("aws.ec2", "EC2 Instance State-change Notification"),
             Shape::Sns => json!({"Records": [record(&text)]}),
             Shape::SnsTwoRecords => json!({"Records": [record(&text), record(&text)]}),
             Shape::DirectAction => json!({

@@ -23,7 +23,10 @@ pub enum SignalKind {
     Sweep,
     /// These groups may have drifted.
     SecurityGroupsChanged { groups: Vec<SecurityGroupId> },
-    /// A parameter was created, updated, deleted or relabeled.
+    /// A parameter was created, updated, deleted or relabeled (`operation` is the API's:
+    /// `Update`…), or one of its policies acted (`Expiration policy`,
+    /// `ExpirationNotification policy`, `NoChangeNotification policy`). Either way its set is
+    /// re-read and re-validated, policies included.
     ParameterChanged { name: String, operation: String },
     /// A CloudWatch alarm went into `ALARM`.
     AlarmFired(AlarmNotice),

@@ -204,11 +204,15 @@ pub(super) fn signal_from_sns(raw: serde_json::Value) -> Result<Signal, EventErr
             records.len()
         ))
     })?;
-    let alarm: SnsAlarm = serde_json::from_str(&record.sns.message).map_err(|e| {
-        EventError::Malformed(format!(
-            "the SNS message is not a CloudWatch alarm notification: {e}"
-        ))
-    })?;
+    let Some(alarm) = sns_alarm(&record.sns.message)? else {
+        return Ok(Signal {
+            id: record.sns.message_id,
+            origin: "sns".into(),
+            kind: SignalKind::Ignored {
+                reason: "the SNS message is not a CloudWatch alarm notification".into(),
+            },
+        });
+    };
     let trigger = alarm.trigger;
     let mut metrics = Vec::new();
     if let Some(trigger) = trigger {
@@ -243,6 +247,25 @@ pub(super) fn signal_from_sns(raw: serde_json::Value) -> Result<Signal, EventErr
         &alarm.new_state_value,
         alarm.old_state_value.as_deref(),
     ))
+}
+
+/// The alarm an SNS message carries; `None` for any other message (a topic carries whatever its
+/// publishers send). A message that names an alarm but does not fit the notification is
+/// malformed.
+fn sns_alarm(message: &str) -> Result<Option<SnsAlarm>, EventError> {
+    let Ok(serde_json::Value::Object(fields)) = serde_json::from_str(message) else {
+        return Ok(None);
+    };
+    if !fields.contains_key("AlarmName") {
+        return Ok(None);
+    }
+    serde_json::from_value(serde_json::Value::Object(fields))
+        .map(Some)
+        .map_err(|e| {
+            EventError::Malformed(format!(
+                "the SNS message is not a valid CloudWatch alarm notification: {e}"
+            ))
+        })
 }
 
 /// Only a transition into `ALARM` calls for action; anything else is a no-op with a reason.

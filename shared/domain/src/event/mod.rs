@@ -11,16 +11,12 @@ use crate::signal::{Signal, SignalKind};
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use serde::Deserialize;
 
-/// An event the functions cannot act on: retrying it cannot help.
+/// An event the functions cannot read: retrying it cannot help. A well-formed event of a kind
+/// the functions do not handle is not an error but a `SignalKind::Ignored` with the reason.
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
 pub enum EventError {
     #[error("malformed event: {0}")]
     Malformed(String),
-    #[error("unsupported event: source {event_source:?} with detail-type {detail_type:?} is not one this function handles")]
-    Unsupported {
-        event_source: String,
-        detail_type: String,
-    },
 }
 
 /// CloudTrail API calls on security groups that can change what a group admits.
@@ -75,7 +71,14 @@ fn signal_from_envelope(event: EventBridgeEvent<serde_json::Value>) -> Result<Si
         }
         ("aws.ssm", "Parameter Store Change") => {
             let detail: ParameterChangeDetail = detail(event.detail)?;
-            Ok(signal_from_parameter_change(id, detail))
+            let origin = format!("ssm:{}", detail.operation);
+            Ok(parameter_signal(id, origin, detail.name, detail.operation))
+        }
+        ("aws.ssm", "Parameter Store Policy Action") => {
+            let detail: ParameterPolicyDetail = detail(event.detail)?;
+            let origin = format!("ssm-policy:{}", detail.policy_type);
+            let operation = format!("{} policy", detail.policy_type);
+            Ok(parameter_signal(id, origin, detail.name, operation))
         }
         ("aws.cloudwatch", "CloudWatch Alarm State Change") => {
             let detail: alarm::AlarmData = detail(event.detail)?;
@@ -86,9 +89,16 @@ fn signal_from_envelope(event: EventBridgeEvent<serde_json::Value>) -> Result<Si
             let detail: ConfigDetail = detail(event.detail)?;
             signal_from_config(id, detail)
         }
-        (source, detail_type) => Err(EventError::Unsupported {
-            event_source: source.to_string(),
-            detail_type: detail_type.to_string(),
+        // Well-formed, but none of the functions' jobs (an instance state change, a Run Command
+        // status, a CloudTrail call of another service…): a no-op with a reason, not bad input.
+        (source, detail_type) => Ok(Signal {
+            id,
+            origin: format!("{source}:{detail_type}"),
+            kind: SignalKind::Ignored {
+                reason: format!(
+                    "{detail_type:?} events from {source} are not a job of these functions"
+                ),
+            },
         }),
     }
 }
@@ -128,6 +138,26 @@ struct ModifyRulesRequest {
 struct SecurityGroupResponse {
     #[serde(rename = "groupId", default)]
     group_id: Option<String>,
+    /// The rules an authorize call added, each with its group: the only place a call by rule ID
+    /// or by group name (default VPC) names the group.
+    #[serde(rename = "securityGroupRuleSet", default)]
+    rules: Option<RuleSet>,
+    /// The rules a revoke call removed (EC2 returns them since 2024).
+    #[serde(rename = "revokedSecurityGroupRuleSet", default)]
+    revoked_rules: Option<RuleSet>,
+}
+
+/// CloudTrail renders EC2's XML lists as `{"items": [...]}`.
+#[derive(Debug, Default, Deserialize)]
+struct RuleSet {
+    #[serde(default)]
+    items: Vec<RuleItem>,
+}
+
+#[derive(Debug, Deserialize)]
+struct RuleItem {
+    #[serde(rename = "groupId", default)]
+    group_id: Option<String>,
 }
 
 fn signal_from_cloudtrail(id: String, detail: CloudTrailDetail) -> Signal {
@@ -147,21 +177,35 @@ fn signal_from_cloudtrail(id: String, detail: CloudTrailDetail) -> Signal {
         return ignored(format!("the call failed ({code}), so nothing changed"));
     }
     let request = detail.request_parameters.as_ref();
-    let named = request
-        .and_then(|r| r.group_id.as_deref())
-        .or_else(|| request.and_then(|r| r.modify.as_ref()?.group_id.as_deref()))
-        .or_else(|| detail.response_elements.as_ref()?.group_id.as_deref());
-    let kind = match named {
-        Some(raw) => match SecurityGroupId::parse(raw) {
-            Some(group) => SignalKind::SecurityGroupsChanged {
-                groups: vec![group],
-            },
-            None => SignalKind::Ignored {
-                reason: format!("{raw:?} is not a security group ID"),
-            },
+    let response = detail.response_elements.as_ref();
+    let from_rules = response
+        .into_iter()
+        .flat_map(|r| r.rules.iter().chain(&r.revoked_rules))
+        .flat_map(|set| &set.items)
+        .filter_map(|item| item.group_id.as_deref());
+    let mut named: Vec<&str> = Vec::new();
+    let candidates = [
+        request.and_then(|r| r.group_id.as_deref()),
+        request.and_then(|r| r.modify.as_ref()?.group_id.as_deref()),
+        response.and_then(|r| r.group_id.as_deref()),
+    ];
+    for raw in candidates.into_iter().flatten().chain(from_rules) {
+        if !named.contains(&raw) {
+            named.push(raw);
+        }
+    }
+    let parsed: Result<Vec<SecurityGroupId>, &str> = named
+        .iter()
+        .map(|raw| SecurityGroupId::parse(raw).ok_or(*raw))
+        .collect();
+    let kind = match parsed {
+        Err(raw) => SignalKind::Ignored {
+            reason: format!("{raw:?} is not a security group ID"),
         },
-        // Calls by group name (default VPC) carry no ID: check everything instead of guessing.
-        None => SignalKind::Sweep,
+        // Neither the request nor the response names a group: check everything instead of
+        // guessing.
+        Ok(groups) if groups.is_empty() => SignalKind::Sweep,
+        Ok(groups) => SignalKind::SecurityGroupsChanged { groups },
     };
     Signal { id, origin, kind }
 }
@@ -173,13 +217,20 @@ struct ParameterChangeDetail {
     name: String,
 }
 
-fn signal_from_parameter_change(id: String, detail: ParameterChangeDetail) -> Signal {
-    let origin = format!("ssm:{}", detail.operation);
-    let kind = if detail.name.starts_with('/') && !detail.name.contains(['*', '\0']) {
-        SignalKind::ParameterChanged {
-            name: detail.name,
-            operation: detail.operation,
-        }
+/// A parameter policy acting: `Expiration` (the parameter was deleted), `ExpirationNotification`
+/// (it is about to be), `NoChangeNotification` (it has not changed for a while). Only the
+/// parameter's name is used: the policies themselves are re-read with the parameters.
+#[derive(Debug, Deserialize)]
+struct ParameterPolicyDetail {
+    #[serde(rename = "parameter-name")]
+    name: String,
+    #[serde(rename = "policy-type")]
+    policy_type: String,
+}
+
+fn parameter_signal(id: String, origin: String, name: String, operation: String) -> Signal {
+    let kind = if name.starts_with('/') && !name.contains(['*', '\0']) {
+        SignalKind::ParameterChanged { name, operation }
     } else {
         SignalKind::Ignored {
             reason: "the parameter name is not a path: stack parameters always are".into(),

@@ -71,6 +71,30 @@ fn every_sample_event_parses_to_the_signal_it_stands_for() {
             "ssm-parameter-label.json",
             parameter("/chainlink/demo/DATABASE_URL", "LabelParameterVersion"),
         ),
+        (
+            "ssm-parameter-policy-expiration-notification.json",
+            parameter(
+                "/chainlink/demo/DATABASE_URL",
+                "ExpirationNotification policy",
+            ),
+        ),
+        (
+            "ssm-parameter-policy-expiration.json",
+            parameter("/chainlink/demo/DATABASE_URL", "Expiration policy"),
+        ),
+        (
+            "config-security-group-oversized.json",
+            changed("sg-0a1b2c3d4e5f60718"),
+        ),
+        // Calls that name no group in their request: the response's rule set names it.
+        (
+            "cloudtrail-revoke-ingress-by-rule-id.json",
+            changed("sg-0a1b2c3d4e5f60718"),
+        ),
+        (
+            "cloudtrail-authorize-ingress-by-name.json",
+            changed("sg-0b2c3d4e5f6071829"),
+        ),
     ];
     for (name, kind) in &expected {
         assert_eq!(&sample(name).kind, kind, "{name}");
@@ -98,8 +122,8 @@ fn a_call_that_failed_changed_nothing() {
 }
 
 #[test]
-fn malformed_and_unsupported_events_are_named() {
-    let cases: [(&[u8], &str); 5] = [
+fn malformed_events_are_named() {
+    let cases: [(&[u8], &str); 4] = [
         (b"{not json", "malformed event: not valid JSON"),
         (b"[]", "malformed event: not an EventBridge event"),
         (br#"{"detail-type":"Scheduled Event"}"#, "malformed event: not an EventBridge event"),
@@ -107,15 +131,132 @@ fn malformed_and_unsupported_events_are_named() {
             br#"{"source":"aws.ec2","detail-type":"AWS API Call via CloudTrail","detail":{"eventName":7}}"#,
             "malformed event: unexpected detail",
         ),
-        (
-            br#"{"source":"aws.s3","detail-type":"Object Created","detail":{}}"#,
-            "unsupported event: source \"aws.s3\"",
-        ),
     ];
     for (raw, expected) in cases {
         let error = parse_event(raw).expect_err("must be rejected").to_string();
         assert!(error.starts_with(expected), "{error}");
     }
+}
+
+/// Real events that are none of the functions' jobs: a no-op (exit 0) that says what the event
+/// was, never "rejected" (exit 2, bad input).
+#[test]
+fn well_formed_events_of_other_kinds_are_ignored_with_a_reason() {
+    let instance_state = br#"{"version":"0","id":"7bf73129-1428-4cd3-a780-95db273d1602",
+        "detail-type":"EC2 Instance State-change Notification","source":"aws.ec2",
+        "account":"123456789012","time":"2026-11-24T10:12:00Z","region":"us-east-1",
+        "resources":["arn:aws:ec2:us-east-1:123456789012:instance/i-0123456789abcdef0"],
+        "detail":{"instance-id":"i-0123456789abcdef0","state":"stopping"}}"#;
+    let iam_call = br#"{"version":"0","id":"e1","detail-type":"AWS API Call via CloudTrail",
+        "source":"aws.iam","account":"123456789012","time":"2026-11-24T10:12:00Z",
+        "region":"us-east-1","resources":[],
+        "detail":{"eventSource":"iam.amazonaws.com","eventName":"AttachRolePolicy"}}"#;
+    let samples = [
+        (
+            "alarm-configuration-change.json",
+            "\"CloudWatch Alarm Configuration Change\" events from aws.cloudwatch",
+        ),
+        (
+            "ssm-run-command-invocation-status.json",
+            "\"EC2 Command Invocation Status-change Notification\" events from aws.ssm",
+        ),
+        (
+            "config-rules-compliance-change.json",
+            "\"Config Rules Compliance Change\" events from aws.config",
+        ),
+        (
+            "cloudtrail-s3-put-bucket-policy.json",
+            "\"AWS API Call via CloudTrail\" events from aws.s3",
+        ),
+        (
+            "alarm-sns-plain-message.json",
+            "the SNS message is not a CloudWatch alarm notification",
+        ),
+    ];
+    let mut signals: Vec<(String, Signal, &str)> = samples
+        .iter()
+        .map(|(name, reason)| (name.to_string(), sample(name), *reason))
+        .collect();
+    for (name, raw, reason) in [
+        (
+            "EC2 instance state change",
+            &instance_state[..],
+            "\"EC2 Instance State-change Notification\" events from aws.ec2",
+        ),
+        (
+            "IAM call",
+            &iam_call[..],
+            "\"AWS API Call via CloudTrail\" events from aws.iam",
+        ),
+    ] {
+        let signal = parse_event(raw).unwrap_or_else(|e| panic!("{name}: {e}"));
+        signals.push((name.to_string(), signal, reason));
+    }
+    for (name, signal, expected) in signals {
+        match &signal.kind {
+            SignalKind::Ignored { reason } => {
+                assert!(reason.contains(expected), "{name}: {reason}")
+            }
+            other => panic!("{name}: {other:?}"),
+        }
+    }
+    let run_command = sample("ssm-run-command-invocation-status.json");
+    assert_eq!(
+        run_command.origin,
+        "aws.ssm:EC2 Command Invocation Status-change Notification"
+    );
+    assert_eq!(run_command.id, "8e0a2c4e-6a8c-4e0a-9c2e-4a6c8e0a2c4e");
+}
+
+#[test]
+fn a_parameter_policy_action_is_a_hint_to_revalidate_the_parameter() {
+    let signal = sample("ssm-parameter-policy-expiration-notification.json");
+    assert_eq!(signal.origin, "ssm-policy:ExpirationNotification");
+    let not_a_path = br#"{"source":"aws.ssm","detail-type":"Parameter Store Policy Action",
+        "detail":{"parameter-name":"DATABASE_URL","policy-type":"NoChangeNotification"}}"#;
+    assert!(matches!(
+        parse_event(not_a_path).map(|s| s.kind),
+        Ok(SignalKind::Ignored { .. })
+    ));
+    let nameless = br#"{"source":"aws.ssm","detail-type":"Parameter Store Policy Action",
+        "detail":{"policy-type":"Expiration"}}"#;
+    assert!(matches!(
+        parse_event(nameless),
+        Err(EventError::Malformed(m)) if m.contains("parameter-name")
+    ));
+}
+
+#[test]
+fn every_group_a_response_names_is_checked() {
+    let two_groups = br#"{"source":"aws.ec2","detail-type":"AWS API Call via CloudTrail","detail":
+        {"eventName":"AuthorizeSecurityGroupIngress","requestParameters":{"groupName":"default"},
+         "responseElements":{"_return":true,"securityGroupRuleSet":{"items":[
+            {"groupId":"sg-0a1b2c3d4e5f60718","securityGroupRuleId":"sgr-1"},
+            {"groupId":"sg-0b2c3d4e5f6071829","securityGroupRuleId":"sgr-2"},
+            {"groupId":"sg-0a1b2c3d4e5f60718","securityGroupRuleId":"sgr-3"}]}}}}"#;
+    assert_eq!(
+        parse_event(two_groups).map(|s| s.kind),
+        Ok(SignalKind::SecurityGroupsChanged {
+            groups: vec![
+                SecurityGroupId::new("sg-0a1b2c3d4e5f60718"),
+                SecurityGroupId::new("sg-0b2c3d4e5f6071829"),
+            ]
+        })
+    );
+    let injected = br#"{"source":"aws.ec2","detail-type":"AWS API Call via CloudTrail","detail":
+        {"eventName":"RevokeSecurityGroupEgress","requestParameters":{},
+         "responseElements":{"revokedSecurityGroupRuleSet":{"items":[{"groupId":"sg-1*"}]}}}}"#;
+    assert!(matches!(
+        parse_event(injected).map(|s| s.kind),
+        Ok(SignalKind::Ignored { reason }) if reason.contains("\"sg-1*\" is not a security group ID")
+    ));
+    let empty_set = br#"{"source":"aws.ec2","detail-type":"AWS API Call via CloudTrail","detail":
+        {"eventName":"RevokeSecurityGroupIngress","requestParameters":{"groupName":"default"},
+         "responseElements":{"_return":true,"revokedSecurityGroupRuleSet":{}}}}"#;
+    assert_eq!(
+        parse_event(empty_set).map(|s| s.kind),
+        Ok(SignalKind::Sweep)
+    );
 }
 
 #[test]
@@ -258,8 +399,8 @@ fn malformed_alarm_notifications_are_named() {
     let cases: [(&str, &str); 5] = [
         (r#"{"Records": []}"#, "carries one record; this one has 0"),
         (
-            r#"{"Records": [{"Sns": {"MessageId": "m", "Message": "not json"}}]}"#,
-            "the SNS message is not a CloudWatch alarm notification",
+            r#"{"Records": [{"Sns": {"MessageId": "m", "Message": "{\"AlarmName\": 7}"}}]}"#,
+            "the SNS message is not a valid CloudWatch alarm notification",
         ),
         (r#"{"Records": 5}"#, "not an SNS notification"),
         (
@@ -288,6 +429,7 @@ fn a_float_where_an_object_belongs_is_malformed_on_both_paths() {
     for (source, detail_type) in [
         ("aws.ec2", "AWS API Call via CloudTrail"),
         ("aws.ssm", "Parameter Store Change"),
+        ("aws.ssm", "Parameter Store Policy Action"),
         ("aws.cloudwatch", "CloudWatch Alarm State Change"),
         ("aws.config", "Config Configuration Item Change"),
     ] {
