@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Checks the deployment infrastructure in infra/, offline: the SAM template (cfn-lint on it and
 # on its plain-CloudFormation transform, checkov), the CDK app (`cdk synth` without building the
-# Rust binaries, with cdk-nag's AwsSolutions checks) and the template tests, which read both
-# synthesized templates. Installs what it needs itself, pinned, under the cache directory (a
+# Rust binaries, with cdk-nag's AwsSolutions checks), the template tests, which read both
+# synthesized templates, and every event rule of both against the sample events on moto's
+# EventBridge. Installs what it needs itself, pinned, under the cache directory (a
 # virtualenv for the Python tools; `npm ci` into infra/cdk/node_modules) and reuses it when
 # already there. Prints one line per check and a closing "infra: N passed, N failed".
 set -euo pipefail
@@ -99,6 +100,19 @@ template_tests() (
     && SAM_TRANSFORMED_TEMPLATE="$SAM_TRANSFORMED" node --test dist/test/templates.test.js
 )
 
+# Every rule's pattern of both templates against every sample event, with moto's real
+# EventBridge matcher (PutRule + SQS targets + PutEvents), on a moto server of its own.
+eventbridge_check() (
+  ensure_moto && start_moto || return 1
+  "$MOTO_VENV/bin/python" scripts/eventbridge_check.py --endpoint "$AWS_ENDPOINT_URL" \
+    --resolver "$CDK_DIR/dist/test/resolve.js" \
+    --template "sam=$SAM_TRANSFORMED" \
+    --template "cdk=$CDK_DIR/cdk.out/ChainlinkRemediator-demo.template.json"
+  local status=$?
+  stop_moto
+  return "$status"
+)
+
 mkdir -p "$WORK_DIR"
 rm -f "$SAM_TRANSFORMED"
 ensure_infra_python_tools
@@ -111,6 +125,8 @@ add_counts "$(grep -o 'Passed checks: [0-9]*, Failed checks: [0-9]*, Skipped che
 run_check "cdk synth (bundling skipped, cdk-nag AwsSolutions)" cdk_synth
 run_check "template tests (CDK and SAM templates)" template_tests
 add_counts "$(awk '/^# pass /{p=$3} /^# fail /{f=$3} END{if (p != "") printf "%d passed, %d failed", p, f}' "$LAST_LOG")"
+run_check "EventBridge rules of both templates against every sample event (moto's matcher)" eventbridge_check
+add_counts "$(grep -o '[0-9]* samples x [0-9]* templates, [0-9]* failed' "$LAST_LOG" || true)"
 
 printf '%s\n' "${summary[@]}"
 echo "infra: $passed passed, $failed failed"

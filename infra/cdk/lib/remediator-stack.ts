@@ -314,9 +314,18 @@ export class RemediatorStack extends Stack {
       eventPattern: {
         source: ['aws.config'],
         detailType: ['Config Configuration Item Change'],
+        // Large items arrive as an oversized notification, with a summary for the item.
         detail: {
-          messageType: ['ConfigurationItemChangeNotification'],
-          configurationItem: { resourceType: ['AWS::EC2::SecurityGroup'] },
+          $or: [
+            {
+              messageType: ['ConfigurationItemChangeNotification'],
+              configurationItem: { resourceType: ['AWS::EC2::SecurityGroup'] },
+            },
+            {
+              messageType: ['OversizedConfigurationItemChangeNotification'],
+              configurationItemSummary: { resourceType: ['AWS::EC2::SecurityGroup'] },
+            },
+          ],
         },
       },
       targets: [new targets.LambdaFunction(securityGroups)],
@@ -397,6 +406,16 @@ export class RemediatorStack extends Stack {
         source: ['aws.ssm'],
         detailType: ['Parameter Store Change'],
         detail: { name: events.Match.prefix(`${s.parameterPath}/`) },
+      },
+      targets: [new targets.LambdaFunction(parameters)],
+    });
+    // A parameter's expiration (or no-change) policy acting: the set is re-validated.
+    new events.Rule(this, 'ParameterPolicyAction', {
+      description: `chainlink-remediator ${s.stackName}: parameter policies acting under ${s.parameterPath}/`,
+      eventPattern: {
+        source: ['aws.ssm'],
+        detailType: ['Parameter Store Policy Action'],
+        detail: { 'parameter-name': events.Match.prefix(`${s.parameterPath}/`) },
       },
       targets: [new targets.LambdaFunction(parameters)],
     });

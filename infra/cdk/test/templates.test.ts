@@ -148,8 +148,16 @@ for (const [name, file] of templates) {
         source: ['aws.config'],
         'detail-type': ['Config Configuration Item Change'],
         detail: {
-          messageType: ['ConfigurationItemChangeNotification'],
-          configurationItem: { resourceType: ['AWS::EC2::SecurityGroup'] },
+          $or: [
+            {
+              messageType: ['ConfigurationItemChangeNotification'],
+              configurationItem: { resourceType: ['AWS::EC2::SecurityGroup'] },
+            },
+            {
+              messageType: ['OversizedConfigurationItemChangeNotification'],
+              configurationItemSummary: { resourceType: ['AWS::EC2::SecurityGroup'] },
+            },
+          ],
         },
       });
       assert.deepEqual(targetsOf(config[1]), [securityGroupGuard]);
@@ -162,6 +170,17 @@ for (const [name, file] of templates) {
         source: ['aws.ssm'],
         'detail-type': ['Parameter Store Change'],
         detail: { name: [{ prefix: `/chainlink/${STACK}/` }] },
+      });
+      assert.deepEqual(targetsOf(rule[1]), [parameterGuard]);
+    });
+
+    it("routes the stack's parameter policy actions (expiration) to parameter-guard", () => {
+      const rule = ofType('AWS::Events::Rule').find(([, r]) => JSON.stringify(props(r).EventPattern ?? '').includes('Parameter Store Policy Action'));
+      assert.ok(rule);
+      assert.deepEqual(props(rule[1]).EventPattern, {
+        source: ['aws.ssm'],
+        'detail-type': ['Parameter Store Policy Action'],
+        detail: { 'parameter-name': [{ prefix: `/chainlink/${STACK}/` }] },
       });
       assert.deepEqual(targetsOf(rule[1]), [parameterGuard]);
     });
