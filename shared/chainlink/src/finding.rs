@@ -135,6 +135,8 @@ finding_codes! {
     SecretsTomlSyntax = "CL-TOML-002", Error;
     TomlValueType = "CL-TOML-003", Error;
 
+    ParameterExpires = "CL-SSM-001", Critical;
+
     DatabaseHostNotAllowed = "CL-ISO-001", Critical;
     RpcHostNotAllowed = "CL-ISO-002", Critical;
     ForbiddenHost = "CL-ISO-003", Critical;

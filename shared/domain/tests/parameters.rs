@@ -25,6 +25,7 @@ fn observed(set: &[(&str, &str)], version: i64, labeled: Option<i64>) -> Vec<Obs
             version,
             value: SecretValue::new(*value),
             labeled_version: labeled,
+            expires_at: None,
         })
         .collect()
 }
@@ -203,6 +204,101 @@ fn a_deleted_required_parameter_is_critical_and_never_recreated() {
     );
     assert!(result.actions.is_empty());
     assert!(result.note.unwrap_or_default().contains("deleted"));
+}
+
+fn expiring(mut parameters: Vec<ObservedParameter>, key: &str) -> Vec<ObservedParameter> {
+    for p in parameters.iter_mut().filter(|p| p.key == key) {
+        p.expires_at = Some("2026-12-05T11:00:00.000Z".into());
+    }
+    parameters
+}
+
+fn expiration_findings(result: &ParameterPlan) -> Vec<(&str, chainlink::Severity, &str)> {
+    result
+        .findings
+        .iter()
+        .filter(|f| f.code == chainlink::FindingCode::ParameterExpires)
+        .map(|f| (f.parameter.as_str(), f.severity, f.message.as_str()))
+        .collect()
+}
+
+#[test]
+fn a_required_parameter_about_to_expire_is_critical_though_every_value_is_valid() {
+    let parameters = expiring(observed(&valid_legacy(), 1, Some(1)), "DATABASE_URL");
+    let result = plan(&parameters, &BTreeMap::new());
+    let found = expiration_findings(&result);
+    assert_eq!(found.len(), 1, "{:#?}", result.findings);
+    let (parameter, severity, message) = found[0];
+    assert_eq!(
+        (parameter, severity),
+        ("DATABASE_URL", chainlink::Severity::Critical)
+    );
+    assert!(
+        message.contains("2026-12-05T11:00:00.000Z") && message.contains("CL-DB-001"),
+        "{message}"
+    );
+    // The values are valid: nothing to roll back, but the set needs a person before the date.
+    assert!(result.valid);
+    assert!(result.actions.is_empty());
+    let report = report::ParameterReport::new(result, Vec::new());
+    assert!(report.left_invalid());
+}
+
+#[test]
+fn only_an_expiring_parameter_the_set_needs_is_a_finding() {
+    let optional = expiring(
+        observed(&valid_legacy(), 1, Some(1)),
+        "LINK_CONTRACT_ADDRESS",
+    );
+    let result = plan(&optional, &BTreeMap::new());
+    assert!(
+        expiration_findings(&result).is_empty(),
+        "{:#?}",
+        result.findings
+    );
+
+    // An already invalid set: the keystore password is still needed, whatever else is wrong.
+    let invalid = with_value(
+        expiring(observed(&valid_legacy(), 1, Some(1)), "KEYSTORE_PASSWORD"),
+        "ETH_URL",
+        "http://eth-1.rpc.prod.demo.internal",
+        2,
+        Some(1),
+    );
+    let result = plan(&invalid, &BTreeMap::new());
+    let found: Vec<&str> = expiration_findings(&result).iter().map(|f| f.0).collect();
+    assert_eq!(found, ["KEYSTORE_PASSWORD"], "{:#?}", result.findings);
+}
+
+#[test]
+fn only_an_expiration_policy_deletes_a_parameter() {
+    let expiration = r#"{"Type":"Expiration","Version":"1.0","Attributes":{"Timestamp":"2026-12-05T11:00:00.000Z"}}"#;
+    let notification = r#"{"Type":"ExpirationNotification","Version":"1.0","Attributes":{"Before":"15","Unit":"Days"}}"#;
+    let no_change = r#"{"Type":"NoChangeNotification","Version":"1.0","Attributes":{"After":"60","Unit":"Days"}}"#;
+    let cases = [
+        (
+            Some("Expiration"),
+            Some(expiration),
+            Some("2026-12-05T11:00:00.000Z"),
+        ),
+        (None, Some(expiration), Some("2026-12-05T11:00:00.000Z")),
+        (Some("ExpirationNotification"), Some(notification), None),
+        (Some("NoChangeNotification"), Some(no_change), None),
+        (None, Some("not json"), None),
+        (None, None, None),
+        (
+            Some("Expiration"),
+            Some("{}"),
+            Some("a time its policy does not state"),
+        ),
+    ];
+    for (kind, text, expected) in cases {
+        assert_eq!(
+            expiration_of(kind, text).as_deref(),
+            expected,
+            "{kind:?} {text:?}"
+        );
+    }
 }
 
 #[test]

@@ -1,17 +1,20 @@
 //! SSM reads: every parameter under a prefix (decrypted, in memory only), which version carries
-//! the last-known-good label, and, for suspects only, earlier versions.
+//! the last-known-good label, when an Expiration policy deletes it, and, for suspects only,
+//! earlier versions.
 
-use aws_sdk_ssm::types::ParameterType;
+use aws_sdk_ssm::types::{ParameterStringFilter, ParameterType};
 use aws_sdk_ssm::Client;
 use chainlink::SecretValue;
 use domain::ids::ParameterName;
-use domain::parameters::{ObservedParameter, ParameterKind, ParameterVersion};
+use domain::parameters::{expiration_of, ObservedParameter, ParameterKind, ParameterVersion};
 use domain::Error;
 use std::collections::BTreeMap;
 
 /// GetParametersByPath returns at most 10 per page; GetParameters takes at most 10 names.
 const SSM_PAGE: i32 = 10;
 const HISTORY_PAGE: i32 = 50;
+/// DescribeParameters returns at most 50 per page.
+const DESCRIBE_PAGE: i32 = 50;
 
 fn kind_from_sdk(kind: Option<&ParameterType>) -> ParameterKind {
     match kind {
@@ -49,12 +52,19 @@ pub async fn observe_parameters(
                 version: parameter.version(),
                 value: SecretValue::new(value),
                 labeled_version: None,
+                expires_at: None,
             });
         }
     }
     let labeled = labeled_versions(ssm, &parameters, label).await?;
+    let expiring = if parameters.is_empty() {
+        BTreeMap::new()
+    } else {
+        expirations(ssm, prefix).await?
+    };
     for parameter in &mut parameters {
         parameter.labeled_version = labeled.get(parameter.name.as_str()).copied();
+        parameter.expires_at = expiring.get(parameter.name.as_str()).cloned();
     }
     parameters.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(parameters)
@@ -88,6 +98,44 @@ async fn labeled_versions(
     Ok(labeled)
 }
 
+/// Name → when its Expiration policy deletes it, for the parameters under `prefix` that have
+/// one. Only `DescribeParameters` returns policies (no value is read here); events about them
+/// are hints, so every run reads them.
+async fn expirations(ssm: &Client, prefix: &str) -> Result<BTreeMap<String, String>, Error> {
+    let under_prefix = ParameterStringFilter::builder()
+        .key("Path")
+        .option("Recursive")
+        .values(prefix.trim_end_matches('/'))
+        .build()
+        .map_err(|e| Error::NotCarriedOut {
+            operation: "DescribeParameters",
+            message: e.to_string(),
+        })?;
+    let mut pages = ssm
+        .describe_parameters()
+        .parameter_filters(under_prefix)
+        .max_results(DESCRIBE_PAGE)
+        .into_paginator()
+        .send();
+    let mut expiring = BTreeMap::new();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| crate::aws::sdk_error("DescribeParameters", e))?;
+        for parameter in page.parameters() {
+            let Some(name) = parameter.name() else {
+                continue;
+            };
+            let at = parameter
+                .policies()
+                .iter()
+                .find_map(|p| expiration_of(p.policy_type(), p.policy_text()));
+            if let Some(at) = at {
+                expiring.insert(name.to_string(), at);
+            }
+        }
+    }
+    Ok(expiring)
+}
+
 /// Earlier versions of `name`, newest first, decrypted in memory.
 pub async fn observe_history(ssm: &Client, name: &str) -> Result<Vec<ParameterVersion>, Error> {
     let mut pages = ssm
@@ -111,4 +159,72 @@ pub async fn observe_history(ssm: &Client, name: &str) -> Result<Vec<ParameterVe
     }
     versions.sort_by_key(|v| std::cmp::Reverse(v.version));
     Ok(versions)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_ssm::config::{BehaviorVersion, Credentials, Region};
+    use aws_smithy_http_client::test_util::infallible_client_fn;
+    use aws_smithy_types::body::SdkBody;
+
+    /// An SSM client whose every call is answered with `body`.
+    fn ssm_answering(body: &'static str) -> Client {
+        let http = infallible_client_fn(move |_request| {
+            http::Response::builder()
+                .status(200)
+                .header("content-type", "application/x-amz-json-1.1")
+                .body(SdkBody::from(body))
+                .unwrap_or_else(|e| panic!("{e}"))
+        });
+        let config = aws_sdk_ssm::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .credentials_provider(Credentials::new("testing", "testing", None, None, "tests"))
+            .http_client(http)
+            .build();
+        Client::from_conf(config)
+    }
+
+    /// DescribeParameters as Parameter Store answers it: each policy's text is a JSON string.
+    const DESCRIBED: &str = r#"{"Parameters":[
+        {"Name":"/chainlink/demo/DATABASE_URL","Type":"SecureString","KeyId":"alias/aws/ssm",
+         "LastModifiedDate":1.7636302E9,"Version":3,"Tier":"Advanced","DataType":"text",
+         "Policies":[
+            {"PolicyText":"{\"Type\":\"ExpirationNotification\",\"Version\":\"1.0\",\"Attributes\":{\"Before\":\"15\",\"Unit\":\"Days\"}}",
+             "PolicyType":"ExpirationNotification","PolicyStatus":"Pending"},
+            {"PolicyText":"{\"Type\":\"Expiration\",\"Version\":\"1.0\",\"Attributes\":{\"Timestamp\":\"2026-12-05T11:00:00.000Z\"}}",
+             "PolicyType":"Expiration","PolicyStatus":"Pending"}]},
+        {"Name":"/chainlink/demo/ETH_URL","Type":"String","LastModifiedDate":1.7636302E9,
+         "Version":1,"Tier":"Standard","DataType":"text","Policies":[]}]}"#;
+
+    /// moto 5.2.1 stores policies but answers each one's `PolicyText` and `PolicyType` with the
+    /// policy as a JSON object (and `PolicyStatus` always `Finished`).
+    const DESCRIBED_BY_MOTO: &str = r#"{"Parameters":[
+        {"Name":"/chainlink/demo/DATABASE_URL","Type":"SecureString","Version":1,"Tier":"Advanced",
+         "Policies":[{"PolicyText":{"Type":"Expiration","Version":"1.0","Attributes":{"Timestamp":"2026-12-05T11:00:00.000Z"}},
+                      "PolicyType":{"Type":"Expiration","Version":"1.0","Attributes":{"Timestamp":"2026-12-05T11:00:00.000Z"}},
+                      "PolicyStatus":"Finished"}]}]}"#;
+
+    #[tokio::test]
+    async fn an_expiration_policy_is_read_from_the_parameters_description() {
+        let found = expirations(&ssm_answering(DESCRIBED), "/chainlink/demo/")
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            found,
+            BTreeMap::from([(
+                "/chainlink/demo/DATABASE_URL".to_string(),
+                "2026-12-05T11:00:00.000Z".to_string()
+            )])
+        );
+    }
+
+    /// Why the policy read is proven here and not against the emulator: the SDK refuses moto's
+    /// answer, as it would refuse AWS's if AWS ever answered so.
+    #[tokio::test]
+    async fn the_emulators_policy_shape_is_not_parameter_stores() {
+        let read = expirations(&ssm_answering(DESCRIBED_BY_MOTO), "/chainlink/demo/").await;
+        assert!(read.is_err(), "{read:?}");
+    }
 }

@@ -8,7 +8,7 @@
 mod plan;
 pub mod report;
 
-pub use plan::{histories_needed, plan_parameters, suspects, ParameterPlan};
+pub use plan::{histories_needed, plan_expirations, plan_parameters, suspects, ParameterPlan};
 
 use crate::ids::ParameterName;
 use chainlink::SecretValue;
@@ -26,6 +26,35 @@ pub struct ObservedParameter {
     pub value: SecretValue,
     /// The version that carries the last-known-good label, if any.
     pub labeled_version: Option<i64>,
+    /// When an `Expiration` policy makes Parameter Store delete the parameter, as the policy
+    /// states it (see `expiration_of`).
+    pub expires_at: Option<String>,
+}
+
+/// What an `Expiration` policy says, from one of a parameter's policies as `DescribeParameters`
+/// returns it (`PolicyType`, and `PolicyText`: `{"Type":"Expiration","Version":"1.0",
+/// "Attributes":{"Timestamp":"2026-12-05T11:00:00.000Z"}}`): the time, or a placeholder when
+/// the text does not give one. `None` for the other policy types, which delete nothing.
+pub fn expiration_of(policy_type: Option<&str>, policy_text: Option<&str>) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Policy {
+        #[serde(rename = "Type")]
+        kind: String,
+        #[serde(rename = "Attributes", default)]
+        attributes: Attributes,
+    }
+    #[derive(Default, serde::Deserialize)]
+    struct Attributes {
+        #[serde(rename = "Timestamp", default)]
+        timestamp: Option<String>,
+    }
+    let policy: Option<Policy> = policy_text.and_then(|text| serde_json::from_str(text).ok());
+    let kind = policy_type.or(policy.as_ref().map(|p| p.kind.as_str()))?;
+    if kind != "Expiration" {
+        return None;
+    }
+    let at = policy.and_then(|p| p.attributes.timestamp);
+    Some(at.unwrap_or_else(|| "a time its policy does not state".to_string()))
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]

@@ -3,7 +3,10 @@
 
 use super::{ObservedParameter, ParameterAction, ParameterVersion};
 use crate::ids::ParameterName;
-use chainlink::{validate, ConfigStyle, EnvironmentPolicy, Finding, SecretValue, Validation};
+use chainlink::{
+    validate, ConfigStyle, EnvironmentPolicy, Finding, FindingCode, SecretValue, Severity,
+    Validation,
+};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -63,11 +66,12 @@ pub fn plan_parameters(
     history: &BTreeMap<ParameterName, Vec<ParameterVersion>>,
 ) -> ParameterPlan {
     let current = validate(&pairs(parameters, &BTreeMap::new()), policy);
+    let expiring = plan_expirations(policy, parameters, &current);
     let mut plan = ParameterPlan {
         prefix: prefix.to_string(),
         style: current.style,
         valid: current.is_valid(),
-        findings: current.findings.clone(),
+        findings: current.findings.iter().cloned().chain(expiring).collect(),
         actions: Vec::new(),
         note: None,
     };
@@ -117,6 +121,54 @@ pub fn plan_parameters(
         }
     }
     plan
+}
+
+/// A critical finding for each parameter the set needs that an `Expiration` policy will delete.
+/// "Needs": without it, validation finds an error the set does not have now (a missing
+/// database URL, keystore password, RPC URL…). Today's values may all be valid: the deletion
+/// is what breaks the node, so the finding stands until the policy is gone.
+pub fn plan_expirations(
+    policy: &EnvironmentPolicy,
+    parameters: &[ObservedParameter],
+    current: &Validation,
+) -> Vec<Finding> {
+    let failing = |validation: &Validation| -> Vec<(FindingCode, String)> {
+        validation
+            .findings
+            .iter()
+            .filter(|f| f.severity >= Severity::Error)
+            .map(|f| (f.code, f.parameter.clone()))
+            .collect()
+    };
+    let now = failing(current);
+    parameters
+        .iter()
+        .filter_map(|parameter| {
+            let at = parameter.expires_at.as_deref()?;
+            let without: Vec<(String, SecretValue)> = parameters
+                .iter()
+                .filter(|other| other.name != parameter.name)
+                .map(|other| (other.key.clone(), other.value.clone()))
+                .collect();
+            let broken: Vec<&str> = failing(&validate(&without, policy))
+                .iter()
+                .filter(|finding| !now.contains(finding))
+                .map(|(code, _)| code.as_str())
+                .collect();
+            (!broken.is_empty()).then(|| {
+                Finding::new(
+                    FindingCode::ParameterExpires,
+                    parameter.key.as_str(),
+                    format!(
+                        "an Expiration policy makes Parameter Store delete it at {at}, and the set \
+                         is invalid without it ({}): remove the policy or move the value to a \
+                         parameter without one",
+                        broken.join(", ")
+                    ),
+                )
+            })
+        })
+        .collect()
 }
 
 /// The suspects to restore, each with the earlier version to restore. Tries, in order: every
