@@ -4,8 +4,12 @@
 # lambda_runtime client, and is sent sample events with `cargo lambda invoke`, against a drifted
 # demo stack in the AWS emulator. Checks the reports, their effect on the emulated account, the
 # EMF metrics and logs on stdout, and how bad events and a bad environment fail
-# (scripts/runtime_test/run.py). Installs what it needs (moto, cargo-lambda from PyPI); a minute
-# or so once the test build is warm. Last line: `runtime: N passed, M failed`.
+# (scripts/runtime_test/run.py). The emulator enforces IAM: each function runs as a user allowed
+# exactly its role's actions in the SAM template, and the emulator's request recording proves
+# which of them each function needed (scripts/runtime_test/permissions.py,
+# infra/unexercised-actions.toml). Installs what it needs (moto, cargo-lambda, the SAM
+# translator from PyPI); a minute or so once the test build is warm.
+# Last line: `runtime: N passed, M failed`.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 source "$REPO_ROOT/scripts/runtime_test/cargo_lambda.sh"
@@ -14,6 +18,28 @@ cd "$REPO_ROOT"
 command -v cargo >/dev/null || { echo "cargo is required (https://rustup.rs)" >&2; exit 1; }
 ensure_moto
 ensure_cargo_lambda
+
+# The SAM translator turns the template into the CloudFormation AWS would deploy, whose roles
+# say what each function may do. Pinned where scripts/infra_check.sh pins it; its virtualenv is
+# reused when there, else a small one of its own.
+SAM_TRANSLATOR_VERSION="$(sed -n 's/^SAM_TRANSLATOR_VERSION="\(.*\)"$/\1/p' scripts/infra_check.sh)"
+[ -n "$SAM_TRANSLATOR_VERSION" ] || { echo "no SAM_TRANSLATOR_VERSION in scripts/infra_check.sh" >&2; exit 1; }
+ensure_sam_translator() {
+  local python
+  for python in "$CACHE_DIR"/infra-*-samt-"$SAM_TRANSLATOR_VERSION"/bin/python "$CACHE_DIR/sam-translator-$SAM_TRANSLATOR_VERSION/bin/python"; do
+    if [ -x "$python" ] && "$python" -c "import samtranslator, yaml" 2>/dev/null; then
+      SAM_PYTHON="$python"
+      return 0
+    fi
+  done
+  local venv="$CACHE_DIR/sam-translator-$SAM_TRANSLATOR_VERSION"
+  log "installing aws-sam-translator==$SAM_TRANSLATOR_VERSION into $venv"
+  rm -rf "$venv"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check "aws-sam-translator==$SAM_TRANSLATOR_VERSION" "PyYAML==6.0.3"
+  SAM_PYTHON="$venv/bin/python"
+}
+ensure_sam_translator
 
 # The same command line as the test build shares its feature resolution, so nothing but the
 # three function binaries is compiled on top of `cargo test --workspace --all-targets` (a
@@ -43,8 +69,16 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-start_moto
-log "emulator listening at $AWS_ENDPOINT_URL"
+"$SAM_PYTHON" infra/sam/transform.py infra/sam/template.yaml "$WORK/sam-transformed.json"
+
+# IAM enforced after the first requests (the driver's bootstrap of an administrator: three), and
+# every request recorded, with the key that signed it. signed_bytes/ makes moto check a
+# signature against the bytes the SDK signed (see its sitecustomize.py).
+NO_AUTH_REQUESTS=3
+INITIAL_NO_AUTH_ACTION_COUNT="$NO_AUTH_REQUESTS" MOTO_ENABLE_RECORDING=true \
+  MOTO_RECORDER_FILEPATH="$WORK/emulator-requests.jsonl" \
+  PYTHONPATH="$REPO_ROOT/scripts/runtime_test/signed_bytes${PYTHONPATH:+:$PYTHONPATH}" start_moto
+log "emulator listening at $AWS_ENDPOINT_URL (IAM enforced after $NO_AUTH_REQUESTS requests)"
 # Everything here talks to loopback: never through a proxy a machine may have configured.
 export NO_PROXY="127.0.0.1,localhost${NO_PROXY:+,$NO_PROXY}" no_proxy="127.0.0.1,localhost${no_proxy:+,$no_proxy}"
 
@@ -66,7 +100,9 @@ listening || { echo "the Runtime API did not start on port $port within 30 s" >&
 log "Lambda Runtime API (cargo lambda watch --only-lambda-apis) at 127.0.0.1:$port"
 
 "$MOTO_VENV/bin/python" scripts/runtime_test/run.py --repo "$REPO_ROOT" --work "$WORK" \
-  --bin-dir "$CARGO_TARGET_DIR/debug" --emulator-port "$port" &
+  --bin-dir "$CARGO_TARGET_DIR/debug" --emulator-port "$port" \
+  --template "$WORK/sam-transformed.json" --justified infra/unexercised-actions.toml \
+  --no-auth-requests "$NO_AUTH_REQUESTS" &
 DRIVER_PID=$!
 set +e
 wait "$DRIVER_PID"

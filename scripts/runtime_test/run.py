@@ -6,9 +6,16 @@ events through the lambda_runtime client. Events are sent with `cargo lambda inv
 the report each invocation returns, its effect on the emulated account (boto3 against moto),
 the EMF metrics and logs the function writes to stdout, and how it fails.
 
-Runs with the moto virtualenv's Python (boto3). Expects AWS_ENDPOINT_URL and fake credentials
-in the environment (env.sh's start_moto). Prints `ok`/`FAIL` per check and
-`runtime: N passed, M failed` last; exits 1 if any check failed.
+The emulator enforces IAM (moto's INITIAL_NO_AUTH_ACTION_COUNT): the first few requests create
+an administrator, whose key seeds the account and reads it back; each function runs as its own
+IAM user allowed exactly the actions of its role in the SAM template (permissions.py). At the
+end, the emulator's request recording says which actions each function called: a call the
+template does not grant, or a granted mutating action no run needed and
+infra/unexercised-actions.toml does not justify, fails the test.
+
+Runs with the moto virtualenv's Python (boto3). Expects AWS_ENDPOINT_URL in the environment
+(env.sh's start_moto). Prints `ok`/`FAIL` per check and `runtime: N passed, M failed` last;
+exits 1 if any check failed.
 """
 import argparse
 import json
@@ -18,16 +25,30 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 
 import boto3
+import botocore.config
+import botocore.exceptions
+import botocore.parsers
+
+import permissions
 
 NAMESPACE = "RemediatorRuntimeTest"
 INVOKE_TIMEOUT = 90  # seconds; a healthy invocation takes well under one
+# What a sample may end in: acted and converged, nothing to do or not the function's job
+# (converged), or refused by a limit (refused). Every sample is a well-formed AWS event: never
+# rejected.
+SAMPLE_STATUSES = ("converged", "refused")
 # Values seed_demo.py puts in Parameter Store: none may appear in any output.
-# What a sample may end in: acted and converged, nothing to do (converged), or refused by a
-# limit (refused), or not the stack's business (rejected).
-SAMPLE_STATUSES = ("converged", "refused", "rejected")
 SECRETS = ("demo-db-passw0rd-xxxxxxxx", "demo-keystore-passw0rd", "demo-api-passw0rd-long")
+FUNCTIONS = ("security-group-guard", "parameter-guard", "instance-guard")
+ADMIN = "runtime-test-admin"
+ONE_ATTEMPT = botocore.config.Config(retries={"mode": "standard", "total_max_attempts": 1})
+GROUP = "demo-guarded-nodes"  # the runtime test's Auto Scaling group (not the samples' demo-nodes)
+# Actions the emulator asks a function for although AWS would not (an emulator quirk): given to
+# the function's IAM user besides its template actions, each with the reason. None so far.
+EMULATOR_ONLY_ACTIONS = {}
 
 
 class CheckFailed(Exception):
@@ -58,8 +79,10 @@ class Function:
             METRICS_NAMESPACE=NAMESPACE,
         )
         for key in ("AWS_LAMBDA_LOG_FORMAT", "AWS_LAMBDA_LOG_LEVEL", "RUST_LOG", "STACK_FILE_PARAMETER",
-                    "REPORT_TOPIC_ARN", "NO_COLOR"):
+                    "REPORT_TOPIC_ARN", "NO_COLOR", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
             environment.pop(key, None)
+        # The function's own IAM user: its template actions and nothing else.
+        environment.update(test.credentials[name])
         environment.update(env or {})
         self.log = open(self.log_path, "wb")
         self.process = subprocess.Popen([os.path.join(test.bin_dir, name)], env=environment,
@@ -195,8 +218,65 @@ class RuntimeTest:
         os.makedirs(os.path.join(self.work, "pids"), exist_ok=True)
         self.running = []
         self.passed = self.failed = 0
+        self.template, self.justified_file = args.template, args.justified
+        self.granted, self.justified = {}, {}
+        self.no_auth_requests = args.no_auth_requests
+        self.credentials = {}  # function: its IAM user's key, as environment variables
+        self.owners = {}  # access key id: function
+        self.reported_denials = set()
+        self.demo_node = None
+
+    # --- IAM -----------------------------------------------------------------------------
+
+    def bootstrap_iam(self):
+        """The emulator's unauthenticated requests create an administrator (its key is then
+        everybody's but the functions'); the administrator creates one IAM user per function,
+        allowed exactly the actions of the function's role in the SAM template on `*`."""
+        iam = boto3.client("iam", aws_access_key_id="bootstrap", aws_secret_access_key="bootstrap")
+        bootstrap = [
+            lambda: iam.create_user(UserName=ADMIN),
+            lambda: iam.put_user_policy(UserName=ADMIN, PolicyName="everything",
+                                        PolicyDocument=permissions.policy_document({"*"})),
+            lambda: iam.create_access_key(UserName=ADMIN)["AccessKey"],
+        ]
+        expect(len(bootstrap) == self.no_auth_requests,
+               f"the emulator lets {self.no_auth_requests} requests through unauthenticated; "
+               f"the bootstrap makes {len(bootstrap)}")
+        key = [step() for step in bootstrap][-1]
+        # boto3 clients made from here on (seed_demo.py's too) sign as the administrator.
+        os.environ.update(AWS_ACCESS_KEY_ID=key["AccessKeyId"], AWS_SECRET_ACCESS_KEY=key["SecretAccessKey"])
+        os.environ.pop("AWS_SESSION_TOKEN", None)
+        iam = boto3.client("iam")
+        for function in FUNCTIONS:
+            expect(function in self.granted, f"the SAM template has no function with binary {function}")
+            user = f"runtime-test-{function}"
+            actions = permissions.allowed(function, self.granted, EMULATOR_ONLY_ACTIONS)
+            iam.create_user(UserName=user)
+            iam.put_user_policy(UserName=user, PolicyName="template-actions",
+                                PolicyDocument=permissions.policy_document(actions))
+            key = iam.create_access_key(UserName=user)["AccessKey"]
+            self.credentials[function] = {"AWS_ACCESS_KEY_ID": key["AccessKeyId"],
+                                          "AWS_SECRET_ACCESS_KEY": key["SecretAccessKey"]}
+            self.owners[key["AccessKeyId"]] = function
         self.ec2 = boto3.client("ec2")
         self.ssm = boto3.client("ssm")
+        self.autoscaling = boto3.client("autoscaling")
+
+    def recording(self):
+        url = os.environ["AWS_ENDPOINT_URL"] + "/moto-api/recorder/download-recording"
+        with urllib.request.urlopen(url, timeout=30) as response:
+            return response.read().decode()
+
+    def called(self):
+        return permissions.called_actions(self.recording(), self.owners)
+
+    def denials(self):
+        """Calls a function made that its template actions do not grant (moto refused them),
+        not reported before: one line each, naming the function and the action."""
+        found = [denial for denial in permissions.refused(self.granted, self.called(), EMULATOR_ONLY_ACTIONS)
+                 if denial not in self.reported_denials]
+        self.reported_denials.update(found)
+        return [permissions.refusal(function, action) for function, action in found]
 
     # --- helpers -------------------------------------------------------------------------
 
@@ -206,15 +286,23 @@ class RuntimeTest:
             body()
         except CheckFailed as e:
             self.failed += 1
-            print(f"FAIL  {name}\n      {e}", flush=True)
+            print(f"FAIL  {name}\n      {e}{self.denial_note()}", flush=True)
             return False
         except Exception as e:  # a bug in the check itself is a failure too, never a crash
             self.failed += 1
-            print(f"FAIL  {name}\n      {type(e).__name__}: {e}", flush=True)
+            print(f"FAIL  {name}\n      {type(e).__name__}: {e}{self.denial_note()}", flush=True)
             return False
         self.passed += 1
         print(f"ok    {name} ({time.monotonic() - started:.1f}s)", flush=True)
         return True
+
+    def denial_note(self):
+        """Why a check may have failed: the permissions the emulator refused meanwhile."""
+        try:
+            found = self.denials()
+        except Exception as e:  # the note must not hide the failure it explains
+            return f"\n      (the emulator's recording could not be read: {e})"
+        return "".join(f"\n      {line}" for line in found)
 
     def event_file(self, sample, replacements=None, name=None):
         with open(os.path.join(self.repo, "samples", "events", sample)) as f:
@@ -242,11 +330,68 @@ class RuntimeTest:
         return groups[0]
 
     def node_instance(self):
-        reservations = self.ec2.describe_instances(Filters=[
-            {"Name": "tag:chainlink:stack", "Values": ["demo"]},
-            {"Name": "tag:chainlink:role", "Values": ["node"]},
-        ])["Reservations"]
-        return reservations[0]["Instances"][0]
+        """The demo's node (seed_demo.py), not the nodes seeded for the other instance paths."""
+        if self.demo_node is None:
+            reservations = self.ec2.describe_instances(Filters=[
+                {"Name": "tag:chainlink:stack", "Values": ["demo"]},
+                {"Name": "tag:chainlink:role", "Values": ["node"]},
+            ])["Reservations"]
+            instances = [i for r in reservations for i in r["Instances"]]
+            expect(len(instances) == 1, f"expected the demo's one node, found {len(instances)}")
+            self.demo_node = instances[0]["InstanceId"]
+        return self.instance(self.demo_node)
+
+    def instance(self, instance_id):
+        return self.ec2.describe_instances(InstanceIds=[instance_id])["Reservations"][0]["Instances"][0]
+
+    def settled(self, instance_id, state, reads=30):
+        """The instance once it reached `state`: an AWS-like emulator passes through
+        stopping/pending for a few reads, so one read is not the final answer."""
+        for _ in range(reads):
+            current = self.instance(instance_id)
+            if current["State"]["Name"] == state:
+                return current
+            time.sleep(0.1)
+        raise CheckFailed(f"{instance_id} is {current['State']['Name']} after {reads} reads, expected {state}")
+
+    def seed_instance_paths(self):
+        """Beyond the demo, one node per instance path the emulator can run: a disk growth, a
+        restart, a node in an Auto Scaling group (one remediation per resource and incident,
+        then a cooldown, so each path needs its own). Tagged into the demo stack, node role."""
+        demo = self.node_instance()
+        subnet, group = demo["SubnetId"], demo["SecurityGroups"][0]["GroupId"]
+        stack_tags = [{"Key": "chainlink:stack", "Value": "demo"}, {"Key": "chainlink:role", "Value": "node"}]
+
+        def node(name):
+            return self.ec2.run_instances(
+                ImageId="ami-12c6146b", InstanceType="m6i.large", MinCount=1, MaxCount=1, SubnetId=subnet,
+                SecurityGroupIds=[group], TagSpecifications=[{"ResourceType": "instance", "Tags": stack_tags + [
+                    {"Key": "Name", "Value": name}]}])["Instances"][0]["InstanceId"]
+
+        self.disk_node, self.restart_node = node("demo-node-disk"), node("demo-node-restart")
+        template = self.ec2.create_launch_template(
+            LaunchTemplateName=GROUP, LaunchTemplateData={"ImageId": "ami-12c6146b", "InstanceType": "m6i.large"},
+            TagSpecifications=[{"ResourceType": "launch-template", "Tags": stack_tags}],
+        )["LaunchTemplate"]["LaunchTemplateId"]
+        self.autoscaling.create_auto_scaling_group(
+            AutoScalingGroupName=GROUP, LaunchTemplate={"LaunchTemplateId": template, "Version": "$Latest"},
+            MinSize=1, MaxSize=1, DesiredCapacity=1, VPCZoneIdentifier=subnet,
+            Tags=[dict(tag, PropagateAtLaunch=True, ResourceId=GROUP, ResourceType="auto-scaling-group")
+                  for tag in stack_tags])
+        instances = self.autoscaling.describe_auto_scaling_groups(
+            AutoScalingGroupNames=[GROUP])["AutoScalingGroups"][0]["Instances"]
+        expect(len(instances) == 1, f"group {GROUP} launched {len(instances)} instances, expected 1")
+        self.group_node = instances[0]["InstanceId"]
+
+    def emulator_has_instance_refreshes(self):
+        """moto implements neither DescribeInstanceRefreshes nor StartInstanceRefresh (HTTP 500);
+        an AWS-like emulator may. The group resize runs only where it can."""
+        client = boto3.client("autoscaling", config=ONE_ATTEMPT)
+        try:
+            client.describe_instance_refreshes(AutoScalingGroupName=GROUP)
+            return True
+        except (botocore.exceptions.ClientError, botocore.parsers.ResponseParserError):
+            return False
 
     def run_script(self, script):
         runpy.run_path(os.path.join(self.repo, "scripts", script), run_name="__main__")
@@ -257,10 +402,38 @@ class RuntimeTest:
     # --- the checks ----------------------------------------------------------------------
 
     def run(self):
+        try:
+            with open(self.template) as f:
+                self.granted = permissions.granted_actions(json.load(f))
+            self.justified = permissions.load_justified(self.justified_file)
+        except (OSError, ValueError, permissions.TemplateError) as e:
+            raise CheckFailed(f"the functions' permissions could not be read: {e}")
+        self.bootstrap_iam()
+
+        def enforced():
+            stranger = boto3.client("ec2", aws_access_key_id="AKIANOTCREATEDINMOTO", aws_secret_access_key="x",
+                                    config=ONE_ATTEMPT)
+            try:
+                stranger.describe_security_groups()
+            except botocore.exceptions.ClientError as e:
+                expect(e.response["Error"]["Code"] in ("AuthFailure", "InvalidClientTokenId"), f"refused with {e}")
+                return
+            raise CheckFailed("a key the emulator never issued was accepted: IAM is not enforced")
+
+        self.check("the emulator enforces IAM: each function runs as a user allowed its template actions only",
+                   enforced)
         self.seed()
-        sg = Function(self, "security-group-guard")
-        pg = Function(self, "parameter-guard")
-        ig = Function(self, "instance-guard")
+        self.node_instance()  # remembered before other nodes join the stack
+        # Reports go to a topic with a queue behind it: each function publishes what it did.
+        sns, sqs = boto3.client("sns"), boto3.client("sqs")
+        topic = sns.create_topic(Name="demo-reports")["TopicArn"]
+        queue = sqs.create_queue(QueueName="demo-reports")["QueueUrl"]
+        queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
+        reports = {"REPORT_TOPIC_ARN": topic}
+        sg = Function(self, "security-group-guard", reports)
+        pg = Function(self, "parameter-guard", reports)
+        ig = Function(self, "instance-guard", reports)
         node, db = self.group("node"), self.group("db")
         node_id, db_id = node["GroupId"], db["GroupId"]
 
@@ -323,11 +496,15 @@ class RuntimeTest:
                 "version": "0", "id": "x", "detail-type": "Something Else", "source": "aws.s3",
                 "account": "123456789012", "time": "2026-11-20T09:00:00Z", "region": "us-east-1",
                 "resources": [], "detail": {}}))
-            expect(report.get("status") == "rejected", f"unsupported event: status {report.get('status')!r}")
+            # Well-formed, but no function's job: ignored with a reason, not bad input.
+            expect(report.get("status") == "converged" and report["signal"]["kind"].get("kind") == "ignored",
+                   f"unsupported event: status {report.get('status')!r}, signal {report.get('signal')}")
+            expect(report.get("skipped") and "aws.s3" in report["skipped"][0], f"skipped: {report.get('skipped')}")
             expect(sg.process.poll() is None, "the function exited after a bad event")
             sg.new_output()
 
-        self.check("security-group-guard, malformed and unsupported events: rejected, still serving", sg_malformed)
+        self.check("security-group-guard, a malformed event rejected, an unsupported one ignored, still serving",
+                   sg_malformed)
 
         # parameter-guard -------------------------------------------------------------------
         def pg_label():
@@ -371,8 +548,7 @@ class RuntimeTest:
                    f"{json.dumps([s.get('instances') for s in report.get('stacks', [])])}")
             resizes = actions(report, "ResizeInstance")
             expect(len(resizes) == 1 and resizes[0]["outcome"] == "applied", f"resizes: {resizes}")
-            now = self.node_instance()
-            expect(now["State"]["Name"] == "running", f"instance is {now['State']['Name']}")
+            now = self.settled(instance["InstanceId"], "running")
             expect(now["InstanceType"] == "m6i.xlarge", f"instance type is {now['InstanceType']}")
             expect_emf(ig.new_output(), cold_start=1)
 
@@ -386,6 +562,85 @@ class RuntimeTest:
             ig.new_output()
 
         self.check("instance-guard, the same alarm redelivered: nothing done twice", ig_redelivered)
+
+        # Each further path on a node of its own (seed_instance_paths), and an alarm of its own:
+        # one remediation per incident in the whole stack.
+        self.seed_instance_paths()
+
+        def acted_once(sample, replacements, name, kind):
+            """The alarm sample, retargeted, sent to instance-guard: converged, one `kind` applied."""
+            report = ig.invoke(self.event_file(sample, replacements, name=name))
+            expect(report.get("status") == "converged", f"status {report.get('status')!r}: {actions(report)}")
+            done = actions(report, kind)
+            expect(len(done) == 1 and done[0]["outcome"] == "applied", f"{kind}: {done}")
+            return report
+
+        def remediation_tag(instance_id):
+            tags = {t["Key"]: t["Value"] for t in self.instance(instance_id).get("Tags", [])}
+            return tags.get("chainlink:remediation", "")
+
+        def ig_disk():
+            node = self.instance(self.disk_node)
+            volume = next(m["Ebs"]["VolumeId"] for m in node["BlockDeviceMappings"]
+                          if m["DeviceName"] == node["RootDeviceName"])
+            before = self.ec2.describe_volumes(VolumeIds=[volume])["Volumes"][0]["Size"]
+            report = acted_once("alarm-sns-disk.json", {"i-0123456789abcdef0": self.disk_node,
+                                                        "demo-node-disk": "demo-node-disk-runtime"},
+                                "alarm-sns-disk-runtime.json", "GrowVolume")
+            extended = actions(report, "ExtendFilesystem")
+            expect(len(extended) == 1 and extended[0]["outcome"] == "applied", f"filesystem: {extended}")
+            after = self.ec2.describe_volumes(VolumeIds=[volume])["Volumes"][0]["Size"]
+            wanted = before + (before + 1) // 2  # the stack file's disk_step_percent = 50, rounded up
+            expect(after == wanted, f"the root volume is {after} GiB, expected {wanted}")
+            commands = self.ssm.list_commands(InstanceId=self.disk_node)["Commands"]
+            expect([c["DocumentName"] for c in commands] == ["AWS-RunShellScript"],
+                   f"commands sent to the node: {[c['DocumentName'] for c in commands]}")
+            expect("grow_disk" in remediation_tag(self.disk_node), f"record: {remediation_tag(self.disk_node)!r}")
+            ig.new_output()
+
+        self.check("instance-guard, disk alarm: root volume grown by half, filesystem extended by Run Command",
+                   ig_disk)
+
+        def ig_restart():
+            acted_once("alarm-eventbridge-status-check.json", {"i-0123456789abcdef0": self.restart_node,
+                                                               "demo-node-status": "demo-node-status-restart"},
+                       "alarm-status-restart.json", "RestartInstance")
+            now = self.settled(self.restart_node, "running")
+            expect(now["InstanceType"] == "m6i.large", f"the restart changed the type to {now['InstanceType']}")
+            expect("replace" in remediation_tag(self.restart_node), f"record: {remediation_tag(self.restart_node)!r}")
+            ig.new_output()
+
+        self.check("instance-guard, status-check alarm on a standalone node: restarted, running", ig_restart)
+
+        def ig_unhealthy():
+            acted_once("alarm-eventbridge-status-check.json", {"i-0123456789abcdef0": self.group_node,
+                                                               "demo-node-status": "demo-node-status-group"},
+                       "alarm-status-group.json", "MarkUnhealthy")
+            health = self.autoscaling.describe_auto_scaling_instances(
+                InstanceIds=[self.group_node])["AutoScalingInstances"][0]["HealthStatus"]
+            expect(health.lower() == "unhealthy", f"the group's instance is {health}")
+            ig.new_output()
+
+        self.check("instance-guard, status-check alarm on a node in a group: marked unhealthy for its group",
+                   ig_unhealthy)
+
+        def ig_group_resize():
+            acted_once("alarm-eventbridge-group-cpu.json", {"demo-nodes": GROUP}, "alarm-group-cpu-runtime.json",
+                       "ResizeGroup")
+            spec = self.autoscaling.describe_auto_scaling_groups(
+                AutoScalingGroupNames=[GROUP])["AutoScalingGroups"][0]["LaunchTemplate"]
+            version = self.ec2.describe_launch_template_versions(
+                LaunchTemplateId=spec["LaunchTemplateId"], Versions=[spec["Version"]])["LaunchTemplateVersions"][0]
+            expect(version["LaunchTemplateData"].get("InstanceType") == "m6i.xlarge",
+                   f"the group launches {version['LaunchTemplateData'].get('InstanceType')}")
+            ig.new_output()
+
+        if self.emulator_has_instance_refreshes():
+            self.check("instance-guard, CPU alarm on a group: new launch template version, instance refresh",
+                       ig_group_resize)
+        else:
+            print("skip  instance-guard, CPU alarm on a group: the emulator has no instance refreshes "
+                  "(infra/unexercised-actions.toml)", flush=True)
 
         def every_sample():
             # Each sample event the function is wired to, with the sample's resource ids
@@ -430,6 +685,17 @@ class RuntimeTest:
 
         for function in (sg, pg, ig):
             function.stop()
+
+        def published():
+            called = self.called()
+            publishes = {f: called[f]["sns:Publish"] for f in FUNCTIONS}
+            expect(all(publishes.values()), f"reports published per function: {publishes}")
+            queued = int(sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["ApproximateNumberOfMessages"])
+                         ["Attributes"]["ApproximateNumberOfMessages"])
+            expect(queued == sum(publishes.values()),
+                   f"{queued} reports reached the topic's queue, {sum(publishes.values())} were published")
+
+        self.check("every function published its reports to the topic (REPORT_TOPIC_ARN)", published)
 
         # logging and start-up --------------------------------------------------------------
         def json_logs():
@@ -505,6 +771,17 @@ class RuntimeTest:
 
         self.check("text-format logs carry no ANSI colour codes", no_colour)
 
+        def template_actions():
+            lines, failures = permissions.check_actions(self.granted, self.called(), self.justified,
+                                                        EMULATOR_ONLY_ACTIONS)
+            print("      actions each function called (requests signed with its key), and its grants:")
+            for line in lines:
+                print("      " + line)
+            expect(not failures, "\n      ".join(failures))
+
+        self.check("each function called only actions its template grants, and needed every mutating grant "
+                   "(or infra/unexercised-actions.toml says why not)", template_actions)
+
     @staticmethod
     def dead_port():
         import socket
@@ -525,6 +802,10 @@ def main():
     parser.add_argument("--work", required=True)
     parser.add_argument("--bin-dir", required=True)
     parser.add_argument("--emulator-port", type=int, required=True)
+    parser.add_argument("--template", required=True, help="the SAM template transformed to CloudFormation (JSON)")
+    parser.add_argument("--justified", required=True, help="infra/unexercised-actions.toml")
+    parser.add_argument("--no-auth-requests", type=int, required=True,
+                        help="the emulator's INITIAL_NO_AUTH_ACTION_COUNT")
     args = parser.parse_args()
 
     def terminate(signum, _frame):
