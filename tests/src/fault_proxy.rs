@@ -796,11 +796,14 @@ impl Protocol {
 
 fn error_response(protocol: Protocol, fault: &Fault) -> Vec<u8> {
     let (status, code, message) = match (protocol, fault) {
-        (_, Fault::Refuse {
-            status,
-            code,
-            message,
-        }) => (*status, *code, *message),
+        (
+            _,
+            Fault::Refuse {
+                status,
+                code,
+                message,
+            },
+        ) => (*status, *code, *message),
         (Protocol::Ec2Query, Fault::Throttle) => {
             (503, "RequestLimitExceeded", "Request limit exceeded.")
         }

@@ -8,6 +8,7 @@ use crate::outcome::Outcome;
 use crate::signal::{Signal, SignalKind};
 use crate::stack::Mode;
 use crate::Error;
+use chainlink::Severity;
 use serde::Serialize;
 use std::fmt;
 
@@ -274,7 +275,10 @@ impl fmt::Display for Report {
                 "refused: {}; nothing was applied",
                 self.refusals().join("; ")
             ),
-            Status::Invalid => "invalid: a stack's parameters are invalid and no earlier valid values exist; fix them by hand".to_string(),
+            Status::Invalid => format!(
+                "invalid: {}; fix them by hand",
+                self.invalid_causes().join("; ")
+            ),
             Status::Failed => format!(
                 "failed: {} action(s) failed; see above",
                 self.count(|o| matches!(o, Outcome::Failed { .. }))
@@ -288,6 +292,28 @@ impl fmt::Display for Report {
 }
 
 impl Report {
+    /// Why each stack's parameters are left invalid: no earlier valid values to restore, or
+    /// findings a rollback cannot fix (a live probe, a parameter about to expire).
+    fn invalid_causes(&self) -> Vec<String> {
+        self.stacks
+            .iter()
+            .filter_map(|stack| Some((&stack.stack, stack.parameters.as_ref()?)))
+            .filter(|(_, parameters)| parameters.left_invalid())
+            .map(|(stack, parameters)| {
+                if parameters.valid {
+                    let serious = parameters
+                        .findings
+                        .iter()
+                        .filter(|f| f.severity >= Severity::Error)
+                        .count();
+                    format!("{stack}: the values are valid, but {serious} finding(s) above are not a rollback's to fix")
+                } else {
+                    format!("{stack}: the parameters are invalid and no earlier valid values exist")
+                }
+            })
+            .collect()
+    }
+
     /// Each refusal's own reason, with its stack: a limit of the stack file, a type AWS does not
     /// offer, a target without a ladder… never one summary for all.
     fn refusals(&self) -> Vec<String> {

@@ -167,3 +167,43 @@ fn a_refusal_summary_names_its_real_cause() {
         "{text}"
     );
 }
+
+/// A stack whose parameters are valid but carry a finding no rollback fixes: the summary says so,
+/// and does not claim that no earlier valid values exist.
+#[test]
+fn an_invalid_summary_names_each_stacks_real_cause() {
+    use chainlink::{Finding, FindingCode};
+    use domain::ids::StackName;
+    let mut expiring = ParameterReport::unreadable("/chainlink/demo/".into(), throttled(false));
+    expiring.error = None;
+    expiring.valid = true;
+    expiring.findings.push(Finding::new(
+        FindingCode::ParameterExpires,
+        "DATABASE_URL",
+        "an Expiration policy will delete it",
+    ));
+    let mut broken = ParameterReport::unreadable("/chainlink/prod/".into(), throttled(false));
+    broken.error = None;
+    let report = Report::new(
+        Execution::Apply,
+        Mode::Enforce,
+        Signal::sweep("test"),
+        vec![
+            StackReport::parameters_only(StackName::new("demo"), expiring),
+            StackReport::parameters_only(StackName::new("prod"), broken),
+        ],
+        Vec::new(),
+    );
+    assert_eq!(report.status, Status::Invalid);
+    let text = report.to_string();
+    assert!(
+        text.contains(
+            "demo: the values are valid, but 1 finding(s) above are not a rollback's to fix"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("prod: the parameters are invalid and no earlier valid values exist"),
+        "{text}"
+    );
+}
