@@ -72,12 +72,11 @@ trap 'exit 143' TERM
 "$SAM_PYTHON" infra/sam/transform.py infra/sam/template.yaml "$WORK/sam-transformed.json"
 
 # IAM enforced after the first requests (the driver's bootstrap of an administrator: three), and
-# every request recorded, with the key that signed it. signed_bytes/ makes moto check a
-# signature against the bytes the SDK signed (see its sitecustomize.py).
+# every request recorded, with the key that signed it. (The emulator checks each signature
+# against the bytes the SDK signed: scripts/emulator/aws_like.py.)
 NO_AUTH_REQUESTS=3
 INITIAL_NO_AUTH_ACTION_COUNT="$NO_AUTH_REQUESTS" MOTO_ENABLE_RECORDING=true \
-  MOTO_RECORDER_FILEPATH="$WORK/emulator-requests.jsonl" \
-  PYTHONPATH="$REPO_ROOT/scripts/runtime_test/signed_bytes${PYTHONPATH:+:$PYTHONPATH}" start_moto
+  MOTO_RECORDER_FILEPATH="$WORK/emulator-requests.jsonl" start_moto
 log "emulator listening at $AWS_ENDPOINT_URL (IAM enforced after $NO_AUTH_REQUESTS requests)"
 # Everything here talks to loopback: never through a proxy a machine may have configured.
 export NO_PROXY="127.0.0.1,localhost${NO_PROXY:+,$NO_PROXY}" no_proxy="127.0.0.1,localhost${no_proxy:+,$no_proxy}"

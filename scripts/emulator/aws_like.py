@@ -21,13 +21,22 @@ environment at start, so a test chooses per emulator):
   with a token for the rest; `AWS_LIKE_PAGE_CAP=N` makes every paged answer hold at most N, so a
   test can cross page boundaries without seeding thousands of resources. A read without
   `MaxResults` returns everything, as AWS does for these calls.
+- Signatures. With IAM enforcement on (`INITIAL_NO_AUTH_ACTION_COUNT`), moto checks a request's
+  SigV4 signature against the form fields it parsed, encoded again by botocore (a space as `+`),
+  not the bytes received; the Rust SDK writes a space as `%20` (both valid), so every Rust request
+  with a space in a value was refused with SignatureDoesNotMatch, which AWS never does. Here the
+  body is read and kept before moto parses it, so the check signs the bytes as sent.
 - Speed of the emulator itself (not a semantic change): moto reads one resource's tags by
   scanning every tag in the account, O(N^2) for a describe of N tagged groups; here the lookup of
   one exact resource ID reads that resource's tags directly, with the same result.
 """
 import base64
 import copy
+import io
 import os
+
+import flask
+from moto.core.utils import convert_to_flask_response
 
 from moto.ec2.exceptions import EC2ClientError
 from moto.ec2.models.elastic_block_store import VolumeModification
@@ -224,6 +233,22 @@ for response, method, action, key in [
     (InstanceResponse, "describe_instance_type_offerings", "DescribeInstanceTypeOfferings", "InstanceTypeOfferings"),
 ]:
     setattr(response, method, _paged(getattr(response, method), action, key))
+
+
+# --- Signatures ------------------------------------------------------------------------------
+
+
+def _keep_signed_bytes(call):
+    def __call__(self, *args, **kwargs):
+        raw = flask.request.get_data(cache=True)
+        # The recorder reads the WSGI stream itself: give it the bytes again.
+        flask.request.environ["wsgi.input"] = io.BytesIO(raw)
+        return call(self, *args, **kwargs)
+
+    return __call__
+
+
+convert_to_flask_response.__call__ = _keep_signed_bytes(convert_to_flask_response.__call__)
 
 
 # --- The emulator's own speed ------------------------------------------------------------------
