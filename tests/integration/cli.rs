@@ -374,3 +374,57 @@ async fn plan_previews_an_alarm_and_handle_resizes_the_node() {
         ("running".into(), "m6i.xlarge".into())
     );
 }
+
+/// A well-formed AWS event that is no function's job is ignored with a reason (exit 0), never
+/// rejected as bad input, and nothing is read.
+#[tokio::test]
+async fn events_outside_every_job_exit_0_with_a_reason_and_read_nothing() {
+    let moto = Moto::start();
+    let recording = moto.start_recording();
+    for (sample, why) in [
+        (
+            "alarm-configuration-change.json",
+            "not a job of these functions",
+        ),
+        (
+            "alarm-sns-plain-message.json",
+            "not a CloudWatch alarm notification",
+        ),
+        ("cloudtrail-s3-put-bucket-policy.json", "from aws.s3"),
+        (
+            "config-rules-compliance-change.json",
+            "not a job of these functions",
+        ),
+        (
+            "ssm-run-command-invocation-status.json",
+            "not a job of these functions",
+        ),
+    ] {
+        let event = repo_path(&format!("samples/events/{sample}"));
+        let handled = remediator(
+            &moto,
+            &[
+                "handle",
+                "--stack",
+                &sample_stack(),
+                "--event",
+                &event.to_string_lossy(),
+                "--json",
+            ],
+        );
+        assert_eq!(
+            handled.status.code(),
+            Some(0),
+            "{sample}: {}",
+            text(&handled.stderr)
+        );
+        let report = json(&handled);
+        assert_eq!(report["status"], "converged", "{sample}: {report}");
+        let reason = report["skipped"][0].as_str().unwrap_or_default();
+        assert!(reason.contains(why), "{sample}: {report}");
+    }
+    assert!(
+        recording.requests().is_empty(),
+        "an ignored event reads nothing"
+    );
+}
