@@ -505,15 +505,15 @@ async fn a_stale_plan_converges_when_a_duplicate_delivery_already_made_the_chang
     );
 }
 
-/// The engine reads security-group pages itself (`observe::group_page`); on what the emulator
-/// really sends, page after page, it must find exactly what the SDK's own paginator finds.
+/// The engine's group reads follow AWS's pages to the end, and convert every kind of rule and
+/// tag exactly as the SDK's own paginator reports them.
 #[tokio::test]
-async fn the_page_reader_finds_what_the_sdk_parser_finds() {
+async fn group_reads_find_every_group_across_pages() {
     use domain::ids::{SecurityGroupId, StackName};
     use domain::stack::StackSelector;
     use shared::security_groups::observe::{describe_groups, tagged_group_from_sdk, GroupScope};
 
-    // Two groups a page: the reader must follow the token to the second page and beyond.
+    // Two groups a page: the read must follow the token to the second page and beyond.
     let moto = Moto::start_with(&[("AWS_LIKE_PAGE_CAP", "2")]);
     let ec2 = moto.ec2().await;
     let vpc = seed::vpc(&ec2, "10.0.0.0/16").await;

@@ -15,9 +15,6 @@ use domain::stack::StackSelector;
 use domain::Error;
 use std::collections::{BTreeMap, BTreeSet};
 
-mod group_page;
-use group_page::{GroupPage, GroupPageReader};
-
 /// The most results EC2 returns per page for the describe calls used here.
 const PAGE_SIZE: i32 = 1000;
 /// The most values EC2 accepts in one filter.
@@ -55,29 +52,19 @@ pub async fn describe_groups(
     };
     let mut groups = Vec::new();
     for filters in filters {
-        // Pages by hand: the paginator cannot carry the per-call page reader.
-        let mut token: Option<String> = None;
-        loop {
-            let reader = GroupPageReader::default();
-            let output = ec2
-                .describe_security_groups()
-                .set_filters(Some(filters.clone()))
-                .max_results(PAGE_SIZE)
-                .set_next_token(token.clone())
-                .customize()
-                .interceptor(reader.clone())
-                .send()
-                .await
-                .map_err(|e| crate::aws::sdk_error("DescribeSecurityGroups", e))?;
-            let page = reader
-                .take()
-                .unwrap_or_else(|| GroupPage::from_sdk(&output));
-            groups.extend(page.groups);
-            // As the SDK's paginators: an empty or repeated token ends the listing.
-            match page.next_token.filter(|next| !next.is_empty()) {
-                Some(next) if token.as_ref() != Some(&next) => token = Some(next),
-                _ => break,
-            }
+        let mut pages = ec2
+            .describe_security_groups()
+            .set_filters(Some(filters))
+            .into_paginator()
+            .page_size(PAGE_SIZE)
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| crate::aws::sdk_error("DescribeSecurityGroups", e))?;
+            groups.extend(
+                page.security_groups()
+                    .iter()
+                    .filter_map(tagged_group_from_sdk),
+            );
         }
     }
     Ok(groups)
