@@ -209,7 +209,7 @@ fault_matrix! {
     rollback_read_labels: ParameterRollback, "GetParameters";
     rollback_read_history: ParameterRollback, "GetParameterHistory";
     rollback_recheck_version: ParameterRollback, "GetParameter";
-    rollback_read_key: ParameterRollback, "DescribeParameters";
+    rollback_read_policies: ParameterRollback, "DescribeParameters";
     rollback_put: ParameterRollback, "PutParameter";
     rollback_label: ParameterRollback, "LabelParameterVersion";
     // Regression: the status once counted security-group outcomes only, so a failed label of a

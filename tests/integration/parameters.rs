@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use shared::aws::Clients;
 use shared::engine::{Capabilities, Engine};
 use shared::invocation::handle_event;
-use tests::ssm::{valid_legacy, DEV_DB, GOOD_DB};
+use tests::ssm::{valid_legacy, DEV_DB, GOOD_DB, OTHER_KMS_KEY, STACK_KMS_KEY};
 use tests::{repo_path, ssm, Moto};
 
 const PREFIX: &str = "/chainlink/demo/";
@@ -24,6 +24,29 @@ async fn engine(moto: &Moto, mode: &str) -> Engine {
     Engine::new(
         Clients::new(&moto.sdk_config().await),
         stack_file(mode),
+        Capabilities::PARAMETERS,
+    )
+}
+
+/// The demo stack in enforce mode, its `[parameters]` declaring `kms_key`.
+async fn engine_declaring_key(moto: &Moto, kms_key: &str) -> Engine {
+    let text = std::fs::read_to_string(repo_path("samples/stack.toml"))
+        .unwrap_or_default()
+        .replace(
+            "label = \"last-known-good\"",
+            &format!("label = \"last-known-good\"\nkms_key = \"{kms_key}\""),
+        );
+    let file = StackFile::parse(&text, "kms.toml").unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        file.parameters
+            .as_ref()
+            .and_then(|p| p.kms_key.as_ref())
+            .is_some(),
+        "the key is declared"
+    );
+    Engine::new(
+        Clients::new(&moto.sdk_config().await),
+        file,
         Capabilities::PARAMETERS,
     )
 }
@@ -419,4 +442,101 @@ async fn a_pattern_sweep_finds_its_stacks_with_one_read_and_checks_each_prefix()
         None,
         "dev-a is not guarded"
     );
+}
+
+/// The attack: whoever may write the parameter puts a bad value under a KMS key they hold. The
+/// rollback must put the good value back under the key it was under, not theirs.
+#[tokio::test]
+async fn a_rollback_keeps_the_restored_versions_key_not_the_attackers() {
+    let moto = Moto::start();
+    let client = ssm::client(&moto).await;
+    ssm::put_all_under(&client, PREFIX, &valid_legacy(), STACK_KMS_KEY).await;
+    let engine = engine_declaring_key(&moto, STACK_KMS_KEY).await;
+    handle(&engine, change_event("Create", "/chainlink/demo/ETH_URL")).await;
+    let name = "/chainlink/demo/DATABASE_URL";
+    assert_eq!(
+        ssm::put_as(&client, name, DEV_DB, Some(OTHER_KMS_KEY)).await,
+        2
+    );
+
+    let report = handle(&engine, change_event("Update", name)).await;
+
+    assert_eq!(
+        parameter_actions(&report),
+        [(format!("RevertParameter {name}"), Outcome::Applied)],
+        "{report}"
+    );
+    assert!(
+        report
+            .to_string()
+            .contains("SecureString under KMS key alias/chainlink-demo"),
+        "the report shows the key it used: {report}"
+    );
+    assert_eq!(ssm::current(&client, name).await, (3, GOOD_DB.to_string()));
+    assert_eq!(
+        ssm::type_and_key(&client, name, 3).await,
+        ("SecureString".to_string(), Some(STACK_KMS_KEY.to_string()))
+    );
+    assert_eq!(
+        ssm::described_key(&client, name).await.as_deref(),
+        Some(STACK_KMS_KEY)
+    );
+}
+
+/// Without a declared key, a restore still takes the restored version's type and key: neither
+/// a foreign key nor a plain String written over a SecureString is kept.
+#[tokio::test]
+async fn without_a_declared_key_a_rollback_keeps_the_restored_versions_type_and_key() {
+    for attackers_key in [Some(OTHER_KMS_KEY), None] {
+        let moto = Moto::start();
+        let client = ssm::client(&moto).await;
+        ssm::put_all_under(&client, PREFIX, &valid_legacy(), STACK_KMS_KEY).await;
+        let engine = engine(&moto, "enforce").await;
+        handle(&engine, change_event("Create", "/chainlink/demo/ETH_URL")).await;
+        let name = "/chainlink/demo/DATABASE_URL";
+        ssm::put_as(&client, name, DEV_DB, attackers_key).await;
+
+        let report = handle(&engine, change_event("Update", name)).await;
+
+        assert_eq!(
+            parameter_actions(&report),
+            [(format!("RevertParameter {name}"), Outcome::Applied)],
+            "{attackers_key:?}: {report}"
+        );
+        assert!(
+            report.to_string().contains("note: no kms_key is declared"),
+            "{report}"
+        );
+        assert_eq!(ssm::current(&client, name).await, (3, GOOD_DB.to_string()));
+        assert_eq!(
+            ssm::type_and_key(&client, name, 3).await,
+            ("SecureString".to_string(), Some(STACK_KMS_KEY.to_string())),
+            "{attackers_key:?}"
+        );
+    }
+}
+
+/// A good value under another key than the declared one is not put back: restoring it would
+/// re-encrypt the secret under a key the stack does not own. Nothing is written.
+#[tokio::test]
+async fn a_restore_under_an_undeclared_key_is_refused_and_writes_nothing() {
+    let moto = Moto::start();
+    let client = ssm::client(&moto).await;
+    ssm::put_all_under(&client, PREFIX, &valid_legacy(), OTHER_KMS_KEY).await;
+    let engine = engine_declaring_key(&moto, STACK_KMS_KEY).await;
+    handle(&engine, change_event("Create", "/chainlink/demo/ETH_URL")).await;
+    let name = "/chainlink/demo/DATABASE_URL";
+    ssm::put_as(&client, name, DEV_DB, Some(OTHER_KMS_KEY)).await;
+    let recording = moto.start_recording();
+
+    let report = handle(&engine, change_event("Update", name)).await;
+
+    assert_eq!(recording.mutating_calls(), Vec::<String>::new(), "{report}");
+    assert!(parameter_actions(&report).is_empty(), "{report}");
+    assert!(
+        finding_codes(&report).contains(&"CL-SSM-002 DATABASE_URL".to_string()),
+        "{report}"
+    );
+    assert_eq!(report.status, Status::Invalid, "{report}");
+    assert_eq!(ssm::current(&client, name).await, (2, DEV_DB.to_string()));
 }

@@ -689,7 +689,7 @@ pub mod ssm {
 
     pub use test_support::{
         valid_legacy_parameters as valid_legacy, DEV_DATABASE_URL as DEV_DB,
-        GOOD_DATABASE_URL as GOOD_DB,
+        GOOD_DATABASE_URL as GOOD_DB, OTHER_KMS_KEY, STACK_KMS_KEY,
     };
 
     pub async fn client(moto: &super::Moto) -> aws_sdk_ssm::Client {
@@ -714,6 +714,88 @@ pub mod ssm {
         for (key, value) in set {
             put(ssm, &format!("{prefix}{key}"), value).await;
         }
+    }
+
+    /// Creates or overwrites `name` as a SecureString under `kms_key`, or as a plain String
+    /// (`None`); returns the new version.
+    pub async fn put_as(
+        ssm: &aws_sdk_ssm::Client,
+        name: &str,
+        value: &str,
+        kms_key: Option<&str>,
+    ) -> i64 {
+        let kind = if kms_key.is_some() {
+            ParameterType::SecureString
+        } else {
+            ParameterType::String
+        };
+        ssm.put_parameter()
+            .name(name)
+            .value(value)
+            .r#type(kind)
+            .set_key_id(kms_key.map(String::from))
+            .overwrite(true)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("put {name}: {e:?}"))
+            .version()
+    }
+
+    /// Puts every (key, value) under `prefix`, as SecureStrings under `kms_key`.
+    pub async fn put_all_under(
+        ssm: &aws_sdk_ssm::Client,
+        prefix: &str,
+        set: &[(&str, &str)],
+        kms_key: &str,
+    ) {
+        for (key, value) in set {
+            put_as(ssm, &format!("{prefix}{key}"), value, Some(kms_key)).await;
+        }
+    }
+
+    /// (type, KMS key) of `version` of `name`, as GetParameterHistory reports them.
+    pub async fn type_and_key(
+        ssm: &aws_sdk_ssm::Client,
+        name: &str,
+        version: i64,
+    ) -> (String, Option<String>) {
+        let history = ssm
+            .get_parameter_history()
+            .name(name)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("history {name}: {e:?}"));
+        let entry = history
+            .parameters()
+            .iter()
+            .find(|p| p.version() == version)
+            .unwrap_or_else(|| panic!("{name} has no version {version}"));
+        (
+            entry
+                .r#type()
+                .map(|t| t.as_str().to_string())
+                .unwrap_or_default(),
+            entry.key_id().map(String::from),
+        )
+    }
+
+    /// The current version's KMS key, as DescribeParameters reports it.
+    pub async fn described_key(ssm: &aws_sdk_ssm::Client, name: &str) -> Option<String> {
+        let filter = aws_sdk_ssm::types::ParameterStringFilter::builder()
+            .key("Name")
+            .option("Equals")
+            .values(name)
+            .build()
+            .unwrap_or_else(|e| panic!("{e}"));
+        ssm.describe_parameters()
+            .parameter_filters(filter)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("describe {name}: {e:?}"))
+            .parameters()
+            .first()
+            .and_then(|p| p.key_id())
+            .map(String::from)
     }
 
     /// (version, decrypted value) of the current version.

@@ -136,6 +136,7 @@ finding_codes! {
     TomlValueType = "CL-TOML-003", Error;
 
     ParameterExpires = "CL-SSM-001", Critical;
+    RestoreKeyNotDeclared = "CL-SSM-002", Critical;
 
     DatabaseHostNotAllowed = "CL-ISO-001", Critical;
     RpcHostNotAllowed = "CL-ISO-002", Critical;

@@ -115,6 +115,49 @@ fn tag_value(raw: &str) -> bool {
             .all(|c| c.is_alphanumeric() || " _.:/=+-@".contains(c))
 }
 
+/// A KMS key ID: a UUID (`1234abcd-12ab-34cd-56ef-1234567890ab`), or a multi-Region key's
+/// `mrk-` and 32 hex digits.
+fn kms_key_id(raw: &str) -> bool {
+    let hex = |part: &str| part.bytes().all(|b| b.is_ascii_hexdigit());
+    if let Some(mrk) = raw.strip_prefix("mrk-") {
+        return mrk.len() == 32 && hex(mrk);
+    }
+    let parts: Vec<&str> = raw.split('-').collect();
+    parts.iter().map(|p| p.len()).eq([8, 4, 4, 4, 12]) && parts.iter().all(|p| hex(p))
+}
+
+/// `alias/` and a name of letters, digits, `/ _ -` (KMS's rule), 256 characters in all.
+fn kms_alias(raw: &str) -> bool {
+    raw.len() <= 256
+        && raw.strip_prefix("alias/").is_some_and(|name| {
+            !name.is_empty()
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"/_-".contains(&b))
+        })
+}
+
+/// What `[parameters] kms_key` may name: an alias, a key ID, or a key or alias ARN
+/// (`arn:PARTITION:kms:REGION:ACCOUNT:key/ID`, `…:alias/NAME`).
+fn kms_key_ref(raw: &str) -> bool {
+    if let Some(arn) = raw.strip_prefix("arn:") {
+        let fields: Vec<&str> = arn.splitn(5, ':').collect();
+        let [partition, service, region, account, resource] = fields.as_slice() else {
+            return false;
+        };
+        return partition.starts_with("aws")
+            && *service == "kms"
+            && !region.is_empty()
+            && region
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            && account.len() == 12
+            && account.bytes().all(|b| b.is_ascii_digit())
+            && (resource.strip_prefix("key/").is_some_and(kms_key_id) || kms_alias(resource));
+    }
+    kms_key_id(raw) || kms_alias(raw)
+}
+
 string_id!(
     /// `sg-…`: an EC2 security group. Only the shape AWS gives group IDs, so event payloads
     /// cannot smuggle filters in.
@@ -175,6 +218,16 @@ string_id!(
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b"_.-/".contains(&b))
     }
+);
+string_id!(
+    /// A KMS key as Parameter Store is told it and reports it back (`KeyId`): an alias name
+    /// (`alias/chainlink-demo`), a key ID (a UUID, or `mrk-…` for a multi-Region key), or the
+    /// ARN of either. Compared as written: the same key in another form is another reference
+    /// (telling them apart would need `kms:DescribeKey`, and an alias ARN names another
+    /// account's alias as easily as this one's).
+    KmsKeyRef,
+    "KMS key (alias/NAME, a key ID, or a key or alias ARN)",
+    kms_key_ref
 );
 string_id!(
     /// The value of the `chainlink:stack` tag: one Chainlink deployment.
@@ -240,6 +293,35 @@ mod tests {
             "never a fallback for a missing stack"
         );
         assert!(StackName::parse("a;b").is_none());
+    }
+
+    #[test]
+    fn kms_keys_are_aliases_key_ids_or_their_arns() {
+        for good in [
+            "alias/chainlink-demo",
+            "alias/aws/ssm",
+            "1234abcd-12ab-34cd-56ef-1234567890ab",
+            "mrk-1234abcd12ab34cd56ef1234567890ab",
+            "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+            "arn:aws-us-gov:kms:us-gov-west-1:111122223333:alias/chainlink-demo",
+        ] {
+            assert!(KmsKeyRef::parse(good).is_some(), "{good:?} refused");
+        }
+        for bad in [
+            "",
+            "alias/",
+            "chainlink-demo",
+            "alias/chainlink demo",
+            "1234abcd-12ab-34cd-56ef-1234567890ag",
+            "1234abcd-12ab-34cd-56ef",
+            "mrk-1234",
+            "arn:aws:kms:us-east-1:111122223333:key/chainlink-demo",
+            "arn:aws:kms:us-east-1:1111:alias/chainlink-demo",
+            "arn:aws:s3:us-east-1:111122223333:alias/chainlink-demo",
+            "arn:aws:kms:us-east-1:111122223333",
+        ] {
+            assert!(KmsKeyRef::parse(bad).is_none(), "{bad:?} accepted");
+        }
     }
 
     #[test]

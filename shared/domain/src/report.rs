@@ -8,7 +8,7 @@ use crate::outcome::Outcome;
 use crate::signal::{Signal, SignalKind};
 use crate::stack::Mode;
 use crate::Error;
-use chainlink::Severity;
+use chainlink::{FindingCode, Severity};
 use serde::Serialize;
 use std::fmt;
 
@@ -292,8 +292,9 @@ impl fmt::Display for Report {
 }
 
 impl Report {
-    /// Why each stack's parameters are left invalid: no earlier valid values to restore, or
-    /// findings a rollback cannot fix (a live probe, a parameter about to expire).
+    /// Why each stack's parameters are left invalid: no earlier valid values to restore, a
+    /// restore refused for its KMS key, or findings a rollback cannot fix (a live probe, a
+    /// parameter about to expire).
     fn invalid_causes(&self) -> Vec<String> {
         self.stacks
             .iter()
@@ -307,6 +308,12 @@ impl Report {
                         .filter(|f| f.severity >= Severity::Error)
                         .count();
                     format!("{stack}: the values are valid, but {serious} finding(s) above are not a rollback's to fix")
+                } else if parameters
+                    .findings
+                    .iter()
+                    .any(|f| f.code == FindingCode::RestoreKeyNotDeclared)
+                {
+                    format!("{stack}: the parameters are invalid and their rollback was refused: the valid earlier value is under a KMS key the stack does not declare")
                 } else {
                     format!("{stack}: the parameters are invalid and no earlier valid values exist")
                 }

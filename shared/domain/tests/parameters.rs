@@ -1,14 +1,14 @@
 //! The parameter planner's specification.
 
-use chainlink::{EnvironmentPolicy, SecretValue};
-use domain::ids::ParameterName;
+use chainlink::{EnvironmentPolicy, FindingCode, SecretValue};
+use domain::ids::{KmsKeyRef, ParameterName};
 use domain::parameters::*;
 use std::collections::BTreeMap;
 
 const PREFIX: &str = "/chainlink/demo/";
 use test_support::{
-    valid_legacy_parameters as valid_legacy, DEV_DATABASE_URL as DEV_DB,
-    GOOD_DATABASE_URL as GOOD_DB,
+    parameter_version, valid_legacy_parameters as valid_legacy, DEV_DATABASE_URL as DEV_DB,
+    GOOD_DATABASE_URL as GOOD_DB, OTHER_KMS_KEY, STACK_KMS_KEY,
 };
 
 fn policy() -> EnvironmentPolicy {
@@ -45,23 +45,47 @@ fn with_value(
     parameters
 }
 
+/// Earlier versions of `name`, each a SecureString under the stack's key.
 fn history(name: &str, versions: &[(i64, &str)]) -> BTreeMap<ParameterName, Vec<ParameterVersion>> {
-    let mut versions: Vec<ParameterVersion> = versions
+    let versions: Vec<ParameterVersion> = versions
         .iter()
-        .map(|(version, value)| ParameterVersion {
-            version: *version,
-            value: SecretValue::new(*value),
-        })
+        .map(|(version, value)| parameter_version(*version, value, Some(STACK_KMS_KEY)))
         .collect();
+    history_of(name, versions)
+}
+
+fn history_of(
+    name: &str,
+    mut versions: Vec<ParameterVersion>,
+) -> BTreeMap<ParameterName, Vec<ParameterVersion>> {
     versions.sort_by_key(|v| std::cmp::Reverse(v.version));
     BTreeMap::from([(ParameterName::new(format!("{PREFIX}{name}")), versions)])
 }
 
+/// Plans for a stack that declares no KMS key.
 fn plan(
     parameters: &[ObservedParameter],
     history: &BTreeMap<ParameterName, Vec<ParameterVersion>>,
 ) -> ParameterPlan {
-    plan_parameters(PREFIX, "last-known-good", &policy(), parameters, history)
+    plan_with_key(None, parameters, history)
+}
+
+/// Plans for a stack whose `[parameters]` declare `kms_key`, if any.
+fn plan_with_key(
+    kms_key: Option<&str>,
+    parameters: &[ObservedParameter],
+    history: &BTreeMap<ParameterName, Vec<ParameterVersion>>,
+) -> ParameterPlan {
+    let declared = kms_key.map(KmsKeyRef::new);
+    let policy = policy();
+    plan_parameters(
+        PREFIX,
+        "last-known-good",
+        &policy,
+        parameters,
+        history,
+        declared.as_ref(),
+    )
 }
 
 #[test]
@@ -369,4 +393,182 @@ fn the_reference_v2_set_is_valid_and_an_http_websocket_url_is_not() {
         "{:#?}",
         bad.findings
     );
+}
+
+/// DATABASE_URL labeled good at version 1; version 2, the current one, points at the dev
+/// database and was written under `bad_key` (a plain String for `None`).
+fn dev_database_written(
+    bad_key: Option<&str>,
+    good: ParameterVersion,
+) -> (
+    Vec<ObservedParameter>,
+    BTreeMap<ParameterName, Vec<ParameterVersion>>,
+) {
+    let mut parameters = with_value(
+        observed(&valid_legacy(), 1, Some(1)),
+        "DATABASE_URL",
+        DEV_DB,
+        2,
+        Some(1),
+    );
+    for p in parameters.iter_mut().filter(|p| p.key == "DATABASE_URL") {
+        p.kind = if bad_key.is_some() {
+            ParameterKind::SecureString
+        } else {
+            ParameterKind::String
+        };
+    }
+    let history = history_of(
+        "DATABASE_URL",
+        vec![good, parameter_version(2, DEV_DB, bad_key)],
+    );
+    (parameters, history)
+}
+
+/// What a restore of DATABASE_URL does: `Ok` with the type and key it writes, or `Err` with
+/// the codes of the findings that refuse it.
+fn restore_of(result: &ParameterPlan) -> Result<(ParameterKind, Option<&str>), Vec<&str>> {
+    match result.actions.as_slice() {
+        [ParameterAction::RevertParameter {
+            parameter_type,
+            kms_key,
+            to_version: 1,
+            ..
+        }] => Ok((*parameter_type, kms_key.as_ref().map(KmsKeyRef::as_str))),
+        [] => Err(result
+            .findings
+            .iter()
+            .filter(|f| f.code == FindingCode::RestoreKeyNotDeclared)
+            .map(|f| f.parameter.as_str())
+            .collect()),
+        other => panic!("unexpected actions {other:?}"),
+    }
+}
+
+/// The restore takes the type and key of the version it restores, never the rejected
+/// version's: whoever wrote the bad value chose those. A declared key refuses any other.
+#[test]
+fn a_restore_keeps_the_restored_versions_type_and_key_and_only_a_declared_one() {
+    use ParameterKind::{SecureString, String as Plain};
+    let secure_under = |key: &str| parameter_version(1, GOOD_DB, Some(key));
+    let without_key = ParameterVersion {
+        kms_key: None,
+        ..secure_under(STACK_KMS_KEY)
+    };
+    let cases = [
+        // (the rejected version's key, the version restored, declared key, expected)
+        (
+            Some(OTHER_KMS_KEY),
+            secure_under(STACK_KMS_KEY),
+            None,
+            Ok((SecureString, Some(STACK_KMS_KEY))),
+        ),
+        (
+            Some(OTHER_KMS_KEY),
+            secure_under(STACK_KMS_KEY),
+            Some(STACK_KMS_KEY),
+            Ok((SecureString, Some(STACK_KMS_KEY))),
+        ),
+        (
+            None,
+            secure_under(STACK_KMS_KEY),
+            Some(STACK_KMS_KEY),
+            Ok((SecureString, Some(STACK_KMS_KEY))),
+        ),
+        (
+            Some(STACK_KMS_KEY),
+            parameter_version(1, GOOD_DB, None),
+            Some(STACK_KMS_KEY),
+            Ok((Plain, None)),
+        ),
+        (
+            Some(OTHER_KMS_KEY),
+            secure_under(OTHER_KMS_KEY),
+            None,
+            Ok((SecureString, Some(OTHER_KMS_KEY))),
+        ),
+        (
+            Some(OTHER_KMS_KEY),
+            secure_under(OTHER_KMS_KEY),
+            Some(STACK_KMS_KEY),
+            Err(vec!["DATABASE_URL"]),
+        ),
+        // The same key written another way is another reference: refused, never guessed.
+        (
+            Some(STACK_KMS_KEY),
+            secure_under("arn:aws:kms:us-east-1:111122223333:alias/chainlink-demo"),
+            Some(STACK_KMS_KEY),
+            Err(vec!["DATABASE_URL"]),
+        ),
+        (
+            Some(STACK_KMS_KEY),
+            without_key.clone(),
+            Some(STACK_KMS_KEY),
+            Err(vec!["DATABASE_URL"]),
+        ),
+        (
+            Some(STACK_KMS_KEY),
+            without_key,
+            None,
+            Err(vec!["DATABASE_URL"]),
+        ),
+    ];
+    for (bad_key, good, declared, expected) in cases {
+        let case = format!("{bad_key:?} {good:?} {declared:?}");
+        let (parameters, history) = dev_database_written(bad_key, good);
+        let result = plan_with_key(declared, &parameters, &history);
+        assert_eq!(restore_of(&result), expected, "{case}: {result:#?}");
+        let note = result.note.clone().unwrap_or_default();
+        match (&expected, declared) {
+            (Err(_), _) => {
+                assert!(note.contains("refused"), "{case}: {note}");
+                assert!(
+                    report::ParameterReport::new(result, Vec::new()).left_invalid(),
+                    "{case}"
+                );
+            }
+            (Ok((SecureString, _)), None) => {
+                assert!(note.contains("no kms_key is declared"), "{case}: {note}")
+            }
+            (Ok(_), _) => assert_eq!(result.note, None, "{case}"),
+        }
+    }
+}
+
+#[test]
+fn a_refusal_names_both_keys_and_the_plan_shows_the_key_a_restore_uses() {
+    let (parameters, history) = dev_database_written(
+        Some(OTHER_KMS_KEY),
+        parameter_version(1, GOOD_DB, Some(OTHER_KMS_KEY)),
+    );
+    let refused = plan_with_key(Some(STACK_KMS_KEY), &parameters, &history);
+    let finding = refused
+        .findings
+        .iter()
+        .find(|f| f.code == FindingCode::RestoreKeyNotDeclared)
+        .unwrap_or_else(|| panic!("{:#?}", refused.findings));
+    assert_eq!(finding.severity, chainlink::Severity::Critical);
+    assert!(
+        finding.message.contains(OTHER_KMS_KEY) && finding.message.contains(STACK_KMS_KEY),
+        "{}",
+        finding.message
+    );
+
+    let (parameters, history) = dev_database_written(
+        Some(OTHER_KMS_KEY),
+        parameter_version(1, GOOD_DB, Some(STACK_KMS_KEY)),
+    );
+    let restored = plan_with_key(Some(STACK_KMS_KEY), &parameters, &history);
+    let [action] = restored.actions.as_slice() else {
+        panic!("{:?}", restored.actions)
+    };
+    assert!(
+        action
+            .to_string()
+            .ends_with("as a new version, SecureString under KMS key alias/chainlink-demo"),
+        "{action}"
+    );
+    let json = serde_json::to_value(action).unwrap_or_default();
+    assert_eq!(json["parameter_type"], "SecureString");
+    assert_eq!(json["kms_key"], STACK_KMS_KEY);
 }

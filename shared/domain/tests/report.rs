@@ -207,3 +207,33 @@ fn an_invalid_summary_names_each_stacks_real_cause() {
         "{text}"
     );
 }
+
+/// A rollback refused for its KMS key is not "no earlier valid values": the summary says which.
+#[test]
+fn a_rollback_refused_for_its_key_says_so_in_the_summary() {
+    use chainlink::{Finding, FindingCode};
+    let mut refused = ParameterReport::unreadable("/chainlink/demo/".into(), throttled(false));
+    refused.error = None;
+    refused.findings.push(Finding::new(
+        FindingCode::RestoreKeyNotDeclared,
+        "DATABASE_URL",
+        "version 1 is under another key",
+    ));
+    let report = Report::new(
+        Execution::Apply,
+        Mode::Enforce,
+        Signal::sweep("test"),
+        vec![StackReport::parameters_only(
+            domain::ids::StackName::new("demo"),
+            refused,
+        )],
+        Vec::new(),
+    );
+    assert_eq!(report.status, Status::Invalid);
+    let text = report.to_string();
+    assert!(
+        text.contains("demo: the parameters are invalid and their rollback was refused: the valid earlier value is under a KMS key the stack does not declare"),
+        "{text}"
+    );
+    assert!(!text.contains("no earlier valid values exist"), "{text}");
+}

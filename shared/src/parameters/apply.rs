@@ -1,8 +1,11 @@
 //! SSM writes: put an earlier value back as a new version and label it, or label a valid
 //! version. Each step re-checks its precondition, so a duplicate or stale event converges.
+//! A restore is written with the type and KMS key the plan names (the restored version's),
+//! always given explicitly: left out, Parameter Store would pick a key the plan did not show.
 
-use aws_sdk_ssm::types::{ParameterStringFilter, ParameterType};
+use aws_sdk_ssm::types::ParameterType;
 use aws_sdk_ssm::Client;
+use domain::ids::KmsKeyRef;
 use domain::outcome::{ActionOutcome, Outcome};
 use domain::parameters::ParameterAction;
 use domain::Error;
@@ -25,6 +28,7 @@ pub async fn apply_parameter_actions(
             ParameterAction::RevertParameter {
                 name,
                 parameter_type,
+                kms_key,
                 from_version,
                 label,
                 value,
@@ -34,6 +38,7 @@ pub async fn apply_parameter_actions(
                     ssm,
                     name.as_str(),
                     parameter_type.as_aws(),
+                    kms_key.as_ref(),
                     *from_version,
                     label,
                     value.expose(),
@@ -51,6 +56,7 @@ async fn revert(
     ssm: &Client,
     name: &str,
     kind: &str,
+    kms_key: Option<&KmsKeyRef>,
     from_version: i64,
     label: &str,
     value: &str,
@@ -78,20 +84,12 @@ async fn revert(
             ),
         };
     }
-    let key_id = if kind == "SecureString" {
-        match key_id_of(ssm, name).await {
-            Ok(key_id) => key_id,
-            Err(error) => return Outcome::Failed { error },
-        }
-    } else {
-        None
-    };
     let put = ssm
         .put_parameter()
         .name(name)
         .value(value)
         .r#type(ParameterType::from(kind))
-        .set_key_id(key_id)
+        .set_key_id(kms_key.map(|key| key.as_str().to_string()))
         .overwrite(true)
         .send()
         .await;
@@ -107,30 +105,6 @@ async fn revert(
         Ok(()) => Outcome::Applied,
         Err(error) => Outcome::Failed { error },
     }
-}
-
-/// The KMS key of a SecureString, so a restored value stays encrypted with the same key.
-async fn key_id_of(ssm: &Client, name: &str) -> Result<Option<String>, Error> {
-    let filter = ParameterStringFilter::builder()
-        .key("Name")
-        .option("Equals")
-        .values(name)
-        .build()
-        .map_err(|e| Error::NotCarriedOut {
-            operation: "DescribeParameters",
-            message: e.to_string(),
-        })?;
-    let described = ssm
-        .describe_parameters()
-        .parameter_filters(filter)
-        .send()
-        .await
-        .map_err(|e| crate::aws::sdk_error("DescribeParameters", e))?;
-    Ok(described
-        .parameters()
-        .first()
-        .and_then(|p| p.key_id())
-        .map(String::from))
 }
 
 async fn label_version(ssm: &Client, name: &str, version: i64, label: &str) -> Result<(), Error> {

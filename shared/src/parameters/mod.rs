@@ -9,8 +9,7 @@ pub mod probe;
 use crate::capability::{Capability, Context};
 use apply::apply_parameter_actions;
 use chainlink::Finding;
-use domain::ids::ParameterName;
-use domain::ids::StackName;
+use domain::ids::{KmsKeyRef, ParameterName, StackName};
 use domain::outcome::ActionOutcome;
 use domain::parameters::ParameterVersion;
 use domain::parameters::{histories_needed, plan_parameters, ObservedParameter, ParameterPlan};
@@ -32,6 +31,7 @@ pub(crate) struct ObservedSet {
     stack: StackName,
     prefix: String,
     label: String,
+    kms_key: Option<KmsKeyRef>,
     parameters: Vec<ObservedParameter>,
     history: BTreeMap<ParameterName, Vec<ParameterVersion>>,
     probe_findings: Vec<Finding>,
@@ -116,6 +116,7 @@ impl Capability for Parameters {
             stack: stack.clone(),
             prefix,
             label: source.label.clone(),
+            kms_key: source.kms_key.clone(),
             parameters,
             history,
             probe_findings,
@@ -129,6 +130,7 @@ impl Capability for Parameters {
             &cx.file.environment,
             &observed.parameters,
             &observed.history,
+            observed.kms_key.as_ref(),
         );
         plan.findings
             .extend(observed.probe_findings.iter().cloned());

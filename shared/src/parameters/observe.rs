@@ -1,11 +1,11 @@
 //! SSM reads: every parameter under a prefix (decrypted, in memory only), which version carries
 //! the last-known-good label, when an Expiration policy deletes it, and, for suspects only,
-//! earlier versions.
+//! earlier versions with their types and KMS keys.
 
 use aws_sdk_ssm::types::{ParameterStringFilter, ParameterType};
 use aws_sdk_ssm::Client;
 use chainlink::SecretValue;
-use domain::ids::ParameterName;
+use domain::ids::{KmsKeyRef, ParameterName};
 use domain::parameters::{expiration_of, ObservedParameter, ParameterKind, ParameterVersion};
 use domain::Error;
 use std::collections::BTreeMap;
@@ -136,7 +136,8 @@ async fn expirations(ssm: &Client, prefix: &str) -> Result<BTreeMap<String, Stri
     Ok(expiring)
 }
 
-/// Earlier versions of `name`, newest first, decrypted in memory.
+/// Earlier versions of `name`, newest first, decrypted in memory, each with the type and KMS
+/// key it was written with (a restore keeps them).
 pub async fn observe_history(ssm: &Client, name: &str) -> Result<Vec<ParameterVersion>, Error> {
     let mut pages = ssm
         .get_parameter_history()
@@ -150,9 +151,15 @@ pub async fn observe_history(ssm: &Client, name: &str) -> Result<Vec<ParameterVe
         let page = page.map_err(|e| crate::aws::sdk_error("GetParameterHistory", e))?;
         for entry in page.parameters() {
             if let Some(value) = entry.value() {
+                let kind = kind_from_sdk(entry.r#type());
                 versions.push(ParameterVersion {
                     version: entry.version(),
                     value: SecretValue::new(value),
+                    kind,
+                    kms_key: entry
+                        .key_id()
+                        .filter(|_| kind == ParameterKind::SecureString)
+                        .map(KmsKeyRef::new),
                 });
             }
         }

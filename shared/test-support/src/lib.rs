@@ -1,8 +1,12 @@
 //! Builders for observed stacks, used by the planner's tests and benchmarks so that a test reads
 //! as the state it describes: `group("sg-db", "db").allow(tcp(5432).from("sg-node"))`.
 
-use domain::ids::{InstanceId, NetworkAclId, RoleName, SecurityGroupId, StackName, SubnetId};
+use chainlink::SecretValue;
+use domain::ids::{
+    InstanceId, KmsKeyRef, NetworkAclId, RoleName, SecurityGroupId, StackName, SubnetId,
+};
 use domain::net::{Peer, PortRange, Protocol, Rule};
+use domain::parameters::{ParameterKind, ParameterVersion};
 use domain::security_groups::observed::{
     AclEntry, Direction, NetworkAcl, ObservedGroup, ObservedInstance, ObservedStack, ObservedSubnet,
 };
@@ -239,4 +243,24 @@ pub fn valid_legacy_parameters() -> Vec<(&'static str, &'static str)> {
         ("API_EMAIL", "ops@demo.internal"),
         ("API_PASSWORD", "api-passw0rd-long-enough"),
     ]
+}
+
+/// The KMS key a stack's SecureStrings are meant to be under (declared as `kms_key`).
+pub const STACK_KMS_KEY: &str = "alias/chainlink-demo";
+/// A key someone else holds: an attacker who may write the parameter, or a careless operator.
+pub const OTHER_KMS_KEY: &str = "alias/someone-else";
+
+/// An earlier version of a parameter: a SecureString under `kms_key`, or a plain String
+/// (`None`).
+pub fn parameter_version(version: i64, value: &str, kms_key: Option<&str>) -> ParameterVersion {
+    ParameterVersion {
+        version,
+        value: SecretValue::new(value),
+        kind: if kms_key.is_some() {
+            ParameterKind::SecureString
+        } else {
+            ParameterKind::String
+        },
+        kms_key: kms_key.map(KmsKeyRef::new),
+    }
 }

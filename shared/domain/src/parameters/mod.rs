@@ -10,7 +10,7 @@ pub mod report;
 
 pub use plan::{histories_needed, plan_expirations, plan_parameters, suspects, ParameterPlan};
 
-use crate::ids::ParameterName;
+use crate::ids::{KmsKeyRef, ParameterName};
 use chainlink::SecretValue;
 use serde::Serialize;
 
@@ -74,21 +74,30 @@ impl ParameterKind {
     }
 }
 
-/// An earlier version of a parameter, from its history.
+/// An earlier version of a parameter, from its history: its value, and the type and KMS key it
+/// was written with, which a restore of it keeps.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ParameterVersion {
     pub version: i64,
     pub value: SecretValue,
+    pub kind: ParameterKind,
+    /// The KMS key of a SecureString, as Parameter Store reports it (`KeyId`); `None` for the
+    /// other types.
+    pub kms_key: Option<KmsKeyRef>,
 }
 
 /// A change to Parameter Store. Never a deletion.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind")]
 pub enum ParameterAction {
-    /// Put an earlier, valid value back as a new version, and label that version.
+    /// Put an earlier, valid value back as a new version, and label that version. The new
+    /// version has the type and KMS key of the version restored, never the rejected one's.
     RevertParameter {
         name: ParameterName,
         parameter_type: ParameterKind,
+        /// The key the value is encrypted under: `to_version`'s (a SecureString's only).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        kms_key: Option<KmsKeyRef>,
         from_version: i64,
         to_version: i64,
         label: String,
@@ -125,16 +134,29 @@ impl std::fmt::Display for ParameterAction {
         match self {
             Self::RevertParameter {
                 name,
+                parameter_type,
+                kms_key,
                 from_version,
                 to_version,
                 rejected_for,
                 ..
-            } => write!(
-                f,
-                "revert {name}: version {from_version} is invalid ({}); put version {to_version}'s value back as a new version",
-                rejected_for.join(", ")
-            ),
-            Self::LabelParameter { name, version, label } => {
+            } => {
+                write!(
+                    f,
+                    "revert {name}: version {from_version} is invalid ({}); put version {to_version}'s value back as a new version, {}",
+                    rejected_for.join(", "),
+                    parameter_type.as_aws()
+                )?;
+                match kms_key {
+                    Some(key) => write!(f, " under KMS key {key}"),
+                    None => Ok(()),
+                }
+            }
+            Self::LabelParameter {
+                name,
+                version,
+                label,
+            } => {
                 write!(f, "label {name} version {version} as {label}")
             }
         }

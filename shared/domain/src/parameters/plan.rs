@@ -1,8 +1,12 @@
 //! The parameter planner: validate the whole set (one value is only valid relative to the
 //! others), then label a valid set, or find the most recent valid values for what changed.
+//!
+//! A restore keeps the type and KMS key of the version it restores: the rejected version's
+//! were chosen by whoever wrote the bad value, and could re-encrypt the good secret under a key
+//! they hold. With a declared key, a restore under any other key is refused.
 
-use super::{ObservedParameter, ParameterAction, ParameterVersion};
-use crate::ids::ParameterName;
+use super::{ObservedParameter, ParameterAction, ParameterKind, ParameterVersion};
+use crate::ids::{KmsKeyRef, ParameterName};
 use chainlink::{
     validate, ConfigStyle, EnvironmentPolicy, Finding, FindingCode, SecretValue, Severity,
     Validation,
@@ -17,7 +21,8 @@ pub struct ParameterPlan {
     pub valid: bool,
     pub findings: Vec<Finding>,
     pub actions: Vec<ParameterAction>,
-    /// Why nothing (more) could be done, when the set is invalid.
+    /// Why nothing (more) could be done, when the set is invalid; or, for a restore without a
+    /// declared KMS key, which key it keeps.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
 }
@@ -57,13 +62,15 @@ pub fn histories_needed<'a>(
 }
 
 /// Plans for the parameters under `prefix`. `history` holds earlier versions of the suspects
-/// (newest first), read only when the set is invalid.
+/// (newest first), read only when the set is invalid. `kms_key`, when the stack declares one, is
+/// the only key a restored SecureString may be under.
 pub fn plan_parameters(
     prefix: &str,
     label: &str,
     policy: &EnvironmentPolicy,
     parameters: &[ObservedParameter],
     history: &BTreeMap<ParameterName, Vec<ParameterVersion>>,
+    kms_key: Option<&KmsKeyRef>,
 ) -> ParameterPlan {
     let current = validate(&pairs(parameters, &BTreeMap::new()), policy);
     let expiring = plan_expirations(policy, parameters, &current);
@@ -100,11 +107,36 @@ pub fn plan_parameters(
     }
     match find_valid_values(parameters, &suspects, history, policy) {
         Some(restore) => {
+            let refused: Vec<Finding> = restore
+                .iter()
+                .filter_map(|(parameter, earlier)| refuse_key(parameter, earlier, kms_key))
+                .collect();
+            if !refused.is_empty() {
+                plan.findings.extend(refused);
+                plan.note = Some(
+                    "the rollback is refused (CL-SSM-002): a valid earlier value is under a KMS key \
+                     the stack does not declare; left as is, nothing written"
+                        .to_string(),
+                );
+                return plan;
+            }
+            if kms_key.is_none()
+                && restore
+                    .iter()
+                    .any(|(_, earlier)| earlier.kind == ParameterKind::SecureString)
+            {
+                plan.note = Some(
+                    "no kms_key is declared under [parameters]: each restored SecureString keeps \
+                     the KMS key of the version restored (never the rejected version's), unchecked"
+                        .to_string(),
+                );
+            }
             plan.actions = restore
                 .into_iter()
                 .map(|(parameter, earlier)| ParameterAction::RevertParameter {
                     name: parameter.name.clone(),
-                    parameter_type: parameter.kind,
+                    parameter_type: earlier.kind,
+                    kms_key: earlier.kms_key.clone(),
                     from_version: parameter.version,
                     to_version: earlier.version,
                     label: label.to_string(),
@@ -216,6 +248,40 @@ fn find_valid_values<'a>(
         }
     }
     None
+}
+
+/// Why `earlier` may not be put back, when it may not: a SecureString under another key than
+/// the declared one, or one whose key Parameter Store did not report (the write would fall
+/// back to a key nobody chose). Keys are compared as written — see `KmsKeyRef`.
+fn refuse_key(
+    parameter: &ObservedParameter,
+    earlier: &ParameterVersion,
+    declared: Option<&KmsKeyRef>,
+) -> Option<Finding> {
+    if earlier.kind != ParameterKind::SecureString {
+        return None;
+    }
+    let message = match (&earlier.kms_key, declared) {
+        (Some(key), Some(declared)) if key == declared => return None,
+        (Some(_), None) => return None,
+        (Some(key), Some(declared)) => format!(
+            "version {} holds the value to restore, but under KMS key {key}, not the declared \
+             {declared}: the rollback is refused rather than re-encrypt the secret under a key the \
+             stack does not own (if it is the same key written another way, declare it as {key}); \
+             put the good value back under {declared} by hand",
+            earlier.version
+        ),
+        (None, _) => format!(
+            "version {} holds the value to restore, but Parameter Store reports no KMS key for \
+             it: the rollback is refused rather than encrypt the secret under a key nobody chose",
+            earlier.version
+        ),
+    };
+    Some(Finding::new(
+        FindingCode::RestoreKeyNotDeclared,
+        parameter.key.as_str(),
+        message,
+    ))
 }
 
 fn codes_for(validation: &Validation, key: &str) -> Vec<String> {

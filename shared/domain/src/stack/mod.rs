@@ -9,7 +9,7 @@ mod raw;
 
 pub use instances::{AlarmMatcher, AlarmRule, DiskPolicy, InstancePolicy, Remediation};
 
-use crate::ids::{RoleName, SecurityGroupId, StackName};
+use crate::ids::{KmsKeyRef, RoleName, SecurityGroupId, StackName};
 use crate::instance_type::InstanceType;
 use crate::net::{Peer, PortRange, Protocol};
 use chainlink::{EnvironmentPolicy, HostPattern};
@@ -51,6 +51,10 @@ pub struct ParameterSource {
     pub label: String,
     /// Live probes of the endpoints (DNS, TCP, `eth_chainId`); off by default.
     pub probes: bool,
+    /// The KMS key every restored SecureString must be under: a restore of a version under
+    /// any other key is refused, so a rollback never re-encrypts a secret under a key someone
+    /// else chose. `None`: each restored version keeps its own key, unchecked.
+    pub kms_key: Option<KmsKeyRef>,
 }
 
 impl ParameterSource {
@@ -745,10 +749,18 @@ fn build_parameters(raw: &RawParameters, problems: &mut Problems) -> Option<Para
             format!("{:?} is not a Parameter Store label (letters, digits, '.', '-', '_'; not starting with a digit, aws or ssm)", raw.label),
         );
     }
+    let kms_key = match &raw.kms_key {
+        Some(key) => Some(problems.check(
+            "parameters.kms_key",
+            KmsKeyRef::try_from(key.as_str()).map_err(|e| e.to_string()),
+        )?),
+        None => None,
+    };
     Some(ParameterSource {
         prefix: prefix?,
         label: raw.label.clone(),
         probes: raw.probes,
+        kms_key,
     })
 }
 

@@ -102,6 +102,8 @@ pub(super) struct RawParameters {
     pub label: String,
     #[serde(default)]
     pub probes: bool,
+    #[serde(default)]
+    pub kms_key: Option<String>,
 }
 
 fn default_label() -> String {

@@ -233,6 +233,7 @@ fn parameter_prefixes_may_name_the_stack() {
         prefix: "/chainlink/{stack}/".into(),
         label: "last-known-good".into(),
         probes: false,
+        kms_key: None,
     };
     assert_eq!(
         source.prefix_for(&StackName::new("prod-eu")),
@@ -260,6 +261,7 @@ fn stack_of_inverts_prefix_for_wherever_the_stack_stands() {
             prefix: prefix.into(),
             label: "last-known-good".into(),
             probes: false,
+            kms_key: None,
         };
         for stack in ["prod-eu", "a", "prod.eu_1"] {
             let stack = StackName::new(stack);
@@ -303,6 +305,14 @@ fn environment_and_parameter_fields_are_checked() {
             "[parameters]\nprefix = \"/chainlink/demo/\"\nlabel = \"aws-good\"\n",
             "parameters.label",
         ),
+        (
+            "[parameters]\nprefix = \"/chainlink/demo/\"\nkms_key = \"chainlink-demo\"\n",
+            "parameters.kms_key",
+        ),
+        (
+            "[parameters]\nprefix = \"/chainlink/demo/\"\nkms_key = \"arn:aws:kms:us-east-1:111122223333:key/chainlink\"\n",
+            "parameters.kms_key",
+        ),
     ];
     for (section, field) in cases {
         assert_eq!(
@@ -311,6 +321,25 @@ fn environment_and_parameter_fields_are_checked() {
             "{section}"
         );
     }
+}
+
+#[test]
+fn a_declared_kms_key_is_kept_as_written_and_none_is_the_default() {
+    for key in [
+        "alias/chainlink-demo",
+        "1234abcd-12ab-34cd-56ef-1234567890ab",
+        "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+        "arn:aws:kms:us-east-1:111122223333:alias/chainlink-demo",
+    ] {
+        let text = format!(
+            "{MINIMAL}\n[parameters]\nprefix = \"/chainlink/demo/\"\nkms_key = \"{key}\"\n"
+        );
+        let file = parse(&text).unwrap_or_else(|e| panic!("{key}: {e}"));
+        let declared = file.parameters.and_then(|p| p.kms_key);
+        assert_eq!(declared.as_ref().map(KmsKeyRef::as_str), Some(key));
+    }
+    let file = parse(SAMPLE).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(file.parameters.and_then(|p| p.kms_key), None);
 }
 
 const WITH_LADDER: &str = r#"
