@@ -30,6 +30,7 @@ mod v2_config;
 mod v2_secrets;
 mod validate;
 mod wei;
+pub mod wildcard;
 
 #[cfg(test)]
 mod reference_tests;

@@ -12,6 +12,7 @@ pub use instances::{AlarmMatcher, AlarmRule, DiskPolicy, InstancePolicy, Remedia
 use crate::ids::{KmsKeyRef, RoleName, SecurityGroupId, StackName};
 use crate::instance_type::InstanceType;
 use crate::net::{Peer, PortRange, Protocol};
+use chainlink::wildcard::{self, Case, Star};
 use chainlink::{EnvironmentPolicy, HostPattern};
 use ipnet::IpNet;
 use raw::{
@@ -108,24 +109,9 @@ impl fmt::Display for StackSelector {
     }
 }
 
-/// `*` matches any run of characters, including none.
+/// `*` matches any run of characters, including none; case counts, as in the names AWS keeps.
 pub(crate) fn glob_matches(pattern: &str, text: &str) -> bool {
-    let mut parts = pattern.split('*');
-    let first = parts.next().unwrap_or_default();
-    let Some(mut rest) = text.strip_prefix(first) else {
-        return false;
-    };
-    let parts: Vec<&str> = parts.collect();
-    let Some((last, middle)) = parts.split_last() else {
-        return rest.is_empty();
-    };
-    for part in middle {
-        match rest.find(part) {
-            Some(at) => rest = &rest[at + part.len()..],
-            None => return false,
-        }
-    }
-    rest.ends_with(last)
+    wildcard::matches(pattern, text, Star::AnyRun, Case::Exact)
 }
 
 /// Whether the engine may change anything.

@@ -199,6 +199,30 @@ fn patterns_select_stacks_by_name() {
     assert!(exact.matches(&StackName::new("demo")) && !exact.matches(&StackName::new("demo2")));
 }
 
+/// Stack tags and alarm names are written by whoever may tag or create alarms: many stars
+/// against long names are answered, with the same semantics as short ones (case counts, a `*`
+/// may be empty).
+#[test]
+fn many_stars_against_long_names() {
+    let long = "a".repeat(64 * 1024);
+    let selector = StackSelector::Pattern("a*a*a*a*a*b".into());
+    assert!(!selector.matches(&StackName::new(long.as_str())));
+    assert!(selector.matches(&StackName::new(format!("{long}b"))));
+    assert!(!selector.matches(&StackName::new(format!("{long}B"))));
+
+    let by_name = AlarmMatcher::Name("demo-node-*-*-*-*-disk".into());
+    let alarm = format!("demo-node-{}-disk", "-".repeat(8 * 1024));
+    assert!(by_name.matches(&alarm, &[]));
+    assert!(!by_name.matches(&format!("{alarm}s"), &[]));
+    let by_metric = AlarmMatcher::Metric {
+        namespace: "AWS/EC2".into(),
+        name: "*C*C*C*C*x".into(),
+    };
+    let metric = |name: &str| [("AWS/EC2".to_string(), name.to_string())];
+    assert!(!by_metric.matches("any", &metric(&"C".repeat(8 * 1024))));
+    assert!(by_metric.matches("any", &metric(&format!("{}x", "C".repeat(8 * 1024)))));
+}
+
 #[test]
 fn the_sample_declares_a_production_mainnet_environment() {
     let file = parse(SAMPLE).unwrap_or_else(|e| panic!("{e}"));
