@@ -2,8 +2,8 @@
 # Checks the deployment infrastructure in infra/, offline: the SAM template (cfn-lint on it and
 # on its plain-CloudFormation transform, checkov), the CDK app (`cdk synth` without building the
 # Rust binaries, with cdk-nag's AwsSolutions checks), the template tests, which read both
-# synthesized templates, and every event rule of both against the sample events on moto's
-# EventBridge. Installs what it needs itself, pinned, under the cache directory (a
+# synthesized templates, parliament (an IAM policy linter) over every policy of both templates,
+# and every event rule of both against the sample events on moto's EventBridge. Installs what it needs itself, pinned, under the cache directory (a
 # virtualenv for the Python tools; `npm ci` into infra/cdk/node_modules) and reuses it when
 # already there. Prints one line per check and a closing "infra: N passed, N failed".
 set -euo pipefail
@@ -12,8 +12,10 @@ cd "$REPO_ROOT"
 
 CFN_LINT_VERSION="1.58.0"
 CHECKOV_VERSION="3.3.30"
+PARLIAMENT_VERSION="1.6.4"
 SAM_TRANSLATOR_VERSION="1.115.0"
-INFRA_VENV="$CACHE_DIR/infra-cfnlint-$CFN_LINT_VERSION-checkov-$CHECKOV_VERSION-samt-$SAM_TRANSLATOR_VERSION"
+# (scripts/runtime_test.sh reuses this virtualenv for the SAM translator: keep "-samt-<version>" last.)
+INFRA_VENV="$CACHE_DIR/infra-cfnlint-$CFN_LINT_VERSION-checkov-$CHECKOV_VERSION-parliament-$PARLIAMENT_VERSION-samt-$SAM_TRANSLATOR_VERSION"
 WORK_DIR="$CACHE_DIR/infra-check"
 CDK_DIR="$REPO_ROOT/infra/cdk"
 SAM_TEMPLATE="infra/sam/template.yaml"
@@ -25,14 +27,15 @@ export BC_SKIP_MAPPING=TRUE CHECKOV_SKIP_DOWNLOAD=true
 export npm_config_update_notifier=false npm_config_fund=false npm_config_audit=false
 
 ensure_infra_python_tools() {
-  if "$INFRA_VENV/bin/python" -c "import cfnlint, checkov, samtranslator" 2>/dev/null; then
+  if "$INFRA_VENV/bin/python" -c "import cfnlint, checkov, samtranslator, parliament" 2>/dev/null; then
     return 0
   fi
-  log "installing cfn-lint==$CFN_LINT_VERSION checkov==$CHECKOV_VERSION aws-sam-translator==$SAM_TRANSLATOR_VERSION into $INFRA_VENV"
+  log "installing cfn-lint==$CFN_LINT_VERSION checkov==$CHECKOV_VERSION parliament==$PARLIAMENT_VERSION aws-sam-translator==$SAM_TRANSLATOR_VERSION into $INFRA_VENV"
   rm -rf "$INFRA_VENV"
   python3 -m venv "$INFRA_VENV"
   "$INFRA_VENV/bin/pip" install --quiet --disable-pip-version-check \
-    "cfn-lint==$CFN_LINT_VERSION" "checkov==$CHECKOV_VERSION" "aws-sam-translator==$SAM_TRANSLATOR_VERSION"
+    "cfn-lint==$CFN_LINT_VERSION" "checkov==$CHECKOV_VERSION" "parliament==$PARLIAMENT_VERSION" \
+    "aws-sam-translator==$SAM_TRANSLATOR_VERSION"
 }
 
 # `npm ci` wipes node_modules every time: skip it while the installed lockfile is the current one.
@@ -100,6 +103,15 @@ template_tests() (
     && SAM_TRANSFORMED_TEMPLATE="$SAM_TRANSFORMED" node --test dist/test/templates.test.js
 )
 
+# parliament over every policy of both templates (the SAM one also with its optional parameters
+# set); each finding it may report is justified in infra/iam-lint-allowed.toml.
+iam_lint() {
+  "$INFRA_VENV/bin/python" scripts/iam_lint.py --resolver "$CDK_DIR/dist/test/resolve.js" \
+    --allowed infra/iam-lint-allowed.toml \
+    --template "sam=$SAM_TRANSFORMED" \
+    --template "cdk=$CDK_DIR/cdk.out/ChainlinkRemediator-demo.template.json"
+}
+
 # Every rule's pattern of both templates against every sample event, with moto's real
 # EventBridge matcher (PutRule + SQS targets + PutEvents), on a moto server of its own.
 eventbridge_check() (
@@ -125,6 +137,8 @@ add_counts "$(grep -o 'Passed checks: [0-9]*, Failed checks: [0-9]*, Skipped che
 run_check "cdk synth (bundling skipped, cdk-nag AwsSolutions)" cdk_synth
 run_check "template tests (CDK and SAM templates)" template_tests
 add_counts "$(awk '/^# pass /{p=$3} /^# fail /{f=$3} END{if (p != "") printf "%d passed, %d failed", p, f}' "$LAST_LOG")"
+run_check "parliament (IAM policy linter) over every policy of both templates" iam_lint
+add_counts "$(sed -n 's/^iam-lint: //p' "$LAST_LOG")"
 run_check "EventBridge rules of both templates against every sample event (moto's matcher)" eventbridge_check
 add_counts "$(grep -o '[0-9]* samples x [0-9]* templates, [0-9]* failed' "$LAST_LOG" || true)"
 

@@ -20,6 +20,7 @@ exits 1 if any check failed.
 import argparse
 import json
 import os
+import re
 import runpy
 import signal
 import subprocess
@@ -79,7 +80,7 @@ class Function:
             METRICS_NAMESPACE=NAMESPACE,
         )
         for key in ("AWS_LAMBDA_LOG_FORMAT", "AWS_LAMBDA_LOG_LEVEL", "RUST_LOG", "STACK_FILE_PARAMETER",
-                    "REPORT_TOPIC_ARN", "NO_COLOR", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+                    "REPORT_TOPIC_ARN", "FILESYSTEM_DOCUMENT", "NO_COLOR", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
             environment.pop(key, None)
         # The function's own IAM user: its template actions and nothing else.
         environment.update(test.credentials[name])
@@ -399,12 +400,26 @@ class RuntimeTest:
     def seed(self):
         self.run_script("seed_demo.py")
 
+    def create_filesystem_document(self):
+        """The stack's filesystem document as the SAM template creates it; returns its name. (The
+        emulator checks neither that a sent document exists nor its parameters: the disk check
+        does, against this content.)"""
+        documents = [r for r in self.template_json["Resources"].values() if r["Type"] == "AWS::SSM::Document"]
+        expect(len(documents) == 1, f"the SAM template has {len(documents)} SSM documents, expected 1")
+        properties = documents[0]["Properties"]
+        self.document_content = properties["Content"]
+        name = "demo-FilesystemDocument-runtime"
+        self.ssm.create_document(Name=name, Content=json.dumps(self.document_content), DocumentFormat="JSON",
+                                 DocumentType=properties["DocumentType"], TargetType=properties["TargetType"])
+        return name
+
     # --- the checks ----------------------------------------------------------------------
 
     def run(self):
         try:
             with open(self.template) as f:
-                self.granted = permissions.granted_actions(json.load(f))
+                self.template_json = json.load(f)
+            self.granted = permissions.granted_actions(self.template_json)
             self.justified = permissions.load_justified(self.justified_file)
         except (OSError, ValueError, permissions.TemplateError) as e:
             raise CheckFailed(f"the functions' permissions could not be read: {e}")
@@ -423,6 +438,7 @@ class RuntimeTest:
         self.check("the emulator enforces IAM: each function runs as a user allowed its template actions only",
                    enforced)
         self.seed()
+        filesystem_document = self.create_filesystem_document()
         self.node_instance()  # remembered before other nodes join the stack
         # Reports go to a topic with a queue behind it: each function publishes what it did.
         sns, sqs = boto3.client("sns"), boto3.client("sqs")
@@ -433,7 +449,8 @@ class RuntimeTest:
         reports = {"REPORT_TOPIC_ARN": topic}
         sg = Function(self, "security-group-guard", reports)
         pg = Function(self, "parameter-guard", reports)
-        ig = Function(self, "instance-guard", reports)
+        # As both templates set it: the stack's own document, the only one the role may send.
+        ig = Function(self, "instance-guard", {**reports, "FILESYSTEM_DOCUMENT": filesystem_document})
         node, db = self.group("node"), self.group("db")
         node_id, db_id = node["GroupId"], db["GroupId"]
 
@@ -593,12 +610,21 @@ class RuntimeTest:
             wanted = before + (before + 1) // 2  # the stack file's disk_step_percent = 50, rounded up
             expect(after == wanted, f"the root volume is {after} GiB, expected {wanted}")
             commands = self.ssm.list_commands(InstanceId=self.disk_node)["Commands"]
-            expect([c["DocumentName"] for c in commands] == ["AWS-RunShellScript"],
-                   f"commands sent to the node: {[c['DocumentName'] for c in commands]}")
+            sent = [(c["DocumentName"], c.get("Parameters")) for c in commands]
+            expect(sent == [(filesystem_document, {"mountPath": ["/"]})],
+                   f"commands sent to the node: {sent}; expected the stack's document with mountPath /")
+            # What SSM would check before running it: every parameter is the document's, and the
+            # path matches its allowedPattern and maxChars.
+            declared = self.document_content["parameters"]
+            for name, values in sent[0][1].items():
+                expect(name in declared, f"{name} is not a parameter of the document ({sorted(declared)})")
+                rule = declared[name]
+                expect(all(re.search(rule["allowedPattern"], v) and len(v) <= rule["maxChars"] for v in values),
+                       f"{name}={values} breaks the document's allowedPattern {rule['allowedPattern']!r}")
             expect("grow_disk" in remediation_tag(self.disk_node), f"record: {remediation_tag(self.disk_node)!r}")
             ig.new_output()
 
-        self.check("instance-guard, disk alarm: root volume grown by half, filesystem extended by Run Command",
+        self.check("instance-guard, disk alarm: root volume grown by half, filesystem extended by the stack's document",
                    ig_disk)
 
         def ig_restart():

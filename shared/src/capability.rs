@@ -6,7 +6,7 @@
 use crate::aws::{Clients, Waits};
 use crate::security_groups::observe::{describe_groups, GroupScope};
 use chrono::{DateTime, Utc};
-use domain::ids::StackName;
+use domain::ids::{DocumentName, StackName};
 use domain::outcome::ActionOutcome;
 use domain::report::Section;
 use domain::signal::{Signal, SignalKind};
@@ -69,6 +69,8 @@ pub(crate) struct Context<'a> {
     pub clients: &'a Clients,
     pub file: &'a StackFile,
     pub waits: Waits,
+    /// The stack's SSM document that extends a filesystem, if the deployment has one.
+    pub filesystem_document: Option<&'a DocumentName>,
     /// The run's clock, read once: planners take it as an input.
     pub now: DateTime<Utc>,
     /// Whether the security-group capability runs too (and so reports every observed stack).

@@ -9,7 +9,7 @@ use crate::instances::Instances;
 use crate::parameters::Parameters;
 use crate::security_groups::SecurityGroups;
 use chrono::Utc;
-use domain::ids::StackName;
+use domain::ids::{DocumentName, StackName};
 use domain::outcome::{ActionOutcome, Outcome};
 use domain::report::{Execution, Report, Section, StackReport};
 use domain::signal::{Signal, SignalKind};
@@ -24,6 +24,7 @@ pub struct Engine {
     file: StackFile,
     capabilities: Capabilities,
     waits: Waits,
+    filesystem_document: Option<DocumentName>,
 }
 
 impl Engine {
@@ -33,7 +34,16 @@ impl Engine {
             file,
             capabilities,
             waits: Waits::default(),
+            filesystem_document: None,
         }
+    }
+
+    /// The stack's SSM document that grows a partition and filesystem (its one parameter, the
+    /// mount path, checked by SSM against the planner's rule). Without one, a disk growth grows
+    /// the volume and reports that the filesystem must be extended by hand.
+    pub fn with_filesystem_document(mut self, document: Option<DocumentName>) -> Self {
+        self.filesystem_document = document;
+        self
     }
 
     /// How long instance steps wait for AWS (tests make it short).
@@ -55,6 +65,7 @@ impl Engine {
                 clients: &self.clients,
                 file: &self.file,
                 waits: self.waits,
+                filesystem_document: self.filesystem_document.as_ref(),
                 now: Utc::now(),
                 security_groups: self.capabilities.security_groups,
                 reported: Vec::new(),

@@ -8,12 +8,15 @@
 //! - `STACK_FILE_PARAMETER`: an SSM parameter holding the stack file instead;
 //! - `REMEDIATOR_MODE`: `report` or `enforce`, overriding the stack file's mode;
 //! - `REPORT_TOPIC_ARN`: the SNS topic every notable report is published to;
+//! - `FILESYSTEM_DOCUMENT`: the stack's SSM document that extends a filesystem after its volume
+//!   grew (both templates create it and set this); without it, a person extends it by hand;
 //! - `METRICS_NAMESPACE`: the CloudWatch namespace (default `ChainlinkRemediator`);
 //! - `AWS_LAMBDA_LOG_FORMAT` / `AWS_LAMBDA_LOG_LEVEL`: Lambda's own logging controls.
 
 use crate::aws::{load_sdk_config, Clients};
 use crate::engine::{Capabilities, Engine};
 use crate::invocation::{handle_event, Retryable};
+use domain::ids::DocumentName;
 use domain::metrics::{emf_documents, DEFAULT_NAMESPACE};
 use domain::report::{Report, Status};
 use domain::stack::{Mode, StackFile};
@@ -32,6 +35,7 @@ struct Settings {
     stack_file_parameter: Option<String>,
     mode: Option<Mode>,
     report_topic: Option<String>,
+    filesystem_document: Option<DocumentName>,
     namespace: String,
 }
 
@@ -48,11 +52,19 @@ impl Settings {
                 ))
             }
         };
+        let filesystem_document = var("FILESYSTEM_DOCUMENT")
+            .map(|raw| {
+                DocumentName::parse(raw.trim()).ok_or_else(|| {
+                    format!("FILESYSTEM_DOCUMENT={raw:?} is not an SSM document name")
+                })
+            })
+            .transpose()?;
         Ok(Self {
             stack_file: var("STACK_FILE").unwrap_or_else(|| DEFAULT_STACK_FILE.into()),
             stack_file_parameter: var("STACK_FILE_PARAMETER"),
             mode,
             report_topic: var("REPORT_TOPIC_ARN"),
+            filesystem_document,
             namespace: var("METRICS_NAMESPACE").unwrap_or_else(|| DEFAULT_NAMESPACE.into()),
         })
     }
@@ -111,7 +123,8 @@ pub async fn serve(capabilities: Capabilities) -> Result<(), Error> {
     }
     tracing::info!(stack = %file.selector, mode = %file.mode, "function ready");
     let function = Function {
-        engine: Engine::new(clients, file, capabilities),
+        engine: Engine::new(clients, file, capabilities)
+            .with_filesystem_document(settings.filesystem_document),
         sns: settings
             .report_topic
             .map(|topic| (aws_sdk_sns::Client::new(&config), topic)),

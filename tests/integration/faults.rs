@@ -120,6 +120,7 @@ async fn run_matrix<S: Scenario>(operation: &str) {
             sample_stack(),
             S::CAPABILITIES,
         )
+        .with_filesystem_document(Some(tests::filesystem_document()))
         .with_waits(Waits {
             poll: Duration::from_millis(20),
             reads: 250,

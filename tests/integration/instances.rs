@@ -15,7 +15,7 @@ use domain::report::{Execution, Report, Status};
 use domain::stack::StackFile;
 use shared::aws::Clients;
 use shared::engine::{Capabilities, Engine};
-use shared::instances::apply::Waits;
+use shared::instances::apply::{Waits, MOUNT_PATH_PARAMETER};
 use shared::invocation::handle_event;
 use std::time::Duration;
 use tests::{fleet, repo_path, Fault, FaultProxy, Moto, Schedule};
@@ -35,10 +35,12 @@ fn alarm(name: &str, instance: &str) -> serde_json::Value {
 }
 
 fn engine(clients: Clients, file: StackFile) -> Engine {
-    Engine::new(clients, file, Capabilities::INSTANCES).with_waits(Waits {
-        poll: Duration::from_millis(20),
-        reads: 500,
-    })
+    Engine::new(clients, file, Capabilities::INSTANCES)
+        .with_filesystem_document(Some(tests::filesystem_document()))
+        .with_waits(Waits {
+            poll: Duration::from_millis(20),
+            reads: 500,
+        })
 }
 
 /// Engine clients reaching the emulator through the fault proxy, which refuses what AWS would.
@@ -170,25 +172,51 @@ async fn a_memory_alarm_through_the_direct_lambda_action_resizes_too() {
     );
 }
 
-#[tokio::test]
-async fn a_disk_alarm_through_sns_grows_the_root_volume_then_extends_the_filesystem() {
+/// A disk alarm (through SNS) on a running demo node, handled by an engine given `document`.
+struct DiskRun {
+    moto: Moto,
+    node: String,
+    volume: String,
+    /// The root volume's size before, and the size one step (50 %) larger.
+    before: i32,
+    grown: i32,
+    report: Report,
+    calls: Vec<String>,
+}
+
+async fn disk_alarm(document: Option<shared::domain::ids::DocumentName>) -> DiskRun {
     let moto = Moto::start();
     let node = demo_node(&moto, "m6i.large").await;
-    let ec2 = moto.ec2().await;
-    let (volume, before) = fleet::root_volume(&ec2, &node).await;
-    let engine = engine(moto.clients().await, sample_stack());
-
+    let (volume, before) = fleet::root_volume(&moto.ec2().await, &node).await;
+    let engine = engine(moto.clients().await, sample_stack()).with_filesystem_document(document);
     let recording = moto.start_recording();
     let report = handle(&engine, alarm("alarm-sns-disk.json", &node)).await;
-
-    assert_eq!(report.status, Status::Converged, "{report}");
+    let calls = recording.mutating_calls();
     let grown = before + (before + 1) / 2;
     assert_eq!(
-        fleet::root_volume(&ec2, &node).await,
-        (volume.clone(), grown)
+        fleet::root_volume(&moto.ec2().await, &node).await,
+        (volume.clone(), grown),
+        "the volume grew by one step"
     );
+    DiskRun {
+        moto,
+        node,
+        volume,
+        before,
+        grown,
+        report,
+        calls,
+    }
+}
+
+#[tokio::test]
+async fn a_disk_alarm_through_sns_grows_the_root_volume_then_extends_the_filesystem() {
+    let run = disk_alarm(Some(tests::filesystem_document())).await;
+    let (node, volume, report) = (&run.node, &run.volume, &run.report);
+
+    assert_eq!(report.status, Status::Converged, "{report}");
     assert_eq!(
-        recording.mutating_calls(),
+        run.calls,
         [
             format!("CreateTags {node}"),
             format!("ModifyVolume {volume}"),
@@ -198,9 +226,76 @@ async fn a_disk_alarm_through_sns_grows_the_root_volume_then_extends_the_filesys
     let text = report.to_string();
     assert!(text.contains("SSM command"), "{text}");
     assert!(
-        text.contains(&format!("{before} GiB → {grown} GiB")),
+        text.contains(&format!("{} GiB → {} GiB", run.before, run.grown)),
         "{text}"
     );
+    // The stack's own document, with the mount path as its only parameter: never a document
+    // that runs whatever command it is given.
+    assert_eq!(
+        ssm_commands(&run.moto, node).await,
+        [(
+            tests::filesystem_document().as_str().to_string(),
+            vec![(MOUNT_PATH_PARAMETER.to_string(), vec!["/".to_string()])]
+        )]
+    );
+}
+
+/// Each SSM command sent to `instance`: its document and its parameters.
+async fn ssm_commands(moto: &Moto, instance: &str) -> Vec<(String, Vec<(String, Vec<String>)>)> {
+    let listed = tests::ssm::client(moto)
+        .await
+        .list_commands()
+        .instance_id(instance)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("ListCommands: {e:?}"));
+    let mut commands = Vec::new();
+    for command in listed.commands() {
+        let mut parameters: Vec<(String, Vec<String>)> = command
+            .parameters()
+            .into_iter()
+            .flatten()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        parameters.sort();
+        commands.push((
+            command.document_name().unwrap_or_default().to_string(),
+            parameters,
+        ));
+    }
+    commands
+}
+
+#[tokio::test]
+async fn without_a_filesystem_document_the_volume_grows_and_a_person_extends_the_filesystem() {
+    let DiskRun {
+        moto,
+        node,
+        volume,
+        report,
+        calls,
+        ..
+    } = disk_alarm(None).await;
+
+    assert_eq!(report.status, Status::Failed, "a person must act: {report}");
+    assert_eq!(
+        calls,
+        [
+            format!("CreateTags {node}"),
+            format!("ModifyVolume {volume}"),
+            format!("CreateTags {node}"),
+        ],
+        "no command at all: the engine has no document to fall back on"
+    );
+    assert!(ssm_commands(&moto, &node).await.is_empty());
+    let text = report.to_string();
+    let by_hand = format!("extend the filesystem at / on {node} by hand");
+    for said in ["no filesystem document is configured", by_hand.as_str()] {
+        assert!(text.contains(said), "{said:?} in {text}");
+    }
+    // The volume grew: a retry of the event must not grow it again.
+    let record = fleet::instance_tag(&moto.ec2().await, &node, REMEDIATION_TAG).await;
+    assert!(record.is_some_and(|r| r.ends_with("outcome=failed")));
 }
 
 #[tokio::test]

@@ -387,6 +387,12 @@ pub fn remediator_binary() -> PathBuf {
     binary
 }
 
+/// The stack's filesystem document as the tests name it (the templates create it; the emulator
+/// runs no command and does not check that a document exists).
+pub fn filesystem_document() -> shared::domain::ids::DocumentName {
+    shared::domain::ids::DocumentName::new("demo-extend-filesystem")
+}
+
 /// A repository path, from the tests crate.
 pub fn repo_path(relative: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

@@ -26,6 +26,7 @@ import * as destinations from 'aws-cdk-lib/aws-lambda-destinations';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
+import * as ssm from 'aws-cdk-lib/aws-ssm';
 import { RustFunction } from 'cargo-lambda-cdk';
 import { Construct } from 'constructs';
 import { RemediatorSettings } from './settings';
@@ -58,6 +59,56 @@ export const SECURITY_GROUP_EVENT_NAMES = [
   'UpdateSecurityGroupRuleDescriptionsIngress',
   'UpdateSecurityGroupRuleDescriptionsEgress',
 ];
+
+/**
+ * The engine's mount-path rule (MOUNT_PATH_PATTERN and MOUNT_PATH_MAX_CHARS in
+ * shared/domain/src/instances/plan.rs; the template tests check they are equal): Systems Manager
+ * refuses any other `mountPath` before the document runs.
+ */
+export const MOUNT_PATH_PATTERN = '^/([A-Za-z0-9/_-]|\\.[A-Za-z0-9/_-])*\\.?$';
+export const MOUNT_PATH_MAX_CHARS = 256;
+
+/**
+ * The stack's own Run Command document (SAM: FilesystemDocument, the same content): grows the
+ * partition (growpart) and the ext4/XFS filesystem mounted at its one parameter, and nothing
+ * else. The path reaches the script only as the environment variable SSM_mountPath
+ * (interpolationType ENV_VAR), never spliced into the script's text; an SSM Agent too old to
+ * pass it leaves it unset and the script stops before doing anything.
+ */
+export const FILESYSTEM_DOCUMENT_CONTENT = {
+  schemaVersion: '2.2',
+  description:
+    'chainlink-remediator: grow the partition and the ext4/XFS filesystem mounted at mountPath after its EBS volume grew. Nothing else.',
+  parameters: {
+    mountPath: {
+      type: 'String',
+      description: 'The mount path of the filesystem to extend (absolute; letters, digits and / _ . - only; no "..").',
+      allowedPattern: MOUNT_PATH_PATTERN,
+      maxChars: MOUNT_PATH_MAX_CHARS,
+      interpolationType: 'ENV_VAR',
+    },
+  },
+  mainSteps: [
+    {
+      action: 'aws:runShellScript',
+      name: 'extendFilesystem',
+      precondition: { StringEquals: ['platformType', 'Linux'] },
+      inputs: {
+        timeoutSeconds: '600',
+        runCommand: [
+          'set -eu',
+          'mount_path="${SSM_mountPath:?this SSM Agent does not pass parameters as environment variables (interpolationType ENV_VAR): update it}"',
+          'source=$(findmnt -n -o SOURCE --target "$mount_path")',
+          'fstype=$(findmnt -n -o FSTYPE --target "$mount_path")',
+          'disk=$(lsblk -n -o PKNAME "$source" | head -n 1)',
+          'part=$(cat "/sys/class/block/$(basename "$source")/partition" 2>/dev/null || true)',
+          'if [ -n "$disk" ] && [ -n "$part" ]; then growpart "/dev/$disk" "$part" || true; fi',
+          'case "$fstype" in xfs) xfs_growfs -d "$mount_path" ;; ext2|ext3|ext4) resize2fs "$source" ;; *) echo "cannot extend $fstype at $mount_path" >&2; exit 1 ;; esac',
+        ],
+      },
+    },
+  ],
+};
 
 export interface RemediatorStackProps extends StackProps {
   readonly settings: RemediatorSettings;
@@ -196,6 +247,7 @@ export class RemediatorStack extends Stack {
       spec: FunctionSpec,
       statements: iam.PolicyStatement[],
       wildcards: Array<keyof typeof wildcard>,
+      ownEnvironment: Record<string, string> = {},
     ) => {
       const logGroup = new logs.LogGroup(this, `${spec.id}Logs`, {
         logGroupName: `/chainlink-remediator/${s.stackName}/${spec.binary}`,
@@ -255,7 +307,7 @@ export class RemediatorStack extends Stack {
         // the first is changing. Asynchronous invocations that find the function busy wait in
         // Lambda's queue and are retried until maxEventAge (throttles are not retry attempts).
         reservedConcurrentExecutions: 1,
-        environment,
+        environment: { ...environment, ...ownEnvironment },
         logGroup,
         loggingFormat: lambda.LoggingFormat.JSON,
         applicationLogLevelV2: lambda.ApplicationLogLevel.INFO,
@@ -426,6 +478,14 @@ export class RemediatorStack extends Stack {
     });
 
     // ---- instance-guard ------------------------------------------------------------------
+    // CloudFormation names the document (a replacement gets a new name, never a clash); the
+    // function learns it from FILESYSTEM_DOCUMENT.
+    const filesystemDocument = new ssm.CfnDocument(this, 'FilesystemDocument', {
+      documentType: 'Command',
+      targetType: '/AWS::EC2::Instance',
+      content: FILESYSTEM_DOCUMENT_CONTENT,
+      tags: [{ key: 'chainlink:stack', value: s.stackName }],
+    });
     const instanceArn = arn('ec2', 'instance', '*');
     const launchTemplateArn = arn('ec2', 'launch-template', '*');
     const groupArn = this.formatArn({
@@ -533,12 +593,15 @@ export class RemediatorStack extends Stack {
         resources: [instanceArn, arn('ec2', 'volume', '*'), arn('ec2', 'network-interface', '*')],
         conditions: { StringEquals: { 'ec2:CreateAction': 'RunInstances' } },
       }),
-      // Grow the filesystem after its volume grew. AWS-RunShellScript is AWS-owned (no account
-      // in its ARN) and carries no tag, so only the instance statement has the tag condition.
+      // Grow the filesystem after its volume grew, with the stack's own document only (it
+      // can do nothing else; SSM checks its one parameter against the engine's path rule).
+      // SendCommand authorizes the document and each instance separately: the document is
+      // named exactly, the instances by the stack tag (ssm:resourceTag, which SendCommand
+      // supports on both resource types).
       new iam.PolicyStatement({
-        sid: 'RunShellScriptDocument',
+        sid: 'FilesystemDocumentOnly',
         actions: ['ssm:SendCommand'],
-        resources: [arn('ssm', 'document', 'AWS-RunShellScript', '')],
+        resources: [arn('ssm', 'document', filesystemDocument.ref)],
       }),
       new iam.PolicyStatement({
         sid: 'RunCommandOnInstancesOfThisStackOnly',
@@ -584,6 +647,7 @@ export class RemediatorStack extends Stack {
         'images',
         'groups',
       ],
+      { FILESYSTEM_DOCUMENT: filesystemDocument.ref },
     );
     new events.Rule(this, 'AlarmFired', {
       description: `chainlink-remediator ${s.stackName}: alarms named ${s.stackName}-* entering ALARM`,
@@ -638,6 +702,10 @@ export class RemediatorStack extends Stack {
     new CfnOutput(this, 'FailedInvocationQueueUrl', {
       description: 'Failed invocations (event and error), kept 14 days.',
       value: failedInvocations.queueUrl,
+    });
+    new CfnOutput(this, 'FilesystemDocumentName', {
+      description: "The stack's SSM document that extends a filesystem (the CLI's --filesystem-document).",
+      value: filesystemDocument.ref,
     });
     new CfnOutput(this, 'DashboardName', {
       description: "The CloudWatch dashboard of this stack's remediation.",

@@ -12,7 +12,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import { App } from 'aws-cdk-lib';
-import { RemediatorStack } from '../lib/remediator-stack';
+import { FILESYSTEM_DOCUMENT_CONTENT, RemediatorStack } from '../lib/remediator-stack';
 import { settingsFromContext } from '../lib/settings';
 import { isObject, Json, Resource, resolveTemplate, Template } from './resolve';
 
@@ -30,6 +30,15 @@ type Statement = {
   Resource: Json;
   Condition?: Record<string, Record<string, Json>>;
 };
+
+/** The engine's mount-path rule, read from the Rust source the planner uses. */
+function engineMountPathRule(): { pattern: string; maxChars: number } {
+  const source = fs.readFileSync(path.join(CDK_DIR, '..', '..', 'shared', 'domain', 'src', 'instances', 'plan.rs'), 'utf8');
+  const pattern = /pub const MOUNT_PATH_PATTERN: &str = r"([^"]*)";/.exec(source);
+  const maxChars = /pub const MOUNT_PATH_MAX_CHARS: usize = (\d+);/.exec(source);
+  assert.ok(pattern && maxChars, 'MOUNT_PATH_PATTERN and MOUNT_PATH_MAX_CHARS in plan.rs');
+  return { pattern: pattern[1], maxChars: Number(maxChars[1]) };
+}
 
 const templates: Array<[string, string]> = [['cdk', CDK_TEMPLATE]];
 if (process.env.SAM_TRANSFORMED_TEMPLATE) {
@@ -243,10 +252,8 @@ for (const [name, file] of templates) {
             if (action === 'ssm:SendCommand') {
               const onInstances = resourcesOf(s).some((r) => String(r).includes(':instance/'));
               assert.ok(!onInstances || tagged(s, 'ssm:resourceTag/chainlink:stack'), `${fn}: ${action}`);
-              assert.ok(
-                resourcesOf(s).every((r) => /:instance\/\*$|:document\/AWS-RunShellScript$/.test(String(r))),
-                `${fn}: SendCommand only AWS-RunShellScript, only on instances`,
-              );
+              // Asserted in detail below: the stack's document and the stack's instances only.
+              assert.equal(fn, instanceGuard, `${fn} may not SendCommand`);
             }
             if (service === 'ssm' && action !== 'ssm:SendCommand') {
               for (const r of resourcesOf(s)) {
@@ -270,6 +277,81 @@ for (const [name, file] of templates) {
           'aws:TagKeys': ['chainlink:remediation'],
         }, `${action} writes only the remediation tag`);
       }
+    });
+
+    it("sends Run Commands with the stack's filesystem document only, to the stack's instances only", () => {
+      const documents = ofType('AWS::SSM::Document');
+      assert.equal(documents.length, 1, 'one SSM document: the filesystem document');
+      const [documentId] = documents[0];
+      // SAM's !Sub keeps ${Id}; the CDK's Fn::Join reads as {"Ref":"Id"} (test/resolve.ts).
+      const namesDocument = (r: Json) =>
+        String(r).endsWith(`:document/\${${documentId}}`) || String(r).endsWith(`:document/{"Ref":"${documentId}"}`);
+      const sendCommand = [securityGroupGuard, parameterGuard, instanceGuard].flatMap((fn) =>
+        statementsOf(roleOf(fn))
+          .filter((s) => actions(s).some((a) => a === 'ssm:SendCommand' || a === 'ssm:*' || a === '*'))
+          .map((s) => ({ fn, s })),
+      );
+      assert.ok(sendCommand.length >= 2, 'SendCommand statements were found');
+      let onDocument = 0;
+      let onInstances = 0;
+      for (const { fn, s } of sendCommand) {
+        assert.equal(fn, instanceGuard, `only instance-guard may SendCommand (${s.Sid})`);
+        assert.deepEqual(actions(s), ['ssm:SendCommand'], `${s.Sid}: SendCommand alone`);
+        for (const r of resourcesOf(s)) {
+          const text = String(r);
+          assert.doesNotMatch(text, /AWS-RunShellScript|document\/\*|^\*$/, `${s.Sid}: never ${text}`);
+          if (text.includes(':document/')) {
+            assert.ok(namesDocument(r), `${s.Sid}: ${text} is the stack's document`);
+            // The document statement names one exact ARN; a tag condition here would be one
+            // more thing to get wrong, and none is needed.
+            assert.equal(s.Condition, undefined, `${s.Sid}: the document ARN is exact`);
+            onDocument += 1;
+          } else {
+            assert.match(text, /:ec2:<AWS::Region>:<AWS::AccountId>:instance\/\*$/, `${s.Sid}: ${text}`);
+            assert.deepEqual(s.Condition, { StringEquals: { 'ssm:resourceTag/chainlink:stack': STACK } }, s.Sid);
+            onInstances += 1;
+          }
+        }
+      }
+      assert.deepEqual([onDocument, onInstances], [1, 1], 'one document ARN, one instance ARN');
+      const env = (props(template.Resources[instanceGuard]).Environment as { Variables: Record<string, Json> }).Variables;
+      assert.deepEqual(env.FILESYSTEM_DOCUMENT, { Ref: documentId }, 'instance-guard is told the document');
+      for (const fn of [securityGroupGuard, parameterGuard]) {
+        const other = (props(template.Resources[fn]).Environment as { Variables: Record<string, Json> }).Variables;
+        assert.equal(other.FILESYSTEM_DOCUMENT, undefined, fn);
+      }
+    });
+
+    it("ships the filesystem document: one parameter, the engine's mount-path rule, the same in both templates", () => {
+      const [[, document]] = ofType('AWS::SSM::Document');
+      const p = props(document);
+      assert.equal(p.DocumentType, 'Command');
+      assert.equal(p.TargetType, '/AWS::EC2::Instance');
+      assert.equal(tags(document)['chainlink:stack'], STACK);
+      const content = p.Content as Record<string, Json>;
+      assert.equal(content.schemaVersion, '2.2');
+      const parameters = content.parameters as Record<string, Record<string, Json>>;
+      assert.deepEqual(Object.keys(parameters), ['mountPath'], 'one parameter: the mount path');
+      const { pattern, maxChars } = engineMountPathRule();
+      assert.equal(parameters.mountPath.allowedPattern, pattern, "allowedPattern is the engine's MOUNT_PATH_PATTERN");
+      assert.equal(parameters.mountPath.maxChars, maxChars, "maxChars is the engine's MOUNT_PATH_MAX_CHARS");
+      assert.equal(parameters.mountPath.interpolationType, 'ENV_VAR', 'the path is never spliced into the script');
+      const steps = content.mainSteps as Array<Record<string, Json>>;
+      assert.deepEqual(steps.map((s) => s.action), ['aws:runShellScript']);
+      const script = ((steps[0].inputs as Record<string, Json>).runCommand as string[]).join('\n');
+      assert.doesNotMatch(script, /\{\{/, 'no {{ }} interpolation: the path arrives as SSM_mountPath');
+      assert.match(script, /growpart/);
+      assert.match(script, /xfs_growfs/);
+      assert.match(script, /resize2fs/);
+      // The same pattern in JavaScript's dialect agrees with the engine's cases.
+      const accepts = (path: string) => new RegExp(pattern).test(path) && path.length <= maxChars;
+      for (const ok of ['/', '/data', '/var/lib/postgresql-data_1', '/a.b/c.d', '/.hidden']) {
+        assert.ok(accepts(ok), ok);
+      }
+      for (const bad of ['', 'data', '/a b', "/data'; rm -rf /", '/data/../etc', '/..', '/$(reboot)', '/a\nb', `/${'a'.repeat(maxChars)}`]) {
+        assert.ok(!accepts(bad), JSON.stringify(bad));
+      }
+      assert.deepEqual(content, FILESYSTEM_DOCUMENT_CONTENT, 'the same document as the CDK app ships');
     });
 
     it('gives each function exactly the writes of its capability', () => {

@@ -166,6 +166,14 @@ string_id!(
     |raw| ec2_id(raw, "sg-")
 );
 string_id!(
+    /// An SSM document's name: 3 to 128 letters, digits and `_ - .`, as SSM allows for the
+    /// documents of an account (shared documents, named by ARN, are not used).
+    DocumentName,
+    "SSM document name",
+    |raw| (3..=128).contains(&raw.len())
+        && raw.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b))
+);
+string_id!(
     /// `vpc-…`.
     VpcId,
     "VPC ID",

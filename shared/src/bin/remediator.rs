@@ -7,6 +7,7 @@
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use shared::aws::{load_sdk_config, Clients};
+use shared::domain::ids::DocumentName;
 use shared::domain::report::{Execution, Report};
 use shared::domain::signal::Signal;
 use shared::domain::stack::StackFile;
@@ -59,6 +60,16 @@ struct Common {
     /// Print one JSON document instead of text.
     #[arg(long)]
     json: bool,
+    /// The stack's SSM document that extends a filesystem after a disk growth (the templates'
+    /// output `FilesystemDocumentName`); default: the FILESYSTEM_DOCUMENT variable. Without
+    /// either, a disk growth grows the volume and reports that the filesystem must be extended
+    /// by hand: the CLI never runs a command through AWS-RunShellScript.
+    #[arg(long, value_name = "NAME", value_parser = parse_document)]
+    filesystem_document: Option<DocumentName>,
+}
+
+fn parse_document(raw: &str) -> Result<DocumentName, String> {
+    DocumentName::parse(raw).ok_or_else(|| format!("{raw:?} is not an SSM document name"))
 }
 
 const EXIT_BAD_INPUT: u8 = 2;
@@ -131,8 +142,22 @@ async fn run(cli: Cli) -> ExitCode {
         Command::Validate(_) => Capabilities::PARAMETERS,
         _ => Capabilities::ALL,
     };
+    let document = match &common.filesystem_document {
+        Some(document) => Some(document.clone()),
+        None => match std::env::var("FILESYSTEM_DOCUMENT") {
+            Ok(raw) if !raw.trim().is_empty() => match parse_document(raw.trim()) {
+                Ok(document) => Some(document),
+                Err(e) => {
+                    eprintln!("error: FILESYSTEM_DOCUMENT: {e}");
+                    return ExitCode::from(EXIT_BAD_INPUT);
+                }
+            },
+            _ => None,
+        },
+    };
     let config = load_sdk_config().await;
-    let engine = Engine::new(Clients::new(&config), file, capabilities);
+    let engine =
+        Engine::new(Clients::new(&config), file, capabilities).with_filesystem_document(document);
     let report = match (&cli.command, event) {
         (Command::Handle { .. }, Some(event)) => run_event(&engine, event, Execution::Apply).await,
         (Command::Plan { .. }, Some(event)) => run_event(&engine, event, Execution::Plan).await,

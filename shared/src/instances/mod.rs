@@ -109,7 +109,7 @@ impl Capability for Instances {
 
     async fn apply(&self, cx: &Context<'_>, plan: &InstancePlan) -> Vec<ActionOutcome> {
         let clients = InstanceClients::from(cx.clients);
-        apply_instance_actions(clients, &plan.actions, cx.waits).await
+        apply_instance_actions(clients, &plan.actions, cx.waits, cx.filesystem_document).await
     }
 
     fn report(

@@ -43,7 +43,8 @@ pub enum InstanceAction {
         from_gib: u32,
         to_gib: u32,
     },
-    /// An SSM Run Command on the instance: grow the partition and the filesystem at `path`.
+    /// An SSM Run Command of the stack's own document on the instance: grow the partition and
+    /// the filesystem at `path`.
     ExtendFilesystem { instance: InstanceId, path: String },
     /// Auto Scaling replaces an unhealthy instance with a new one.
     MarkUnhealthy {
@@ -137,7 +138,7 @@ impl fmt::Display for InstanceAction {
             ),
             Self::ExtendFilesystem { instance, path } => write!(
                 f,
-                "extend the filesystem at {path} on {instance} (SSM Run Command AWS-RunShellScript)"
+                "extend the filesystem at {path} on {instance} (SSM Run Command: the stack's filesystem document)"
             ),
             Self::MarkUnhealthy { group, instance } => write!(
                 f,
@@ -526,10 +527,21 @@ fn plan_disk_growth(
     ])
 }
 
-/// The path goes into a shell command on the node: only plain path characters pass.
+/// The mount-path rule as a regular expression: the stack's SSM document (infra/) declares it
+/// as its `mountPath` parameter's `allowedPattern`, with `maxChars` = [`MOUNT_PATH_MAX_CHARS`],
+/// so Systems Manager refuses, before anything runs on the node, every path this engine would
+/// refuse. An absolute path of letters, digits and `/ _ . -` with no `..` (each `.` is followed
+/// by another character or ends the path). No look-around: SSM, JavaScript and Rust's `regex`
+/// read it alike, and the tests check it against [`is_safe_path`] and both templates.
+pub const MOUNT_PATH_PATTERN: &str = r"^/([A-Za-z0-9/_-]|\.[A-Za-z0-9/_-])*\.?$";
+/// The longest mount path the engine (and the SSM document) accepts.
+pub const MOUNT_PATH_MAX_CHARS: usize = 256;
+
+/// The path reaches a shell script on the node (the SSM document's `mountPath`): only plain
+/// path characters pass. [`MOUNT_PATH_PATTERN`] is the same rule.
 pub fn is_safe_path(path: &str) -> bool {
     path.starts_with('/')
-        && path.len() <= 256
+        && path.len() <= MOUNT_PATH_MAX_CHARS
         && !path.contains("..")
         && path
             .chars()

@@ -1,4 +1,4 @@
-use super::plan::is_safe_path;
+use super::plan::{is_safe_path, MOUNT_PATH_MAX_CHARS, MOUNT_PATH_PATTERN};
 use super::*;
 use crate::ids::{AutoScalingGroupName, LaunchTemplateId, VolumeId};
 use crate::signal::{AlarmMetric, AlarmNotice};
@@ -409,6 +409,59 @@ fn a_path_that_could_break_the_shell_command_is_refused() {
         );
     }
     assert!(is_safe_path("/var/lib/postgresql-data_1"));
+}
+
+/// The SSM document refuses exactly what the planner refuses: its `allowedPattern` (with
+/// `maxChars`) is `MOUNT_PATH_PATTERN`, which must be the same rule as `is_safe_path`.
+fn pattern_accepts(path: &str) -> bool {
+    let pattern = regex::Regex::new(MOUNT_PATH_PATTERN).unwrap_or_else(|e| panic!("{e}"));
+    pattern.is_match(path) && path.len() <= MOUNT_PATH_MAX_CHARS
+}
+
+#[test]
+fn the_documents_mount_path_pattern_is_the_planners_rule() {
+    let long_ok = format!("/{}", "a".repeat(MOUNT_PATH_MAX_CHARS - 1));
+    let too_long = format!("/{}", "a".repeat(MOUNT_PATH_MAX_CHARS));
+    let cases = [
+        "/",
+        "/data",
+        "/var/lib/postgresql-data_1",
+        "/a.b/c.d",
+        "/.",
+        "/a.",
+        "/.hidden",
+        "/a/./b",
+        "//",
+        "",
+        "data",
+        "/a b",
+        "/data'; rm -rf /",
+        "/data/../etc",
+        "/..",
+        "/a..",
+        "/$(reboot)",
+        "/a\nb",
+        "/\u{e9}",
+        "/a;b",
+        "/a`b`",
+        ".",
+        "./a",
+        &long_ok,
+        &too_long,
+    ];
+    for path in cases {
+        assert_eq!(pattern_accepts(path), is_safe_path(path), "{path:?}");
+    }
+    assert!(is_safe_path(&long_ok) && !is_safe_path(&too_long));
+}
+
+proptest::proptest! {
+    #[test]
+    fn the_mount_path_pattern_agrees_with_the_planner_on_any_path(
+        path in "/?[a-z./_ '$;-]{0,12}\\.?"
+    ) {
+        proptest::prop_assert_eq!(pattern_accepts(&path), is_safe_path(&path), "{:?}", path);
+    }
 }
 
 #[test]

@@ -7,10 +7,10 @@ mod group;
 mod instance;
 mod volume;
 
-pub use volume::{extend_filesystem_script, RUN_SHELL_SCRIPT};
+pub use volume::MOUNT_PATH_PARAMETER;
 
 use super::observe::InstanceClients;
-use domain::ids::InstanceId;
+use domain::ids::{DocumentName, InstanceId};
 use domain::instances::plan::{InstanceAction, Resource};
 use domain::instances::RecordOutcome;
 use domain::outcome::{ActionOutcome, Outcome};
@@ -37,10 +37,13 @@ pub use crate::aws::Waits;
 
 /// Runs the actions in order; after a failure, the rest are skipped and the remediation's
 /// record is closed as rolled back or failed.
+/// `filesystem_document` is the stack's SSM document that extends a filesystem (none: a person
+/// does it).
 pub async fn apply_instance_actions(
     clients: InstanceClients<'_>,
     actions: &[InstanceAction],
     waits: Waits,
+    filesystem_document: Option<&DocumentName>,
 ) -> Vec<ActionOutcome> {
     let mut outcomes: Vec<ActionOutcome> = Vec::with_capacity(actions.len());
     let mut failed = None;
@@ -51,7 +54,7 @@ pub async fn apply_instance_actions(
             }));
             continue;
         }
-        let outcome = apply_one(clients, action, waits).await;
+        let outcome = apply_one(clients, action, waits, filesystem_document).await;
         tracing::info!(
             action = action.kind(),
             target = %action.target(),
@@ -113,6 +116,7 @@ async fn apply_one(
     clients: InstanceClients<'_>,
     action: &InstanceAction,
     waits: Waits,
+    filesystem_document: Option<&DocumentName>,
 ) -> ActionOutcome {
     let result = match action {
         InstanceAction::RecordRemediation { resource, record } => {
@@ -146,7 +150,7 @@ async fn apply_one(
             ..
         } => volume::grow_volume(clients.ec2, volume.as_str(), *from_gib, *to_gib, waits).await,
         InstanceAction::ExtendFilesystem { instance, path } => {
-            volume::extend_filesystem(clients, instance, path).await
+            volume::extend_filesystem(clients, filesystem_document, instance, path).await
         }
         InstanceAction::MarkUnhealthy { instance, .. } => mark_unhealthy(clients, instance).await,
         InstanceAction::RestartInstance { instance } => {

@@ -1,9 +1,9 @@
 //! A volume: grown by the step (never twice for one incident), then its filesystem extended
-//! through SSM Run Command.
+//! through SSM Run Command with the stack's own document, which can do nothing else.
 
 use super::{checked, Waits};
 use crate::instances::observe::InstanceClients;
-use domain::ids::InstanceId;
+use domain::ids::{DocumentName, InstanceId};
 use domain::outcome::ActionOutcome;
 use domain::outcome::Outcome;
 use domain::Error;
@@ -102,63 +102,57 @@ async fn wait_for_volume(
     }
 }
 
-/// The SSM document that runs a shell script on the instance.
-pub const RUN_SHELL_SCRIPT: &str = "AWS-RunShellScript";
+/// The name of the stack document's one parameter: the mount path, checked by Systems Manager
+/// against the document's `allowedPattern` (the planner's own rule, `MOUNT_PATH_PATTERN`).
+pub const MOUNT_PATH_PARAMETER: &str = "mountPath";
 
-/// Grows the partition (if any) and the filesystem mounted at `path`, for ext4 and XFS. The
-/// path passed the planner's character check: it cannot break out of its quotes.
-pub fn extend_filesystem_script(path: &str) -> Vec<String> {
-    vec![
-        "set -eu".into(),
-        format!("mount_path='{path}'"),
-        r#"source=$(findmnt -n -o SOURCE --target "$mount_path")"#.into(),
-        r#"fstype=$(findmnt -n -o FSTYPE --target "$mount_path")"#.into(),
-        r#"disk=$(lsblk -n -o PKNAME "$source" | head -n 1)"#.into(),
-        r#"part=$(cat "/sys/class/block/$(basename "$source")/partition" 2>/dev/null || true)"#
-            .into(),
-        r#"if [ -n "$disk" ] && [ -n "$part" ]; then growpart "/dev/$disk" "$part" || true; fi"#
-            .into(),
-        r#"case "$fstype" in xfs) xfs_growfs -d "$mount_path" ;; ext2|ext3|ext4) resize2fs "$source" ;; *) echo "cannot extend $fstype at $mount_path" >&2; exit 1 ;; esac"#
-            .into(),
-    ]
-}
-
+/// Runs the stack's filesystem document (infra/: grows the partition and the ext4/XFS filesystem
+/// at its one parameter, the mount path, and nothing else). Without a document configured, the
+/// volume is grown and a person extends the filesystem: the engine never falls back to a
+/// document that runs any command it is given (`AWS-RunShellScript`).
 pub(super) async fn extend_filesystem(
     clients: InstanceClients<'_>,
+    document: Option<&DocumentName>,
     instance: &InstanceId,
     path: &str,
 ) -> Result<ActionOutcome, Error> {
-    let sent = match send_extend_command(clients, instance, path).await {
+    let by_hand = format!("the volume is grown; extend the filesystem at {path} on {instance} by hand (growpart, then resize2fs or xfs_growfs)");
+    let Some(document) = document else {
+        return Ok(ActionOutcome::failed_changed(
+            Error::NotCarriedOut {
+                operation: "SendCommand",
+                message: "no filesystem document is configured (FILESYSTEM_DOCUMENT, or the CLI's --filesystem-document)".into(),
+            },
+            by_hand,
+        ));
+    };
+    let sent = match send_extend_command(clients, document, instance, path).await {
         Ok(sent) => sent,
         // The volume is already bigger: only the filesystem is missing.
-        Err(error) => {
-            return Ok(ActionOutcome::failed_changed(
-                error,
-                format!("the volume is grown; extend the filesystem at {path} on {instance} by hand (growpart, then resize2fs or xfs_growfs)"),
-            ))
-        }
+        Err(error) => return Ok(ActionOutcome::failed_changed(error, by_hand)),
     };
     let command = sent
         .command()
         .and_then(|c| c.command_id())
         .unwrap_or("unknown");
     Ok(ActionOutcome::applied(format!(
-        "SSM command {command} extends {path} on {instance}"
+        "SSM command {command} ({document}) extends {path} on {instance}"
     )))
 }
 
 async fn send_extend_command(
     clients: InstanceClients<'_>,
+    document: &DocumentName,
     instance: &InstanceId,
     path: &str,
 ) -> Result<aws_sdk_ssm::operation::send_command::SendCommandOutput, Error> {
     clients
         .ssm
         .send_command()
-        .document_name(RUN_SHELL_SCRIPT)
+        .document_name(document.as_str())
         .instance_ids(instance.as_str())
         .comment("chainlink-remediator: extend the filesystem after a volume growth")
-        .parameters("commands", extend_filesystem_script(path))
+        .parameters(MOUNT_PATH_PARAMETER, vec![path.to_string()])
         .timeout_seconds(600)
         .send()
         .await
