@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 pub mod fault_proxy;
 pub mod fleet;
+pub mod output;
 pub use fault_proxy::{Fault, FaultProxy, Schedule};
 
 /// A moto server, stopped when dropped.
@@ -34,6 +35,7 @@ impl Moto {
     /// Starts an emulator with the extension's settings overridden, e.g.
     /// `[("AWS_LIKE_PAGE_CAP", "2")]` or `[("AWS_LIKE_TRANSITION_READS", "5")]`.
     pub fn start_with(settings: &[(&str, &str)]) -> Moto {
+        output::capture_engine_logs();
         let server = std::env::var_os("REMEDIATOR_MOTO_SERVER")
             .map(PathBuf::from)
             .unwrap_or_else(|| repo_path("scripts/emulator/moto_server"));
