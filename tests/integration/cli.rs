@@ -552,3 +552,141 @@ async fn events_outside_every_job_exit_0_with_a_reason_and_read_nothing() {
         "an ignored event reads nothing"
     );
 }
+
+/// `--json` prints exactly one document, whatever happened.
+fn one_document(output: &Output) -> Value {
+    let documents: Vec<Value> = serde_json::Deserializer::from_slice(&output.stdout)
+        .into_iter::<Value>()
+        .collect::<Result<_, _>>()
+        .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", text(&output.stdout)));
+    assert_eq!(documents.len(), 1, "{}", text(&output.stdout));
+    documents.into_iter().next().unwrap_or_default()
+}
+
+/// A write AWS refuses on every attempt: the action fails, the binary exits 1 with one JSON
+/// document saying so, and the rule it could not revoke is still there (nothing else changed).
+#[tokio::test]
+async fn a_failed_action_exits_1_with_one_failed_report() {
+    use tests::{Fault, FaultProxy, Schedule};
+    let moto = Moto::start();
+    let ec2 = moto.ec2().await;
+    let stack = SeededStack::healthy(&ec2, "demo").await;
+    seed::allow(&ec2, &stack.node, &[rule::tcp(6688, "0.0.0.0/0")]).await;
+    let proxy = FaultProxy::start(&moto.endpoint);
+    proxy.fail(
+        "RevokeSecurityGroupIngress",
+        Schedule::Always,
+        Fault::Refuse {
+            status: 400,
+            code: "UnauthorizedOperation",
+            message: "You are not authorized to perform this operation.",
+        },
+    );
+    let recording = moto.start_recording();
+
+    let output = tests::output::run(
+        std::process::Command::new(remediator_binary())
+            .args(["apply", "--stack", &sample_stack(), "--json"])
+            .envs(tests::binary_env(&proxy.endpoint))
+            .env("AWS_MAX_ATTEMPTS", "2"),
+    );
+
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output.stderr));
+    let report = one_document(&output);
+    assert_eq!(report["status"], "failed", "{report}");
+    let action = &report["stacks"][0]["actions"][0];
+    assert_eq!(
+        (action["kind"].as_str(), action["outcome"].as_str()),
+        (Some("RevokeIngress"), Some("failed")),
+        "{report}"
+    );
+    assert!(
+        !proxy.exchanges_of("RevokeSecurityGroupIngress").is_empty(),
+        "the revoke was attempted"
+    );
+    assert!(
+        recording.mutating_calls().is_empty(),
+        "no refused write reached AWS, and nothing else was written: {:?}",
+        recording.mutating_calls()
+    );
+    let mut rules = stack.healthy_node_rules();
+    rules.push("tcp 6688 from 0.0.0.0/0".into());
+    rules.sort();
+    assert_eq!(seed::ingress(&ec2, &stack.node).await, rules);
+}
+
+/// Parameters the engine cannot repair (a required one deleted: nothing to restore from) leave
+/// the run invalid: `apply` exits 1 with one JSON document, and writes nothing.
+#[tokio::test]
+async fn parameters_left_invalid_exit_1_with_one_invalid_report() {
+    let moto = Moto::start();
+    SeededStack::healthy(&moto.ec2().await, "demo").await;
+    let client = ssm::client(&moto).await;
+    let mut set = ssm::valid_legacy();
+    set.retain(|(key, _)| *key != "DATABASE_URL");
+    ssm::put_all(&client, "/chainlink/demo/", &set).await;
+    let recording = moto.start_recording();
+
+    let output = remediator(&moto, &["apply", "--stack", &sample_stack(), "--json"]);
+
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output.stderr));
+    let report = one_document(&output);
+    assert_eq!(report["status"], "invalid", "{report}");
+    let parameters = &report["stacks"][0]["parameters"];
+    assert_eq!(parameters["valid"], false, "{report}");
+    assert!(
+        parameters["findings"]
+            .as_array()
+            .is_some_and(|f| f.iter().any(|f| f["code"] == "CL-DB-001")),
+        "{report}"
+    );
+    assert_eq!(recording.mutating_calls(), Vec::<String>::new());
+    assert!(
+        client
+            .get_parameter()
+            .name("/chainlink/demo/DATABASE_URL")
+            .send()
+            .await
+            .is_err(),
+        "nothing is recreated"
+    );
+}
+
+/// `validate` on a set that is invalid and never was valid: no rollback can help, exit 1, one
+/// JSON document, and Parameter Store unchanged.
+#[tokio::test]
+async fn validate_on_an_invalid_set_with_no_valid_history_exits_1() {
+    let moto = Moto::start();
+    let client = ssm::client(&moto).await;
+    let set: Vec<(&str, &str)> = ssm::valid_legacy()
+        .into_iter()
+        .map(|(key, value)| match key {
+            "ETH_URL" => (key, "http://eth-1.rpc.prod.demo.internal"),
+            _ => (key, value),
+        })
+        .collect();
+    ssm::put_all(&client, "/chainlink/demo/", &set).await;
+    let recording = moto.start_recording();
+
+    let stack = sample_stack();
+    for json_flag in [false, true] {
+        let mut args = vec!["validate", "--stack", &stack];
+        if json_flag {
+            args.push("--json");
+        }
+        let output = remediator(&moto, &args);
+        assert_eq!(output.status.code(), Some(1), "{}", text(&output.stdout));
+        if json_flag {
+            let report = one_document(&output);
+            assert_eq!(report["status"], "invalid", "{report}");
+            assert_eq!(report["stacks"][0]["parameters"]["valid"], false);
+        } else {
+            assert!(text(&output.stdout).contains("CL-RPC-001 ETH_URL"));
+        }
+    }
+    assert_eq!(recording.mutating_calls(), Vec::<String>::new());
+    assert_eq!(
+        ssm::current(&client, "/chainlink/demo/ETH_URL").await,
+        (1, "http://eth-1.rpc.prod.demo.internal".to_string())
+    );
+}
