@@ -496,6 +496,38 @@ pub mod seed {
         port: i32,
         cidr: &str,
     ) -> String {
+        acl_with_deny(ec2, vpc, subnet, AclDeny::Inbound, (port, port), cidr).await
+    }
+
+    /// Gives `subnet` a network ACL of its own that admits every request but sends no reply to
+    /// `cidr`: outbound TCP on the ephemeral ports (1024-65535) to it is denied (rule 90),
+    /// everything else allowed both ways (rule 100).
+    pub async fn acl_denying_replies(
+        ec2: &aws_sdk_ec2::Client,
+        vpc: &str,
+        subnet: &str,
+        cidr: &str,
+    ) -> String {
+        acl_with_deny(ec2, vpc, subnet, AclDeny::Outbound, (1024, 65535), cidr).await
+    }
+
+    /// Which way an ACL's one deny rule faces.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub enum AclDeny {
+        Inbound,
+        Outbound,
+    }
+
+    /// Gives `subnet` a network ACL of its own: TCP `ports` with `cidr` denied `direction`
+    /// (rule 90), everything else allowed both ways (rule 100).
+    pub async fn acl_with_deny(
+        ec2: &aws_sdk_ec2::Client,
+        vpc: &str,
+        subnet: &str,
+        direction: AclDeny,
+        ports: (i32, i32),
+        cidr: &str,
+    ) -> String {
         use aws_sdk_ec2::types::{PortRange, RuleAction};
         let acl = ec2
             .create_network_acl()
@@ -508,8 +540,9 @@ pub mod seed {
             .and_then(|a| a.network_acl_id())
             .unwrap_or_default()
             .to_string();
+        let deny_egress = direction == AclDeny::Outbound;
         let entries = [
-            (90, false, "6", Some(port), cidr, RuleAction::Deny),
+            (90, deny_egress, "6", Some(ports), cidr, RuleAction::Deny),
             (100, false, "-1", None, "0.0.0.0/0", RuleAction::Allow),
             (100, true, "-1", None, "0.0.0.0/0", RuleAction::Allow),
         ];
@@ -519,7 +552,9 @@ pub mod seed {
                 .rule_number(number)
                 .egress(egress)
                 .protocol(protocol)
-                .set_port_range(port.map(|p| PortRange::builder().from(p).to(p).build()))
+                .set_port_range(
+                    port.map(|(from, to)| PortRange::builder().from(from).to(to).build()),
+                )
                 .cidr_block(cidr)
                 .rule_action(action)
                 .send()
