@@ -6,11 +6,11 @@ use std::process::Output;
 use tests::{remediator_binary, repo_path, rule, seed, ssm, Moto, SeededStack};
 
 fn remediator(moto: &Moto, args: &[&str]) -> Output {
-    std::process::Command::new(remediator_binary())
-        .args(args)
-        .envs(moto.env())
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run remediator: {e}"))
+    tests::output::run(
+        std::process::Command::new(remediator_binary())
+            .args(args)
+            .envs(moto.env()),
+    )
 }
 
 fn text(bytes: &[u8]) -> String {
@@ -195,12 +195,12 @@ async fn a_refused_run_exits_1_and_an_unreachable_endpoint_is_a_clear_error() {
     assert_eq!(refused.status.code(), Some(1));
     assert_eq!(json(&refused)["status"], "refused");
 
-    let unreachable = std::process::Command::new(remediator_binary())
-        .args(["plan", "--stack", &sample_stack()])
-        .envs(moto.env())
-        .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
-        .output()
-        .unwrap_or_else(|e| panic!("{e}"));
+    let unreachable = tests::output::run(
+        std::process::Command::new(remediator_binary())
+            .args(["plan", "--stack", &sample_stack()])
+            .envs(moto.env())
+            .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9"),
+    );
     assert_eq!(unreachable.status.code(), Some(1));
     assert!(
         text(&unreachable.stderr).contains("DescribeSecurityGroups failed: Dispatch"),
@@ -219,7 +219,7 @@ async fn no_command_ever_prints_a_secret() {
     let ec2 = moto.ec2().await;
     SeededStack::healthy(&ec2, "demo").await;
     let client = ssm::client(&moto).await;
-    let db = format!("postgresql://chainlink:{CANARY}-db-passw0rd@db.prod.demo.internal:5432/chainlink?sslmode=require");
+    let db = canary_database_url();
     let keystore = format!("{CANARY}-keystore");
     let api = format!("{CANARY}-api-password");
     let set: Vec<(&str, &str)> = ssm::valid_legacy()
@@ -233,15 +233,77 @@ async fn no_command_ever_prints_a_secret() {
         .collect();
     ssm::put_all(&client, "/chainlink/demo/", &set).await;
     remediator(&moto, &["apply", "--stack", &sample_stack()]);
-    // A bad change whose password also breaks the URL, pointing at another environment.
-    let bad = format!(
+
+    assert_a_bad_change_prints_no_secret(&moto, &client, "DATABASE_URL", &db).await;
+}
+
+/// The same with a v2 parameter set: secrets in `secrets.toml` and in `CL_*` parameters.
+#[tokio::test]
+async fn no_command_ever_prints_a_v2_secret() {
+    let moto = Moto::start();
+    let ec2 = moto.ec2().await;
+    SeededStack::healthy(&ec2, "demo").await;
+    let client = ssm::client(&moto).await;
+    let config = include_str!("../../shared/domain/tests/testdata/v2-config.toml");
+    let db = canary_database_url();
+    let keystore = format!("{CANARY}-keystore");
+    let secrets = format!("[Database]\nURL = '{db}'\n\n[Password]\nKeystore = '{keystore}'\n");
+    let vrf = format!("{CANARY}-vrf-password");
+    ssm::put_all(
+        &client,
+        "/chainlink/demo/",
+        &[
+            ("config.toml", config),
+            ("secrets.toml", &secrets),
+            ("CL_DATABASE_URL", &db),
+            ("CL_PASSWORD_KEYSTORE", &keystore),
+            ("CL_PASSWORD_VRF", &vrf),
+        ],
+    )
+    .await;
+    let first = remediator(&moto, &["validate", "--stack", &sample_stack(), "--json"]);
+    assert_eq!(
+        json(&first)["stacks"][0]["parameters"]["valid"],
+        true,
+        "the v2 set starts valid: {}",
+        text(&first.stdout)
+    );
+    remediator(&moto, &["apply", "--stack", &sample_stack()]);
+
+    assert_a_bad_change_prints_no_secret(&moto, &client, "CL_DATABASE_URL", &db).await;
+    for (name, planted) in [("secrets.toml", &secrets), ("CL_PASSWORD_VRF", &vrf)] {
+        let (version, value) = ssm::current(&client, &format!("/chainlink/demo/{name}")).await;
+        assert_eq!((version, &value), (1, planted), "{name} untouched");
+    }
+}
+
+/// A production database URL whose password is the canary.
+fn canary_database_url() -> String {
+    format!("postgresql://chainlink:{CANARY}-db-passw0rd@db.prod.demo.internal:5432/chainlink?sslmode=require")
+}
+
+/// Changes the parameter `bad` (under `/chainlink/demo/`, now `good`) to a URL whose password
+/// carries the canary and breaks it, pointing at another environment; then runs every command,
+/// in text and JSON: none may print the canary, and the change is rolled back to `good`.
+async fn assert_a_bad_change_prints_no_secret(
+    moto: &Moto,
+    client: &aws_sdk_ssm::Client,
+    bad: &str,
+    good: &str,
+) {
+    let name = format!("/chainlink/demo/{bad}");
+    let broken = format!(
         "postgresql://chainlink:{CANARY}#x@db.dev.demo.internal:5432/chainlink?sslmode=disable"
     );
-    ssm::put(&client, "/chainlink/demo/DATABASE_URL", &bad).await;
+    ssm::put(client, &name, &broken).await;
     let sample_event =
         std::fs::read_to_string(repo_path("samples/events/ssm-parameter-update.json"))
-            .unwrap_or_default();
-    let event = write_temp("ssm-event.json", &sample_event);
+            .unwrap_or_default()
+            .replace(
+                "/chainlink/demo/DATABASE_URL",
+                &format!("/chainlink/demo/{bad}"),
+            );
+    let event = write_temp(&format!("ssm-event-{bad}.json"), &sample_event);
 
     let stack = sample_stack();
     let commands: [Vec<&str>; 4] = [
@@ -256,25 +318,87 @@ async fn no_command_ever_prints_a_secret() {
             if json_flag {
                 args.push("--json");
             }
-            let output = std::process::Command::new(remediator_binary())
-                .args(&args)
-                .envs(moto.env())
-                .env("RUST_LOG", "trace")
-                .output()
-                .unwrap_or_else(|e| panic!("{e}"));
+            let output = remediator(moto, &args);
             let said = text(&output.stdout) + &text(&output.stderr);
             assert!(!said.contains("s3cr3t"), "{args:?} leaked a secret");
             assert!(
                 said.contains("CL-DB-005") || said.contains("converged"),
                 "{args:?} said: {said}"
             );
+            assert!(said.contains("TRACE"), "{args:?} logged at trace level");
         }
     }
-    let (_, value) = ssm::current(&client, "/chainlink/demo/DATABASE_URL").await;
+    let (_, value) = ssm::current(client, &name).await;
     assert_eq!(
-        value, db,
+        value, good,
         "the bad change was rolled back to the last good value"
     );
+}
+
+/// The scan `scripts/test.sh` runs over everything the tests' commands printed and logged
+/// (`tests::output`): a canary in a command's output is caught and the file named; a clean
+/// run's output, trace-level logs included, passes; an empty directory proves nothing.
+#[tokio::test]
+async fn the_canary_scan_catches_a_secret_a_command_printed() {
+    let moto = Moto::start();
+    SeededStack::healthy(&moto.ec2().await, "demo").await;
+    ssm::put_all(
+        &ssm::client(&moto).await,
+        "/chainlink/demo/",
+        &ssm::valid_legacy(),
+    )
+    .await;
+    let scratch = std::env::temp_dir().join(format!("canary-scan-{}", std::process::id()));
+    let (planted, clean, empty) = (
+        scratch.join("planted"),
+        scratch.join("clean"),
+        scratch.join("empty"),
+    );
+    let _ = std::fs::remove_dir_all(&scratch);
+    std::fs::create_dir_all(&empty).unwrap_or_else(|e| panic!("{e}"));
+    let command = |args: &[&str]| {
+        let mut command = std::process::Command::new(remediator_binary());
+        command.args(args).envs(moto.env());
+        command
+    };
+
+    // The binary names the stack file it cannot read: the canary reaches its stderr.
+    let missing = format!("/nonexistent/{CANARY}.toml");
+    let leaked = tests::output::run_into(&planted, &mut command(&["plan", "--stack", &missing]));
+    assert_eq!(leaked.status.code(), Some(2));
+    assert!(
+        text(&leaked.stderr).contains(CANARY),
+        "{}",
+        text(&leaked.stderr)
+    );
+    let fine = tests::output::run_into(&clean, &mut command(&["plan", "--stack", &sample_stack()]));
+    assert_eq!(fine.status.code(), Some(0), "{}", text(&fine.stderr));
+    let kept: String = std::fs::read_dir(&clean)
+        .into_iter()
+        .flatten()
+        .filter_map(|entry| entry.ok())
+        .map(|entry| std::fs::read_to_string(entry.path()).unwrap_or_default())
+        .collect();
+    assert!(kept.contains("TRACE"), "trace-level logs are kept: {kept}");
+    assert!(kept.contains("flow check"), "stdout is kept: {kept}");
+
+    let scan = |dirs: &[&std::path::Path]| {
+        tests::output::run(
+            std::process::Command::new("bash")
+                .arg(repo_path("scripts/canary_scan.sh"))
+                .args(dirs),
+        )
+    };
+    let caught = scan(&[&clean, &planted]);
+    assert_eq!(caught.status.code(), Some(1), "{}", text(&caught.stderr));
+    assert!(
+        text(&caught.stderr).contains(&planted.display().to_string()),
+        "the scan names the file: {}",
+        text(&caught.stderr)
+    );
+    assert_eq!(scan(&[&clean]).status.code(), Some(0));
+    assert_eq!(scan(&[&empty]).status.code(), Some(2));
+    let _ = std::fs::remove_dir_all(&scratch);
 }
 
 #[tokio::test]
@@ -426,5 +550,143 @@ async fn events_outside_every_job_exit_0_with_a_reason_and_read_nothing() {
     assert!(
         recording.requests().is_empty(),
         "an ignored event reads nothing"
+    );
+}
+
+/// `--json` prints exactly one document, whatever happened.
+fn one_document(output: &Output) -> Value {
+    let documents: Vec<Value> = serde_json::Deserializer::from_slice(&output.stdout)
+        .into_iter::<Value>()
+        .collect::<Result<_, _>>()
+        .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", text(&output.stdout)));
+    assert_eq!(documents.len(), 1, "{}", text(&output.stdout));
+    documents.into_iter().next().unwrap_or_default()
+}
+
+/// A write AWS refuses on every attempt: the action fails, the binary exits 1 with one JSON
+/// document saying so, and the rule it could not revoke is still there (nothing else changed).
+#[tokio::test]
+async fn a_failed_action_exits_1_with_one_failed_report() {
+    use tests::{Fault, FaultProxy, Schedule};
+    let moto = Moto::start();
+    let ec2 = moto.ec2().await;
+    let stack = SeededStack::healthy(&ec2, "demo").await;
+    seed::allow(&ec2, &stack.node, &[rule::tcp(6688, "0.0.0.0/0")]).await;
+    let proxy = FaultProxy::start(&moto.endpoint);
+    proxy.fail(
+        "RevokeSecurityGroupIngress",
+        Schedule::Always,
+        Fault::Refuse {
+            status: 400,
+            code: "UnauthorizedOperation",
+            message: "You are not authorized to perform this operation.",
+        },
+    );
+    let recording = moto.start_recording();
+
+    let output = tests::output::run(
+        std::process::Command::new(remediator_binary())
+            .args(["apply", "--stack", &sample_stack(), "--json"])
+            .envs(tests::binary_env(&proxy.endpoint))
+            .env("AWS_MAX_ATTEMPTS", "2"),
+    );
+
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output.stderr));
+    let report = one_document(&output);
+    assert_eq!(report["status"], "failed", "{report}");
+    let action = &report["stacks"][0]["actions"][0];
+    assert_eq!(
+        (action["kind"].as_str(), action["outcome"].as_str()),
+        (Some("RevokeIngress"), Some("failed")),
+        "{report}"
+    );
+    assert!(
+        !proxy.exchanges_of("RevokeSecurityGroupIngress").is_empty(),
+        "the revoke was attempted"
+    );
+    assert!(
+        recording.mutating_calls().is_empty(),
+        "no refused write reached AWS, and nothing else was written: {:?}",
+        recording.mutating_calls()
+    );
+    let mut rules = stack.healthy_node_rules();
+    rules.push("tcp 6688 from 0.0.0.0/0".into());
+    rules.sort();
+    assert_eq!(seed::ingress(&ec2, &stack.node).await, rules);
+}
+
+/// Parameters the engine cannot repair (a required one deleted: nothing to restore from) leave
+/// the run invalid: `apply` exits 1 with one JSON document, and writes nothing.
+#[tokio::test]
+async fn parameters_left_invalid_exit_1_with_one_invalid_report() {
+    let moto = Moto::start();
+    SeededStack::healthy(&moto.ec2().await, "demo").await;
+    let client = ssm::client(&moto).await;
+    let mut set = ssm::valid_legacy();
+    set.retain(|(key, _)| *key != "DATABASE_URL");
+    ssm::put_all(&client, "/chainlink/demo/", &set).await;
+    let recording = moto.start_recording();
+
+    let output = remediator(&moto, &["apply", "--stack", &sample_stack(), "--json"]);
+
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output.stderr));
+    let report = one_document(&output);
+    assert_eq!(report["status"], "invalid", "{report}");
+    let parameters = &report["stacks"][0]["parameters"];
+    assert_eq!(parameters["valid"], false, "{report}");
+    assert!(
+        parameters["findings"]
+            .as_array()
+            .is_some_and(|f| f.iter().any(|f| f["code"] == "CL-DB-001")),
+        "{report}"
+    );
+    assert_eq!(recording.mutating_calls(), Vec::<String>::new());
+    assert!(
+        client
+            .get_parameter()
+            .name("/chainlink/demo/DATABASE_URL")
+            .send()
+            .await
+            .is_err(),
+        "nothing is recreated"
+    );
+}
+
+/// `validate` on a set that is invalid and never was valid: no rollback can help, exit 1, one
+/// JSON document, and Parameter Store unchanged.
+#[tokio::test]
+async fn validate_on_an_invalid_set_with_no_valid_history_exits_1() {
+    let moto = Moto::start();
+    let client = ssm::client(&moto).await;
+    let set: Vec<(&str, &str)> = ssm::valid_legacy()
+        .into_iter()
+        .map(|(key, value)| match key {
+            "ETH_URL" => (key, "http://eth-1.rpc.prod.demo.internal"),
+            _ => (key, value),
+        })
+        .collect();
+    ssm::put_all(&client, "/chainlink/demo/", &set).await;
+    let recording = moto.start_recording();
+
+    let stack = sample_stack();
+    for json_flag in [false, true] {
+        let mut args = vec!["validate", "--stack", &stack];
+        if json_flag {
+            args.push("--json");
+        }
+        let output = remediator(&moto, &args);
+        assert_eq!(output.status.code(), Some(1), "{}", text(&output.stdout));
+        if json_flag {
+            let report = one_document(&output);
+            assert_eq!(report["status"], "invalid", "{report}");
+            assert_eq!(report["stacks"][0]["parameters"]["valid"], false);
+        } else {
+            assert!(text(&output.stdout).contains("CL-RPC-001 ETH_URL"));
+        }
+    }
+    assert_eq!(recording.mutating_calls(), Vec::<String>::new());
+    assert_eq!(
+        ssm::current(&client, "/chainlink/demo/ETH_URL").await,
+        (1, "http://eth-1.rpc.prod.demo.internal".to_string())
     );
 }

@@ -500,11 +500,11 @@ async fn three_hundred_drifted_groups_converge_through_ec2_throttling() {
     let file = std::env::temp_dir().join(format!("faults-fleet-{}.toml", std::process::id()));
     std::fs::write(&file, tests::fleet_stack_file("fleet-*")).unwrap_or_else(|e| panic!("{e}"));
 
-    let output = std::process::Command::new(tests::remediator_binary())
-        .args(["apply", "--stack", &file.display().to_string(), "--json"])
-        .envs(tests::binary_env(&proxy.endpoint))
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run remediator: {e}"));
+    let output = tests::output::run(
+        std::process::Command::new(tests::remediator_binary())
+            .args(["apply", "--stack", &file.display().to_string(), "--json"])
+            .envs(tests::binary_env(&proxy.endpoint)),
+    );
 
     let log = proxy.exchanges();
     let limited = log

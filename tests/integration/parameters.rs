@@ -151,12 +151,15 @@ async fn production_pointed_at_the_dev_database_is_rolled_back_once() {
     assert_eq!(ssm::history_len(&client, name).await, 3, "history is kept");
 
     // The restore's own change event, and a redelivery of the bad one: nothing more happens.
+    let recording = moto.start_recording();
     for event in [change_event("Update", name), change_event("Update", name)] {
         let again = handle(&engine, event).await;
         assert!(parameter_actions(&again).is_empty(), "{again}");
         assert_eq!(again.status, Status::Converged);
     }
+    assert_eq!(recording.mutating_calls(), Vec::<String>::new());
     assert_eq!(ssm::current(&client, name).await.0, 3);
+    assert_eq!(ssm::history_len(&client, name).await, 3);
 }
 
 #[tokio::test]
@@ -238,6 +241,7 @@ async fn a_deleted_required_parameter_is_critical_and_left_to_people() {
         .await
         .unwrap_or_else(|e| panic!("{e:?}"));
 
+    let recording = moto.start_recording();
     let report = handle(
         &engine,
         change_event("Delete", "/chainlink/demo/DATABASE_URL"),
@@ -245,6 +249,22 @@ async fn a_deleted_required_parameter_is_critical_and_left_to_people() {
     .await;
 
     assert_eq!(report.status, Status::Invalid, "{report}");
+    assert_eq!(
+        recording.mutating_calls(),
+        Vec::<String>::new(),
+        "nothing written: no parameter recreated, no label moved"
+    );
+    let gone = client
+        .get_parameter()
+        .name("/chainlink/demo/DATABASE_URL")
+        .send()
+        .await;
+    assert!(
+        gone.as_ref().is_err_and(|e| e
+            .as_service_error()
+            .is_some_and(|e| e.is_parameter_not_found())),
+        "still deleted: {gone:?}"
+    );
     assert_eq!(report.status.exit_code(), 1);
     let parameters = report.stacks[0]
         .parameters
@@ -266,6 +286,7 @@ async fn report_mode_only_finds() {
     ssm::put_all(&client, PREFIX, &valid_legacy()).await;
     ssm::put(&client, "/chainlink/demo/DATABASE_URL", DEV_DB).await;
 
+    let recording = moto.start_recording();
     let report = handle(
         &engine(&moto, "report").await,
         change_event("Update", "/chainlink/demo/DATABASE_URL"),
@@ -273,6 +294,8 @@ async fn report_mode_only_finds() {
     .await;
 
     assert!(!finding_codes(&report).is_empty());
+    assert!(!parameter_actions(&report).is_empty(), "{report}");
+    assert_eq!(recording.mutating_calls(), Vec::<String>::new());
     assert!(
         parameter_actions(&report)
             .iter()
@@ -291,6 +314,7 @@ async fn report_mode_only_finds() {
 async fn events_outside_the_prefix_and_malformed_events_do_nothing() {
     let moto = Moto::start();
     let engine = engine(&moto, "enforce").await;
+    let recording = moto.start_recording();
     let outside = handle(&engine, change_event("Update", "/other-team/DATABASE_URL")).await;
     assert!(outside.stacks.is_empty());
     assert!(
@@ -306,6 +330,11 @@ async fn events_outside_the_prefix_and_malformed_events_do_nothing() {
     malformed["detail"] = json!({"operation": "Update"});
     let rejected = handle(&engine, malformed).await;
     assert_eq!(rejected.status, Status::Rejected);
+    assert_eq!(
+        recording.requests(),
+        Vec::<(String, String)>::new(),
+        "neither reads anything"
+    );
 }
 
 #[tokio::test]
@@ -335,6 +364,7 @@ async fn the_live_probe_finds_an_rpc_node_serving_another_chain() {
         Capabilities::PARAMETERS,
     );
 
+    let recording = moto.start_recording();
     let report = handle(&engine, change_event("Update", "/chainlink/demo/ETH_URL")).await;
 
     let codes = finding_codes(&report);
@@ -354,6 +384,18 @@ async fn the_live_probe_finds_an_rpc_node_serving_another_chain() {
     assert!(parameter_actions(&report)
         .iter()
         .all(|(kind, _)| !kind.starts_with("RevertParameter")));
+    assert!(
+        recording
+            .mutating_calls()
+            .iter()
+            .all(|call| !call.starts_with("PutParameter")),
+        "{:?}",
+        recording.mutating_calls()
+    );
+    assert_eq!(
+        ssm::current(&client, "/chainlink/demo/ETH_URL").await,
+        (1, rpc.clone())
+    );
     let text = report.to_string();
     assert!(
         text.contains("serves chain 11155111, but the stack declares chain 1"),
@@ -539,4 +581,68 @@ async fn a_restore_under_an_undeclared_key_is_refused_and_writes_nothing() {
     );
     assert_eq!(report.status, Status::Invalid, "{report}");
     assert_eq!(ssm::current(&client, name).await, (2, DEV_DB.to_string()));
+}
+
+/// A restore first re-checks that the parameter is still at the version it judged: a change made
+/// between the judgement and the restore is someone else's, judged on its own event, and never
+/// overwritten with the older value.
+#[tokio::test]
+async fn a_restore_never_overwrites_a_change_made_after_the_judgement() {
+    use domain::parameters::ParameterAction;
+    use domain::report::Execution;
+    use domain::signal::Signal;
+    let moto = Moto::start();
+    let client = ssm::client(&moto).await;
+    ssm::put_all(&client, PREFIX, &valid_legacy()).await;
+    let engine = engine(&moto, "enforce").await;
+    let name = "/chainlink/demo/DATABASE_URL";
+    handle(&engine, change_event("Create", name)).await;
+    assert_eq!(ssm::put(&client, name, DEV_DB).await, 2);
+
+    // The judgement: version 2 is bad, version 1's value goes back.
+    let judged = engine
+        .run(Signal::sweep("test"), Execution::Plan)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let actions: Vec<ParameterAction> = judged
+        .stacks
+        .iter()
+        .filter_map(|s| s.parameters.as_ref())
+        .flat_map(|p| &p.actions)
+        .map(|a| a.action.clone())
+        .collect();
+    assert!(
+        matches!(
+            actions.as_slice(),
+            [ParameterAction::RevertParameter {
+                from_version: 2,
+                to_version: 1,
+                ..
+            }]
+        ),
+        "{judged}"
+    );
+    // Meanwhile an operator fixes it by hand, with a new password.
+    let fixed = GOOD_DB.replace("Str0ng-enough-passw0rd", "An0ther-str0ng-passw0rd");
+    assert_eq!(ssm::put(&client, name, &fixed).await, 3);
+    let recording = moto.start_recording();
+
+    let outcomes = shared::parameters::apply::apply_parameter_actions(&client, &actions).await;
+
+    assert_eq!(outcomes.len(), 1);
+    match &outcomes[0].outcome {
+        Outcome::Skipped { reason } => assert!(
+            reason.contains("changed since it was read (version 3, planned from 2)"),
+            "{reason}"
+        ),
+        other => panic!("expected a skip, got {other:?}"),
+    }
+    assert_eq!(
+        recording.mutating_calls(),
+        Vec::<String>::new(),
+        "no put, no label"
+    );
+    assert_eq!(ssm::current(&client, name).await, (3, fixed));
+    assert_eq!(ssm::history_len(&client, name).await, 3);
+    assert_eq!(ssm::labeled(&client, name, LABEL).await, Some(1));
 }

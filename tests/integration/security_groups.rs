@@ -166,9 +166,11 @@ async fn groups_outside_the_stack_are_left_alone() {
         seed::allow(&ec2, group, &[rule::tcp(22, "0.0.0.0/0")]).await;
     }
 
+    let recording = moto.start_recording();
     let report = run(&engine(&moto, sample_stack()).await, Execution::Apply).await;
 
     assert!(outcomes(&report).is_empty(), "{report}");
+    assert_eq!(recording.mutating_calls(), Vec::<String>::new());
     for group in [&other, &untagged] {
         assert_eq!(seed::ingress(&ec2, group).await, ["tcp 22 from 0.0.0.0/0"]);
     }
@@ -181,7 +183,15 @@ async fn plan_changes_nothing_and_a_second_apply_does_nothing() {
     let stack = SeededStack::healthy(&ec2, "demo").await;
     seed::allow(&ec2, &stack.node, &[rule::tcp(22, "0.0.0.0/0")]).await;
     let engine = engine(&moto, sample_stack()).await;
+    let drifted = {
+        let mut rules = stack.healthy_node_rules();
+        rules.push("tcp 22 from 0.0.0.0/0".to_string());
+        rules.sort();
+        rules
+    };
+    assert_eq!(seed::ingress(&ec2, &stack.node).await, drifted);
 
+    let recording = moto.start_recording();
     let plan = run(&engine, Execution::Plan).await;
     assert_eq!(plan.status, Status::Planned);
     assert_eq!(
@@ -191,15 +201,40 @@ async fn plan_changes_nothing_and_a_second_apply_does_nothing() {
     assert!(seed::ingress(&ec2, &stack.node)
         .await
         .contains(&"tcp 22 from 0.0.0.0/0".to_string()));
+    assert_eq!(
+        recording.mutating_calls(),
+        Vec::<String>::new(),
+        "a plan writes nothing"
+    );
+    assert_eq!(seed::ingress(&ec2, &stack.node).await, drifted);
 
+    let recording = moto.start_recording();
     let first = run(&engine, Execution::Apply).await;
     assert_eq!(
         outcomes(&first),
         [(format!("RevokeIngress {}", stack.node), Outcome::Applied)]
     );
+    assert_eq!(
+        recording.mutating_calls(),
+        [format!("RevokeSecurityGroupIngress {}", stack.node)]
+    );
+    assert_eq!(
+        seed::ingress(&ec2, &stack.node).await,
+        stack.healthy_node_rules()
+    );
+    let recording = moto.start_recording();
     let second = run(&engine, Execution::Apply).await;
     assert!(outcomes(&second).is_empty(), "{second}");
     assert_eq!(second.status, Status::Converged);
+    assert_eq!(
+        recording.mutating_calls(),
+        Vec::<String>::new(),
+        "a second apply writes nothing"
+    );
+    assert_eq!(
+        seed::ingress(&ec2, &stack.node).await,
+        stack.healthy_node_rules()
+    );
 }
 
 #[tokio::test]
@@ -213,14 +248,23 @@ async fn report_mode_only_plans_even_on_apply() {
         .replace("mode = \"enforce\"", "mode = \"report\"");
     let file = StackFile::parse(&text, "report.toml").unwrap_or_else(|e| panic!("{e}"));
 
+    let recording = moto.start_recording();
     let report = run(&engine(&moto, file).await, Execution::Apply).await;
 
     assert_eq!(report.status, Status::Planned);
+    assert!(!outcomes(&report).is_empty(), "{report}");
+    assert!(
+        outcomes(&report)
+            .iter()
+            .all(|(_, outcome)| *outcome == Outcome::Planned),
+        "{report}"
+    );
     assert_eq!(
         seed::ingress(&ec2, &stack.db).await.len(),
         2,
         "nothing revoked"
     );
+    assert_eq!(recording.mutating_calls(), Vec::<String>::new());
 }
 
 #[tokio::test]
@@ -235,9 +279,11 @@ async fn a_plan_over_the_limit_is_refused_and_changes_nothing() {
         .replace("max_changes_per_run = 25", "max_changes_per_run = 2");
     let file = StackFile::parse(&text, "limited.toml").unwrap_or_else(|e| panic!("{e}"));
 
+    let recording = moto.start_recording();
     let report = run(&engine(&moto, file).await, Execution::Apply).await;
 
     assert_eq!(report.status, Status::Refused, "{report}");
+    assert_eq!(recording.mutating_calls(), Vec::<String>::new());
     assert_eq!(report.status.exit_code(), 1);
     assert!(
         seed::ingress(&ec2, &node).await.is_empty() && seed::ingress(&ec2, &db).await.is_empty()
@@ -297,10 +343,16 @@ async fn a_change_event_repairs_the_stack_of_the_group_it_names_once() {
             .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(report.status, Status::Converged, "{sample}: {report}");
         // EventBridge delivers at least once: the same event again acts no more.
+        let recording = moto.start_recording();
         let again = handle_event(&engine, event)
             .await
             .unwrap_or_else(|e| panic!("{e}"));
         assert!(outcomes(&again).is_empty(), "{sample} redelivered: {again}");
+        assert_eq!(
+            recording.mutating_calls(),
+            Vec::<String>::new(),
+            "{sample} redelivered"
+        );
     }
     assert_eq!(
         seed::ingress(&ec2, &stack.node).await,
@@ -348,6 +400,7 @@ async fn events_about_unknown_or_foreign_groups_and_failed_calls_are_no_ops_with
     let foreign = seed::group(&ec2, &stack.vpc, "foreign", "other", "node").await;
     seed::allow(&ec2, &foreign, &[rule::tcp(22, "0.0.0.0/0")]).await;
     let engine = engine(&moto, sample_stack()).await;
+    let recording = moto.start_recording();
 
     let cases = [
         (
@@ -379,12 +432,14 @@ async fn events_about_unknown_or_foreign_groups_and_failed_calls_are_no_ops_with
         seed::ingress(&ec2, &foreign).await,
         ["tcp 22 from 0.0.0.0/0"]
     );
+    assert_eq!(recording.mutating_calls(), Vec::<String>::new());
 }
 
 #[tokio::test]
 async fn a_malformed_event_is_rejected_without_touching_aws() {
     let moto = Moto::start();
     let engine = engine(&moto, sample_stack()).await;
+    let recording = moto.start_recording();
     let report = handle_event(&engine, serde_json::json!({"detail-type": 42}))
         .await
         .unwrap_or_else(|e| panic!("a malformed event must not be retried: {e}"));
@@ -394,6 +449,7 @@ async fn a_malformed_event_is_rejected_without_touching_aws() {
         "{:?}",
         report.skipped
     );
+    assert_eq!(recording.requests(), Vec::<(String, String)>::new());
 }
 
 #[tokio::test]
@@ -408,6 +464,7 @@ async fn the_flow_check_traces_network_acls_of_the_instances_subnets() {
     // The data subnet gets its own ACL that admits everything but Postgres from the app subnet.
     tests::seed::acl_denying(&ec2, &stack.vpc, &data, 5432, "10.0.1.0/24").await;
 
+    let recording = moto.start_recording();
     let report = run(&engine(&moto, sample_stack()).await, Execution::Plan).await;
 
     let flows = &report.stacks[0].security_groups.flow_check;
@@ -436,6 +493,79 @@ async fn the_flow_check_traces_network_acls_of_the_instances_subnets() {
     );
     assert!(
         outcomes(&report).is_empty(),
+        "ACLs are reported, never changed"
+    );
+    assert_eq!(recording.mutating_calls(), Vec::<String>::new());
+}
+
+/// Network ACLs are stateless: a reply goes back on an ephemeral port (1024-65535) and must pass
+/// the ACLs again. An ACL that admits the request but sends no reply blocks the flow, and says so.
+#[tokio::test]
+async fn an_acl_that_admits_the_request_but_blocks_the_reply_blocks_the_flow() {
+    use domain::security_groups::{FlowStatus, HopLayer, Verdict};
+    let moto = Moto::start();
+    let ec2 = moto.ec2().await;
+    let stack = SeededStack::healthy(&ec2, "demo").await;
+    let app = seed::subnet(&ec2, &stack.vpc, "10.0.1.0/24").await;
+    let data = seed::subnet(&ec2, &stack.vpc, "10.0.2.0/24").await;
+    seed::instance(&ec2, &app, &stack.node, "demo", "node").await;
+    seed::instance(&ec2, &data, &stack.db, "demo", "db").await;
+    // The database's subnet sends no reply to the node's; the node's none to the operators.
+    let data_acl = seed::acl_denying_replies(&ec2, &stack.vpc, &data, "10.0.1.0/24").await;
+    let app_acl = seed::acl_denying_replies(&ec2, &stack.vpc, &app, "10.20.0.0/16").await;
+    let recording = moto.start_recording();
+
+    let report = run(&engine(&moto, sample_stack()).await, Execution::Apply).await;
+
+    let flows = &report.stacks[0].security_groups.flow_check;
+    let flow = |name: &str| {
+        flows
+            .iter()
+            .map(|f| &f.check)
+            .find(|c| c.flow == name)
+            .unwrap_or_else(|| panic!("no {name} in {report}"))
+    };
+    for (name, acl) in [("node-db", &data_acl), ("operator-ui", &app_acl)] {
+        let check = flow(name);
+        assert_eq!(check.status, FlowStatus::Blocked, "{name}: {report}");
+        assert_eq!(check.paths.len(), 1, "{name}: {report}");
+        let hops = &check.paths[0].hops;
+        let verdict = |layer: HopLayer| {
+            hops.iter()
+                .find(|h| h.layer == layer)
+                .map(|h| (h.verdict, h.resource.clone()))
+        };
+        assert_eq!(
+            verdict(HopLayer::TargetIngress).map(|(v, _)| v),
+            Some(Verdict::Allowed),
+            "{name}: the group admits the request"
+        );
+        assert_eq!(
+            verdict(HopLayer::TargetAclInbound),
+            Some((Verdict::Allowed, acl.clone())),
+            "{name}: the ACL admits the request"
+        );
+        assert_eq!(
+            verdict(HopLayer::TargetAclReturn),
+            Some((Verdict::Denied, acl.clone())),
+            "{name}: the ACL blocks the reply"
+        );
+    }
+    let text = report.to_string();
+    for reason in [
+        "outbound rule 90 denies tcp 1024-65535 to 10.0.1.0/24",
+        "outbound rule 90 denies tcp 1024-65535 to 10.20.0.0/16",
+    ] {
+        assert!(text.contains(reason), "{reason}: {text}");
+    }
+    assert_eq!(
+        flow("node-p2p").status,
+        FlowStatus::Open,
+        "inside one subnet no ACL is crossed: {report}"
+    );
+    assert_eq!(
+        recording.mutating_calls(),
+        Vec::<String>::new(),
         "ACLs are reported, never changed"
     );
 }
@@ -604,6 +734,8 @@ async fn a_sweep_over_groups_that_span_pages_repairs_every_group() {
             [format!("tcp 5432 from {}", stack.node)]
         );
     }
+    let recording = moto.start_recording();
     let again = run(&engine, Execution::Plan).await;
     assert!(outcomes(&again).is_empty(), "{again}");
+    assert_eq!(recording.mutating_calls(), Vec::<String>::new());
 }

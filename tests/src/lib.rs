@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 pub mod fault_proxy;
 pub mod fleet;
+pub mod output;
 pub use fault_proxy::{Fault, FaultProxy, Schedule};
 
 /// A moto server, stopped when dropped.
@@ -34,6 +35,7 @@ impl Moto {
     /// Starts an emulator with the extension's settings overridden, e.g.
     /// `[("AWS_LIKE_PAGE_CAP", "2")]` or `[("AWS_LIKE_TRANSITION_READS", "5")]`.
     pub fn start_with(settings: &[(&str, &str)]) -> Moto {
+        output::capture_engine_logs();
         let server = std::env::var_os("REMEDIATOR_MOTO_SERVER")
             .map(PathBuf::from)
             .unwrap_or_else(|| repo_path("scripts/emulator/moto_server"));
@@ -500,6 +502,38 @@ pub mod seed {
         port: i32,
         cidr: &str,
     ) -> String {
+        acl_with_deny(ec2, vpc, subnet, AclDeny::Inbound, (port, port), cidr).await
+    }
+
+    /// Gives `subnet` a network ACL of its own that admits every request but sends no reply to
+    /// `cidr`: outbound TCP on the ephemeral ports (1024-65535) to it is denied (rule 90),
+    /// everything else allowed both ways (rule 100).
+    pub async fn acl_denying_replies(
+        ec2: &aws_sdk_ec2::Client,
+        vpc: &str,
+        subnet: &str,
+        cidr: &str,
+    ) -> String {
+        acl_with_deny(ec2, vpc, subnet, AclDeny::Outbound, (1024, 65535), cidr).await
+    }
+
+    /// Which way an ACL's one deny rule faces.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub enum AclDeny {
+        Inbound,
+        Outbound,
+    }
+
+    /// Gives `subnet` a network ACL of its own: TCP `ports` with `cidr` denied `direction`
+    /// (rule 90), everything else allowed both ways (rule 100).
+    pub async fn acl_with_deny(
+        ec2: &aws_sdk_ec2::Client,
+        vpc: &str,
+        subnet: &str,
+        direction: AclDeny,
+        ports: (i32, i32),
+        cidr: &str,
+    ) -> String {
         use aws_sdk_ec2::types::{PortRange, RuleAction};
         let acl = ec2
             .create_network_acl()
@@ -512,8 +546,9 @@ pub mod seed {
             .and_then(|a| a.network_acl_id())
             .unwrap_or_default()
             .to_string();
+        let deny_egress = direction == AclDeny::Outbound;
         let entries = [
-            (90, false, "6", Some(port), cidr, RuleAction::Deny),
+            (90, deny_egress, "6", Some(ports), cidr, RuleAction::Deny),
             (100, false, "-1", None, "0.0.0.0/0", RuleAction::Allow),
             (100, true, "-1", None, "0.0.0.0/0", RuleAction::Allow),
         ];
@@ -523,7 +558,9 @@ pub mod seed {
                 .rule_number(number)
                 .egress(egress)
                 .protocol(protocol)
-                .set_port_range(port.map(|p| PortRange::builder().from(p).to(p).build()))
+                .set_port_range(
+                    port.map(|(from, to)| PortRange::builder().from(from).to(to).build()),
+                )
                 .cidr_block(cidr)
                 .rule_action(action)
                 .send()

@@ -361,9 +361,97 @@ fn the_flow_check_names_what_blocks_each_path() {
     assert_eq!(p2p.status, FlowStatus::Open, "same subnet: no ACL crossed");
 }
 
+/// ACLs are stateless: a reply travels back on an ephemeral port (1024-65535) and must pass both
+/// ACLs again. An ACL that admits the request but blocks the reply blocks the flow.
+#[test]
+fn a_blocked_reply_on_ephemeral_ports_blocks_the_flow() {
+    let allow_all = || {
+        vec![
+            acl_entry(100, Inbound, None, "0.0.0.0/0", true),
+            acl_entry(100, Outbound, None, "0.0.0.0/0", true),
+        ]
+    };
+    let with_deny = |entry| {
+        let mut entries = allow_all();
+        entries.push(entry);
+        entries
+    };
+    let cases = [
+        (
+            "the database's subnet sends no reply to the node's",
+            "node-db",
+            allow_all(),
+            with_deny(acl_entry(
+                90,
+                Outbound,
+                Some((1024, 65535)),
+                "10.0.1.0/24",
+                false,
+            )),
+            (HopLayer::TargetAclReturn, "acl-data"),
+        ),
+        (
+            "the node's subnet takes no reply from the database's",
+            "node-db",
+            with_deny(acl_entry(
+                90,
+                Inbound,
+                Some((1024, 65535)),
+                "10.0.2.0/24",
+                false,
+            )),
+            allow_all(),
+            (HopLayer::SourceAclReturn, "acl-app"),
+        ),
+        (
+            "the node's subnet sends no reply to the operators",
+            "operator-ui",
+            with_deny(acl_entry(
+                90,
+                Outbound,
+                Some((32768, 65535)),
+                "10.20.0.0/16",
+                false,
+            )),
+            allow_all(),
+            (HopLayer::TargetAclReturn, "acl-app"),
+        ),
+    ];
+    for (case, flow, app, data, blocked_at) in cases {
+        let stack = healthy_demo()
+            .with_instance("i-node", "node", "subnet-app", &["sg-node"])
+            .with_instance("i-db", "db", "subnet-data", &["sg-db"])
+            .with_subnet("subnet-app", "10.0.1.0/24", "acl-app")
+            .with_subnet("subnet-data", "10.0.2.0/24", "acl-data")
+            .with_acl("acl-app", app)
+            .with_acl("acl-data", data);
+        let checks = check_flows(&sample_stack_file(), &stack);
+        let check = checks
+            .iter()
+            .find(|c| c.flow == flow)
+            .unwrap_or_else(|| panic!("{case}: no {flow} check"));
+        assert_eq!(check.status, FlowStatus::Blocked, "{case}: {check:?}");
+        let hops = &check.paths[0].hops;
+        let denied: Vec<(HopLayer, &str)> = hops
+            .iter()
+            .filter(|h| h.verdict == Verdict::Denied)
+            .map(|h| (h.layer, h.resource.as_str()))
+            .collect();
+        assert_eq!(denied, [blocked_at], "{case}: {hops:?}");
+        let request = [HopLayer::TargetIngress, HopLayer::TargetAclInbound];
+        assert!(
+            request.iter().all(|layer| hops
+                .iter()
+                .any(|h| h.layer == *layer && h.verdict == Verdict::Allowed)),
+            "{case}: the request itself is admitted: {hops:?}"
+        );
+    }
+}
+
 #[test]
 fn flows_without_located_instances_are_unverified_and_missing_roles_blocked() {
     let checks = check_flows(&sample_stack_file(), &healthy_demo());
+    assert_eq!(checks.len(), 4, "{checks:?}");
     assert!(
         checks.iter().all(|c| c.status == FlowStatus::Unverified),
         "{checks:?}"
