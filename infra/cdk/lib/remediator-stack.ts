@@ -507,7 +507,6 @@ export class RemediatorStack extends Stack {
           'ec2:DescribeLaunchTemplateVersions',
           'autoscaling:DescribeAutoScalingGroups',
           'autoscaling:DescribeInstanceRefreshes',
-          'ssm:GetCommandInvocation',
         ],
         resources: ['*'],
       }),
@@ -853,7 +852,7 @@ function wildcardReasons(s: RemediatorSettings) {
   return {
     describe: [
       'Resource::*',
-      'Describe calls (ec2:Describe*, autoscaling:Describe*, ssm:DescribeParameters, ssm:GetCommandInvocation) support no resource-level permissions; they only read.',
+      'Describe calls (ec2:Describe*, autoscaling:Describe*, ssm:DescribeParameters) support no resource-level permissions; they only read.',
     ],
     securityGroups: [
       ec2('security-group'),
