@@ -35,11 +35,16 @@ fn alarm(name: &str, instance: &str) -> serde_json::Value {
 }
 
 fn engine(clients: Clients, file: StackFile) -> Engine {
+    engine_reading(clients, file, 500)
+}
+
+/// The instance engine, whose waits give up after `reads` reads of the resource.
+fn engine_reading(clients: Clients, file: StackFile, reads: u32) -> Engine {
     Engine::new(clients, file, Capabilities::INSTANCES)
         .with_filesystem_document(Some(tests::filesystem_document()))
         .with_waits(Waits {
             poll: Duration::from_millis(20),
-            reads: 500,
+            reads,
         })
 }
 
@@ -768,15 +773,7 @@ async fn a_stop_that_outlasts_the_wait_leaves_the_node_running_on_its_old_type()
     // 10 reads) for the stop to finish and starts the node on the type it never left.
     let moto = Moto::start_with(&[("AWS_LIKE_STOP_READS", "15"), ("AWS_LIKE_START_READS", "1")]);
     let node = demo_node(&moto, "m6i.large").await;
-    let engine = Engine::new(
-        moto.clients().await,
-        sample_stack(),
-        Capabilities::INSTANCES,
-    )
-    .with_waits(Waits {
-        poll: Duration::from_millis(5),
-        reads: 10,
-    });
+    let engine = engine_reading(moto.clients().await, sample_stack(), 10);
 
     let recording = moto.start_recording();
     let report = handle(&engine, alarm("alarm-eventbridge-cpu.json", &node)).await;
@@ -854,15 +851,7 @@ async fn a_volume_still_modifying_when_the_wait_runs_out_gets_no_command() {
     let moto = Moto::start_with(&[("AWS_LIKE_TRANSITION_READS", "50")]);
     let node = demo_node(&moto, "m6i.large").await;
     let (volume, before) = fleet::root_volume(&moto.ec2().await, &node).await;
-    let engine = Engine::new(
-        moto.clients().await,
-        sample_stack(),
-        Capabilities::INSTANCES,
-    )
-    .with_waits(Waits {
-        poll: Duration::from_millis(5),
-        reads: 3,
-    });
+    let engine = engine_reading(moto.clients().await, sample_stack(), 3);
 
     let recording = moto.start_recording();
     let report = handle(&engine, alarm("alarm-sns-disk.json", &node)).await;
