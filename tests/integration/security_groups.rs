@@ -739,3 +739,100 @@ async fn a_sweep_over_groups_that_span_pages_repairs_every_group() {
     assert!(outcomes(&again).is_empty(), "{again}");
     assert_eq!(recording.mutating_calls(), Vec::<String>::new());
 }
+
+/// The sample stack file pinned to `stack`'s VPC, with its node and db groups the only ones
+/// accepted in their roles.
+fn pinned_stack(stack: &SeededStack) -> StackFile {
+    let text = std::fs::read_to_string(repo_path("samples/stack.toml"))
+        .unwrap_or_default()
+        .replace(
+            "unpinned = ",
+            &format!("vpcs = [\"{}\"]\n# unpinned = ", stack.vpc),
+        )
+        .replace(
+            "node = { description",
+            &format!("node = {{ groups = [\"{}\"], description", stack.node),
+        )
+        .replace(
+            "db = { description",
+            &format!("db = {{ groups = [\"{}\"], description", stack.db),
+        );
+    StackFile::parse(&text, "pinned.toml").unwrap_or_else(|e| panic!("{e}"))
+}
+
+#[tokio::test]
+async fn a_group_of_another_vpc_or_not_accepted_in_its_role_is_never_admitted() {
+    let moto = Moto::start();
+    let ec2 = moto.ec2().await;
+    let stack = SeededStack::healthy(&ec2, "demo").await;
+    let elsewhere = seed::vpc(&ec2, "10.9.0.0/16").await;
+    // Both carry the stack tag and role node, and expose SSH to the world.
+    let outsider = seed::group(&ec2, &elsewhere, "outsider", "demo", "node").await;
+    let unlisted = seed::group(&ec2, &stack.vpc, "unlisted", "demo", "node").await;
+    for intruder in [&outsider, &unlisted] {
+        seed::allow(&ec2, intruder, &[rule::tcp(22, "0.0.0.0/0")]).await;
+    }
+
+    let report = run(&engine(&moto, pinned_stack(&stack)).await, Execution::Apply).await;
+
+    assert_eq!(report.status, Status::Converged, "{report}");
+    assert_eq!(outcomes(&report), Vec::new(), "{report}");
+    // Re-read from AWS: the db and node groups admit only the stack's node group, and the
+    // intruders are untouched.
+    assert_eq!(
+        seed::ingress(&ec2, &stack.db).await,
+        [format!("tcp 5432 from {}", stack.node)]
+    );
+    assert_eq!(
+        seed::ingress(&ec2, &stack.node).await,
+        stack.healthy_node_rules()
+    );
+    for intruder in [&outsider, &unlisted] {
+        assert_eq!(
+            seed::ingress(&ec2, intruder).await,
+            ["tcp 22 from 0.0.0.0/0"]
+        );
+    }
+    let refused: Vec<(String, String, String)> = report
+        .stacks
+        .iter()
+        .flat_map(|s| &s.security_groups.refused)
+        .map(|r| {
+            let vpc = r.vpc.as_ref().map(|v| v.to_string()).unwrap_or_default();
+            (r.group.to_string(), vpc, r.reason.clone())
+        })
+        .collect();
+    assert_eq!(refused.len(), 2, "{report}");
+    let outsider_entry = refused.iter().find(|(g, _, _)| *g == outsider.to_string());
+    let Some((_, vpc, reason)) = outsider_entry else {
+        panic!("{outsider} not reported: {report}")
+    };
+    assert_eq!(*vpc, elsewhere);
+    assert!(
+        reason.contains(&format!("in VPC {elsewhere}, not in the stack's VPCs")),
+        "{reason}"
+    );
+    let unlisted_entry = refused.iter().find(|(g, _, _)| *g == unlisted.to_string());
+    let Some((_, vpc, reason)) = unlisted_entry else {
+        panic!("{unlisted} not reported: {report}")
+    };
+    assert_eq!(*vpc, stack.vpc);
+    assert!(
+        reason.contains("not one of its accepted groups"),
+        "{reason}"
+    );
+    assert!(
+        report.to_string().contains(&format!(
+            "not admitted: {outsider} ({elsewhere}, role node)"
+        )),
+        "{report}"
+    );
+
+    // The same stack unpinned (the sample as shipped) would admit both as node peers.
+    let plan = run(&engine(&moto, sample_stack()).await, Execution::Plan).await;
+    assert!(
+        plan.to_string()
+            .contains(&format!("tcp 5432 from {outsider}")),
+        "{plan}"
+    );
+}

@@ -484,3 +484,123 @@ fn restrictive_egress_blocks_a_flow() {
     assert_eq!(node_db.status, FlowStatus::Blocked);
     assert_eq!(node_db.paths[0].hops[0].layer, HopLayer::SourceEgress);
 }
+
+const STACK_VPC: &str = "vpc-0a0000000000000a1";
+const OTHER_VPC: &str = "vpc-0b0000000000000b2";
+const NODE: &str = "sg-0a0000000000000a1";
+const DB: &str = "sg-0a0000000000000d1";
+const INTRUDER: &str = "sg-0e0000000000000e1";
+
+/// The sample pinned to `STACK_VPC`, with accepted groups `NODE` (node) and `DB` (db).
+fn pinned_file() -> StackFile {
+    let text = include_str!("../../../samples/stack.toml")
+        .replace(
+            "unpinned = ",
+            &format!("vpcs = [\"{STACK_VPC}\"]\n# unpinned = "),
+        )
+        .replace(
+            "node = { description = \"Chainlink node\",",
+            &format!("node = {{ groups = [\"{NODE}\"], description = \"Chainlink node\","),
+        )
+        .replace(
+            "db = { description",
+            &format!("db = {{ groups = [\"{DB}\"], description"),
+        );
+    StackFile::parse(&text, "pinned").unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn pinned_stack(intruder: ObservedGroup) -> ObservedStack {
+    stack(
+        "demo",
+        vec![
+            group(NODE, "node")
+                .in_vpc(STACK_VPC)
+                .allow(tcp(6688).from("10.20.0.0/16"))
+                .allow(tcp(6690).from(NODE))
+                .allow(tcp(6690).from("0.0.0.0/0")),
+            group(DB, "db")
+                .in_vpc(STACK_VPC)
+                .allow(tcp(5432).from(NODE)),
+            intruder,
+        ],
+    )
+}
+
+#[test]
+fn a_group_tagged_into_the_stack_is_admitted_only_in_the_stacks_vpcs_and_accepted_groups() {
+    // Each intruder carries the stack tag and a role, and exposes a forbidden port: it is never
+    // a flow's source (no rule on the db or node group names it), never a target (nothing is
+    // authorized on it) and never changed (its exposure stays), and the plan says why.
+    let cases = [
+        (
+            group(INTRUDER, "node").in_vpc(OTHER_VPC),
+            format!("in VPC {OTHER_VPC}, not in the stack's VPCs ({STACK_VPC})"),
+        ),
+        (
+            group(INTRUDER, "node"),
+            format!("in no VPC, not in the stack's VPCs ({STACK_VPC})"),
+        ),
+        (
+            group(INTRUDER, "node").in_vpc(STACK_VPC),
+            "carries role node but is not one of its accepted groups".to_string(),
+        ),
+        (
+            group(INTRUDER, "db").in_vpc(STACK_VPC),
+            "carries role db but is not one of its accepted groups".to_string(),
+        ),
+        (
+            group(INTRUDER, "").in_vpc(OTHER_VPC),
+            format!("in VPC {OTHER_VPC}, not in the stack's VPCs"),
+        ),
+    ];
+    let file = pinned_file();
+    for (intruder, why) in cases {
+        let intruder = intruder.allow(tcp(5432).from("0.0.0.0/0"));
+        let observed = pinned_stack(intruder.clone());
+        let plan = plan_security_groups(&file, &observed);
+        assert!(plan.actions.is_empty(), "{intruder:?}: {:?}", plan.actions);
+        let refused: Vec<(&str, &str)> = plan
+            .refused
+            .iter()
+            .map(|r| (r.group.as_str(), r.reason.as_str()))
+            .collect();
+        assert_eq!(refused.len(), 1, "{refused:?}");
+        assert_eq!(refused[0].0, INTRUDER);
+        assert!(refused[0].1.contains(&why), "{why}: {}", refused[0].1);
+        assert_eq!(plan.refused[0].vpc, intruder.vpc);
+        assert!(plan.unmanaged.iter().all(|u| u.group.as_str() != INTRUDER));
+        for check in check_flows(&file, &observed) {
+            assert!(
+                check
+                    .paths
+                    .iter()
+                    .all(|p| p.source != INTRUDER && p.target.as_str() != INTRUDER),
+                "{check:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn an_admitted_group_still_gets_its_flows_when_an_intruder_is_refused() {
+    let file = pinned_file();
+    let intruder = group(INTRUDER, "node").in_vpc(OTHER_VPC);
+    let mut observed = pinned_stack(intruder);
+    observed.groups[1].ingress.clear();
+    assert_eq!(
+        authorized(&plan_security_groups(&file, &observed)),
+        [format!("{DB}: tcp 5432 from {NODE}")]
+    );
+}
+
+#[test]
+fn an_unpinned_file_admits_every_group_of_the_stack_as_before() {
+    let intruder = group(INTRUDER, "node").in_vpc(OTHER_VPC);
+    let plan = plan(&pinned_stack(intruder));
+    assert!(plan.refused.is_empty());
+    assert!(
+        authorized(&plan).contains(&format!("{DB}: tcp 5432 from {INTRUDER}")),
+        "{:?}",
+        plan.actions
+    );
+}

@@ -162,6 +162,7 @@ impl Capability for SecurityGroups {
             actions = plan.actions.len(),
             changes = plan.change_count(),
             refused = plan.refusal.is_some(),
+            not_admitted = plan.refused.len(),
             "stack planned"
         );
         let section = SecurityGroupReport {
@@ -174,6 +175,7 @@ impl Capability for SecurityGroups {
             refusal: plan.refusal,
             exempt: plan.exempt,
             unmanaged: plan.unmanaged,
+            refused: plan.refused,
             flow_check,
         };
         (plan.stack, Section::SecurityGroups(Box::new(section)))

@@ -3,7 +3,7 @@
 
 use chainlink::SecretValue;
 use domain::ids::{
-    InstanceId, KmsKeyRef, NetworkAclId, RoleName, SecurityGroupId, StackName, SubnetId,
+    InstanceId, KmsKeyRef, NetworkAclId, RoleName, SecurityGroupId, StackName, SubnetId, VpcId,
 };
 use domain::net::{Peer, PortRange, Protocol, Rule};
 use domain::parameters::{ParameterKind, ParameterVersion};
@@ -86,6 +86,8 @@ pub fn group(id: &str, role: &str) -> ObservedGroup {
 pub trait GroupBuilder {
     fn allow(self, rule: Rule) -> Self;
     fn egress_only(self, rules: Vec<Rule>) -> Self;
+    /// The group's VPC (`vpc-…`).
+    fn in_vpc(self, vpc: &str) -> Self;
 }
 
 impl GroupBuilder for ObservedGroup {
@@ -96,6 +98,11 @@ impl GroupBuilder for ObservedGroup {
 
     fn egress_only(mut self, rules: Vec<Rule>) -> Self {
         self.egress = rules;
+        self
+    }
+
+    fn in_vpc(mut self, vpc: &str) -> Self {
+        self.vpc = Some(VpcId::new(vpc));
         self
     }
 }

@@ -9,11 +9,12 @@ const STACK: &str = r#"
 [stack]
 name = "demo"
 mode = "enforce"
+vpcs = ["vpc-0a1b2c3d4e5f60718"]
 [environment]
 name = "production"
 [roles]
-node = { ladder = ["m6i.large", "m6i.xlarge", "m6i.2xlarge"] }
-db = {}
+node = { ladder = ["m6i.large", "m6i.xlarge", "m6i.2xlarge"], groups = ["sg-0a0000000000000a1"] }
+db = { groups = ["sg-0a0000000000000b2"] }
 [[flows]]
 name = "node-db"
 from = "node"

@@ -7,6 +7,7 @@
 
 use crate::ids::{NetworkAclId, SecurityGroupId, SubnetId};
 use crate::net::{Peer, PortRange, Protocol};
+use crate::security_groups::admission::admitted_with_role;
 use crate::security_groups::observed::{Direction, ObservedGroup, ObservedStack};
 use crate::stack::{Flow, FlowSource, StackFile};
 use ipnet::IpNet;
@@ -88,16 +89,16 @@ pub enum Verdict {
 pub fn check_flows(file: &StackFile, stack: &ObservedStack) -> Vec<FlowCheck> {
     file.flows
         .iter()
-        .map(|flow| check_flow(flow, stack))
+        .map(|flow| check_flow(file, flow, stack))
         .collect()
 }
 
-fn check_flow(flow: &Flow, stack: &ObservedStack) -> FlowCheck {
-    let targets: Vec<&ObservedGroup> = stack.groups_with_role(&flow.to).collect();
+/// Only admitted groups are a flow's targets and sources: a refused one is reported apart.
+fn check_flow(file: &StackFile, flow: &Flow, stack: &ObservedStack) -> FlowCheck {
+    let targets: Vec<&ObservedGroup> = admitted_with_role(file, stack, &flow.to).collect();
     let sources: Vec<(Peer, Option<&ObservedGroup>)> = match &flow.from {
         FlowSource::Cidr(net) => vec![(Peer::Cidr(*net), None)],
-        FlowSource::Role(role) => stack
-            .groups_with_role(role)
+        FlowSource::Role(role) => admitted_with_role(file, stack, role)
             .map(|g| (Peer::Group(g.id.clone()), Some(g)))
             .collect(),
     };

@@ -6,12 +6,14 @@
 //! makes `plan` an exact preview of `apply` and lets a sweep of thousands of groups be computed
 //! in milliseconds.
 
+mod admission;
 mod flow_check;
 pub mod observed;
 mod plan;
 pub mod report;
 mod simulate;
 
+pub use admission::{refusal, RefusedGroup};
 pub use flow_check::{check_flows, FlowCheck, FlowStatus, Hop, HopLayer, PathCheck, Verdict};
 pub use plan::plan_security_groups;
 
@@ -31,6 +33,8 @@ pub struct SecurityGroupPlan {
     pub refusal: Option<String>,
     pub exempt: Vec<Exemption>,
     pub unmanaged: Vec<UnmanagedRule>,
+    /// Groups tagged into the stack that the stack file does not admit: never changed.
+    pub refused: Vec<RefusedGroup>,
 }
 
 impl SecurityGroupPlan {

@@ -1,6 +1,7 @@
 //! Security-group drift: which required rules are missing, which rules expose forbidden ports
 //! to the world, and in what order to fix them so that no required flow is ever closed.
 
+use super::admission::{admitted_with_role, refusal};
 use super::{
     Exemption, ExposingRule, RequiredRule, SecurityGroupAction, SecurityGroupPlan, UnmanagedRule,
 };
@@ -14,8 +15,13 @@ pub fn plan_security_groups(file: &StackFile, stack: &ObservedStack) -> Security
     let mut revocations = Vec::new();
     let mut exempt = Vec::new();
     let mut unmanaged = Vec::new();
+    let mut refused = Vec::new();
 
     for group in &stack.groups {
+        if let Some(refused_group) = refusal(file, group) {
+            refused.push(refused_group);
+            continue;
+        }
         let drift = plan_group(file, stack, group);
         unmanaged.extend(drift.unmanaged.into_iter().map(|rule| UnmanagedRule {
             group: group.id.clone(),
@@ -65,6 +71,7 @@ pub fn plan_security_groups(file: &StackFile, stack: &ObservedStack) -> Security
         refusal,
         exempt,
         unmanaged,
+        refused,
     }
 }
 
@@ -108,7 +115,7 @@ fn plan_group(file: &StackFile, stack: &ObservedStack, group: &ObservedGroup) ->
         .iter()
         .filter(|f| group.role.as_ref() == Some(&f.to));
     for flow in flows {
-        for peer in flow_peers(flow, stack) {
+        for peer in flow_peers(file, flow, stack) {
             if surviving
                 .iter()
                 .any(|r| r.admits(flow.protocol, flow.ports, &peer))
@@ -145,7 +152,7 @@ fn plan_group(file: &StackFile, stack: &ObservedStack, group: &ObservedGroup) ->
         .into_iter()
         .filter(|rule| {
             let serves_a_flow = required_here.iter().any(|flow| {
-                flow_peers(flow, stack)
+                flow_peers(file, flow, stack)
                     .iter()
                     .any(|peer| rule.admits(flow.protocol, flow.ports, peer))
             });
@@ -166,12 +173,11 @@ fn plan_group(file: &StackFile, stack: &ObservedStack, group: &ObservedGroup) ->
 }
 
 /// The concrete peers a flow requires: its CIDR, or every group of its source role in this
-/// stack (never another stack's).
-fn flow_peers(flow: &Flow, stack: &ObservedStack) -> Vec<Peer> {
+/// stack that the stack file admits (never another stack's, never a refused one).
+fn flow_peers(file: &StackFile, flow: &Flow, stack: &ObservedStack) -> Vec<Peer> {
     match &flow.from {
         FlowSource::Cidr(net) => vec![Peer::Cidr(*net)],
-        FlowSource::Role(role) => stack
-            .groups_with_role(role)
+        FlowSource::Role(role) => admitted_with_role(file, stack, role)
             .map(|g| Peer::Group(g.id.clone()))
             .collect(),
     }

@@ -1,7 +1,9 @@
 //! The security-groups section of a stack's report: each action with its outcome, what was
 //! left alone and why, and every flow before and after the run.
 
-use super::{Exemption, FlowCheck, FlowStatus, SecurityGroupAction, UnmanagedRule, Verdict};
+use super::{
+    Exemption, FlowCheck, FlowStatus, RefusedGroup, SecurityGroupAction, UnmanagedRule, Verdict,
+};
 use crate::outcome::{write_numbered, ActionOutcome};
 use serde::Serialize;
 use std::fmt;
@@ -31,12 +33,15 @@ pub struct SecurityGroupReport {
     pub refusal: Option<String>,
     pub exempt: Vec<Exemption>,
     pub unmanaged: Vec<UnmanagedRule>,
+    /// Groups tagged into the stack that the stack file does not admit, with why.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub refused: Vec<RefusedGroup>,
     pub flow_check: Vec<FlowReport>,
 }
 
 impl fmt::Display for SecurityGroupReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.actions.is_empty() && self.flow_check.is_empty() {
+        if self.actions.is_empty() && self.flow_check.is_empty() && self.refused.is_empty() {
             return Ok(());
         }
         match self.actions.len() {
@@ -57,6 +62,9 @@ impl fmt::Display for SecurityGroupReport {
                 "  exempt: {} on {} ({})",
                 exempt.change, exempt.group, exempt.reason
             )?;
+        }
+        for refused in &self.refused {
+            writeln!(f, "  not admitted: {refused}")?;
         }
         if !self.unmanaged.is_empty() {
             writeln!(

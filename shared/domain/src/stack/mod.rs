@@ -9,7 +9,7 @@ mod raw;
 
 pub use instances::{AlarmMatcher, AlarmRule, DiskPolicy, InstancePolicy, Remediation};
 
-use crate::ids::{KmsKeyRef, RoleName, SecurityGroupId, StackName};
+use crate::ids::{KmsKeyRef, RoleName, SecurityGroupId, StackName, VpcId};
 use crate::instance_type::InstanceType;
 use crate::net::{Peer, PortRange, Protocol};
 use chainlink::wildcard::{self, Case, Star};
@@ -28,6 +28,9 @@ use std::path::Path;
 pub struct StackFile {
     pub selector: StackSelector,
     pub mode: Mode,
+    /// The VPCs the stack lives in: a group of any other VPC is never admitted, whatever its
+    /// tags say. Empty: not pinned (allowed outside production, or with `stack.unpinned`).
+    pub vpcs: Vec<VpcId>,
     pub roles: BTreeMap<RoleName, RoleSpec>,
     pub flows: Vec<Flow>,
     pub forbidden: Vec<ForbiddenExposure>,
@@ -138,6 +141,8 @@ pub struct RoleSpec {
     pub description: String,
     /// Instance types, smallest first; empty: the role's instances are never resized.
     pub ladder: Vec<InstanceType>,
+    /// The only groups admitted in this role; empty: every group of the stack carrying it.
+    pub groups: Vec<SecurityGroupId>,
 }
 
 impl RoleSpec {
@@ -330,11 +335,13 @@ fn build(raw: RawStackFile, problems: &mut Problems) -> Option<StackFile> {
                 problems,
                 &mut warnings,
             );
+            let groups = build_accepted_groups(&spec.groups, &format!("{field}.groups"), problems);
             roles.insert(
                 role,
                 RoleSpec {
                     description: spec.description.clone(),
                     ladder,
+                    groups,
                 },
             );
         }
@@ -380,6 +387,14 @@ fn build(raw: RawStackFile, problems: &mut Problems) -> Option<StackFile> {
         );
     }
 
+    let vpcs = build_network_pin(
+        &raw,
+        &roles,
+        environment.production,
+        problems,
+        &mut warnings,
+    );
+
     let max_changes_per_run = problems.check(
         "limits.max_changes_per_run",
         usize::try_from(raw.limits.max_changes_per_run)
@@ -402,6 +417,7 @@ fn build(raw: RawStackFile, problems: &mut Problems) -> Option<StackFile> {
         warnings: warnings.0,
         selector: selector?,
         mode: mode?,
+        vpcs,
         roles,
         flows,
         forbidden,
@@ -410,6 +426,110 @@ fn build(raw: RawStackFile, problems: &mut Problems) -> Option<StackFile> {
             max_changes_per_run: max_changes_per_run?,
         },
     })
+}
+
+fn build_accepted_groups(
+    raw: &[String],
+    field: &str,
+    problems: &mut Problems,
+) -> Vec<SecurityGroupId> {
+    raw.iter()
+        .enumerate()
+        .filter_map(|(i, id)| {
+            problems.check(
+                &format!("{field}[{i}]"),
+                SecurityGroupId::parse(id)
+                    .ok_or_else(|| format!("{id:?} is not a security group ID (sg-…)")),
+            )
+        })
+        .collect()
+}
+
+/// The stack's VPCs, and the production rule: a production stack names its VPCs and the
+/// accepted groups of every role a flow uses, or says in `stack.unpinned` why it trusts the
+/// tags alone. The tags are the only other trust root, and anyone allowed to tag a group of
+/// their own can set them; the stack file is reviewed and deployed, the tags are not.
+fn build_network_pin(
+    raw: &RawStackFile,
+    roles: &BTreeMap<RoleName, RoleSpec>,
+    production: bool,
+    problems: &mut Problems,
+    warnings: &mut Problems,
+) -> Vec<VpcId> {
+    let vpcs: Vec<VpcId> = raw
+        .stack
+        .vpcs
+        .iter()
+        .enumerate()
+        .filter_map(|(i, id)| {
+            problems.check(
+                &format!("stack.vpcs[{i}]"),
+                VpcId::parse(id).ok_or_else(|| format!("{id:?} is not a VPC ID (vpc-…)")),
+            )
+        })
+        .collect();
+    if raw
+        .stack
+        .unpinned
+        .as_deref()
+        .is_some_and(|r| r.trim().is_empty())
+    {
+        problems.push("stack.unpinned", "must say why the stack is not pinned");
+    }
+    let mut owners: BTreeMap<&SecurityGroupId, &RoleName> = BTreeMap::new();
+    for (role, spec) in roles {
+        for group in &spec.groups {
+            if let Some(other) = owners.insert(group, role) {
+                problems.push(
+                    format!("roles.{role}.groups"),
+                    format!(
+                        "{group} is also an accepted group of role {other}; a group has one role"
+                    ),
+                );
+            }
+        }
+    }
+    if raw.stack.unpinned.is_some() {
+        return vpcs;
+    }
+    let waiver = "or say in stack.unpinned why the stack trusts its tags alone";
+    if raw.stack.vpcs.is_empty() {
+        let message = format!(
+            "names no VPC: any group tagged into the stack, in any VPC, would be admitted; \
+             name the stack's VPCs (vpcs = [\"vpc-…\"]) {waiver}"
+        );
+        if production {
+            problems.push("stack.vpcs", format!("a production stack {message}"));
+        } else {
+            warnings.push("stack.vpcs", format!("the stack {message}"));
+        }
+    }
+    if production {
+        let flow_roles: BTreeSet<&str> = raw
+            .flows
+            .iter()
+            .flat_map(|flow| [flow.from.as_str(), flow.to.as_str()])
+            .collect();
+        // Read from the raw roles, so a list whose IDs are invalid is not also called missing.
+        let open = roles.keys().filter(|role| {
+            flow_roles.contains(role.as_str())
+                && raw
+                    .roles
+                    .get(role.as_str())
+                    .is_some_and(|spec| spec.groups.is_empty())
+        });
+        for role in open {
+            problems.push(
+                format!("roles.{role}.groups"),
+                format!(
+                    "a production stack lists the accepted groups of every role a flow uses \
+                     (groups = [\"sg-…\"]), so a group someone else tags with role {role} is \
+                     never admitted; {waiver}"
+                ),
+            );
+        }
+    }
+    vpcs
 }
 
 fn parse_selector(raw: &str) -> Result<StackSelector, String> {

@@ -115,6 +115,11 @@ fn default_label() -> String {
 pub(super) struct RawStack {
     pub name: String,
     pub mode: String,
+    /// The VPCs the stack's groups live in; a group anywhere else is never admitted.
+    #[serde(default)]
+    pub vpcs: Vec<String>,
+    /// Why a production stack names no VPCs or accepted groups (trusting the tags alone).
+    pub unpinned: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -125,6 +130,9 @@ pub(super) struct RawRole {
     /// Instance types, smallest first: where a resize of the role's instances goes.
     #[serde(default)]
     pub ladder: Vec<String>,
+    /// The security groups accepted in this role; empty: any group of the stack carrying it.
+    #[serde(default)]
+    pub groups: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -314,11 +314,11 @@ fn environment_and_parameter_fields_are_checked() {
     let cases = [
         ("[environment]\nname = \"\"\n", "environment.name"),
         (
-            "[environment]\nname = \"production\"\nchain_id = -1\n",
+            "[environment]\nname = \"staging\"\nchain_id = -1\n",
             "environment.chain_id",
         ),
         (
-            "[environment]\nname = \"production\"\ndatabase_hosts = [\"db prod\"]\n",
+            "[environment]\nname = \"staging\"\ndatabase_hosts = [\"db prod\"]\n",
             "environment.database_hosts[0]",
         ),
         (
@@ -370,6 +370,7 @@ const WITH_LADDER: &str = r#"
 [stack]
 name = "demo"
 mode = "report"
+unpinned = "ladder tests"
 [environment]
 name = "production"
 [roles]
@@ -465,7 +466,11 @@ fn burstable_types_in_production_are_a_warning_not_an_error() {
     let staging = WITH_LADDER
         .replace("LADDER", r#"["t3.large", "t3.xlarge"]"#)
         .replace("production", "staging");
-    assert!(parse(&staging).unwrap().warnings.is_empty());
+    let warnings = parse(&staging).unwrap().warnings;
+    assert!(
+        !warnings.iter().any(|w| w.message.contains("burstable")),
+        "{warnings:?}"
+    );
 }
 
 #[test]
@@ -495,4 +500,92 @@ remediation = "reboot"
     );
     let no_ladder = MINIMAL.to_string() + "[[alarms]]\nname = \"x\"\nremediation = \"resize\"\n";
     assert_eq!(problem_fields(&no_ladder), ["alarms"]);
+}
+
+/// `MINIMAL` in production, with `pin` under `[stack]` and the roles' fields given.
+fn production(pin: &str, node_groups: &str, db_groups: &str) -> String {
+    MINIMAL
+        .replace("mode = \"report\"", &format!("mode = \"report\"\n{pin}"))
+        .replace("node = {}", &format!("node = {{ {node_groups} }}"))
+        .replace("db = {}", &format!("db = {{ {db_groups} }}"))
+        + "[environment]\nname = \"production\"\n"
+}
+
+#[test]
+fn a_production_stack_names_its_vpcs_and_accepted_groups_or_says_why_not() {
+    let pinned = production(
+        r#"vpcs = ["vpc-0a1b2c3d4e5f60718", "vpc-1234abcd"]"#,
+        r#"groups = ["sg-0a0000000000000a1", "sg-0a0000000000000a2"]"#,
+        r#"groups = ["sg-0a0000000000000d1"]"#,
+    );
+    let file = parse(&pinned).unwrap_or_else(|e| panic!("{e}"));
+    let vpcs: Vec<&str> = file.vpcs.iter().map(VpcId::as_str).collect();
+    assert_eq!(vpcs, ["vpc-0a1b2c3d4e5f60718", "vpc-1234abcd"]);
+    let db = &file.roles[&RoleName::new("db")];
+    assert_eq!(db.groups, [SecurityGroupId::new("sg-0a0000000000000d1")]);
+    assert!(file.warnings.is_empty(), "{:?}", file.warnings);
+
+    assert_eq!(
+        problem_fields(&production("", "", "")),
+        ["stack.vpcs", "roles.db.groups", "roles.node.groups"]
+    );
+    let message = parse(&production("", "", "")).unwrap_err().to_string();
+    assert!(
+        message.contains("a production stack names no VPC") && message.contains("stack.unpinned"),
+        "{message}"
+    );
+    let waived = production(r#"unpinned = "lab stack, one VPC per account""#, "", "");
+    let file = parse(&waived).unwrap_or_else(|e| panic!("{e}"));
+    assert!(file.vpcs.is_empty() && file.roles.values().all(|r| r.groups.is_empty()));
+}
+
+#[test]
+fn pinning_fields_are_validated() {
+    let cases = [
+        (
+            production(
+                r#"vpcs = ["vpc-xyz"]"#,
+                r#"groups = ["sg-zz"]"#,
+                r#"groups = ["sg"]"#,
+            ),
+            vec![
+                "roles.db.groups[0]",
+                "roles.node.groups[0]",
+                "stack.vpcs[0]",
+            ],
+        ),
+        (
+            production(
+                r#"vpcs = ["subnet-0a1"]"#,
+                r#"groups = ["db"]"#,
+                r#"groups = ["sg-0d1"]"#,
+            ),
+            vec!["roles.node.groups[0]", "stack.vpcs[0]"],
+        ),
+        (
+            production(r#"unpinned = " ""#, "", ""),
+            vec!["stack.unpinned"],
+        ),
+        (
+            production(
+                r#"vpcs = ["vpc-0a1"]"#,
+                r#"groups = ["sg-0a1"]"#,
+                r#"groups = ["sg-0a1"]"#,
+            ),
+            vec!["roles.node.groups"],
+        ),
+    ];
+    for (text, fields) in cases {
+        assert_eq!(problem_fields(&text), fields, "{text}");
+    }
+}
+
+#[test]
+fn outside_production_an_unpinned_stack_is_a_warning() {
+    let file = parse(MINIMAL).unwrap_or_else(|e| panic!("{e}"));
+    let fields: Vec<&str> = file.warnings.iter().map(|w| w.field.as_str()).collect();
+    assert_eq!(fields, ["stack.vpcs"]);
+    assert!(file.warnings[0].message.contains("any VPC"));
+    let waived = MINIMAL.replace("mode = \"report\"", "mode = \"report\"\nunpinned = \"lab\"");
+    assert!(parse(&waived).unwrap().warnings.is_empty());
 }
