@@ -8,7 +8,9 @@ import * as path from 'node:path';
 import {
   ArnFormat,
   CfnOutput,
+  CfnParameter,
   Duration,
+  Fn,
   RemovalPolicy,
   Stack,
   StackProps,
@@ -347,7 +349,9 @@ export class RemediatorStack extends Stack {
           sid: 'RepairRulesOfThisStackOnly',
           actions: ['ec2:AuthorizeSecurityGroupIngress', 'ec2:RevokeSecurityGroupIngress'],
           resources: [arn('ec2', 'security-group', '*')],
-          conditions: tagCondition,
+          // Anyone may tag a group of their own into the stack; only the stack's VPCs (the
+          // StackVpcIds parameter, given at deploy time) hold its groups.
+          conditions: { ...tagCondition, ArnLike: { 'ec2:Vpc': stackVpcArnPatterns(this) } },
         }),
       ],
       ['describe', 'securityGroups'],
@@ -838,6 +842,22 @@ export class RemediatorStack extends Stack {
     );
     return dashboard;
   }
+}
+
+/**
+ * The `ec2:Vpc` patterns of the stack's VPCs, one per ID of the `StackVpcIds` deploy-time
+ * parameter (as in the SAM template): the ID is the stack's network, given by whoever deploys
+ * it, and no tag on a group can move a group into it.
+ */
+function stackVpcArnPatterns(scope: Construct): string[] {
+  const ids = new CfnParameter(scope, 'StackVpcIds', {
+    type: 'CommaDelimitedList',
+    allowedPattern: '^vpc-[0-9a-f]{8,17}$',
+    description:
+      "The VPCs of the guarded stack (the stack file's [stack] vpcs); the security-group writes are allowed only on groups in them (ec2:Vpc), whatever a group's tags say.",
+  });
+  const prefix = 'arn:*:ec2:*:*:vpc/';
+  return Fn.split(',', Fn.join('', [prefix, Fn.join(`,${prefix}`, ids.valueAsList)]));
 }
 
 /**

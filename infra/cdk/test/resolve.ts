@@ -6,7 +6,7 @@
 
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 export type Template = {
-  Parameters?: Record<string, { Default?: Json }>;
+  Parameters?: Record<string, { Default?: Json; Type?: string }>;
   Conditions?: Record<string, Json>;
   Resources: Record<string, Resource>;
 };
@@ -23,6 +23,11 @@ export function resolveTemplate(template: Template, overrides: Record<string, st
   const parameters: Record<string, Json> = {};
   for (const [name, spec] of Object.entries(template.Parameters ?? {})) {
     parameters[name] = overrides[name] ?? spec.Default ?? null;
+    // A list parameter without a default (one that must be given at deploy time) reads as a
+    // placeholder naming it.
+    if (spec.Type === 'CommaDelimitedList') {
+      parameters[name] = String(parameters[name] ?? `<${name}>`).split(',');
+    }
   }
   const conditions: Record<string, boolean> = {};
   const evaluating = new Set<string>();
@@ -83,6 +88,12 @@ export function resolveTemplate(template: Template, overrides: Record<string, st
           if (name.startsWith('AWS::')) return `<${name}>`;
           return whole;
         });
+      }
+      if (fn === 'Fn::Split') {
+        const [sep, text] = args as [string, Json];
+        const resolved = value(text);
+        if (typeof resolved === 'string') return resolved.split(sep);
+        return node;
       }
       if (fn === 'Fn::Join') {
         const [sep, parts] = args as [string, Json[]];

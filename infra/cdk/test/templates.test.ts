@@ -279,6 +279,40 @@ for (const [name, file] of templates) {
       }
     });
 
+    it("writes security-group rules only in the stack's VPCs (ec2:Vpc from StackVpcIds)", () => {
+      const writes = ['ec2:AuthorizeSecurityGroupIngress', 'ec2:RevokeSecurityGroupIngress'];
+      const vpcPatterns = (t: Template) => {
+        const { Resources } = t;
+        const found: Json[] = [];
+        const walk = (node: Json) => {
+          if (Array.isArray(node)) node.forEach(walk);
+          else if (isObject(node)) {
+            const action = node.Action;
+            const listed = Array.isArray(action) ? action : [action];
+            if (node.Effect === 'Allow' && listed.some((a) => writes.includes(String(a)) || a === 'ec2:*' || a === '*')) {
+              const condition = node.Condition as Record<string, Record<string, Json>> | undefined;
+              found.push(condition?.ArnLike?.['ec2:Vpc'] ?? null);
+            }
+            Object.values(node).forEach(walk);
+          }
+        };
+        walk(Resources as unknown as Json);
+        return found;
+      };
+      const placeholder = vpcPatterns(template);
+      assert.ok(placeholder.length >= 1, 'a statement grants the security-group writes');
+      for (const patterns of placeholder) {
+        assert.deepEqual(patterns, ['arn:*:ec2:*:*:vpc/<StackVpcIds>'], 'every grant of the writes names the stack VPCs');
+      }
+      const raw = JSON.parse(fs.readFileSync(file, 'utf8')) as Template;
+      const deployed = resolveTemplate(raw, { StackVpcIds: 'vpc-0a1b2c3d,vpc-0e1f2a3b4c5d6e7f8' });
+      for (const patterns of vpcPatterns(deployed)) {
+        assert.deepEqual(patterns, ['arn:*:ec2:*:*:vpc/vpc-0a1b2c3d', 'arn:*:ec2:*:*:vpc/vpc-0e1f2a3b4c5d6e7f8']);
+      }
+      assert.equal(raw.Parameters?.StackVpcIds?.Type, 'CommaDelimitedList');
+      assert.equal(raw.Parameters?.StackVpcIds?.Default, undefined, 'the VPCs are given at deploy time');
+    });
+
     it("sends Run Commands with the stack's filesystem document only, to the stack's instances only", () => {
       const documents = ofType('AWS::SSM::Document');
       assert.equal(documents.length, 1, 'one SSM document: the filesystem document');
