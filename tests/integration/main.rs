@@ -7,4 +7,5 @@ mod delivery;
 mod faults;
 mod instances;
 mod parameters;
+mod reports;
 mod security_groups;
