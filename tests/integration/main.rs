@@ -4,6 +4,7 @@
 
 mod cli;
 mod delivery;
+mod environment;
 mod faults;
 mod instances;
 mod parameters;
