@@ -26,13 +26,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 /// Where the bundled stack file is, unless `STACK_FILE` says otherwise.
 const DEFAULT_STACK_FILE: &str = "stack.toml";
 /// SNS refuses messages over 256 KiB; a report that large is published as its summary.
-const MAX_MESSAGE_BYTES: usize = 250 * 1024;
+pub const MAX_MESSAGE_BYTES: usize = 250 * 1024;
 
 /// What the environment asks of the function, read once per cold start.
 #[derive(Debug)]
 struct Settings {
-    stack_file: String,
-    stack_file_parameter: Option<String>,
+    stack_file: StackFileSource,
     mode: Option<Mode>,
     report_topic: Option<String>,
     filesystem_document: Option<DocumentName>,
@@ -60,8 +59,12 @@ impl Settings {
             })
             .transpose()?;
         Ok(Self {
-            stack_file: var("STACK_FILE").unwrap_or_else(|| DEFAULT_STACK_FILE.into()),
-            stack_file_parameter: var("STACK_FILE_PARAMETER"),
+            stack_file: match var("STACK_FILE_PARAMETER") {
+                Some(name) => StackFileSource::Parameter(name),
+                None => StackFileSource::File(
+                    var("STACK_FILE").unwrap_or_else(|| DEFAULT_STACK_FILE.into()),
+                ),
+            },
             mode,
             report_topic: var("REPORT_TOPIC_ARN"),
             filesystem_document,
@@ -97,13 +100,55 @@ fn init_logging() {
     }
 }
 
-/// The function's state between invocations.
+/// The function's state between invocations: the engine, where reports go, and whether the next
+/// invocation is the first since the cold start.
 #[derive(Debug)]
-struct Function {
+pub struct Function {
     engine: Engine,
-    sns: Option<(aws_sdk_sns::Client, String)>,
+    topic: Option<ReportTopic>,
     namespace: String,
     cold: AtomicBool,
+}
+
+impl Function {
+    /// A function whose first invocation counts as the cold start.
+    pub fn new(engine: Engine, topic: Option<ReportTopic>, namespace: impl Into<String>) -> Self {
+        Self {
+            engine,
+            topic,
+            namespace: namespace.into(),
+            cold: AtomicBool::new(true),
+        }
+    }
+
+    /// One invocation: the engine's report, its metrics on stdout, and its publication. Only an
+    /// error a retry can help is returned (a failed publication is not one).
+    pub async fn invoke(&self, payload: serde_json::Value) -> Result<Report, Diagnostic> {
+        let result = handle_event(&self.engine, payload).await;
+        let report = match &result {
+            Ok(report) => Some(report),
+            Err(Retryable { report, .. }) => report.as_deref(),
+        };
+        let cold = self.cold.swap(false, Ordering::Relaxed);
+        if let Some(report) = report {
+            emit_metrics(self, report, cold);
+            if let Some(topic) = &self.topic {
+                let selector = self.engine.stack_file().selector.to_string();
+                topic.publish(report, &selector).await;
+            }
+        }
+        result.map_err(|e| Diagnostic {
+            error_type: e.error_type(),
+            error_message: e.to_string(),
+        })
+    }
+}
+
+/// Where a stack file comes from: a file bundled with the function, or an SSM parameter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StackFileSource {
+    File(String),
+    Parameter(String),
 }
 
 /// Runs the function until the runtime stops it. A bad environment or an invalid stack file
@@ -114,7 +159,7 @@ pub async fn serve(capabilities: Capabilities) -> Result<(), Error> {
     let settings = Settings::from_env()?;
     let config = load_sdk_config().await;
     let clients = Clients::new(&config);
-    let mut file = load_stack_file(&settings, &clients.ssm).await?;
+    let mut file = load_stack_file(&settings.stack_file, &clients.ssm).await?;
     if let Some(mode) = settings.mode {
         file.mode = mode;
     }
@@ -122,27 +167,29 @@ pub async fn serve(capabilities: Capabilities) -> Result<(), Error> {
         tracing::warn!(field = %warning.field, warning = %warning.message, "stack file warning");
     }
     tracing::info!(stack = %file.selector, mode = %file.mode, "function ready");
-    let function = Function {
-        engine: Engine::new(clients, file, capabilities)
+    let function = Function::new(
+        Engine::new(clients, file, capabilities)
             .with_filesystem_document(settings.filesystem_document),
-        sns: settings
+        settings
             .report_topic
-            .map(|topic| (aws_sdk_sns::Client::new(&config), topic)),
-        namespace: settings.namespace,
-        cold: AtomicBool::new(true),
-    };
+            .map(|topic| ReportTopic::new(&config, topic)),
+        settings.namespace,
+    );
     lambda_runtime::run(service_fn(|event: LambdaEvent<serde_json::Value>| {
-        handle(&function, event)
+        function.invoke(event.payload)
     }))
     .await
 }
 
-async fn load_stack_file(
-    settings: &Settings,
+/// The stack file, read once per cold start. An unreadable or invalid one is an error: the
+/// function must not serve with a guess.
+pub async fn load_stack_file(
+    source: &StackFileSource,
     ssm: &aws_sdk_ssm::Client,
 ) -> Result<StackFile, Error> {
-    let Some(name) = &settings.stack_file_parameter else {
-        return Ok(StackFile::load(settings.stack_file.as_ref())?);
+    let name = match source {
+        StackFileSource::File(path) => return Ok(StackFile::load(path.as_ref())?),
+        StackFileSource::Parameter(name) => name,
     };
     let found = ssm
         .get_parameter()
@@ -158,26 +205,6 @@ async fn load_stack_file(
     Ok(StackFile::parse(text, &format!("ssm:{name}"))?)
 }
 
-async fn handle(
-    function: &Function,
-    event: LambdaEvent<serde_json::Value>,
-) -> Result<Report, Diagnostic> {
-    let result = handle_event(&function.engine, event.payload).await;
-    let report = match &result {
-        Ok(report) => Some(report),
-        Err(Retryable { report, .. }) => report.as_deref(),
-    };
-    let cold = function.cold.swap(false, Ordering::Relaxed);
-    if let Some(report) = report {
-        emit_metrics(function, report, cold);
-        publish(function, report).await;
-    }
-    result.map_err(|e| Diagnostic {
-        error_type: e.error_type(),
-        error_message: e.to_string(),
-    })
-}
-
 /// EMF documents go to stdout, where CloudWatch Logs extracts the metrics.
 fn emit_metrics(function: &Function, report: &Report, cold: bool) {
     let now = chrono::Utc::now().timestamp_millis();
@@ -187,53 +214,67 @@ fn emit_metrics(function: &Function, report: &Report, cold: bool) {
     }
 }
 
-/// Publishes reports that did or found something; a quiet sweep is not worth a message.
-async fn publish(function: &Function, report: &Report) {
-    let Some((sns, topic)) = &function.sns else {
-        return;
-    };
-    let quiet = report.status == Status::Converged
-        && report.count(|_| true) == 0
-        && report.stacks.iter().all(|s| s.instances.is_none());
-    if quiet {
-        return;
-    }
-    let stacks: Vec<String> = report.stacks.iter().map(|s| s.stack.to_string()).collect();
-    let subject = format!(
-        "chainlink-remediator: {:?} · {}",
-        report.status,
-        if stacks.is_empty() {
-            function.engine.stack_file().selector.to_string()
-        } else {
-            stacks.join(", ")
+/// The SNS topic reports are published to.
+#[derive(Debug, Clone)]
+pub struct ReportTopic {
+    sns: aws_sdk_sns::Client,
+    arn: String,
+}
+
+impl ReportTopic {
+    pub fn new(config: &aws_config::SdkConfig, arn: impl Into<String>) -> Self {
+        Self {
+            sns: aws_sdk_sns::Client::new(config),
+            arn: arn.into(),
         }
-    );
-    let message = message_for(report);
-    // Subscribers filter on the status (e.g. only `failed` pages someone).
-    let status = aws_sdk_sns::types::MessageAttributeValue::builder()
-        .data_type("String")
-        .string_value(format!("{:?}", report.status).to_lowercase())
-        .build()
-        .ok()
-        .map(|status| std::collections::HashMap::from([("status".to_string(), status)]));
-    let published = sns
-        .publish()
-        .topic_arn(topic)
-        .subject(subject.chars().take(100).collect::<String>())
-        .message(message)
-        .set_message_attributes(status)
-        .send()
-        .await;
-    if let Err(e) = published {
-        // The remediation itself is done and in the log; a lost notification must not make
-        // Lambda run it again.
-        let error = crate::aws::sdk_error("Publish", e);
-        tracing::error!(error = %error, "the report could not be published");
+    }
+
+    /// Publishes a report that did or found something (a quiet sweep is not worth a message),
+    /// with `status` as a message attribute; `selector` names the stacks when the report names
+    /// none. A failure is logged, not returned: the remediation itself is done and in the log,
+    /// and a lost notification must not make Lambda run it again.
+    pub async fn publish(&self, report: &Report, selector: &str) {
+        let quiet = report.status == Status::Converged
+            && report.count(|_| true) == 0
+            && report.stacks.iter().all(|s| s.instances.is_none());
+        if quiet {
+            return;
+        }
+        let stacks: Vec<String> = report.stacks.iter().map(|s| s.stack.to_string()).collect();
+        let subject = format!(
+            "chainlink-remediator: {:?} · {}",
+            report.status,
+            if stacks.is_empty() {
+                selector.to_string()
+            } else {
+                stacks.join(", ")
+            }
+        );
+        // Subscribers filter on the status (e.g. only `failed` pages someone).
+        let status = aws_sdk_sns::types::MessageAttributeValue::builder()
+            .data_type("String")
+            .string_value(format!("{:?}", report.status).to_lowercase())
+            .build()
+            .ok()
+            .map(|status| std::collections::HashMap::from([("status".to_string(), status)]));
+        let published = self
+            .sns
+            .publish()
+            .topic_arn(&self.arn)
+            .subject(subject.chars().take(100).collect::<String>())
+            .message(message_for(report))
+            .set_message_attributes(status)
+            .send()
+            .await;
+        if let Err(e) = published {
+            let error = crate::aws::sdk_error("Publish", e);
+            tracing::error!(error = %error, "the report could not be published");
+        }
     }
 }
 
 /// The report as JSON, or its summary when it would not fit in one SNS message.
-fn message_for(report: &Report) -> String {
+pub fn message_for(report: &Report) -> String {
     let json = report.to_json();
     if json.len() <= MAX_MESSAGE_BYTES {
         return json;
@@ -248,4 +289,53 @@ fn message_for(report: &Report) -> String {
         "note": "the full report is larger than an SNS message: see the function's log",
     })
     .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use domain::report::Execution;
+    use domain::signal::Signal;
+
+    /// What the summary tells a subscriber.
+    #[derive(serde::Deserialize)]
+    struct Summary {
+        status: String,
+        actions: usize,
+        note: String,
+    }
+
+    fn report_with(skipped: Vec<String>) -> Report {
+        Report::new(
+            Execution::Apply,
+            Mode::Enforce,
+            Signal::sweep("schedule"),
+            Vec::new(),
+            skipped,
+        )
+    }
+
+    #[test]
+    fn a_report_that_fits_is_published_whole() {
+        let report = report_with(vec!["a group outside the stack".into()]);
+        assert_eq!(message_for(&report), report.to_json());
+    }
+
+    #[test]
+    fn a_report_over_the_limit_is_published_as_its_summary() {
+        // Just over the limit, then far over it: both become the summary.
+        for count in [MAX_MESSAGE_BYTES / 1000 + 1, 2_000] {
+            let report = report_with(vec!["x".repeat(1000); count]);
+            assert!(report.to_json().len() > MAX_MESSAGE_BYTES);
+            let message = message_for(&report);
+            assert!(message.len() <= MAX_MESSAGE_BYTES, "{}", message.len());
+            let summary: Summary = serde_json::from_str(&message).unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(summary.status, "converged");
+            assert_eq!(summary.actions, 0);
+            assert!(
+                summary.note.contains("larger than an SNS message"),
+                "{message}"
+            );
+        }
+    }
 }

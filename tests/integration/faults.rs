@@ -746,8 +746,6 @@ impl Scenario for GroupResize {
     const CAPABILITIES: Capabilities = Capabilities::INSTANCES;
 
     async fn seed(moto: &Moto) -> Self {
-        use aws_sdk_autoscaling::operation::describe_instance_refreshes::DescribeInstanceRefreshesOutput;
-        use aws_sdk_autoscaling::operation::start_instance_refresh::StartInstanceRefreshOutput;
         let subnet = fleet::subnet(&moto.ec2().await, "us-east-1a").await;
         let template = fleet::group(moto, &subnet, GROUP, "demo", "node", "m6i.large").await;
         // Pinned to version 1: moto cannot delete the versions a failed attempt created, and
@@ -770,22 +768,8 @@ impl Scenario for GroupResize {
         GroupResize {
             delete,
             deleted,
-            refreshes: aws_smithy_mocks::mock!(
-                aws_sdk_autoscaling::Client::describe_instance_refreshes
-            )
-            .sequence()
-            .output(|| DescribeInstanceRefreshesOutput::builder().build())
-            .repeatedly()
-            .build(),
-            started: aws_smithy_mocks::mock!(aws_sdk_autoscaling::Client::start_instance_refresh)
-                .sequence()
-                .output(|| {
-                    StartInstanceRefreshOutput::builder()
-                        .instance_refresh_id("refresh-1")
-                        .build()
-                })
-                .repeatedly()
-                .build(),
+            refreshes: fleet::no_refresh_in_progress(),
+            started: fleet::refresh_started(),
         }
     }
 

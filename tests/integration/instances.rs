@@ -355,25 +355,12 @@ async fn a_status_check_alarm_on_a_group_member_marks_it_unhealthy() {
     );
 }
 
-/// moto answers HTTP 500 to both instance-refresh calls: they get rules of their own.
-fn refresh_calls() -> Vec<&'static str> {
-    vec!["DescribeInstanceRefreshes", "StartInstanceRefresh"]
-}
-
-fn no_refresh_in_progress() -> aws_smithy_mocks::Rule {
-    mock!(aws_sdk_autoscaling::Client::describe_instance_refreshes)
-        .sequence()
-        .output(|| DescribeInstanceRefreshesOutput::builder().build())
-        .repeatedly()
-        .build()
-}
-
 #[tokio::test]
 async fn a_cpu_alarm_on_a_group_moves_it_to_a_new_template_version_and_refreshes_it() {
     let moto = Moto::start();
     let subnet = fleet::subnet(&moto.ec2().await, "us-east-1a").await;
     let template = fleet::group(&moto, &subnet, "demo-nodes", "demo", "node", "m6i.large").await;
-    let describe = no_refresh_in_progress();
+    let describe = fleet::no_refresh_in_progress();
     let start = mock!(aws_sdk_autoscaling::Client::start_instance_refresh)
         .match_requests(|request| {
             request.auto_scaling_group_name() == Some("demo-nodes")
@@ -387,7 +374,7 @@ async fn a_cpu_alarm_on_a_group_moves_it_to_a_new_template_version_and_refreshes
                 .instance_refresh_id("refresh-1")
                 .build()
         });
-    let clients = fleet::clients_with(&moto, &refresh_calls(), &[&describe, &start]).await;
+    let clients = fleet::clients_with(&moto, &fleet::REFRESH_CALLS, &[&describe, &start]).await;
     let engine = engine(clients, sample_stack());
     let event = alarm("alarm-eventbridge-group-cpu.json", SAMPLE_INSTANCE);
 
@@ -446,7 +433,7 @@ async fn a_group_with_a_refresh_in_progress_is_left_alone() {
         })
         .repeatedly()
         .build();
-    let clients = fleet::clients_with(&moto, &refresh_calls(), &[&busy]).await;
+    let clients = fleet::clients_with(&moto, &fleet::REFRESH_CALLS, &[&busy]).await;
     let engine = engine(clients, sample_stack());
     let recording = moto.start_recording();
     let report = handle(
@@ -466,7 +453,7 @@ async fn a_refused_instance_refresh_is_reported_with_what_the_group_now_does() {
     let moto = Moto::start();
     let subnet = fleet::subnet(&moto.ec2().await, "us-east-1a").await;
     fleet::group(&moto, &subnet, "demo-nodes", "demo", "node", "m6i.large").await;
-    let describe = no_refresh_in_progress();
+    let describe = fleet::no_refresh_in_progress();
     let refused = mock!(aws_sdk_autoscaling::Client::start_instance_refresh).then_error(|| {
         StartInstanceRefreshError::generic(
             ErrorMetadata::builder()
@@ -476,7 +463,7 @@ async fn a_refused_instance_refresh_is_reported_with_what_the_group_now_does() {
         )
     });
     let (delete, deleted) = fleet::deleted_versions_rule();
-    let mut intercepted = refresh_calls();
+    let mut intercepted = fleet::REFRESH_CALLS.to_vec();
     intercepted.push("DeleteLaunchTemplateVersions");
     let clients = fleet::clients_with(&moto, &intercepted, &[&describe, &refused, &delete]).await;
     let engine = engine(clients, sample_stack());

@@ -4,7 +4,9 @@
 
 mod cli;
 mod delivery;
+mod environment;
 mod faults;
 mod instances;
 mod parameters;
+mod reports;
 mod security_groups;

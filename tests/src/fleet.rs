@@ -378,3 +378,31 @@ pub fn deleted_versions_rule() -> (Rule, Arc<std::sync::Mutex<Vec<String>>>) {
         .build();
     (rule, deleted)
 }
+
+/// The instance-refresh calls moto lacks (it answers both with HTTP 500), for `clients_with`.
+pub const REFRESH_CALLS: [&str; 2] = ["DescribeInstanceRefreshes", "StartInstanceRefresh"];
+
+/// A rule answering every DescribeInstanceRefreshes: no refresh in progress.
+pub fn no_refresh_in_progress() -> Rule {
+    use aws_sdk_autoscaling::operation::describe_instance_refreshes::DescribeInstanceRefreshesOutput;
+    aws_smithy_mocks::mock!(aws_sdk_autoscaling::Client::describe_instance_refreshes)
+        .sequence()
+        .output(|| DescribeInstanceRefreshesOutput::builder().build())
+        .repeatedly()
+        .build()
+}
+
+/// A rule answering every StartInstanceRefresh with the refresh `refresh-1`; its `num_calls`
+/// counts the refreshes started.
+pub fn refresh_started() -> Rule {
+    use aws_sdk_autoscaling::operation::start_instance_refresh::StartInstanceRefreshOutput;
+    aws_smithy_mocks::mock!(aws_sdk_autoscaling::Client::start_instance_refresh)
+        .sequence()
+        .output(|| {
+            StartInstanceRefreshOutput::builder()
+                .instance_refresh_id("refresh-1")
+                .build()
+        })
+        .repeatedly()
+        .build()
+}

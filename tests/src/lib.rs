@@ -375,12 +375,18 @@ impl Drop for Anvil {
 
 /// The `remediator` binary built alongside the tests.
 pub fn remediator_binary() -> PathBuf {
+    workspace_binary("remediator")
+}
+
+/// A binary of the workspace (`remediator`, a function's `bootstrap` by its crate name), built
+/// alongside the tests.
+pub fn workspace_binary(name: &str) -> PathBuf {
     let exe = std::env::current_exe().unwrap_or_else(|e| panic!("{e}"));
     let dir = exe
         .parent()
         .and_then(|deps| deps.parent())
         .unwrap_or_else(|| panic!("no target dir above {}", exe.display()));
-    let binary = dir.join("remediator");
+    let binary = dir.join(name);
     assert!(
         binary.exists(),
         "{} is missing: build the workspace (cargo test --workspace)",

@@ -1,0 +1,241 @@
+//! Reports on SNS: a real topic in the emulator with a queue subscribed, read back from the
+//! queue: the report JSON, its `status` attribute, the summary of a report too large for one
+//! message, a quiet sweep that publishes nothing, and a failed publication that leaves the
+//! invocation (and its repair) intact.
+
+use domain::report::{Execution, Report, Status};
+use domain::signal::Signal;
+use domain::stack::{Mode, StackFile};
+use serde::Deserialize;
+use shared::engine::{Capabilities, Engine};
+use shared::function::{Function, ReportTopic, MAX_MESSAGE_BYTES};
+use std::collections::BTreeMap;
+use tests::{repo_path, rule, seed, Moto, SeededStack};
+
+/// An SNS notification as an SQS subscription (without raw delivery) receives it.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct Notification {
+    message: String,
+    #[serde(default)]
+    message_attributes: BTreeMap<String, Attribute>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct Attribute {
+    value: String,
+}
+
+/// The summary a subscriber gets instead of a report too large for one message.
+#[derive(Debug, Deserialize)]
+struct Summary {
+    status: String,
+    stacks: Vec<String>,
+    actions: usize,
+    note: String,
+}
+
+/// A topic with a queue subscribed to it: (topic ARN, queue URL).
+async fn topic_with_queue(moto: &Moto) -> (String, String) {
+    let config = moto.sdk_config().await;
+    let (sns, sqs) = (
+        aws_sdk_sns::Client::new(&config),
+        aws_sdk_sqs::Client::new(&config),
+    );
+    let topic = sns
+        .create_topic()
+        .name("demo-reports")
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("create topic: {e:?}"))
+        .topic_arn()
+        .unwrap_or_default()
+        .to_string();
+    let queue = sqs
+        .create_queue()
+        .queue_name("demo-reports")
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("create queue: {e:?}"))
+        .queue_url()
+        .unwrap_or_default()
+        .to_string();
+    let arn = sqs
+        .get_queue_attributes()
+        .queue_url(&queue)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("queue attributes: {e:?}"))
+        .attributes()
+        .and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn))
+        .cloned()
+        .unwrap_or_default();
+    sns.subscribe()
+        .topic_arn(&topic)
+        .protocol("sqs")
+        .endpoint(arn)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("subscribe: {e:?}"));
+    (topic, queue)
+}
+
+/// Every notification waiting in the queue, removed from it.
+async fn received(moto: &Moto, queue: &str) -> Vec<Notification> {
+    let sqs = aws_sdk_sqs::Client::new(&moto.sdk_config().await);
+    let mut notifications = Vec::new();
+    loop {
+        let batch = sqs
+            .receive_message()
+            .queue_url(queue)
+            .max_number_of_messages(10)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("receive: {e:?}"));
+        if batch.messages().is_empty() {
+            return notifications;
+        }
+        for message in batch.messages() {
+            let body = message.body().unwrap_or_default();
+            notifications
+                .push(serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body}")));
+            sqs.delete_message()
+                .queue_url(queue)
+                .set_receipt_handle(message.receipt_handle().map(String::from))
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("delete: {e:?}"));
+        }
+    }
+}
+
+fn sample_event(name: &str) -> serde_json::Value {
+    let path = repo_path(&format!("samples/events/{name}"));
+    let raw = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{name}: {e}"));
+    serde_json::from_str(&raw).unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+/// The security-group function of the demo stack, its reports going to `topic`.
+async fn function(moto: &Moto, topic: &str) -> Function {
+    let file = StackFile::load(&repo_path("samples/stack.toml")).unwrap_or_else(|e| panic!("{e}"));
+    let config = moto.sdk_config().await;
+    let engine = Engine::new(moto.clients().await, file, Capabilities::SECURITY_GROUPS);
+    Function::new(engine, Some(ReportTopic::new(&config, topic)), "Test")
+}
+
+/// The demo stack, its node open to the world on the UI port.
+async fn drifted(moto: &Moto) -> SeededStack {
+    let ec2 = moto.ec2().await;
+    let stack = SeededStack::healthy(&ec2, "demo").await;
+    seed::allow(&ec2, &stack.node, &[rule::tcp(6688, "0.0.0.0/0")]).await;
+    stack
+}
+
+#[tokio::test]
+async fn a_report_reaches_the_topics_queue_whole_with_its_status() {
+    let moto = Moto::start();
+    let (topic, queue) = topic_with_queue(&moto).await;
+    let stack = drifted(&moto).await;
+    let function = function(&moto, &topic).await;
+
+    let report = function
+        .invoke(sample_event("schedule.json"))
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    assert_eq!(report.status, Status::Converged, "{report}");
+    assert!(report.count(|_| true) > 0, "the sweep repaired something");
+
+    let notifications = received(&moto, &queue).await;
+    assert_eq!(notifications.len(), 1, "{notifications:?}");
+    let published: serde_json::Value =
+        serde_json::from_str(&notifications[0].message).unwrap_or_else(|e| panic!("{e}"));
+    let expected: serde_json::Value =
+        serde_json::from_str(&report.to_json()).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(published, expected, "the message is the report's JSON");
+    assert_eq!(
+        notifications[0]
+            .message_attributes
+            .get("status")
+            .map(|a| a.value.as_str()),
+        Some("converged")
+    );
+    assert_eq!(
+        seed::ingress(&moto.ec2().await, &stack.node).await,
+        stack.healthy_node_rules()
+    );
+
+    // The stack is healthy now: a sweep that finds nothing publishes nothing.
+    let quiet = function
+        .invoke(sample_event("schedule.json"))
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    assert_eq!(quiet.count(|_| true), 0, "{quiet}");
+    let after = received(&moto, &queue).await;
+    assert!(after.is_empty(), "a quiet sweep was published: {after:?}");
+}
+
+#[tokio::test]
+async fn a_report_over_the_size_limit_reaches_the_queue_as_its_summary() {
+    let moto = Moto::start();
+    let (topic, queue) = topic_with_queue(&moto).await;
+    let config = moto.sdk_config().await;
+    // Built here rather than swept: a report this large takes a few hundred drifted stacks.
+    let mut report = Report::new(
+        Execution::Apply,
+        Mode::Enforce,
+        Signal::sweep("schedule"),
+        Vec::new(),
+        vec!["a group outside every stack ".repeat(40); 300],
+    );
+    report.status = Status::Failed;
+    assert!(report.to_json().len() > 256 * 1024, "not over SNS's limit");
+
+    ReportTopic::new(&config, &topic)
+        .publish(&report, "demo")
+        .await;
+
+    let notifications = received(&moto, &queue).await;
+    assert_eq!(notifications.len(), 1, "{notifications:?}");
+    let message = &notifications[0].message;
+    assert!(message.len() <= MAX_MESSAGE_BYTES, "{}", message.len());
+    let summary: Summary = serde_json::from_str(message).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        (
+            summary.status.as_str(),
+            summary.actions,
+            summary.stacks.len()
+        ),
+        ("failed", 0, 0)
+    );
+    assert!(summary.note.contains("see the function's log"), "{message}");
+    assert_eq!(
+        notifications[0]
+            .message_attributes
+            .get("status")
+            .map(|a| a.value.as_str()),
+        Some("failed")
+    );
+}
+
+#[tokio::test]
+async fn a_failed_publication_does_not_fail_the_invocation_or_its_repair() {
+    let moto = Moto::start();
+    let (_, queue) = topic_with_queue(&moto).await;
+    let stack = drifted(&moto).await;
+    let function = function(&moto, "arn:aws:sns:us-east-1:123456789012:no-such-topic").await;
+
+    let report = function
+        .invoke(sample_event("schedule.json"))
+        .await
+        .unwrap_or_else(|e| panic!("the invocation failed: {e:?}"));
+
+    assert_eq!(report.status, Status::Converged, "{report}");
+    assert!(report.count(|_| true) > 0, "{report}");
+    assert_eq!(
+        seed::ingress(&moto.ec2().await, &stack.node).await,
+        stack.healthy_node_rules()
+    );
+    assert!(received(&moto, &queue).await.is_empty());
+}
