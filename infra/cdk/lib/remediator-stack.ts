@@ -513,6 +513,8 @@ export class RemediatorStack extends Stack {
           'ec2:DescribeVolumes',
           'ec2:DescribeVolumesModifications',
           'ec2:DescribeLaunchTemplateVersions',
+          // The template's own stack tag: a group's template outside the stack is never changed.
+          'ec2:DescribeLaunchTemplates',
           'autoscaling:DescribeAutoScalingGroups',
           'autoscaling:DescribeInstanceRefreshes',
         ],
