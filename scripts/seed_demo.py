@@ -86,6 +86,9 @@ VALID = {
     "API_EMAIL": "ops@demo.internal",
     "API_PASSWORD": "demo-api-passw0rd-long",
 }
+# Tagged into the stack, as the templates require: parameter-guard may only write parameters
+# that exist and carry chainlink:stack (PutParameter refuses Tags together with Overwrite).
 for key, value in VALID.items():
     ssm.put_parameter(Name=PREFIX + key, Value=value, Type="SecureString", Overwrite=True)
+    ssm.add_tags_to_resource(ResourceType="Parameter", ResourceId=PREFIX + key, Tags=[{"Key": "chainlink:stack", "Value": "demo"}])
 print(f"seeded {len(VALID)} parameters under {PREFIX}")

@@ -367,7 +367,8 @@ class RuntimeTest:
             return self.ec2.run_instances(
                 ImageId="ami-12c6146b", InstanceType="m6i.large", MinCount=1, MaxCount=1, SubnetId=subnet,
                 SecurityGroupIds=[group], TagSpecifications=[{"ResourceType": "instance", "Tags": stack_tags + [
-                    {"Key": "Name", "Value": name}]}])["Instances"][0]["InstanceId"]
+                    {"Key": "Name", "Value": name}]}, {"ResourceType": "volume", "Tags": stack_tags}],
+            )["Instances"][0]["InstanceId"]
 
         self.disk_node, self.restart_node = node("demo-node-disk"), node("demo-node-restart")
         template = self.ec2.create_launch_template(

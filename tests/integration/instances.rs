@@ -859,3 +859,115 @@ async fn a_volume_still_modifying_when_the_wait_runs_out_gets_no_command() {
     assert!(text.contains("modifying"), "{text}");
     assert!(text.contains("extend the filesystem by hand"), "{text}");
 }
+
+/// What IAM enforces in Lambda, the engine enforces itself for a CLI run with broad
+/// credentials: a group, launch template or volume outside the stack is never changed because
+/// an instance of the stack uses it. Each is refused, naming the resource, before any write.
+mod outside_the_stack {
+    use super::*;
+    use tests::fleet::Owners;
+
+    /// A CPU alarm on a member of group `demo-nodes` (tagged as `owners` say) that carries the
+    /// demo stack's tag itself: no write at all. Returns the template and the report.
+    async fn resize_member_of(moto: &Moto, owners: Owners<'_>) -> (String, Report) {
+        let ec2 = moto.ec2().await;
+        let subnet = fleet::subnet(&ec2, "us-east-1a").await;
+        let template =
+            fleet::group_owned_by(moto, &subnet, "demo-nodes", owners, "node", "m6i.large").await;
+        let member = fleet::group_instance(moto, "demo-nodes").await;
+        ec2.create_tags()
+            .resources(&member)
+            .tags(
+                aws_sdk_ec2::types::Tag::builder()
+                    .key(shared::domain::ids::STACK_TAG)
+                    .value("demo")
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{e:?}"));
+        // moto has no instance refreshes.
+        let clients =
+            fleet::clients_with(moto, &refresh_calls(), &[&no_refresh_in_progress()]).await;
+        let engine = engine(clients, sample_stack());
+        let recording = moto.start_recording();
+        let report = handle(&engine, alarm("alarm-eventbridge-cpu.json", &member)).await;
+        assert_eq!(recording.mutating_calls(), Vec::<String>::new(), "{report}");
+        (template, report)
+    }
+
+    #[tokio::test]
+    async fn a_resize_never_changes_a_group_not_tagged_into_the_stack() {
+        let moto = Moto::start();
+        let owners = Owners {
+            group: None,
+            template: Some("demo"),
+        };
+        let (_, report) = resize_member_of(&moto, owners).await;
+
+        assert!(
+            decision(&report).contains("group demo-nodes carries no chainlink:stack tag"),
+            "{report}"
+        );
+        assert_eq!(fleet::group_state(&moto, "demo-nodes").await.0, "$Latest");
+    }
+
+    #[tokio::test]
+    async fn a_resize_never_changes_a_launch_template_of_another_stack() {
+        let moto = Moto::start();
+        let owners = Owners {
+            group: Some("demo"),
+            template: Some("other"),
+        };
+        let (template, report) = resize_member_of(&moto, owners).await;
+
+        assert!(
+            decision(&report).contains(&format!(
+                "launch template {template} of group demo-nodes carries chainlink:stack = other"
+            )),
+            "{report}"
+        );
+        let versions = moto
+            .ec2()
+            .await
+            .describe_launch_template_versions()
+            .launch_template_id(&template)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!(
+            versions.launch_template_versions().len(),
+            1,
+            "no new version"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_volume_not_tagged_into_the_stack_is_never_grown() {
+        let moto = Moto::start();
+        let node = demo_node(&moto, "m6i.large").await;
+        let ec2 = moto.ec2().await;
+        let (volume, before) = fleet::root_volume(&ec2, &node).await;
+        ec2.delete_tags()
+            .resources(&volume)
+            .tags(
+                aws_sdk_ec2::types::Tag::builder()
+                    .key(shared::domain::ids::STACK_TAG)
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{e:?}"));
+        let engine = engine(moto.clients().await, sample_stack());
+
+        let recording = moto.start_recording();
+        let report = handle(&engine, alarm("alarm-sns-disk.json", &node)).await;
+
+        assert_eq!(recording.mutating_calls(), Vec::<String>::new(), "{report}");
+        assert!(
+            decision(&report).contains(&format!("volume {volume} carries no chainlink:stack tag")),
+            "{report}"
+        );
+        assert_eq!(fleet::root_volume(&ec2, &node).await, (volume, before));
+    }
+}

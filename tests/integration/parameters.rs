@@ -583,23 +583,23 @@ async fn a_restore_under_an_undeclared_key_is_refused_and_writes_nothing() {
     assert_eq!(ssm::current(&client, name).await, (2, DEV_DB.to_string()));
 }
 
-/// A restore first re-checks that the parameter is still at the version it judged: a change made
-/// between the judgement and the restore is someone else's, judged on its own event, and never
-/// overwritten with the older value.
-#[tokio::test]
-async fn a_restore_never_overwrites_a_change_made_after_the_judgement() {
+/// Seeds the valid set, labels it, points `name` at the dev database (version 2) and returns
+/// the judgement, not applied: the restore of version 1 over version 2.
+async fn judged_restore(
+    moto: &Moto,
+    name: &str,
+) -> (
+    aws_sdk_ssm::Client,
+    Vec<domain::parameters::ParameterAction>,
+) {
     use domain::parameters::ParameterAction;
     use domain::report::Execution;
     use domain::signal::Signal;
-    let moto = Moto::start();
-    let client = ssm::client(&moto).await;
+    let client = ssm::client(moto).await;
+    let engine = engine(moto, "enforce").await;
     ssm::put_all(&client, PREFIX, &valid_legacy()).await;
-    let engine = engine(&moto, "enforce").await;
-    let name = "/chainlink/demo/DATABASE_URL";
     handle(&engine, change_event("Create", name)).await;
     assert_eq!(ssm::put(&client, name, DEV_DB).await, 2);
-
-    // The judgement: version 2 is bad, version 1's value goes back.
     let judged = engine
         .run(Signal::sweep("test"), Execution::Plan)
         .await
@@ -622,27 +622,82 @@ async fn a_restore_never_overwrites_a_change_made_after_the_judgement() {
         ),
         "{judged}"
     );
-    // Meanwhile an operator fixes it by hand, with a new password.
-    let fixed = GOOD_DB.replace("Str0ng-enough-passw0rd", "An0ther-str0ng-passw0rd");
-    assert_eq!(ssm::put(&client, name, &fixed).await, 3);
+    (client, actions)
+}
+
+/// Applies the judged `actions` and returns why the one restore was skipped: nothing written.
+async fn skipped_without_writing(
+    moto: &Moto,
+    client: &aws_sdk_ssm::Client,
+    actions: &[domain::parameters::ParameterAction],
+) -> String {
     let recording = moto.start_recording();
-
-    let outcomes = shared::parameters::apply::apply_parameter_actions(&client, &actions).await;
-
-    assert_eq!(outcomes.len(), 1);
-    match &outcomes[0].outcome {
-        Outcome::Skipped { reason } => assert!(
-            reason.contains("changed since it was read (version 3, planned from 2)"),
-            "{reason}"
-        ),
-        other => panic!("expected a skip, got {other:?}"),
-    }
+    let outcomes = shared::parameters::apply::apply_parameter_actions(client, actions).await;
     assert_eq!(
         recording.mutating_calls(),
         Vec::<String>::new(),
         "no put, no label"
     );
+    match outcomes.as_slice() {
+        [outcome] => match &outcome.outcome {
+            Outcome::Skipped { reason } => reason.clone(),
+            other => panic!("expected a skip, got {other:?}"),
+        },
+        other => panic!("expected one outcome, got {other:?}"),
+    }
+}
+
+/// A restore first re-checks that the parameter is still at the version it judged: a change made
+/// between the judgement and the restore is someone else's, judged on its own event, and never
+/// overwritten with the older value.
+#[tokio::test]
+async fn a_restore_never_overwrites_a_change_made_after_the_judgement() {
+    let moto = Moto::start();
+    let name = "/chainlink/demo/DATABASE_URL";
+    // The judgement: version 2 is bad, version 1's value goes back.
+    let (client, actions) = judged_restore(&moto, name).await;
+    // Meanwhile an operator fixes it by hand, with a new password.
+    let fixed = GOOD_DB.replace("Str0ng-enough-passw0rd", "An0ther-str0ng-passw0rd");
+    assert_eq!(ssm::put(&client, name, &fixed).await, 3);
+
+    let reason = skipped_without_writing(&moto, &client, &actions).await;
+
+    assert!(
+        reason.contains("changed since it was read (version 3, planned from 2)"),
+        "{reason}"
+    );
     assert_eq!(ssm::current(&client, name).await, (3, fixed));
     assert_eq!(ssm::history_len(&client, name).await, 3);
     assert_eq!(ssm::labeled(&client, name, LABEL).await, Some(1));
+}
+
+/// A restore only overwrites: a parameter deleted between the judgement and the restore is not
+/// written back (an overwrite of a missing name would create it, which the templates' tag
+/// condition refuses and a CLI with broad credentials must not do either).
+#[tokio::test]
+async fn a_restore_of_a_parameter_deleted_since_the_judgement_is_skipped_not_created() {
+    let moto = Moto::start();
+    let name = "/chainlink/demo/DATABASE_URL";
+    let (client, actions) = judged_restore(&moto, name).await;
+    // Meanwhile the parameter is deleted.
+    client
+        .delete_parameter()
+        .name(name)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+
+    let reason = skipped_without_writing(&moto, &client, &actions).await;
+
+    assert!(
+        reason.contains(&format!("{name} no longer exists")),
+        "{reason}"
+    );
+    let gone = client.get_parameter().name(name).send().await;
+    assert!(
+        gone.is_err_and(|e| e
+            .as_service_error()
+            .is_some_and(|s| s.is_parameter_not_found())),
+        "{name} was not created again"
+    );
 }

@@ -58,6 +58,11 @@ pub async fn launch(
         .tags(Tag::builder().key(STACK_TAG).value(stack).build())
         .tags(Tag::builder().key(ROLE_TAG).value(role).build())
         .build();
+    // Its volumes belong to the stack too: a volume is grown only if it carries the tag.
+    let volume_tags = TagSpecification::builder()
+        .resource_type(ResourceType::Volume)
+        .tags(Tag::builder().key(STACK_TAG).value(stack).build())
+        .build();
     let run = ec2
         .run_instances()
         .image_id("ami-12c6146b")
@@ -67,6 +72,7 @@ pub async fn launch(
         .subnet_id(subnet)
         .set_security_group_ids(group.map(|g| vec![g.as_str().to_string()]))
         .tag_specifications(tags)
+        .tag_specifications(volume_tags)
         .send()
         .await
         .unwrap_or_else(|e| panic!("run instance: {e:?}"));
@@ -146,7 +152,7 @@ pub async fn root_volume(ec2: &aws_sdk_ec2::Client, instance: &str) -> (String, 
 }
 
 /// An Auto Scaling group of `size` instances of `instance_type` from a new launch template,
-/// tagged into `stack` with `role`. Returns the launch template ID.
+/// both tagged into `stack`, the group with `role`. Returns the launch template ID.
 pub async fn group(
     moto: &Moto,
     subnet: &str,
@@ -155,7 +161,36 @@ pub async fn group(
     role: &str,
     instance_type: &str,
 ) -> String {
+    let owners = Owners {
+        group: Some(stack),
+        template: Some(stack),
+    };
+    group_owned_by(moto, subnet, name, owners, role, instance_type).await
+}
+
+/// The `chainlink:stack` tags of a group and of its launch template (`None`: untagged).
+#[derive(Clone, Copy, Debug)]
+pub struct Owners<'a> {
+    pub group: Option<&'a str>,
+    pub template: Option<&'a str>,
+}
+
+/// [`group`], with the group and its template tagged into the stacks `owners` name.
+pub async fn group_owned_by(
+    moto: &Moto,
+    subnet: &str,
+    name: &str,
+    owners: Owners<'_>,
+    role: &str,
+    instance_type: &str,
+) -> String {
     let ec2 = moto.ec2().await;
+    let template_tags = owners.template.map(|stack| {
+        TagSpecification::builder()
+            .resource_type(ResourceType::LaunchTemplate)
+            .tags(Tag::builder().key(STACK_TAG).value(stack).build())
+            .build()
+    });
     let template = ec2
         .create_launch_template()
         .launch_template_name(format!("{name}-template"))
@@ -165,6 +200,7 @@ pub async fn group(
                 .instance_type(InstanceType::from(instance_type))
                 .build(),
         )
+        .set_tag_specifications(template_tags.map(|t| vec![t]))
         .send()
         .await
         .unwrap_or_else(|e| panic!("create launch template: {e:?}"));
@@ -196,8 +232,14 @@ pub async fn group(
         .max_size(3)
         .desired_capacity(1)
         .vpc_zone_identifier(subnet)
-        .tags(tag(STACK_TAG, stack))
-        .tags(tag(ROLE_TAG, role))
+        .set_tags(Some(
+            owners
+                .group
+                .map(|stack| tag(STACK_TAG, stack))
+                .into_iter()
+                .chain([tag(ROLE_TAG, role)])
+                .collect(),
+        ))
         .send()
         .await
         .unwrap_or_else(|e| panic!("create group {name}: {e:?}"));

@@ -419,19 +419,27 @@ export class RemediatorStack extends Stack {
         }),
         // The path itself (GetParametersByPath is authorized on it) and everything below.
         new iam.PolicyStatement({
-          sid: 'ValidateAndRollBackThisStacksParameters',
+          sid: 'ValidateThisStacksParameters',
           actions: [
             'ssm:GetParametersByPath',
             'ssm:GetParameters',
             'ssm:GetParameter',
             'ssm:GetParameterHistory',
-            'ssm:PutParameter',
-            'ssm:LabelParameterVersion',
           ],
           resources: [
             arn('ssm', 'parameter', parameterPathName),
             arn('ssm', 'parameter', `${parameterPathName}/*`),
           ],
+        }),
+        // Writes only to parameters that exist and carry the stack tag: a name that does not
+        // exist has no tag, so PutParameter cannot create one (ssm:Overwrite could not stop
+        // that: an overwrite of a missing name creates it). The stack's parameters must be
+        // tagged chainlink:stack.
+        new iam.PolicyStatement({
+          sid: 'RollBackThisStacksTaggedParametersOnly',
+          actions: ['ssm:PutParameter', 'ssm:LabelParameterVersion'],
+          resources: [arn('ssm', 'parameter', `${parameterPathName}/*`)],
+          conditions: tagCondition,
         }),
         // SecureString values: decrypt to validate, encrypt to roll back, only through
         // Parameter Store. With the AWS-managed key, the key is named by its alias.
@@ -509,6 +517,8 @@ export class RemediatorStack extends Stack {
           'ec2:DescribeVolumes',
           'ec2:DescribeVolumesModifications',
           'ec2:DescribeLaunchTemplateVersions',
+          // The template's own stack tag: a group's template outside the stack is never changed.
+          'ec2:DescribeLaunchTemplates',
           'autoscaling:DescribeAutoScalingGroups',
           'autoscaling:DescribeInstanceRefreshes',
         ],

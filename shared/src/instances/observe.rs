@@ -255,8 +255,30 @@ pub async fn read_group(
     }))
 }
 
-/// Resolves `$Latest`/`$Default` to a version number, and reads its instance type.
+/// Resolves `$Latest`/`$Default` to a version number, and reads its instance type and the
+/// template's own stack tag (DescribeLaunchTemplateVersions returns no tags: one more read).
 async fn read_template(
+    ec2: &aws_sdk_ec2::Client,
+    spec: &aws_sdk_autoscaling::types::LaunchTemplateSpecification,
+) -> Result<Option<LaunchTemplateRef>, Error> {
+    let Some(mut template) = read_template_version(ec2, spec).await? else {
+        return Ok(None);
+    };
+    let described = ec2
+        .describe_launch_templates()
+        .launch_template_ids(template.id.as_str())
+        .send()
+        .await
+        .map_err(|e| crate::aws::sdk_error("DescribeLaunchTemplates", e))?;
+    template.stack = described
+        .launch_templates()
+        .first()
+        .and_then(|t| tag(t.tags(), STACK_TAG))
+        .map(StackName::new);
+    Ok(Some(template))
+}
+
+async fn read_template_version(
     ec2: &aws_sdk_ec2::Client,
     spec: &aws_sdk_autoscaling::types::LaunchTemplateSpecification,
 ) -> Result<Option<LaunchTemplateRef>, Error> {
@@ -274,6 +296,7 @@ async fn read_template(
         .first()
         .map(|version| LaunchTemplateRef {
             id: LaunchTemplateId::new(version.launch_template_id().unwrap_or_default()),
+            stack: None,
             version: version.version_number().unwrap_or_default(),
             requested_version: requested.clone(),
             instance_type: version
@@ -396,6 +419,7 @@ async fn read_volume(
     });
     Ok(Some(VolumeState {
         id: VolumeId::new(volume_id),
+        stack: tag(volume.tags(), STACK_TAG).map(StackName::new),
         size_gib: volume
             .size()
             .and_then(|s| u32::try_from(s).ok())

@@ -2,6 +2,8 @@
 //! version. Each step re-checks its precondition, so a duplicate or stale event converges.
 //! A restore is written with the type and KMS key the plan names (the restored version's),
 //! always given explicitly: left out, Parameter Store would pick a key the plan did not show.
+//! A restore only overwrites: it writes a name the plan read in this run, and only while that
+//! name still exists at the version judged, so it can never create a parameter.
 
 use aws_sdk_ssm::types::ParameterType;
 use aws_sdk_ssm::Client;
@@ -70,6 +72,19 @@ async fn revert(
         .await
     {
         Ok(found) => found.parameter().map(|p| p.version()),
+        // Gone since it was read: writing now would create it, and a restore never creates a
+        // parameter (the templates' tag condition refuses that too; the CLI may have no such
+        // policy).
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|service| service.is_parameter_not_found()) =>
+        {
+            return Outcome::Skipped {
+                reason: format!(
+                    "{name} no longer exists (planned from version {from_version}): a restore never creates a parameter"
+                ),
+            }
+        }
         Err(e) => {
             return Outcome::Failed {
                 error: crate::aws::sdk_error("GetParameter", e),

@@ -143,6 +143,9 @@ pub struct AttachedVolume {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct VolumeState {
     pub id: VolumeId,
+    /// Its own `chainlink:stack` tag: a volume is grown only if it belongs to the stack, not
+    /// merely because an instance of the stack has it attached.
+    pub stack: Option<StackName>,
     pub size_gib: u32,
     /// A modification AWS has not finished (`modifying`, `optimizing`): another one is refused.
     pub modification_in_progress: bool,
@@ -166,6 +169,9 @@ pub struct GroupState {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct LaunchTemplateRef {
     pub id: LaunchTemplateId,
+    /// The template's own `chainlink:stack` tag: a group of the stack may point at a template
+    /// of another, which a resize must then not touch.
+    pub stack: Option<StackName>,
     /// The version number the group's `$Latest`/`$Default`/number resolves to.
     pub version: i64,
     /// What the group asks for (`$Latest`, `$Default` or a number), kept for reports.

@@ -5,7 +5,9 @@ use super::{
     GroupState, InstanceState, Observation, RecordOutcome, RemediationRecord, Target, TypeCheck,
     VolumeState,
 };
-use crate::ids::{AutoScalingGroupName, InstanceId, LaunchTemplateId, RoleName, VolumeId};
+use crate::ids::{
+    AutoScalingGroupName, InstanceId, LaunchTemplateId, RoleName, StackName, VolumeId, STACK_TAG,
+};
 use crate::instance_type::InstanceType;
 use crate::signal::AlarmNotice;
 use crate::stack::{InstancePolicy, Remediation, RoleSpec};
@@ -249,6 +251,7 @@ fn decide(inputs: &RemediationInputs<'_>, incident: &str) -> Result<Vec<Instance
             }]);
         }
     }
+    check_owned(inputs)?;
     if let Some(earlier) = observation
         .history
         .iter()
@@ -281,6 +284,63 @@ fn decide(inputs: &RemediationInputs<'_>, incident: &str) -> Result<Vec<Instance
             group.name
         ))),
     }
+}
+
+/// Every resource the remediation would write carries the stack tag of the stack being
+/// remediated (the target's), not merely an instance of the stack pointing at it: IAM enforces
+/// this in Lambda, and the CLI, run with broader credentials, must too. The writes: a resize
+/// through a group changes the group and its launch template; a disk growth, the volume; a
+/// replacement in a group, the group. The instance itself is the target.
+fn check_owned(inputs: &RemediationInputs<'_>) -> Result<(), Decision> {
+    let observation = inputs.observation;
+    let Some(stack) = observation.target.stack() else {
+        return Err(Decision::Refused(format!(
+            "{} carries no {STACK_TAG} tag",
+            observation.target
+        )));
+    };
+    let refuse = |what: String, tagged: Option<&StackName>| {
+        Err(Decision::Refused(format!(
+            "{what} {}: it is not changed on behalf of stack {}",
+            match tagged {
+                Some(other) => format!("carries {STACK_TAG} = {other}"),
+                None => format!("carries no {STACK_TAG} tag"),
+            },
+            stack
+        )))
+    };
+    let group = match &observation.target {
+        Target::Instance { group, .. } => group.as_ref(),
+        Target::Group { group } => Some(group),
+    };
+    match inputs.remediation {
+        Remediation::Resize | Remediation::Replace => {
+            if let Some(group) = group {
+                if group.stack.as_ref() != Some(stack) {
+                    return refuse(format!("group {}", group.name), group.stack.as_ref());
+                }
+                let template = group.launch_template.as_ref();
+                if let Some(template) =
+                    template.filter(|_| inputs.remediation == Remediation::Resize)
+                {
+                    if template.stack.as_ref() != Some(stack) {
+                        return refuse(
+                            format!("launch template {} of group {}", template.id, group.name),
+                            template.stack.as_ref(),
+                        );
+                    }
+                }
+            }
+        }
+        Remediation::GrowDisk => {
+            if let Some(volume) = &observation.volume {
+                if volume.stack.as_ref() != Some(stack) {
+                    return refuse(format!("volume {}", volume.id), volume.stack.as_ref());
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// A stopped instance whose last remediation, a resize or restart of ours within the cooldown,

@@ -282,6 +282,7 @@ fn group(instance_type: &str) -> GroupState {
         role: crate::ids::RoleName::parse("node"),
         launch_template: Some(LaunchTemplateRef {
             id: LaunchTemplateId::new("lt-1"),
+            stack: Some(crate::ids::StackName::new("demo")),
             version: 3,
             requested_version: "$Latest".into(),
             instance_type: Some(instance_type.into()),
@@ -357,6 +358,7 @@ fn with_volume(size_gib: u32) -> Observation {
     let mut observed = standalone("m6i.large", None);
     observed.volume = Some(VolumeState {
         id: VolumeId::new("vol-1"),
+        stack: Some(crate::ids::StackName::new("demo")),
         size_gib,
         modification_in_progress: false,
     });
@@ -681,4 +683,72 @@ fn a_node_our_failed_remediation_left_stopped_is_started_by_the_next_delivery() 
             planned.decision
         );
     }
+}
+
+/// A resource the remediation would write that is not tagged into the target's stack is never
+/// changed on its behalf: the CLI may run with credentials IAM does not narrow.
+#[test]
+fn a_group_template_or_volume_outside_the_stack_is_refused_naming_it() {
+    let other = || Some(crate::ids::StackName::new("other"));
+    let member = |group: GroupState| {
+        observation(
+            Target::Instance {
+                instance: instance("m6i.large"),
+                group: Some(group),
+            },
+            Some(type_check("m6i.xlarge")),
+        )
+    };
+    let refused = |planned: InstancePlan, words: &str| {
+        assert!(planned.actions.is_empty(), "{:?}", planned.actions);
+        assert!(
+            matches!(&planned.decision, Decision::Refused(r) if r.contains(words)),
+            "{:?}",
+            planned.decision
+        );
+    };
+    let mut untagged = group("m6i.large");
+    untagged.stack = None;
+    let untagged_group = "group demo-nodes carries no chainlink:stack tag";
+    refused(
+        plan(&cpu(), Remediation::Resize, &member(untagged.clone())),
+        untagged_group,
+    );
+    let status = notice(
+        "AWS/EC2",
+        "StatusCheckFailed",
+        &[("InstanceId", "i-0123456789abcdef0")],
+    );
+    refused(
+        plan(&status, Remediation::Replace, &member(untagged)),
+        untagged_group,
+    );
+    let mut foreign_template = group("m6i.large");
+    if let Some(t) = foreign_template.launch_template.as_mut() {
+        t.stack = other();
+    }
+    let foreign = "launch template lt-1 of group demo-nodes carries chainlink:stack = other";
+    refused(
+        plan(
+            &cpu(),
+            Remediation::Resize,
+            &member(foreign_template.clone()),
+        ),
+        foreign,
+    );
+    let whole_group = observation(
+        Target::Group {
+            group: foreign_template,
+        },
+        Some(type_check("m6i.xlarge")),
+    );
+    refused(plan(&cpu(), Remediation::Resize, &whole_group), foreign);
+    let mut foreign_volume = with_volume(100);
+    if let Some(v) = foreign_volume.volume.as_mut() {
+        v.stack = None;
+    }
+    refused(
+        plan(&disk("/"), Remediation::GrowDisk, &foreign_volume),
+        "volume vol-1 carries no chainlink:stack tag",
+    );
 }
