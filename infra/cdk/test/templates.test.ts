@@ -279,6 +279,45 @@ for (const [name, file] of templates) {
       }
     });
 
+    it('scopes every write of every function: never on `*`, and on the stack tag unless AWS offers no tag to check', () => {
+      const stackConditioned = (s: Statement) =>
+        Object.values(s.Condition ?? {}).some((c) =>
+          Object.entries(c).some(([key, value]) => /[Rr]esourceTag\/chainlink:stack$/.test(key) && value === STACK),
+        );
+      // Writes with no stack-tag condition, each on exact resources of this deployment: a new
+      // unconditioned write fails here until it is scoped or listed with its reason.
+      const exactResourceOnly: Record<string, string> = {
+        'sns:Publish': 'the report topic of this deployment',
+        'sqs:SendMessage': "the functions' failure queue",
+        'logs:CreateLogStream': "the function's own log group",
+        'logs:PutLogEvents': "the function's own log group",
+        'ssm:SendCommand': "the stack's filesystem document (its instance statement is tag-conditioned)",
+        'ec2:RunInstances': "the launch check Auto Scaling makes (the template half is tag-conditioned, asserted above)",
+        'ec2:CreateTags': 'tags at launch only, within RunInstances (asserted above)',
+        'kms:Decrypt': 'the stack key, through the service that uses it',
+        'kms:Encrypt': 'the stack key, through the service that uses it',
+        'kms:GenerateDataKey': 'the stack key, through the service that uses it',
+        'kms:GenerateDataKey*': 'the stack key, through the service that uses it',
+        'iam:PassRole': 'the node role named at deploy time, to Auto Scaling only',
+      };
+      let writes = 0;
+      for (const fn of [securityGroupGuard, parameterGuard, instanceGuard]) {
+        for (const s of statementsOf(roleOf(fn))) {
+          for (const action of actions(s)) {
+            const op = action.split(':')[1] ?? '';
+            if (/^(Describe|Get|List)/.test(op)) continue;
+            writes += 1;
+            assert.ok(!resourcesOf(s).some((r) => r === '*'), `${fn}: ${action} (${s.Sid}) is granted on *`);
+            assert.ok(
+              stackConditioned(s) || action in exactResourceOnly,
+              `${fn}: ${action} (${s.Sid}) has no stack-tag condition and no reason to go without one`,
+            );
+          }
+        }
+      }
+      assert.ok(writes >= 15, `the writes were found (${writes})`);
+    });
+
     it("writes security-group rules only in the stack's VPCs (ec2:Vpc from StackVpcIds)", () => {
       const writes = ['ec2:AuthorizeSecurityGroupIngress', 'ec2:RevokeSecurityGroupIngress'];
       const vpcPatterns = (t: Template) => {
