@@ -887,8 +887,12 @@ mod outside_the_stack {
             .await
             .unwrap_or_else(|e| panic!("{e:?}"));
         // moto has no instance refreshes.
-        let clients =
-            fleet::clients_with(moto, &refresh_calls(), &[&no_refresh_in_progress()]).await;
+        let clients = fleet::clients_with(
+            moto,
+            &fleet::REFRESH_CALLS,
+            &[&fleet::no_refresh_in_progress()],
+        )
+        .await;
         let engine = engine(clients, sample_stack());
         let recording = moto.start_recording();
         let report = handle(&engine, alarm("alarm-eventbridge-cpu.json", &member)).await;
