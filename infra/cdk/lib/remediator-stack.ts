@@ -526,9 +526,17 @@ export class RemediatorStack extends Stack {
       }),
       new iam.PolicyStatement({
         sid: 'ResizeInstancesOfThisStackOnly',
-        actions: ['ec2:StopInstances', 'ec2:StartInstances', 'ec2:ModifyInstanceAttribute'],
+        actions: ['ec2:StopInstances', 'ec2:StartInstances'],
         resources: [instanceArn],
         conditions: tagCondition,
+      }),
+      // The instance type and nothing else: a request that sets any other attribute (user data,
+      // kernel, instance profile...) carries no ec2:Attribute/InstanceType key.
+      new iam.PolicyStatement({
+        sid: 'ChangeOnlyTheInstanceTypeOfThisStacksInstances',
+        actions: ['ec2:ModifyInstanceAttribute'],
+        resources: [instanceArn],
+        conditions: { ...tagCondition, Null: { 'ec2:Attribute/InstanceType': 'false' } },
       }),
       // The last remediation is recorded on the instance; no other tag may be written.
       new iam.PolicyStatement({

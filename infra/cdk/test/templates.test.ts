@@ -318,6 +318,13 @@ for (const [name, file] of templates) {
       assert.ok(writes >= 15, `the writes were found (${writes})`);
     });
 
+    it('lets instance-guard change an instance type and no other attribute (no user data)', () => {
+      const modify = statementsOf(roleOf(instanceGuard)).filter((s) => actions(s).includes('ec2:ModifyInstanceAttribute'));
+      assert.equal(modify.length, 1, 'one statement grants ModifyInstanceAttribute');
+      assert.deepEqual(actions(modify[0]), ['ec2:ModifyInstanceAttribute'], 'alone in its statement');
+      assert.deepEqual(modify[0].Condition?.Null, { 'ec2:Attribute/InstanceType': 'false' });
+    });
+
     it("writes security-group rules only in the stack's VPCs (ec2:Vpc from StackVpcIds)", () => {
       const writes = ['ec2:AuthorizeSecurityGroupIngress', 'ec2:RevokeSecurityGroupIngress'];
       const vpcPatterns = (t: Template) => {
