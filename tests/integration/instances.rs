@@ -48,9 +48,26 @@ fn engine_reading(clients: Clients, file: StackFile, reads: u32) -> Engine {
         })
 }
 
-/// Engine clients reaching the emulator through the fault proxy, which refuses what AWS would.
-async fn through(proxy: &FaultProxy) -> Clients {
-    Clients::new(&tests::sdk_config_loader(&proxy.endpoint).load().await)
+/// The instance engine behind a fault proxy that refuses the first `action` request as AWS would
+/// (HTTP 400 with `code`), a refusal moto never gives; keep the proxy alive while the engine runs.
+async fn engine_refused_once(
+    moto: &Moto,
+    action: &str,
+    code: &'static str,
+    message: &'static str,
+) -> (Engine, FaultProxy) {
+    let proxy = FaultProxy::start(&moto.endpoint);
+    proxy.fail(
+        action,
+        Schedule::Requests(vec![1]),
+        Fault::Refuse {
+            status: 400,
+            code,
+            message,
+        },
+    );
+    let clients = Clients::new(&tests::sdk_config_loader(&proxy.endpoint).load().await);
+    (engine(clients, sample_stack()), proxy)
 }
 
 async fn handle(engine: &Engine, event: serde_json::Value) -> Report {
@@ -568,17 +585,13 @@ async fn the_stack_wide_resize_limit_is_counted_from_the_records() {
 async fn a_failed_start_in_the_middle_of_a_resize_leaves_the_node_running_on_its_old_type() {
     let moto = Moto::start();
     let node = demo_node(&moto, "m6i.large").await;
-    let proxy = FaultProxy::start(&moto.endpoint);
-    proxy.fail(
+    let (engine, _proxy) = engine_refused_once(
+        &moto,
         "StartInstances",
-        Schedule::Requests(vec![1]),
-        Fault::Refuse {
-            status: 400,
-            code: "InsufficientInstanceCapacity",
-            message: "We currently do not have sufficient m6i.xlarge capacity",
-        },
-    );
-    let engine = engine(through(&proxy).await, sample_stack());
+        "InsufficientInstanceCapacity",
+        "We currently do not have sufficient m6i.xlarge capacity",
+    )
+    .await;
 
     let recording = moto.start_recording();
     let report = handle(&engine, alarm("alarm-eventbridge-cpu.json", &node)).await;
@@ -620,17 +633,13 @@ async fn a_failed_start_in_the_middle_of_a_resize_leaves_the_node_running_on_its
 async fn a_failed_type_change_starts_the_node_again_unchanged() {
     let moto = Moto::start();
     let node = demo_node(&moto, "m6i.large").await;
-    let proxy = FaultProxy::start(&moto.endpoint);
-    proxy.fail(
+    let (engine, _proxy) = engine_refused_once(
+        &moto,
         "ModifyInstanceAttribute",
-        Schedule::Requests(vec![1]),
-        Fault::Refuse {
-            status: 400,
-            code: "UnsupportedOperation",
-            message: "The instance type m6i.xlarge is not supported by this AMI",
-        },
-    );
-    let engine = engine(through(&proxy).await, sample_stack());
+        "UnsupportedOperation",
+        "The instance type m6i.xlarge is not supported by this AMI",
+    )
+    .await;
     let recording = moto.start_recording();
     let report = handle(&engine, alarm("alarm-eventbridge-cpu.json", &node)).await;
 
