@@ -48,15 +48,16 @@ import boto3
 found = boto3.client("ec2").describe_instances(Filters=[{"Name": "tag:chainlink:role", "Values": ["node"]}])
 print(found["Reservations"][0]["Instances"][0]["InstanceId"])')
 ALARM="$CACHE_DIR/demo-alarm-cpu.json"
-sed "s/i-0123456789abcdef0/$NODE/" samples/events/alarm-eventbridge-cpu.json >"$ALARM"
+step "7. The node's CPU alarm fires (the remediator re-reads the alarm and its metric before acting)" python3 scripts/fire_demo_alarm.py
+"$MOTO_VENV/bin/python" scripts/fire_demo_alarm.py "$NODE" samples/events/alarm-eventbridge-cpu.json "$ALARM"
 
-step "7. A CPU alarm on the node ($NODE): the plan for it" remediator plan --stack samples/stack.toml --event alarm-eventbridge-cpu.json
+step "8. A CPU alarm on the node ($NODE): the plan for it" remediator plan --stack samples/stack.toml --event alarm-eventbridge-cpu.json
 "$REMEDIATOR" plan --stack samples/stack.toml --event "$ALARM"
 
-step "8. The instance function resizes it one step up its ladder: stop, change, start" remediator handle --stack samples/stack.toml --event alarm-eventbridge-cpu.json
+step "9. The instance function resizes it one step up its ladder: stop, change, start" remediator handle --stack samples/stack.toml --event alarm-eventbridge-cpu.json
 "$REMEDIATOR" handle --stack samples/stack.toml --event "$ALARM" || true
 
-step "9. The same alarm delivered again (EventBridge delivers at least once): nothing happens" remediator handle --stack samples/stack.toml --event alarm-eventbridge-cpu.json
+step "10. The same alarm delivered again (EventBridge delivers at least once): nothing happens" remediator handle --stack samples/stack.toml --event alarm-eventbridge-cpu.json
 "$REMEDIATOR" handle --stack samples/stack.toml --event "$ALARM" || true
 
 cat <<'NOTE'

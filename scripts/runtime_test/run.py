@@ -18,6 +18,7 @@ Runs with the moto virtualenv's Python (boto3). Expects AWS_ENDPOINT_URL in the 
 exits 1 if any check failed.
 """
 import argparse
+import datetime
 import json
 import os
 import re
@@ -316,6 +317,44 @@ class RuntimeTest:
             f.write(text)
         return path
 
+    def alarm_file(self, sample, replacements=None, name=None):
+        """`event_file` for an alarm sample whose alarm then exists in the emulator, as the
+        function re-reads it before acting: created with the event's metric and dimensions,
+        tagged into the demo stack, set to ALARM; the file carries the time of that transition."""
+        path = self.event_file(sample, replacements, name)
+        with open(path) as f:
+            text = f.read()
+        event = json.loads(text)
+        if "Records" in event:
+            message = json.loads(event["Records"][0]["Sns"]["Message"])
+            alarm_name, at = message["AlarmName"], message["StateChangeTime"]
+            trigger = message["Trigger"]
+            namespace, metric = trigger["Namespace"], trigger["MetricName"]
+            dimensions = [{"Name": d["name"], "Value": d["value"]} for d in trigger["Dimensions"]]
+        else:
+            data = event.get("detail") or event["alarmData"]
+            alarm_name, at = data["alarmName"], data["state"]["timestamp"]
+            watched = data["configuration"]["metrics"][0]["metricStat"]["metric"]
+            namespace, metric = watched["namespace"], watched["name"]
+            dimensions = [{"Name": k, "Value": v} for k, v in watched["dimensions"].items()]
+        cloudwatch = boto3.client("cloudwatch")
+        cloudwatch.put_metric_alarm(
+            AlarmName=alarm_name, Namespace=namespace, MetricName=metric, Dimensions=dimensions,
+            Statistic="Average", Period=60, EvaluationPeriods=1, Threshold=85.0,
+            ComparisonOperator="GreaterThanThreshold", Tags=[{"Key": "chainlink:stack", "Value": "demo"}])
+        # The metric really breaches (the function reads it back); ten seconds back, so that a
+        # read up to the function's next whole second includes it.
+        at = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(seconds=10)
+        cloudwatch.put_metric_data(Namespace=namespace, MetricData=[
+            {"MetricName": metric, "Dimensions": dimensions, "Value": 97.0, "Timestamp": at}])
+        cloudwatch.set_alarm_state(AlarmName=alarm_name, StateValue="ALARM", StateReason="runtime test")
+        described = cloudwatch.describe_alarms(AlarmNames=[alarm_name])["MetricAlarms"][0]
+        changed = described.get("StateTransitionedTimestamp") or described["StateUpdatedTimestamp"]
+        notified = changed.strftime("%Y-%m-%dT%H:%M:%S.") + f"{changed.microsecond // 1000:03d}+0000"
+        with open(path, "w") as f:
+            f.write(text.replace(at, notified))
+        return path
+
     def payload_file(self, name, payload):
         path = os.path.join(self.work, name)
         with open(path, "w") as f:
@@ -557,7 +596,7 @@ class RuntimeTest:
 
         # instance-guard --------------------------------------------------------------------
         instance = self.node_instance()
-        alarm = self.event_file("alarm-eventbridge-cpu.json", {"i-0123456789abcdef0": instance["InstanceId"]})
+        alarm = self.alarm_file("alarm-eventbridge-cpu.json", {"i-0123456789abcdef0": instance["InstanceId"]})
 
         def ig_resize():
             expect(instance["InstanceType"] == "m6i.large", f"seeded as {instance['InstanceType']}")
@@ -587,7 +626,7 @@ class RuntimeTest:
 
         def acted_once(sample, replacements, name, kind):
             """The alarm sample, retargeted, sent to instance-guard: converged, one `kind` applied."""
-            report = ig.invoke(self.event_file(sample, replacements, name=name))
+            report = ig.invoke(self.alarm_file(sample, replacements, name=name))
             expect(report.get("status") == "converged", f"status {report.get('status')!r}: {actions(report)}")
             done = actions(report, kind)
             expect(len(done) == 1 and done[0]["outcome"] == "applied", f"{kind}: {done}")

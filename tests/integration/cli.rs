@@ -439,11 +439,14 @@ async fn validate_exits_by_the_validity_of_the_parameters() {
     assert!(text(&refused.stderr).contains("declares no [parameters] section"));
 }
 
-/// A sample alarm event aimed at `instance`, written to a temporary file.
-fn alarm_event(name: &str, instance: &str) -> String {
+/// A sample alarm event aimed at `instance`, whose alarm exists in the emulator, written to a
+/// temporary file.
+async fn alarm_event(moto: &Moto, name: &str, instance: &str) -> String {
     let raw = std::fs::read_to_string(repo_path(&format!("samples/events/{name}")))
         .unwrap_or_else(|e| panic!("{name}: {e}"));
-    write_temp(name, &raw.replace("i-0123456789abcdef0", instance))
+    let raw =
+        tests::fleet::real_alarm_event(moto, &raw.replace("i-0123456789abcdef0", instance)).await;
+    write_temp(name, &raw)
 }
 
 #[tokio::test]
@@ -452,7 +455,7 @@ async fn plan_previews_an_alarm_and_handle_resizes_the_node() {
     let ec2 = moto.ec2().await;
     let subnet = tests::fleet::subnet(&ec2, "us-east-1a").await;
     let node = tests::fleet::node(&ec2, &subnet, "demo", "node", "m6i.large").await;
-    let event = alarm_event("alarm-eventbridge-cpu.json", &node);
+    let event = alarm_event(&moto, "alarm-eventbridge-cpu.json", &node).await;
 
     let plan = remediator(
         &moto,

@@ -170,23 +170,53 @@ struct EndState {
     database_url: String,
 }
 
-/// A remediation record without its `at=` time (the clock, not the events, sets it).
-fn timeless(record: Option<String>) -> Option<String> {
+/// A remediation record without its `at=` time (the clock, not the events, sets it), and with
+/// its incident named by the alarm whose transition it is (each run fires its alarms anew).
+fn timeless(record: Option<String>, incidents: &[(String, String)]) -> Option<String> {
     record.map(|r| {
-        r.split(' ')
+        let mut record = r
+            .split(' ')
             .filter(|word| !word.starts_with("at="))
             .collect::<Vec<_>>()
-            .join(" ")
+            .join(" ");
+        for (incident, alarm) in incidents {
+            record = record.replace(incident, &format!("<{alarm}>"));
+        }
+        record
     })
 }
 
-async fn end_state(moto: &Moto, stack: &SeededStack, targets: &AlarmTargets) -> EndState {
+/// The incident of each alarm event, and its alarm's name.
+fn incidents(events: &[(String, Value)]) -> Vec<(String, String)> {
+    events
+        .iter()
+        .filter_map(|(_, event)| {
+            let signal = domain::event::parse_event_value(event.clone()).ok()?;
+            match signal.kind {
+                domain::signal::SignalKind::AlarmFired(notice) => {
+                    Some((notice.incident(), notice.name))
+                }
+                _ => None,
+            }
+        })
+        .collect()
+}
+
+async fn end_state(
+    moto: &Moto,
+    stack: &SeededStack,
+    targets: &AlarmTargets,
+    incidents: &[(String, String)],
+) -> EndState {
     let ec2 = moto.ec2().await;
     let mut nodes = Vec::new();
     let mut volumes = Vec::new();
     for (role, id) in targets.nodes() {
         let (state, instance_type) = fleet::state(&ec2, id).await;
-        let record = timeless(fleet::instance_tag(&ec2, id, REMEDIATION_TAG).await);
+        let record = timeless(
+            fleet::instance_tag(&ec2, id, REMEDIATION_TAG).await,
+            incidents,
+        );
         nodes.push((role.to_string(), state, instance_type, record));
         volumes.push((role.to_string(), fleet::root_volume(&ec2, id).await.1));
     }
@@ -255,13 +285,14 @@ async fn deliver(moto: &Moto, order: &[usize]) -> Run {
         });
     let targets = AlarmTargets::seed(moto).await;
     let stack = seed_drift(moto, &engine, &targets).await;
-    let events: Vec<(String, Value)> = samples()
-        .into_iter()
-        .map(|(name, raw)| {
-            let event = aimed(&name, &raw, &stack, &targets);
-            (name, event)
-        })
-        .collect();
+    // Each alarm sample's alarm really fires (the engine re-reads it): one alarm per name.
+    let mut events: Vec<(String, Value)> = Vec::new();
+    for (name, raw) in samples() {
+        let event = aimed(&name, &raw, &stack, &targets).to_string();
+        let event = fleet::real_alarm_event(moto, &event).await;
+        let event = serde_json::from_str(&event).unwrap_or_else(|e| panic!("{name}: {e}"));
+        events.push((name, event));
+    }
     let recording = moto.start_recording();
     for &index in order {
         let (name, event) = &events[index];
@@ -299,7 +330,7 @@ async fn deliver(moto: &Moto, order: &[usize]) -> Run {
     Run {
         calls,
         refreshes: start.num_calls(),
-        end: end_state(moto, &stack, &targets).await,
+        end: end_state(moto, &stack, &targets, &incidents(&events)).await,
     }
 }
 

@@ -50,6 +50,14 @@ fn sample_event(sample: &str, replacements: &[(&str, &str)]) -> Value {
     serde_json::from_str(&raw).unwrap_or_else(|e| panic!("{sample}: {e}"))
 }
 
+/// A sample alarm event whose alarm exists in the emulator (the engine re-reads it), with the
+/// time of the alarm's transition.
+async fn real_alarm(moto: &Moto, sample: &str, replacements: &[(&str, &str)]) -> Value {
+    let event = sample_event(sample, replacements).to_string();
+    let raw = fleet::real_alarm_event(moto, &event).await;
+    serde_json::from_str(&raw).unwrap_or_else(|e| panic!("{sample}: {e}"))
+}
+
 /// A remediation the fault matrix runs: a drifted stack, the event that sets the engine off,
 /// and what "never worse than before" means for it.
 trait Scenario: Sized {
@@ -618,22 +626,25 @@ async fn demo_node(moto: &Moto) -> String {
 #[derive(Debug)]
 struct NodeResize {
     node: String,
+    event: Value,
 }
 
 impl Scenario for NodeResize {
     const CAPABILITIES: Capabilities = Capabilities::INSTANCES;
 
     async fn seed(moto: &Moto) -> Self {
-        NodeResize {
-            node: demo_node(moto).await,
-        }
+        let node = demo_node(moto).await;
+        let event = real_alarm(
+            moto,
+            "alarm-eventbridge-cpu.json",
+            &[(SAMPLE_INSTANCE, node.as_str())],
+        )
+        .await;
+        NodeResize { node, event }
     }
 
     fn event(&self) -> Value {
-        sample_event(
-            "alarm-eventbridge-cpu.json",
-            &[(SAMPLE_INSTANCE, self.node.as_str())],
-        )
+        self.event.clone()
     }
 
     async fn assert_not_worse(&self, moto: &Moto, log: &[Exchange], case: &str) {
@@ -705,6 +716,7 @@ struct GroupResize {
     started: aws_smithy_mocks::Rule,
     delete: aws_smithy_mocks::Rule,
     deleted: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    event: Value,
 }
 
 const GROUP: &str = "demo-nodes";
@@ -766,16 +778,18 @@ impl Scenario for GroupResize {
             .await
             .unwrap_or_else(|e| panic!("{e:?}"));
         let (delete, deleted) = fleet::deleted_versions_rule();
+        let event = real_alarm(moto, "alarm-eventbridge-group-cpu.json", &[]).await;
         GroupResize {
             delete,
             deleted,
+            event,
             refreshes: fleet::no_refresh_in_progress(),
             started: fleet::refresh_started(),
         }
     }
 
     fn event(&self) -> Value {
-        sample_event("alarm-eventbridge-group-cpu.json", &[])
+        self.event.clone()
     }
 
     fn clients(&self, config: &aws_config::SdkConfig, partition: &str) -> Clients {
@@ -841,6 +855,7 @@ struct DiskGrowth {
     node: String,
     volume: String,
     before: i32,
+    event: Value,
 }
 
 impl DiskGrowth {
@@ -855,18 +870,22 @@ impl Scenario for DiskGrowth {
     async fn seed(moto: &Moto) -> Self {
         let node = demo_node(moto).await;
         let (volume, before) = fleet::root_volume(&moto.ec2().await, &node).await;
+        let event = real_alarm(
+            moto,
+            "alarm-sns-disk.json",
+            &[(SAMPLE_INSTANCE, node.as_str())],
+        )
+        .await;
         DiskGrowth {
             node,
             volume,
             before,
+            event,
         }
     }
 
     fn event(&self) -> Value {
-        sample_event(
-            "alarm-sns-disk.json",
-            &[(SAMPLE_INSTANCE, self.node.as_str())],
-        )
+        self.event.clone()
     }
 
     async fn assert_not_worse(&self, moto: &Moto, log: &[Exchange], case: &str) {

@@ -26,12 +26,16 @@ fn sample_stack() -> StackFile {
     StackFile::load(&repo_path("samples/stack.toml")).unwrap_or_else(|e| panic!("{e}"))
 }
 
-/// A sample alarm event aimed at `instance` (and the sample group name at `group`).
-fn alarm(name: &str, instance: &str) -> serde_json::Value {
+/// A sample alarm event aimed at `instance` (and the sample group name at `group`), whose
+/// alarm exists in the emulator: created with the sample's metric and dimensions, tagged into
+/// the demo stack and set to ALARM; the event carries the time of that transition. A sample of
+/// another transition (OK) is returned as it is.
+async fn alarm(moto: &Moto, name: &str, instance: &str) -> serde_json::Value {
     let raw = std::fs::read_to_string(repo_path(&format!("samples/events/{name}")))
-        .unwrap_or_else(|e| panic!("{name}: {e}"));
-    serde_json::from_str(&raw.replace(SAMPLE_INSTANCE, instance))
         .unwrap_or_else(|e| panic!("{name}: {e}"))
+        .replace(SAMPLE_INSTANCE, instance);
+    let raw = fleet::real_alarm_event(moto, &raw).await;
+    serde_json::from_str(&raw).unwrap_or_else(|e| panic!("{name}: {e}"))
 }
 
 fn engine(clients: Clients, file: StackFile) -> Engine {
@@ -99,8 +103,9 @@ async fn a_cpu_alarm_resizes_a_standalone_node_stop_change_start_in_that_order()
     let node = demo_node(&moto, "m6i.large").await;
     let engine = engine(moto.clients().await, sample_stack());
 
+    let event = alarm(&moto, "alarm-eventbridge-cpu.json", &node).await;
     let recording = moto.start_recording();
-    let report = handle(&engine, alarm("alarm-eventbridge-cpu.json", &node)).await;
+    let report = handle(&engine, event).await;
 
     assert_eq!(report.status, Status::Converged, "{report}");
     assert_eq!(
@@ -135,7 +140,9 @@ async fn the_same_incident_delivered_again_or_through_sns_acts_once() {
     let moto = Moto::start();
     let node = demo_node(&moto, "m6i.large").await;
     let engine = engine(moto.clients().await, sample_stack());
-    let event = alarm("alarm-eventbridge-cpu.json", &node);
+    let event = alarm(&moto, "alarm-eventbridge-cpu.json", &node).await;
+
+    let changed_at = event["detail"]["state"]["timestamp"].clone();
 
     let recording = moto.start_recording();
     handle(&engine, event.clone()).await;
@@ -143,7 +150,7 @@ async fn the_same_incident_delivered_again_or_through_sns_acts_once() {
     // The same transition, as an SNS subscription would deliver it.
     let message = serde_json::json!({
         "AlarmName": "demo-node-cpu", "NewStateValue": "ALARM", "OldStateValue": "OK",
-        "StateChangeTime": "2026-11-24T10:15:00.000+0000",
+        "StateChangeTime": changed_at,
         "Trigger": {"MetricName": "CPUUtilization", "Namespace": "AWS/EC2",
             "Dimensions": [{"name": "InstanceId", "value": node}]}
     });
@@ -171,11 +178,16 @@ async fn a_second_alarm_within_the_cooldown_does_not_act() {
     let moto = Moto::start();
     let node = demo_node(&moto, "m6i.large").await;
     let engine = engine(moto.clients().await, sample_stack());
-    handle(&engine, alarm("alarm-eventbridge-cpu.json", &node)).await;
+    handle(
+        &engine,
+        alarm(&moto, "alarm-eventbridge-cpu.json", &node).await,
+    )
+    .await;
 
+    let event = alarm(&moto, "alarm-lambda-action-memory.json", &node).await;
     let recording = moto.start_recording();
     // Another alarm (memory) on the same node, minutes later.
-    let report = handle(&engine, alarm("alarm-lambda-action-memory.json", &node)).await;
+    let report = handle(&engine, event).await;
     assert!(recording.mutating_calls().is_empty());
     assert!(decision(&report).contains("cooling down"), "{report}");
 }
@@ -185,7 +197,11 @@ async fn a_memory_alarm_through_the_direct_lambda_action_resizes_too() {
     let moto = Moto::start();
     let node = demo_node(&moto, "m6i.xlarge").await;
     let engine = engine(moto.clients().await, sample_stack());
-    let report = handle(&engine, alarm("alarm-lambda-action-memory.json", &node)).await;
+    let report = handle(
+        &engine,
+        alarm(&moto, "alarm-lambda-action-memory.json", &node).await,
+    )
+    .await;
     assert_eq!(report.status, Status::Converged, "{report}");
     assert_eq!(report.signal.origin, "alarm:lambda-action");
     assert_eq!(
@@ -211,8 +227,9 @@ async fn disk_alarm(document: Option<shared::domain::ids::DocumentName>) -> Disk
     let node = demo_node(&moto, "m6i.large").await;
     let (volume, before) = fleet::root_volume(&moto.ec2().await, &node).await;
     let engine = engine(moto.clients().await, sample_stack()).with_filesystem_document(document);
+    let event = alarm(&moto, "alarm-sns-disk.json", &node).await;
     let recording = moto.start_recording();
-    let report = handle(&engine, alarm("alarm-sns-disk.json", &node)).await;
+    let report = handle(&engine, event).await;
     let calls = recording.mutating_calls();
     let grown = before + (before + 1) / 2;
     assert_eq!(
@@ -325,8 +342,9 @@ async fn a_status_check_alarm_restarts_a_standalone_node_on_a_new_host() {
     let moto = Moto::start();
     let node = demo_node(&moto, "m6i.large").await;
     let engine = engine(moto.clients().await, sample_stack());
+    let event = alarm(&moto, "alarm-eventbridge-status-check.json", &node).await;
     let recording = moto.start_recording();
-    let report = handle(&engine, alarm("alarm-eventbridge-status-check.json", &node)).await;
+    let report = handle(&engine, event).await;
     assert_eq!(report.status, Status::Converged, "{report}");
     assert_eq!(
         recording.mutating_calls(),
@@ -350,12 +368,9 @@ async fn a_status_check_alarm_on_a_group_member_marks_it_unhealthy() {
     let member = fleet::group_instance(&moto, "demo-nodes").await;
     let engine = engine(moto.clients().await, sample_stack());
 
+    let event = alarm(&moto, "alarm-eventbridge-status-check.json", &member).await;
     let recording = moto.start_recording();
-    let report = handle(
-        &engine,
-        alarm("alarm-eventbridge-status-check.json", &member),
-    )
-    .await;
+    let report = handle(&engine, event).await;
 
     assert_eq!(report.status, Status::Converged, "{report}");
     assert_eq!(
@@ -393,7 +408,7 @@ async fn a_cpu_alarm_on_a_group_moves_it_to_a_new_template_version_and_refreshes
         });
     let clients = fleet::clients_with(&moto, &fleet::REFRESH_CALLS, &[&describe, &start]).await;
     let engine = engine(clients, sample_stack());
-    let event = alarm("alarm-eventbridge-group-cpu.json", SAMPLE_INSTANCE);
+    let event = alarm(&moto, "alarm-eventbridge-group-cpu.json", SAMPLE_INSTANCE).await;
 
     let recording = moto.start_recording();
     let report = handle(&engine, event.clone()).await;
@@ -452,12 +467,9 @@ async fn a_group_with_a_refresh_in_progress_is_left_alone() {
         .build();
     let clients = fleet::clients_with(&moto, &fleet::REFRESH_CALLS, &[&busy]).await;
     let engine = engine(clients, sample_stack());
+    let event = alarm(&moto, "alarm-eventbridge-group-cpu.json", SAMPLE_INSTANCE).await;
     let recording = moto.start_recording();
-    let report = handle(
-        &engine,
-        alarm("alarm-eventbridge-group-cpu.json", SAMPLE_INSTANCE),
-    )
-    .await;
+    let report = handle(&engine, event).await;
     assert!(recording.mutating_calls().is_empty());
     assert!(
         decision(&report).contains("already in progress"),
@@ -486,7 +498,7 @@ async fn a_refused_instance_refresh_is_reported_with_what_the_group_now_does() {
     let engine = engine(clients, sample_stack());
     let report = handle(
         &engine,
-        alarm("alarm-eventbridge-group-cpu.json", SAMPLE_INSTANCE),
+        alarm(&moto, "alarm-eventbridge-group-cpu.json", SAMPLE_INSTANCE).await,
     )
     .await;
     assert_eq!(report.status, Status::Failed, "{report}");
@@ -524,8 +536,9 @@ async fn the_top_of_the_ladder_is_refused_and_nothing_changes() {
     let moto = Moto::start();
     let node = demo_node(&moto, "m6i.4xlarge").await;
     let engine = engine(moto.clients().await, sample_stack());
+    let event = alarm(&moto, "alarm-eventbridge-cpu.json", &node).await;
     let recording = moto.start_recording();
-    let report = handle(&engine, alarm("alarm-eventbridge-cpu.json", &node)).await;
+    let report = handle(&engine, event).await;
     assert_eq!(report.status, Status::Refused, "{report}");
     assert_eq!(report.status.exit_code(), 1);
     assert!(
@@ -551,8 +564,9 @@ async fn a_type_aws_does_not_offer_is_refused_before_anything_stops() {
         );
     let file = StackFile::parse(&text, "test").unwrap_or_else(|e| panic!("{e}"));
     let engine = engine(moto.clients().await, file);
+    let event = alarm(&moto, "alarm-eventbridge-cpu.json", &node).await;
     let recording = moto.start_recording();
-    let report = handle(&engine, alarm("alarm-eventbridge-cpu.json", &node)).await;
+    let report = handle(&engine, event).await;
     assert_eq!(report.status, Status::Refused, "{report}");
     assert!(recording.mutating_calls().is_empty());
 }
@@ -570,9 +584,14 @@ async fn the_stack_wide_resize_limit_is_counted_from_the_records() {
     let file = StackFile::parse(&text, "test").unwrap_or_else(|e| panic!("{e}"));
     let engine = engine(moto.clients().await, file);
 
-    handle(&engine, alarm("alarm-eventbridge-cpu.json", &first)).await;
+    handle(
+        &engine,
+        alarm(&moto, "alarm-eventbridge-cpu.json", &first).await,
+    )
+    .await;
+    let event = alarm(&moto, "alarm-lambda-action-memory.json", &second).await;
     let recording = moto.start_recording();
-    let report = handle(&engine, alarm("alarm-lambda-action-memory.json", &second)).await;
+    let report = handle(&engine, event).await;
     assert_eq!(report.status, Status::Refused, "{report}");
     assert!(
         decision(&report).contains("max_resizes_per_hour"),
@@ -593,8 +612,9 @@ async fn a_failed_start_in_the_middle_of_a_resize_leaves_the_node_running_on_its
     )
     .await;
 
+    let event = alarm(&moto, "alarm-eventbridge-cpu.json", &node).await;
     let recording = moto.start_recording();
-    let report = handle(&engine, alarm("alarm-eventbridge-cpu.json", &node)).await;
+    let report = handle(&engine, event).await;
 
     assert_eq!(report.status, Status::Failed, "{report}");
     assert_eq!(report.status.exit_code(), 1);
@@ -640,8 +660,9 @@ async fn a_failed_type_change_starts_the_node_again_unchanged() {
         "The instance type m6i.xlarge is not supported by this AMI",
     )
     .await;
+    let event = alarm(&moto, "alarm-eventbridge-cpu.json", &node).await;
     let recording = moto.start_recording();
-    let report = handle(&engine, alarm("alarm-eventbridge-cpu.json", &node)).await;
+    let report = handle(&engine, event).await;
 
     assert_eq!(report.status, Status::Failed, "{report}");
     assert!(
@@ -672,7 +693,11 @@ async fn ok_transitions_and_targets_outside_the_stack_change_nothing() {
     let engine = engine(moto.clients().await, sample_stack());
 
     let recording = moto.start_recording();
-    let ok = handle(&engine, alarm("alarm-eventbridge-ok.json", &foreign)).await;
+    let ok = handle(
+        &engine,
+        alarm(&moto, "alarm-eventbridge-ok.json", &foreign).await,
+    )
+    .await;
     assert_eq!(ok.status, Status::Converged);
     assert!(
         ok.skipped[0].contains("only a transition into ALARM"),
@@ -683,16 +708,18 @@ async fn ok_transitions_and_targets_outside_the_stack_change_nothing() {
         "an OK transition reads nothing"
     );
 
-    let outside = handle(&engine, alarm("alarm-eventbridge-cpu.json", &foreign)).await;
+    // One alarm name, retargeted: each notification is sent before the next re-targeting.
+    let event = alarm(&moto, "alarm-eventbridge-cpu.json", &foreign).await;
+    let recording = moto.start_recording();
+    let outside = handle(&engine, event).await;
     assert!(
         outside.skipped[0].contains("not part of a stack"),
         "{outside}"
     );
-    let missing = handle(
-        &engine,
-        alarm("alarm-eventbridge-cpu.json", "i-00000000000000dead"),
-    )
-    .await;
+    assert!(recording.mutating_calls().is_empty());
+    let event = alarm(&moto, "alarm-eventbridge-cpu.json", "i-00000000000000dead").await;
+    let recording = moto.start_recording();
+    let missing = handle(&engine, event).await;
     assert!(missing.skipped[0].contains("does not exist"), "{missing}");
     assert!(recording.mutating_calls().is_empty());
     assert_eq!(fleet::state(&ec2, &foreign).await.1, "m6i.large");
@@ -715,8 +742,9 @@ async fn plan_and_report_mode_show_the_steps_without_taking_them() {
     let moto = Moto::start();
     let node = demo_node(&moto, "m6i.large").await;
     let engine = engine(moto.clients().await, sample_stack());
-    let signal = domain::event::parse_event_value(alarm("alarm-eventbridge-cpu.json", &node))
-        .unwrap_or_else(|e| panic!("{e}"));
+    let signal =
+        domain::event::parse_event_value(alarm(&moto, "alarm-eventbridge-cpu.json", &node).await)
+            .unwrap_or_else(|e| panic!("{e}"));
     let recording = moto.start_recording();
     let report = engine
         .run(signal, Execution::Plan)
@@ -747,8 +775,9 @@ async fn a_resize_waits_through_stopping_and_pending() {
     let node = demo_node(&moto, "m6i.large").await;
     let engine = engine(moto.clients().await, sample_stack());
 
+    let event = alarm(&moto, "alarm-eventbridge-cpu.json", &node).await;
     let recording = moto.start_recording();
-    let report = handle(&engine, alarm("alarm-eventbridge-cpu.json", &node)).await;
+    let report = handle(&engine, event).await;
 
     assert_eq!(report.status, Status::Converged, "{report}");
     assert_eq!(
@@ -771,8 +800,9 @@ async fn a_stop_that_outlasts_the_wait_leaves_the_node_running_on_its_old_type()
     let node = demo_node(&moto, "m6i.large").await;
     let engine = engine_reading(moto.clients().await, sample_stack(), 10);
 
+    let event = alarm(&moto, "alarm-eventbridge-cpu.json", &node).await;
     let recording = moto.start_recording();
-    let report = handle(&engine, alarm("alarm-eventbridge-cpu.json", &node)).await;
+    let report = handle(&engine, event).await;
 
     assert_eq!(report.status, Status::Failed, "{report}");
     assert_eq!(
@@ -814,8 +844,9 @@ async fn the_filesystem_is_extended_only_once_the_volume_is_optimizing() {
     let (volume, _) = fleet::root_volume(&moto.ec2().await, &node).await;
     let engine = engine(moto.clients().await, sample_stack());
 
+    let event = alarm(&moto, "alarm-sns-disk.json", &node).await;
     let recording = moto.start_recording();
-    let report = handle(&engine, alarm("alarm-sns-disk.json", &node)).await;
+    let report = handle(&engine, event).await;
 
     assert_eq!(report.status, Status::Converged, "{report}");
     let calls: Vec<String> = recording
@@ -849,8 +880,9 @@ async fn a_volume_still_modifying_when_the_wait_runs_out_gets_no_command() {
     let (volume, before) = fleet::root_volume(&moto.ec2().await, &node).await;
     let engine = engine_reading(moto.clients().await, sample_stack(), 3);
 
+    let event = alarm(&moto, "alarm-sns-disk.json", &node).await;
     let recording = moto.start_recording();
-    let report = handle(&engine, alarm("alarm-sns-disk.json", &node)).await;
+    let report = handle(&engine, event).await;
 
     assert_eq!(report.status, Status::Failed, "{report}");
     assert_eq!(
@@ -903,8 +935,9 @@ mod outside_the_stack {
         )
         .await;
         let engine = engine(clients, sample_stack());
+        let event = alarm(moto, "alarm-eventbridge-cpu.json", &member).await;
         let recording = moto.start_recording();
-        let report = handle(&engine, alarm("alarm-eventbridge-cpu.json", &member)).await;
+        let report = handle(&engine, event).await;
         assert_eq!(recording.mutating_calls(), Vec::<String>::new(), "{report}");
         (template, report)
     }
@@ -973,8 +1006,9 @@ mod outside_the_stack {
             .unwrap_or_else(|e| panic!("{e:?}"));
         let engine = engine(moto.clients().await, sample_stack());
 
+        let event = alarm(&moto, "alarm-sns-disk.json", &node).await;
         let recording = moto.start_recording();
-        let report = handle(&engine, alarm("alarm-sns-disk.json", &node)).await;
+        let report = handle(&engine, event).await;
 
         assert_eq!(recording.mutating_calls(), Vec::<String>::new(), "{report}");
         assert!(
@@ -983,4 +1017,111 @@ mod outside_the_stack {
         );
         assert_eq!(fleet::root_volume(&ec2, &node).await, (volume, before));
     }
+}
+
+/// Notifications the alarm, as CloudWatch describes it now, does not back: each does nothing
+/// (no mutating call) and its report says what did not match.
+#[tokio::test]
+async fn a_forged_or_stale_alarm_does_nothing_and_says_why() {
+    let moto = Moto::start();
+    let node = demo_node(&moto, "m6i.large").await;
+    let engine = engine(moto.clients().await, sample_stack());
+    let cloudwatch = moto.cloudwatch().await;
+    let cpu = |name| fleet::AlarmSeed {
+        dimensions: vec![("InstanceId".to_string(), node.clone())],
+        ..fleet::AlarmSeed::firing(name, "AWS/EC2", "CPUUtilization")
+    };
+    let sample_time = "2026-11-24T10:15:00.000+0000";
+    let mut cases = Vec::new();
+    cases.push(("forged-missing", sample_time.to_string(), "does not exist"));
+    let ok = fleet::seed_alarm(
+        &cloudwatch,
+        &fleet::AlarmSeed {
+            state: "OK",
+            ..cpu("forged-ok")
+        },
+    )
+    .await;
+    cases.push(("forged-ok", ok, "is OK now"));
+    fleet::seed_alarm(&cloudwatch, &cpu("forged-time")).await;
+    cases.push((
+        "forged-time",
+        sample_time.to_string(),
+        "not at the notified",
+    ));
+    let untagged = fleet::seed_alarm(
+        &cloudwatch,
+        &fleet::AlarmSeed {
+            stack: None,
+            ..cpu("forged-untagged")
+        },
+    )
+    .await;
+    cases.push(("forged-untagged", untagged, "belongs to no stack"));
+    let low = fleet::seed_alarm(
+        &cloudwatch,
+        &fleet::AlarmSeed {
+            comparison: "LessThanThreshold",
+            ..cpu("forged-low")
+        },
+    )
+    .await;
+    cases.push(("forged-low", low, "CPUUtilization is low"));
+    let by_hand = fleet::seed_alarm(
+        &cloudwatch,
+        &fleet::AlarmSeed {
+            value: Some(12.0),
+            ..cpu("forged-by-hand")
+        },
+    )
+    .await;
+    cases.push((
+        "forged-by-hand",
+        by_hand,
+        "does not breach the threshold 85",
+    ));
+    let quiet = fleet::seed_alarm(
+        &cloudwatch,
+        &fleet::AlarmSeed {
+            value: None,
+            ..cpu("forged-quiet")
+        },
+    )
+    .await;
+    cases.push(("forged-quiet", quiet, "does not breach the threshold 85"));
+
+    let recording = moto.start_recording();
+    for (name, at, reason) in cases {
+        let raw = std::fs::read_to_string(repo_path("samples/events/alarm-eventbridge-cpu.json"))
+            .unwrap_or_else(|e| panic!("{e}"))
+            .replace(SAMPLE_INSTANCE, &node)
+            .replace("demo-node-cpu", name)
+            .replace(sample_time, &at);
+        let event = serde_json::from_str(&raw).unwrap_or_else(|e| panic!("{e}"));
+        let report = handle(&engine, event).await;
+        assert_eq!(report.status, Status::Converged, "{name}: {report}");
+        assert!(
+            report.skipped.iter().any(|s| s.contains(reason)),
+            "{name}: {report}"
+        );
+    }
+    // Every delivery shape is re-read the same way: none of these alarms exists.
+    for sample in [
+        "alarm-lambda-action-memory.json",
+        "alarm-sns-disk.json",
+        "alarm-eventbridge-status-check.json",
+    ] {
+        let raw = std::fs::read_to_string(repo_path(&format!("samples/events/{sample}")))
+            .unwrap_or_else(|e| panic!("{e}"))
+            .replace(SAMPLE_INSTANCE, &node);
+        let event = serde_json::from_str(&raw).unwrap_or_else(|e| panic!("{e}"));
+        let report = handle(&engine, event).await;
+        assert_eq!(report.status, Status::Converged, "{sample}: {report}");
+        assert!(
+            report.skipped.iter().any(|s| s.contains("does not exist")),
+            "{sample}: {report}"
+        );
+    }
+    assert!(recording.mutating_calls().is_empty());
+    assert_eq!(fleet::state(&moto.ec2().await, &node).await.1, "m6i.large");
 }

@@ -351,6 +351,7 @@ pub fn routed_clients(clients: Clients, mocked: &[&'static str], rules: &[&Rule]
                 .interceptor(mocks())
                 .build(),
         ),
+        cloudwatch: clients.cloudwatch,
     }
 }
 
@@ -447,4 +448,129 @@ pub fn refresh_started() -> Rule {
         })
         .repeatedly()
         .build()
+}
+
+/// A metric alarm as a test creates it in the emulator: what it watches, how it compares, the
+/// stack it is tagged into (none: untagged) and the state it is set to.
+#[derive(Clone, Debug)]
+pub struct AlarmSeed<'a> {
+    pub name: &'a str,
+    pub namespace: &'a str,
+    pub metric: &'a str,
+    pub dimensions: Vec<(String, String)>,
+    pub comparison: &'a str,
+    pub stack: Option<&'a str>,
+    pub state: &'a str,
+    /// The metric's value, put a few seconds before the state is set (`None`: no data, as
+    /// when someone sets the state of an alarm on a quiet metric by hand).
+    pub value: Option<f64>,
+}
+
+impl<'a> AlarmSeed<'a> {
+    /// An alarm of the `demo` stack in ALARM because the metric is above 85.
+    pub fn firing(name: &'a str, namespace: &'a str, metric: &'a str) -> Self {
+        Self {
+            name,
+            namespace,
+            metric,
+            dimensions: Vec::new(),
+            comparison: "GreaterThanThreshold",
+            stack: Some("demo"),
+            state: "ALARM",
+            value: Some(95.0),
+        }
+    }
+}
+
+/// Creates the alarm (`PutMetricAlarm`), puts its metric's value (`PutMetricData`, 10 s in the
+/// past so that a read up to the engine's next whole second includes it), sets its state
+/// (`SetAlarmState`) and returns the time
+/// of that transition as CloudWatch writes it in notifications (`2026-11-24T10:15:00.123+0000`).
+pub async fn seed_alarm(cloudwatch: &aws_sdk_cloudwatch::Client, seed: &AlarmSeed<'_>) -> String {
+    use aws_sdk_cloudwatch::types::{ComparisonOperator, Dimension, StateValue, Statistic};
+    let mut put = cloudwatch
+        .put_metric_alarm()
+        .alarm_name(seed.name)
+        .namespace(seed.namespace)
+        .metric_name(seed.metric)
+        .statistic(Statistic::Average)
+        .period(60)
+        .evaluation_periods(1)
+        .threshold(85.0)
+        .comparison_operator(ComparisonOperator::from(seed.comparison));
+    for (name, value) in &seed.dimensions {
+        put = put.dimensions(Dimension::builder().name(name).value(value).build());
+    }
+    if let Some(stack) = seed.stack {
+        put = put.tags(
+            aws_sdk_cloudwatch::types::Tag::builder()
+                .key(STACK_TAG)
+                .value(stack)
+                .build(),
+        );
+    }
+    put.send()
+        .await
+        .unwrap_or_else(|e| panic!("put metric alarm: {e:?}"));
+    if let Some(value) = seed.value {
+        let at = chrono::Utc::now() - chrono::Duration::seconds(10);
+        let mut datum = aws_sdk_cloudwatch::types::MetricDatum::builder()
+            .metric_name(seed.metric)
+            .value(value)
+            .timestamp(aws_smithy_types::DateTime::from_secs(at.timestamp()));
+        for (name, value) in &seed.dimensions {
+            datum = datum.dimensions(Dimension::builder().name(name).value(value).build());
+        }
+        cloudwatch
+            .put_metric_data()
+            .namespace(seed.namespace)
+            .metric_data(datum.build())
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("put metric data: {e:?}"));
+    }
+    cloudwatch
+        .set_alarm_state()
+        .alarm_name(seed.name)
+        .state_value(StateValue::from(seed.state))
+        .state_reason("set by the test")
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("set alarm state: {e:?}"));
+    let described = cloudwatch
+        .describe_alarms()
+        .alarm_names(seed.name)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("describe alarms: {e:?}"));
+    let at = described
+        .metric_alarms()
+        .first()
+        .and_then(|a| {
+            a.state_transitioned_timestamp()
+                .or(a.state_updated_timestamp())
+        })
+        .and_then(|t| chrono::DateTime::<chrono::Utc>::from_timestamp(t.secs(), t.subsec_nanos()))
+        .unwrap_or_else(|| panic!("alarm {} has no state time", seed.name));
+    at.format("%Y-%m-%dT%H:%M:%S%.3f+0000").to_string()
+}
+
+/// An alarm notification (any shape, as JSON text) whose alarm then exists in the emulator, as
+/// the engine re-reads it: created with the notification's first metric and its dimensions,
+/// tagged into the demo stack and set to ALARM; the text returned carries the time of that
+/// transition. A notification of another transition (OK) is returned as it is.
+pub async fn real_alarm_event(moto: &Moto, raw: &str) -> String {
+    let event: serde_json::Value =
+        serde_json::from_str(raw).unwrap_or_else(|e| panic!("not JSON: {e}"));
+    let signal = domain::event::parse_event_value(event).unwrap_or_else(|e| panic!("{e}"));
+    let domain::signal::SignalKind::AlarmFired(notice) = &signal.kind else {
+        return raw.to_string();
+    };
+    let metric = &notice.metrics[0];
+    let seed = AlarmSeed {
+        dimensions: metric.dimensions.clone().into_iter().collect(),
+        ..AlarmSeed::firing(&notice.name, &metric.namespace, &metric.name)
+    };
+    let at = seed_alarm(&moto.cloudwatch().await, &seed).await;
+    raw.replace(&notice.changed_at, &at)
 }

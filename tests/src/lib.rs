@@ -85,6 +85,10 @@ impl Moto {
         aws_sdk_ec2::Client::new(&self.sdk_config().await)
     }
 
+    pub async fn cloudwatch(&self) -> aws_sdk_cloudwatch::Client {
+        aws_sdk_cloudwatch::Client::new(&self.sdk_config().await)
+    }
+
     pub async fn autoscaling(&self) -> aws_sdk_autoscaling::Client {
         aws_sdk_autoscaling::Client::new(&self.sdk_config().await)
     }
@@ -174,10 +178,16 @@ pub fn isolated_clients(config: &aws_config::SdkConfig, partition: &str) -> shar
             format!("{partition}-autoscaling"),
         ))
         .build();
+    let cloudwatch = aws_sdk_cloudwatch::config::Builder::from(config)
+        .retry_partition(aws_sdk_cloudwatch::config::retry::RetryPartition::new(
+            format!("{partition}-cloudwatch"),
+        ))
+        .build();
     shared::aws::Clients {
         ec2: aws_sdk_ec2::Client::from_conf(ec2),
         ssm: aws_sdk_ssm::Client::from_conf(ssm),
         autoscaling: aws_sdk_autoscaling::Client::from_conf(autoscaling),
+        cloudwatch: aws_sdk_cloudwatch::Client::from_conf(cloudwatch),
     }
 }
 

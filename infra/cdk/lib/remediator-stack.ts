@@ -524,6 +524,27 @@ export class RemediatorStack extends Stack {
         ],
         resources: ['*'],
       }),
+      // An alarm notification is a hint: the alarm is re-read (state, transition, metric,
+      // comparison, stack tag) before anything acts.
+      new iam.PolicyStatement({
+        sid: 'RereadAlarms',
+        actions: ['cloudwatch:DescribeAlarms', 'cloudwatch:ListTagsForResource'],
+        resources: [
+          this.formatArn({
+            service: 'cloudwatch',
+            resource: 'alarm',
+            resourceName: '*',
+            arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+          }),
+        ],
+      }),
+      // Whoever may set an alarm's state can fire it: the metric is read back before acting.
+      // GetMetricData supports no resource-level permission (Resource must be "*").
+      new iam.PolicyStatement({
+        sid: 'ReadAlarmMetrics',
+        actions: ['cloudwatch:GetMetricData'],
+        resources: ['*'],
+      }),
       new iam.PolicyStatement({
         sid: 'ResizeInstancesOfThisStackOnly',
         actions: ['ec2:StopInstances', 'ec2:StartInstances'],

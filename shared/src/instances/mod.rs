@@ -2,12 +2,15 @@
 //! type a resize would move to (`observe`), and the remediation's steps carried out (`apply`).
 //! The model, the planner and the report section are `domain::instances`.
 
+pub mod alarm;
 pub mod apply;
 pub mod observe;
 
 use crate::capability::{Capability, Context};
+use alarm::{observe_alarm, recent_datapoints};
 use apply::apply_instance_actions;
 use domain::ids::StackName;
+use domain::instances::alarm::{check_alarm, confirm_breach};
 use domain::instances::{plan_remediation, InstancePlan, Observation, RemediationInputs};
 use domain::outcome::ActionOutcome;
 use domain::report::{InstanceReport, Section};
@@ -25,6 +28,8 @@ pub(crate) struct AlarmScope {
     notice: AlarmNotice,
     remediation: Remediation,
     policy: InstancePolicy,
+    /// The stack the re-read alarm is tagged into: its target must belong to it too.
+    stack: StackName,
 }
 
 /// An alarm's target as read, in the stack it belongs to.
@@ -56,17 +61,32 @@ impl Capability for Instances {
             ));
             return Ok(Vec::new());
         };
-        let Some(remediation) = policy.remediation_for(&notice.name, &notice.metric_names()) else {
-            skipped.push(format!(
-                "alarm {} matches no [[alarms]] entry of the stack file",
-                notice.name
-            ));
-            return Ok(Vec::new());
+        // The notification is a hint: the rule, the target and the direction come from the
+        // alarm as CloudWatch describes it now.
+        let cloudwatch = &cx.clients.cloudwatch;
+        let observed = observe_alarm(cloudwatch, &notice.name).await?;
+        let alarm = observed.as_ref().map(|(alarm, _)| alarm);
+        let checked = match check_alarm(notice, alarm, policy, &cx.file.selector) {
+            Ok(checked) => checked,
+            Err(reason) => {
+                skipped.push(reason);
+                return Ok(Vec::new());
+            }
         };
+        // Whoever may SetAlarmState can fire a real alarm: the metric itself must breach.
+        if let Some((alarm, described)) = &observed {
+            let recent =
+                recent_datapoints(cloudwatch, described, &alarm.evaluation, cx.now).await?;
+            if let Err(reason) = confirm_breach(alarm, &recent) {
+                skipped.push(reason);
+                return Ok(Vec::new());
+            }
+        }
         Ok(vec![AlarmScope {
-            notice: notice.clone(),
-            remediation,
+            notice: checked.notice,
+            remediation: checked.remediation,
             policy: policy.clone(),
+            stack: checked.stack,
         }])
     }
 
@@ -80,6 +100,13 @@ impl Capability for Instances {
         let observed =
             observe_target(clients, cx.file, &scope.notice, scope.remediation, cx.now).await?;
         Ok(match observed {
+            Ok((stack, _)) if stack != scope.stack => {
+                skipped.push(format!(
+                    "alarm {} belongs to stack {} but its target to stack {stack}: nothing is done",
+                    scope.notice.name, scope.stack
+                ));
+                Vec::new()
+            }
             Ok((stack, observation)) => vec![ObservedTarget {
                 scope: scope.clone(),
                 stack,

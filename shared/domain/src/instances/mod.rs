@@ -6,6 +6,7 @@
 //! alarm concerns) and `report`. Reading the target fresh (the alarm is a hint) and acting,
 //! re-checking each precondition and never leaving a node stopped, are `shared::instances`.
 
+pub mod alarm;
 pub mod plan;
 pub mod report;
 pub mod target;
