@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs every check and test of the project on a fresh machine: installs what it needs (the
 # pinned AWS emulator in a virtualenv, a local Ethereum node from npm, cargo-lambda,
-# rustfmt/clippy), then formatting, lints, unit and integration tests, the deployment templates,
-# and the function binaries under a local Lambda Runtime API. `.ci/run` calls this script.
+# rustfmt/clippy), then formatting, the instance type catalog against moto's data, lints, unit
+# and integration tests, the deployment templates, and the function binaries under a local Lambda
+# Runtime API. `.ci/run` calls this script.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$REPO_ROOT"
@@ -25,6 +26,9 @@ done
 
 log "no dependency circle between the modules of a crate"
 python3 "$REPO_ROOT/scripts/module_cycles.py" shared/src shared/domain/src shared/chainlink/src
+
+log "the instance type catalog is what moto's DescribeInstanceTypes data generates"
+python3 "$REPO_ROOT/scripts/instance_types/generate.py" --check
 
 log "lints"
 cargo clippy --workspace --all-targets --quiet -- -D warnings

@@ -8,6 +8,7 @@ use domain::ids::{
     AutoScalingGroupName, InstanceId, LaunchTemplateId, RoleName, StackName, VolumeId, ROLE_TAG,
     STACK_TAG,
 };
+use domain::instance_type::Capacity;
 use domain::instances::target::{resize_candidate, volume_for, ResizeCandidate};
 use domain::instances::{
     AttachedVolume, GroupState, InstanceState, LaunchTemplateRef, Observation, RemediationRecord,
@@ -428,8 +429,9 @@ async fn read_volume(
     }))
 }
 
-/// The type one step up the ladder, and whether AWS offers it where the target runs with the
-/// same architecture. `None` when no step up exists: the planner says why.
+/// The type one step up the ladder: whether AWS offers it where the target runs, and both
+/// types' architectures and sizes as AWS describes them. `None` when no step up exists: the
+/// planner says why.
 async fn check_next_type(
     ec2: &aws_sdk_ec2::Client,
     file: &StackFile,
@@ -461,26 +463,29 @@ async fn check_next_type(
             return Err(error);
         }
     };
-    let architectures = |name: &str| -> Option<Vec<String>> {
-        described
-            .instance_types()
-            .iter()
-            .find(|t| t.instance_type().map(|t| t.as_str()) == Some(name))
-            .map(|t| {
-                t.processor_info()
-                    .map(|p| {
-                        p.supported_architectures()
-                            .iter()
-                            .map(|a| a.as_str().to_string())
-                            .collect()
-                    })
-                    .unwrap_or_default()
-            })
-    };
-    let (Some(next_architectures), Some(current_architectures)) =
-        (architectures(next.as_str()), architectures(current))
-    else {
+    let (Some(next_info), Some(current_info)) = (
+        described_type(&described, next.as_str()),
+        described_type(&described, current),
+    ) else {
         return Ok(None);
+    };
+    let architectures = |info: &aws_sdk_ec2::types::InstanceTypeInfo| -> Vec<String> {
+        info.processor_info()
+            .map(|p| {
+                p.supported_architectures()
+                    .iter()
+                    .map(|a| a.as_str().to_string())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    // The ladder was sized offline, from a catalog that may not know a newer type: the planner
+    // checks the step against these.
+    let capacity = |info: &aws_sdk_ec2::types::InstanceTypeInfo| -> Option<Capacity> {
+        Some(Capacity {
+            vcpus: u32::try_from(info.v_cpu_info()?.default_v_cpus()?).ok()?,
+            memory_mib: u32::try_from(info.memory_info()?.size_in_mib()?).ok()?,
+        })
     };
     let offerings = ec2
         .describe_instance_type_offerings()
@@ -498,7 +503,20 @@ async fn check_next_type(
     Ok(Some(TypeCheck {
         offered: !zones.is_empty() && zones.iter().all(|z| offered_in.contains(z.as_str())),
         instance_type: next,
-        architectures: next_architectures,
-        current_architectures,
+        architectures: architectures(next_info),
+        current_architectures: architectures(current_info),
+        capacity: capacity(next_info),
+        current_capacity: capacity(current_info),
     }))
+}
+
+/// What DescribeInstanceTypes said about `name`, if it described it.
+fn described_type<'a>(
+    described: &'a aws_sdk_ec2::operation::describe_instance_types::DescribeInstanceTypesOutput,
+    name: &str,
+) -> Option<&'a aws_sdk_ec2::types::InstanceTypeInfo> {
+    described
+        .instance_types()
+        .iter()
+        .find(|t| t.instance_type().map(|t| t.as_str()) == Some(name))
 }

@@ -16,7 +16,7 @@ mod tests;
 use crate::ids::{
     AutoScalingGroupName, InstanceId, LaunchTemplateId, RoleName, StackName, VolumeId,
 };
-use crate::instance_type::InstanceType;
+use crate::instance_type::{Capacity, InstanceType};
 use crate::stack::Remediation;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
@@ -188,6 +188,10 @@ pub struct TypeCheck {
     pub offered: bool,
     pub architectures: Vec<String>,
     pub current_architectures: Vec<String>,
+    /// Both types' sizes as AWS reports them (`None` when it does not): the ladder was checked
+    /// offline against a catalog that may be older than the type.
+    pub capacity: Option<Capacity>,
+    pub current_capacity: Option<Capacity>,
 }
 
 /// What an alarm points at, re-read from AWS.

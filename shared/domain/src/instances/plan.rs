@@ -13,6 +13,7 @@ use crate::signal::AlarmNotice;
 use crate::stack::{InstancePolicy, Remediation, RoleSpec};
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
+use std::cmp::Ordering;
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -453,6 +454,16 @@ fn checked_next_type(
             "{next} ({}) does not share an architecture with {current} ({}): the node's binaries would not run",
             check.architectures.join(", "),
             check.current_architectures.join(", ")
+        )));
+    }
+    let (Some(size), Some(current_size)) = (check.capacity, check.current_capacity) else {
+        return Err(Decision::Refused(format!(
+            "AWS did not say how big {next} and {current} are, so the step up cannot be checked"
+        )));
+    };
+    if current_size.compare(&size) != Some(Ordering::Less) {
+        return Err(Decision::Refused(format!(
+            "AWS describes {next} ({size}) as no bigger than {current} ({current_size}): fix the ladder"
         )));
     }
     Ok(next)

@@ -88,12 +88,16 @@ fn instance(instance_type: &str) -> InstanceState {
     }
 }
 
-fn type_check(to: &str) -> TypeCheck {
+/// What AWS says about a step from `from` to `to`: offered, and as the catalog describes them.
+fn type_check(from: &str, to: &str) -> TypeCheck {
+    let parse = |raw| crate::instance_type::InstanceType::parse(raw).unwrap();
     TypeCheck {
-        instance_type: crate::instance_type::InstanceType::parse(to).unwrap(),
+        instance_type: parse(to),
         offered: true,
         architectures: vec!["x86_64".into()],
         current_architectures: vec!["x86_64".into()],
+        capacity: parse(to).capacity(),
+        current_capacity: parse(from).capacity(),
     }
 }
 
@@ -112,7 +116,7 @@ fn standalone(instance_type: &str, next: Option<&str>) -> Observation {
             instance: instance(instance_type),
             group: None,
         },
-        next.map(type_check),
+        next.map(|next| type_check(instance_type, next)),
     )
 }
 
@@ -263,6 +267,25 @@ fn a_type_not_offered_in_the_zone_or_of_another_architecture_is_refused() {
     ));
 }
 
+/// The ladder was sized offline, from a catalog that may not know a type: AWS has the last word.
+#[test]
+fn a_step_aws_does_not_size_as_bigger_is_refused() {
+    let mut observed = standalone("m6i.large", Some("m6i.xlarge"));
+    let check = observed.next_type.as_mut().unwrap();
+    check.capacity = check.current_capacity;
+    let decision = plan(&cpu(), Remediation::Resize, &observed).decision;
+    assert!(
+        matches!(&decision, Decision::Refused(r) if r.contains("AWS describes m6i.xlarge (2 vCPUs, 8 GiB) as no bigger than m6i.large (2 vCPUs, 8 GiB)")),
+        "{decision:?}"
+    );
+    let mut observed = standalone("m6i.large", Some("m6i.xlarge"));
+    observed.next_type.as_mut().unwrap().capacity = None;
+    assert!(matches!(
+        plan(&cpu(), Remediation::Resize, &observed).decision,
+        Decision::Refused(r) if r.contains("AWS did not say how big")
+    ));
+}
+
 #[test]
 fn a_stopped_instance_is_left_to_whoever_stopped_it() {
     let mut observed = standalone("m6i.large", Some("m6i.xlarge"));
@@ -304,7 +327,7 @@ fn a_member_of_a_group_is_resized_through_its_launch_template() {
             instance: instance("m6i.large"),
             group: Some(group("m6i.large")),
         },
-        Some(type_check("m6i.xlarge")),
+        Some(type_check("m6i.large", "m6i.xlarge")),
     );
     let planned = plan(&cpu(), Remediation::Resize, &observed);
     assert_eq!(planned.decision, Decision::Act);
@@ -331,7 +354,7 @@ fn a_group_with_a_refresh_in_progress_or_without_a_template_is_left_alone() {
     busy.refresh_in_progress = true;
     let observed = observation(
         Target::Group { group: busy },
-        Some(type_check("m6i.xlarge")),
+        Some(type_check("m6i.large", "m6i.xlarge")),
     );
     assert!(matches!(
         plan(&cpu(), Remediation::Resize, &observed).decision,
@@ -696,7 +719,7 @@ fn a_group_template_or_volume_outside_the_stack_is_refused_naming_it() {
                 instance: instance("m6i.large"),
                 group: Some(group),
             },
-            Some(type_check("m6i.xlarge")),
+            Some(type_check("m6i.large", "m6i.xlarge")),
         )
     };
     let refused = |planned: InstancePlan, words: &str| {
@@ -740,7 +763,7 @@ fn a_group_template_or_volume_outside_the_stack_is_refused_naming_it() {
         Target::Group {
             group: foreign_template,
         },
-        Some(type_check("m6i.xlarge")),
+        Some(type_check("m6i.large", "m6i.xlarge")),
     );
     refused(plan(&cpu(), Remediation::Resize, &whole_group), foreign);
     let mut foreign_volume = with_volume(100);

@@ -4,7 +4,7 @@
 use super::raw::{RawAlarm, RawInstances};
 use super::{glob_matches, Problems, RoleSpec};
 use crate::ids::RoleName;
-use crate::instance_type::InstanceType;
+use crate::instance_type::{InstanceType, Spec, SOURCE};
 use serde::Serialize;
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
@@ -232,7 +232,9 @@ fn build_alarm(raw: &RawAlarm, field: &str, problems: &mut Problems) -> Option<A
 }
 
 /// A ladder: known types, each strictly bigger than the one before, one architecture.
-/// Returns the types and, separately, warnings that do not make the file invalid.
+/// Returns the types and, separately, warnings that do not make the file invalid. A type newer
+/// than the catalog cannot be sized here: it is a warning, the types around it are still
+/// ordered, and AWS sizes it before a resize.
 pub(super) fn build_ladder(
     raw: &[String],
     field: &str,
@@ -255,22 +257,35 @@ pub(super) fn build_ladder(
             "a ladder needs at least two instance types: there is nothing to resize to",
         );
     }
-    for (i, pair) in types.windows(2).enumerate() {
-        if pair[0].compare_size(&pair[1]) != Some(Ordering::Less) {
+    for (i, t) in types.iter().enumerate().filter(|(_, t)| t.spec().is_none()) {
+        warnings.push(
+            format!("{field}[{i}]"),
+            format!("{t} is not in {SOURCE} (a newer family, or a misspelt one): its size and architecture are not checked against its neighbours here; before resizing to it, the engine asks AWS whether it exists, is offered, shares the architecture and is bigger"),
+        );
+    }
+    // Each sized type against the next sized one: a type outside the catalog is passed over,
+    // not a break in the order.
+    let sized: Vec<(usize, &InstanceType, &Spec)> = types
+        .iter()
+        .enumerate()
+        .filter_map(|(i, t)| Some((i, t, t.spec()?)))
+        .collect();
+    for pair in sized.windows(2) {
+        let ((_, lower, lower_spec), (i, upper, upper_spec)) = (pair[0], pair[1]);
+        let (lower_size, upper_size) = (lower_spec.capacity(), upper_spec.capacity());
+        if lower_size.compare(&upper_size) != Some(Ordering::Less) {
             problems.push(
-                format!("{field}[{}]", i + 1),
+                format!("{field}[{i}]"),
                 format!(
-                    "{} is not bigger than {} (more vCPUs or memory, and no less of either)",
-                    pair[1], pair[0]
+                    "{upper} ({upper_size}) is not bigger than {lower} ({lower_size}): a step needs more vCPUs or memory, and no less of either"
                 ),
             );
         }
-        if pair[0].is_arm64() != pair[1].is_arm64() {
+        if lower.shares_architecture(upper) == Some(false) {
             problems.push(
-                format!("{field}[{}]", i + 1),
+                format!("{field}[{i}]"),
                 format!(
-                    "{} and {} have different architectures: the node's binaries would not run",
-                    pair[0], pair[1]
+                    "{lower} and {upper} have different architectures: the node's binaries would not run"
                 ),
             );
         }

@@ -445,6 +445,12 @@ fn a_ladder_must_be_known_types_each_bigger_than_the_last() {
         (r#"["m6i.large", "m7i.large"]"#, "roles.node.ladder[1]"),
         (r#"["m6i.large", "m6g.xlarge"]"#, "roles.node.ladder[1]"),
         (r#"["m6i.large"]"#, "roles.node.ladder"),
+        (r#"["m6i.32xlarge", "m6i.metal"]"#, "roles.node.ladder[1]"),
+        (r#"["m6i.large", "m6i.small"]"#, "roles.node.ladder[1]"),
+        (
+            r#"["t3.small", "t3.large", "t3.medium"]"#,
+            "roles.node.ladder[2]",
+        ),
     ] {
         assert_eq!(
             problem_fields(&WITH_LADDER.replace("LADDER", ladder)),
@@ -452,6 +458,46 @@ fn a_ladder_must_be_known_types_each_bigger_than_the_last() {
             "{ladder}"
         );
     }
+    let error = with_ladder(r#"["m6i.32xlarge", "m6i.metal"]"#).unwrap_err();
+    assert!(
+        error.to_string().contains(
+            "m6i.metal (128 vCPUs, 512 GiB) is not bigger than m6i.32xlarge (128 vCPUs, 512 GiB)"
+        ),
+        "{error}"
+    );
+}
+
+#[test]
+fn burstable_ladders_step_through_their_small_sizes() {
+    let staging = WITH_LADDER.replace("production", "staging");
+    for ladder in [
+        r#"["t3.small", "t3.medium", "t3.large"]"#,
+        r#"["t2.nano", "t2.micro", "t2.small", "t2.medium"]"#,
+        r#"["t4g.medium", "t4g.large", "m7g.xlarge"]"#,
+    ] {
+        let file = parse(&staging.replace("LADDER", ladder));
+        assert!(file.is_ok(), "{ladder}: {}", file.unwrap_err());
+    }
+}
+
+#[test]
+fn a_type_newer_than_the_catalog_loads_with_a_warning_and_is_not_sized_offline() {
+    let staging = WITH_LADDER.replace("production", "staging");
+    let file = parse(&staging.replace("LADDER", r#"["m6i.large", "m9i.xlarge"]"#))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(file.warnings.len(), 1, "{:?}", file.warnings);
+    assert_eq!(file.warnings[0].field, "roles.node.ladder[1]");
+    assert!(
+        file.warnings[0]
+            .message
+            .contains("m9i.xlarge is not in moto 5.2.1's DescribeInstanceTypes data"),
+        "{:?}",
+        file.warnings
+    );
+    // The types around it are still ordered against each other.
+    let fields =
+        problem_fields(&staging.replace("LADDER", r#"["m6i.xlarge", "m9i.xlarge", "m6i.large"]"#));
+    assert_eq!(fields, ["roles.node.ladder[2]"]);
 }
 
 #[test]
