@@ -15,12 +15,13 @@ environment at start, so a test chooses per emulator):
   instance that is not `stopped`, or a start of an instance that is still `stopping`, is
   `IncorrectInstanceState`; a type AWS does not offer is `InvalidParameterValue`.
 - Pages. moto ignores `MaxResults` on most EC2 reads. Here DescribeSecurityGroups,
-  DescribeSecurityGroupRules, DescribeSubnets, DescribeNetworkAcls, DescribeVolumes,
-  DescribeVolumesModifications, DescribeInstanceTypes and DescribeInstanceTypeOfferings honour
-  `MaxResults` and `NextToken` (an opaque token, as AWS's). AWS may return fewer items than asked
-  with a token for the rest; `AWS_LIKE_PAGE_CAP=N` makes every paged answer hold at most N, so a
-  test can cross page boundaries without seeding thousands of resources. A read without
-  `MaxResults` returns everything, as AWS does for these calls.
+  DescribeSecurityGroupRules, DescribeNetworkInterfaces, DescribeSubnets, DescribeNetworkAcls,
+  DescribeVolumes, DescribeVolumesModifications, DescribeInstanceTypes and
+  DescribeInstanceTypeOfferings honour `MaxResults` and `NextToken` (an opaque token, as
+  AWS's). AWS may return fewer items than asked with a token for the rest;
+  `AWS_LIKE_PAGE_CAP=N` makes every paged answer hold at most N, so a test can cross page
+  boundaries without seeding thousands of resources. A read without `MaxResults` returns
+  everything, as AWS does for these calls.
 - Signatures. With IAM enforcement on (`INITIAL_NO_AUTH_ACTION_COUNT`), moto checks a request's
   SigV4 signature against the form fields it parsed, encoded again by botocore (a space as `+`),
   not the bytes received; the Rust SDK writes a space as `%20` (both valid), so every Rust request
@@ -44,6 +45,7 @@ from moto.ec2.models.instance_types import INSTANCE_TYPES
 from moto.ec2.models.instances import Instance
 from moto.ec2.models.tags import TagBackend
 from moto.ec2.responses.elastic_block_store import ElasticBlockStore
+from moto.ec2.responses.elastic_network_interfaces import ElasticNetworkInterfaces
 from moto.ec2.responses.instances import InstanceResponse
 from moto.ec2.responses.network_acls import NetworkACLs
 from moto.ec2.responses.security_groups import SecurityGroups
@@ -225,6 +227,7 @@ def _paged(read, action: str, key: str):
 for response, method, action, key in [
     (SecurityGroups, "describe_security_groups", "DescribeSecurityGroups", "SecurityGroups"),
     (SecurityGroups, "describe_security_group_rules", "DescribeSecurityGroupRules", "SecurityGroupRules"),
+    (ElasticNetworkInterfaces, "describe_network_interfaces", "DescribeNetworkInterfaces", "NetworkInterfaces"),
     (Subnets, "describe_subnets", "DescribeSubnets", "Subnets"),
     (NetworkACLs, "describe_network_acls", "DescribeNetworkAcls", "NetworkAcls"),
     (ElasticBlockStore, "describe_volumes", "DescribeVolumes", "Volumes"),

@@ -379,8 +379,9 @@ async fn an_event_about_a_group_of_the_named_stack_reads_that_stack_once() {
         .collect();
 
     assert_eq!(report.status, Status::Converged, "{report}");
-    // The stack's groups by its tag, its instances, their subnets and ACLs: never the event's
-    // group by ID first (a stack file that names its stack knows which stack to read).
+    // The stack's groups by its tag, its instances, the network interfaces wearing its groups,
+    // their subnets and ACLs: never the event's group by ID first (a stack file that names its
+    // stack knows which stack to read).
     assert_eq!(
         reads
             .iter()
@@ -389,7 +390,7 @@ async fn an_event_about_a_group_of_the_named_stack_reads_that_stack_once() {
         1,
         "{reads:?}"
     );
-    assert!(reads.len() <= 4, "{reads:?}");
+    assert!(reads.len() <= 5, "{reads:?}");
 }
 
 #[tokio::test]
@@ -835,4 +836,179 @@ async fn a_group_of_another_vpc_or_not_accepted_in_its_role_is_never_admitted() 
             .contains(&format!("tcp 5432 from {outsider}")),
         "{plan}"
     );
+}
+
+/// The sample stack file with a bastion and a load balancer role that no flow uses: the
+/// bastion only in `forbidden` (never RDP from the world) and an exception (break-glass SSH),
+/// the load balancer only in an exception.
+fn stack_with_edge_roles() -> StackFile {
+    let text = std::fs::read_to_string(repo_path("samples/stack.toml"))
+        .unwrap_or_default()
+        .replace(
+            "db = { description",
+            "bastion = { description = \"SSH jump host\" }\n\
+             alb = { description = \"the deployment's load balancer\" }\n\
+             db = { description",
+        )
+        + "\n[[forbidden]]\nports = [3389]\nroles = [\"bastion\"]\n"
+        + "\n[[exceptions]]\nrole = \"bastion\"\nfrom = \"0.0.0.0/0\"\nports = 22\nreason = \"break-glass SSH, ticket OPS-123\"\n"
+        + "\n[[exceptions]]\nrole = \"alb\"\nfrom = \"0.0.0.0/0\"\nports = 443\nreason = \"the public site\"\n";
+    StackFile::parse(&text, "edge-roles.toml").unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// The healthy demo stack whose database admits Postgres from `db_cidr` instead of the node
+/// group, with a node instance in 10.0.1.0/24 and the database located only by its own network
+/// interface in 10.0.2.0/24, as an Aurora cluster is. Returns the stack and that interface.
+async fn seed_cidr_admitted_database(
+    ec2: &aws_sdk_ec2::Client,
+    db_cidr: &str,
+) -> (SeededStack, String) {
+    let stack = SeededStack::healthy(ec2, "demo").await;
+    ec2.revoke_security_group_ingress()
+        .group_id(stack.db.as_str())
+        .ip_permissions(shared::security_groups::apply::permission(
+            &rule::tcp(5432, stack.node.as_str()),
+            None,
+        ))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    seed::allow(ec2, &stack.db, &[rule::tcp(5432, db_cidr)]).await;
+    let app = seed::subnet(ec2, &stack.vpc, "10.0.1.0/24").await;
+    let data = seed::subnet(ec2, &stack.vpc, "10.0.2.0/24").await;
+    seed::instance(ec2, &app, &stack.node, "demo", "node").await;
+    let db_interface = seed::interface(ec2, &data, &stack.db).await;
+    (stack, db_interface)
+}
+
+/// A third party's deployment (issue 17): the database admits Postgres from the VPC's CIDR, and
+/// is located only by its own network interface, as an Aurora cluster is. The nodes' addresses
+/// are inside that CIDR, so the path is open: reported OPEN, through a rule flagged as broader
+/// than the flow needs, and left alone. A bastion whose role only `forbidden` and an exception
+/// name is guarded all the same.
+#[tokio::test]
+async fn a_database_admitting_the_vpc_cidr_is_reached_and_an_edge_role_is_guarded() {
+    use domain::security_groups::{FlowStatus, HopLayer, Verdict};
+    let moto = Moto::start();
+    let ec2 = moto.ec2().await;
+    let (stack, db_interface) = seed_cidr_admitted_database(&ec2, "10.0.0.0/16").await;
+    let bastion = seed::group(&ec2, &stack.vpc, "bastion", "demo", "bastion").await;
+    seed::allow(
+        &ec2,
+        &bastion,
+        &[rule::tcp(22, "0.0.0.0/0"), rule::tcp(3389, "0.0.0.0/0")],
+    )
+    .await;
+    let file = stack_with_edge_roles();
+    assert!(
+        file.warnings.iter().all(|w| !w.field.starts_with("roles.")),
+        "{:?}",
+        file.warnings
+    );
+
+    let recording = moto.start_recording();
+    let report = run(&engine(&moto, file).await, Execution::Apply).await;
+    let reads: Vec<String> = recording
+        .requests()
+        .into_iter()
+        .map(|(action, _)| action)
+        .collect();
+
+    assert_eq!(report.status, Status::Converged, "{report}");
+    let flows = &report.stacks[0].security_groups.flow_check;
+    let node_db = flows
+        .iter()
+        .find(|f| f.check.flow == "node-db")
+        .unwrap_or_else(|| panic!("no node-db in {report}"));
+    assert_eq!(node_db.check.status, FlowStatus::Open, "{report}");
+    assert_eq!(node_db.after, FlowStatus::Open, "{report}");
+    let ingress = node_db.check.paths[0]
+        .hops
+        .iter()
+        .find(|h| h.layer == HopLayer::TargetIngress)
+        .unwrap_or_else(|| panic!("no ingress hop: {report}"));
+    assert_eq!(ingress.verdict, Verdict::Allowed);
+    assert!(ingress.broader, "{ingress:?}");
+    assert_eq!(ingress.rules, [rule::tcp(5432, "10.0.0.0/16")]);
+    let text = report.to_string();
+    assert!(
+        text.contains(&format!(
+            "open at {}: admitted by ingress rule tcp 5432 from 10.0.0.0/16",
+            stack.db
+        )),
+        "{text}"
+    );
+    assert!(
+        node_db.check.paths[0]
+            .hops
+            .iter()
+            .all(|h| h.verdict == Verdict::Allowed),
+        "the database's subnet and ACL are located by its interface {db_interface}: {report}"
+    );
+    // Re-read from AWS: no group rule was added beside the CIDR rule that already carries it.
+    assert_eq!(
+        seed::ingress(&ec2, &stack.db).await,
+        ["tcp 5432 from 10.0.0.0/16"]
+    );
+    assert_eq!(
+        reads
+            .iter()
+            .filter(|action| *action == "DescribeNetworkInterfaces")
+            .count(),
+        1,
+        "every interface of every group in one read: {reads:?}"
+    );
+
+    // The bastion: RDP from the world revoked by its role's `forbidden` entry, SSH exempt.
+    assert_eq!(
+        seed::ingress(&ec2, &bastion).await,
+        ["tcp 22 from 0.0.0.0/0"]
+    );
+    let exempt: Vec<(String, String)> = report.stacks[0]
+        .security_groups
+        .exempt
+        .iter()
+        .map(|e| (e.group.to_string(), e.reason.clone()))
+        .collect();
+    assert_eq!(
+        exempt,
+        [(
+            bastion.to_string(),
+            "break-glass SSH, ticket OPS-123".into()
+        )]
+    );
+}
+
+/// The same deployment with the database admitting only its own subnet: the nodes are outside
+/// the CIDR, the path is blocked, and the group rule is added.
+#[tokio::test]
+async fn a_database_cidr_that_misses_the_nodes_is_no_path_and_the_group_rule_is_added() {
+    use domain::security_groups::FlowStatus;
+    let moto = Moto::start();
+    let ec2 = moto.ec2().await;
+    let (stack, _) = seed_cidr_admitted_database(&ec2, "10.0.2.0/24").await;
+
+    let report = run(&engine(&moto, sample_stack()).await, Execution::Apply).await;
+
+    assert_eq!(report.status, Status::Converged, "{report}");
+    let node_db = report.stacks[0]
+        .security_groups
+        .flow_check
+        .iter()
+        .find(|f| f.check.flow == "node-db")
+        .unwrap_or_else(|| panic!("no node-db in {report}"));
+    assert_eq!(node_db.check.status, FlowStatus::Blocked, "{report}");
+    assert_eq!(node_db.after, FlowStatus::Open, "{report}");
+    assert!(
+        report
+            .to_string()
+            .contains("no rule's CIDR (10.0.2.0/24) contains an address of"),
+        "{report}"
+    );
+    let mut expected = vec![
+        "tcp 5432 from 10.0.2.0/24".to_string(),
+        format!("tcp 5432 from {}", stack.node),
+    ];
+    expected.sort();
+    assert_eq!(seed::ingress(&ec2, &stack.db).await, expected);
 }

@@ -509,6 +509,28 @@ pub mod seed {
         crate::fleet::launch(ec2, subnet, Some(group), stack, role, "m6i.large").await
     }
 
+    /// A network interface in `subnet` wearing `group`, of no instance and with no tag: what an
+    /// Aurora cluster or a load balancer puts in a VPC.
+    pub async fn interface(
+        ec2: &aws_sdk_ec2::Client,
+        subnet: &str,
+        group: &SecurityGroupId,
+    ) -> String {
+        let created = ec2
+            .create_network_interface()
+            .subnet_id(subnet)
+            .groups(group.as_str())
+            .description("RDSNetworkInterface")
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("create interface in {subnet}: {e:?}"));
+        created
+            .network_interface()
+            .and_then(|i| i.network_interface_id())
+            .unwrap_or_default()
+            .to_string()
+    }
+
     /// Gives `subnet` a network ACL of its own that denies TCP `port` from `cidr` (rule 90) and
     /// allows everything else both ways (rule 100).
     pub async fn acl_denying(

@@ -340,6 +340,7 @@ export class RemediatorStack extends Stack {
           actions: [
             'ec2:DescribeSecurityGroups',
             'ec2:DescribeInstances',
+            'ec2:DescribeNetworkInterfaces',
             'ec2:DescribeSubnets',
             'ec2:DescribeNetworkAcls',
           ],

@@ -192,6 +192,13 @@ string_id!(
     |raw| ec2_id(raw, "acl-")
 );
 string_id!(
+    /// `eni-…`: a network interface, whatever it belongs to (an instance, a database, a load
+    /// balancer).
+    NetworkInterfaceId,
+    "network interface ID",
+    |raw| ec2_id(raw, "eni-")
+);
+string_id!(
     /// `i-…`: an EC2 instance.
     InstanceId,
     "instance ID",
@@ -289,6 +296,8 @@ mod tests {
         assert!(InstanceId::parse("sg-0123").is_none());
         assert!(VolumeId::parse("vol-0abc").is_some());
         assert!(VolumeId::parse("vol-").is_none());
+        assert!(NetworkInterfaceId::parse("eni-0123456789abcdef0").is_some());
+        assert!(NetworkInterfaceId::parse("i-0123").is_none());
         assert!(LaunchTemplateId::parse("lt-0abc").is_some());
         assert!(AutoScalingGroupName::parse("chainlink-nodes").is_some());
         assert!(AutoScalingGroupName::parse("").is_none());

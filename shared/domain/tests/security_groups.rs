@@ -2,6 +2,7 @@
 
 use domain::security_groups::observed::Direction::{Inbound, Outbound};
 use domain::security_groups::observed::{ObservedGroup, ObservedStack};
+use domain::security_groups::report;
 use domain::security_groups::*;
 use domain::stack::StackFile;
 use test_support::*;
@@ -602,5 +603,240 @@ fn an_unpinned_file_admits_every_group_of_the_stack_as_before() {
         authorized(&plan).contains(&format!("{DB}: tcp 5432 from {INTRUDER}")),
         "{:?}",
         plan.actions
+    );
+}
+
+fn allow_all_acl() -> Vec<domain::security_groups::observed::AclEntry> {
+    vec![
+        acl_entry(100, Inbound, None, "0.0.0.0/0", true),
+        acl_entry(100, Outbound, None, "0.0.0.0/0", true),
+    ]
+}
+
+/// The demo stack whose database admits Postgres only from `db_cidr` (as a third party's
+/// template writes it: the VPC's CIDR), located by network interfaces alone, as an Aurora
+/// cluster is: a node interface at 10.0.1.10 and a database interface at 10.0.2.20.
+fn cidr_admitted_stack(db_cidr: &str) -> ObservedStack {
+    demo_with("sg-db", |mut db| {
+        db.ingress = vec![tcp(5432).from(db_cidr)];
+        db
+    })
+    .with_interface("eni-node1", "subnet-app", &["sg-node"], &["10.0.1.10"])
+    .with_interface("eni-db1", "subnet-data", &["sg-db"], &["10.0.2.20"])
+    .with_subnet("subnet-app", "10.0.1.0/24", "acl-open")
+    .with_subnet("subnet-data", "10.0.2.0/24", "acl-open")
+    .with_acl("acl-open", allow_all_acl())
+}
+
+fn node_db(file: &StackFile, stack: &ObservedStack) -> FlowCheck {
+    check_flows(file, stack)
+        .into_iter()
+        .find(|c| c.flow == "node-db")
+        .unwrap_or_else(|| panic!("no node-db check"))
+}
+
+fn hop(check: &FlowCheck, layer: HopLayer) -> Hop {
+    check.paths[0]
+        .hops
+        .iter()
+        .find(|h| h.layer == layer)
+        .cloned()
+        .unwrap_or_else(|| panic!("no {layer:?} hop in {check:?}"))
+}
+
+#[test]
+fn a_cidr_containing_the_sources_addresses_opens_the_path_through_a_broader_rule() {
+    let stack = cidr_admitted_stack("10.0.0.0/16");
+    let check = node_db(&sample_stack_file(), &stack);
+    assert_eq!(check.status, FlowStatus::Open, "{check:?}");
+    let ingress = hop(&check, HopLayer::TargetIngress);
+    assert_eq!(ingress.verdict, Verdict::Allowed);
+    assert!(ingress.broader, "{ingress:?}");
+    assert_eq!(ingress.rules, [tcp(5432).from("10.0.0.0/16")]);
+    assert!(
+        ingress.detail.contains("tcp 5432 from 10.0.0.0/16")
+            && ingress.detail.contains("addresses of sg-node (eni-node1)")
+            && ingress.detail.contains("broader than the flow needs"),
+        "{}",
+        ingress.detail
+    );
+    // The egress default reaches the database's own address: no instance needed to locate it.
+    assert_eq!(
+        hop(&check, HopLayer::SourceEgress).verdict,
+        Verdict::Allowed
+    );
+
+    // Open: the planner adds nothing, and the rule that carries the flow is not "unmanaged".
+    let plan = plan(&stack);
+    assert!(authorized(&plan).is_empty(), "{:?}", plan.actions);
+    assert!(plan.unmanaged.is_empty(), "{:?}", plan.unmanaged);
+
+    // The report says it on an open flow too.
+    let report = report::SecurityGroupReport {
+        flow_check: vec![report::FlowReport {
+            check,
+            after: FlowStatus::Open,
+        }],
+        ..Default::default()
+    };
+    let text = report.to_string();
+    assert!(
+        text.contains(
+            "sg-node → sg-db: open at sg-db: admitted by ingress rule tcp 5432 from 10.0.0.0/16"
+        ),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_cidr_that_misses_some_source_address_blocks_the_path_and_says_which() {
+    let cases = [
+        (cidr_admitted_stack("10.0.2.0/24"), "eni-node1", 0),
+        (
+            // A second node in another subnet, outside the CIDR.
+            cidr_admitted_stack("10.0.1.0/24").with_interface(
+                "eni-node2",
+                "subnet-app2",
+                &["sg-node"],
+                &["10.0.3.10"],
+            ),
+            "eni-node2",
+            1,
+        ),
+    ];
+    for (stack, missing, admitted) in cases {
+        let check = node_db(&sample_stack_file(), &stack);
+        assert_eq!(check.status, FlowStatus::Blocked, "{check:?}");
+        let ingress = hop(&check, HopLayer::TargetIngress);
+        assert_eq!(ingress.verdict, Verdict::Denied);
+        assert!(!ingress.broader);
+        assert!(ingress.detail.contains(missing), "{}", ingress.detail);
+        if admitted > 0 {
+            assert!(
+                ingress
+                    .detail
+                    .contains(&format!("contain {admitted} of sg-node's")),
+                "{}",
+                ingress.detail
+            );
+        }
+        assert_eq!(authorized(&plan(&stack)), ["sg-db: tcp 5432 from sg-node"]);
+    }
+}
+
+#[test]
+fn without_any_address_of_the_source_a_cidr_rule_admits_nothing_known() {
+    // No interface and no instance locates the node group: a CIDR cannot be compared, the
+    // path stays blocked and the group rule is planned, as for any unknown source.
+    let stack = demo_with("sg-db", |mut db| {
+        db.ingress = vec![tcp(5432).from("10.0.0.0/16")];
+        db
+    });
+    assert_eq!(
+        hop(
+            &node_db(&sample_stack_file(), &stack),
+            HopLayer::TargetIngress
+        )
+        .verdict,
+        Verdict::Denied
+    );
+    assert_eq!(authorized(&plan(&stack)), ["sg-db: tcp 5432 from sg-node"]);
+}
+
+#[test]
+fn a_flow_that_requires_a_group_rule_gets_one_next_to_the_broad_rule() {
+    let text = include_str!("../../../samples/stack.toml").replace(
+        "to = \"db\"\nprotocol = \"tcp\"\nports = 5432",
+        "to = \"db\"\nprotocol = \"tcp\"\nports = 5432\ngroup_rule = true",
+    );
+    let file = StackFile::parse(&text, "t").unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        file.flows.iter().any(|f| f.group_rule),
+        "the replace must hit"
+    );
+    let stack = cidr_admitted_stack("10.0.0.0/16");
+    assert_eq!(
+        node_db(&file, &stack).status,
+        FlowStatus::Open,
+        "reachable all the same"
+    );
+
+    let plan = plan_security_groups(&file, &stack);
+    assert_eq!(authorized(&plan), ["sg-db: tcp 5432 from sg-node"]);
+    let unmanaged: Vec<String> = plan.unmanaged.iter().map(|u| u.rule.to_string()).collect();
+    assert_eq!(
+        unmanaged,
+        ["tcp 5432 from 10.0.0.0/16"],
+        "the broad rule is left alone"
+    );
+
+    let after = stack.with_actions(&plan.actions);
+    let ingress = hop(&node_db(&file, &after), HopLayer::TargetIngress);
+    assert!(!ingress.broader, "{ingress:?}");
+    assert_eq!(ingress.rules, [tcp(5432).from("sg-node")]);
+    assert!(plan_security_groups(&file, &after).actions.is_empty());
+}
+
+#[test]
+fn egress_to_a_cidr_is_judged_by_the_targets_addresses() {
+    let cases = [
+        ("10.0.2.0/24", Verdict::Allowed),
+        ("10.0.2.16/28", Verdict::Allowed),
+        ("10.0.3.0/24", Verdict::Denied),
+    ];
+    for (cidr, expected) in cases {
+        let stack = cidr_admitted_stack("10.0.0.0/16");
+        let index = stack.groups.iter().position(|g| g.id.as_str() == "sg-node");
+        let Some(index) = index else {
+            panic!("no node group")
+        };
+        let mut stack = stack;
+        stack.groups[index].egress = vec![tcp(5432).from(cidr)];
+        let egress = hop(
+            &node_db(&sample_stack_file(), &stack),
+            HopLayer::SourceEgress,
+        );
+        assert_eq!(egress.verdict, expected, "{cidr}: {egress:?}");
+        assert!(!egress.broader, "egress is never flagged");
+        if expected == Verdict::Denied {
+            assert!(egress.detail.contains("eni-db1"), "{}", egress.detail);
+        }
+    }
+}
+
+#[test]
+fn a_revoked_world_rule_that_carried_a_group_flow_by_address_is_replaced_first() {
+    let stack = cidr_admitted_stack("0.0.0.0/0");
+    let plan = plan(&stack);
+    assert_eq!(authorized(&plan), ["sg-db: tcp 5432 from sg-node"]);
+    assert_eq!(revoked(&plan), ["sg-db: tcp 5432 from 0.0.0.0/0"]);
+    let SecurityGroupAction::RevokeIngress { rules, .. } = &plan.actions[1] else {
+        panic!("second action must revoke: {:?}", plan.actions)
+    };
+    assert_eq!(
+        rules[0].replaced_by,
+        ["node-db"],
+        "the nodes reached the database through it: not revoked unless the group rule is in"
+    );
+}
+
+#[test]
+fn a_dual_stack_source_is_admitted_by_a_rule_containing_either_of_its_addresses() {
+    let stack = cidr_admitted_stack("fd00::/8").with_interface(
+        "eni-node2",
+        "subnet-app",
+        &["sg-node"],
+        &["10.0.1.11", "fd00::11"],
+    );
+    // eni-node1 has no IPv6 address: the IPv6 rule misses it.
+    assert_eq!(
+        node_db(&sample_stack_file(), &stack).status,
+        FlowStatus::Blocked
+    );
+    let mut stack = stack;
+    stack.interfaces.retain(|i| i.id.as_str() != "eni-node1");
+    assert_eq!(
+        node_db(&sample_stack_file(), &stack).status,
+        FlowStatus::Open
     );
 }

@@ -1,19 +1,22 @@
-//! AWS reads: the stacks' security groups, instances, subnets and network ACLs, converted into
-//! the observed model in as few calls as AWS allows (tag filters, the largest page size).
+//! AWS reads: the stacks' security groups, instances, the network interfaces wearing their
+//! groups, subnets and network ACLs, converted into the observed model in as few calls as AWS
+//! allows (tag and group filters, the largest page size).
 
 use aws_sdk_ec2::types::{Filter, IpPermission, SecurityGroup, Tag};
 use aws_sdk_ec2::Client;
 use domain::ids::{
-    InstanceId, NetworkAclId, RoleName, SecurityGroupId, StackName, SubnetId, VpcId, ROLE_TAG,
-    STACK_TAG,
+    InstanceId, NetworkAclId, NetworkInterfaceId, RoleName, SecurityGroupId, StackName, SubnetId,
+    VpcId, ROLE_TAG, STACK_TAG,
 };
 use domain::net::{Peer, PortRange, Protocol, Rule};
 use domain::security_groups::observed::{
-    AclEntry, Direction, NetworkAcl, ObservedGroup, ObservedInstance, ObservedStack, ObservedSubnet,
+    AclEntry, Direction, NetworkAcl, ObservedGroup, ObservedInstance, ObservedInterface,
+    ObservedStack, ObservedSubnet,
 };
 use domain::stack::StackSelector;
 use domain::Error;
 use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
 
 /// The most results EC2 returns per page for the describe calls used here.
 const PAGE_SIZE: i32 = 1000;
@@ -91,9 +94,21 @@ pub async fn observe_stacks(
         return Ok(Vec::new());
     }
     let instances = describe_instances(ec2, selector).await?;
+    // A group is in one stack (one tag): the stack of every interface's groups.
+    let stack_of: BTreeMap<SecurityGroupId, StackName> = stacks
+        .iter()
+        .flat_map(|(name, stack)| {
+            stack
+                .groups
+                .iter()
+                .map(move |g| (g.id.clone(), name.clone()))
+        })
+        .collect();
+    let interfaces = describe_interfaces(ec2, stack_of.keys()).await?;
     let subnet_ids: BTreeSet<SubnetId> = instances
         .iter()
         .filter_map(|(_, instance)| instance.subnet.clone())
+        .chain(interfaces.iter().filter_map(|i| i.subnet.clone()))
         .collect();
     let subnets = describe_subnets(ec2, &subnet_ids).await?;
     let acls = describe_acls(ec2, &subnet_ids).await?;
@@ -102,11 +117,24 @@ pub async fn observe_stacks(
             stack.instances.push(instance);
         }
     }
+    for interface in interfaces {
+        let owners: BTreeSet<&StackName> = interface
+            .groups
+            .iter()
+            .filter_map(|g| stack_of.get(g))
+            .collect();
+        for owner in owners {
+            if let Some(stack) = stacks.get_mut(owner) {
+                stack.interfaces.push(interface.clone());
+            }
+        }
+    }
     for stack in stacks.values_mut() {
         let used: BTreeSet<&SubnetId> = stack
             .instances
             .iter()
             .filter_map(|i| i.subnet.as_ref())
+            .chain(stack.interfaces.iter().filter_map(|i| i.subnet.as_ref()))
             .collect();
         for subnet in used {
             if let Some(observed) = subnets.get(subnet) {
@@ -130,6 +158,7 @@ fn empty_stack(name: StackName) -> ObservedStack {
         name,
         groups: Vec::new(),
         instances: Vec::new(),
+        interfaces: Vec::new(),
         subnets: BTreeMap::new(),
         acls: BTreeMap::new(),
     }
@@ -265,6 +294,72 @@ async fn describe_instances(
     Ok(instances)
 }
 
+/// Every network interface wearing one of `groups`, whatever it belongs to (an instance, an RDS
+/// cluster, a load balancer, tagged or not): where the groups' traffic really is. One paged call
+/// per 200 groups, rather than a call per kind of owner.
+async fn describe_interfaces<'a>(
+    ec2: &Client,
+    groups: impl Iterator<Item = &'a SecurityGroupId>,
+) -> Result<Vec<ObservedInterface>, Error> {
+    let ids: Vec<&str> = groups.map(SecurityGroupId::as_str).collect();
+    let mut interfaces = Vec::new();
+    for chunk in ids.chunks(FILTER_VALUES) {
+        let mut pages = ec2
+            .describe_network_interfaces()
+            .filters(filter("group-id", chunk.iter().copied()))
+            .into_paginator()
+            .page_size(PAGE_SIZE)
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| crate::aws::sdk_error("DescribeNetworkInterfaces", e))?;
+            interfaces.extend(
+                page.network_interfaces()
+                    .iter()
+                    .filter_map(interface_from_sdk),
+            );
+        }
+    }
+    Ok(interfaces)
+}
+
+/// A network interface in domain terms; `None` for a response without an ID.
+pub fn interface_from_sdk(
+    interface: &aws_sdk_ec2::types::NetworkInterface,
+) -> Option<ObservedInterface> {
+    let id = NetworkInterfaceId::new(interface.network_interface_id()?);
+    // The primary address leads; it is also among the private addresses, listed once.
+    let primary = interface.private_ip_address().into_iter();
+    let private = interface
+        .private_ip_addresses()
+        .iter()
+        .filter_map(|a| a.private_ip_address());
+    let ipv6 = interface
+        .ipv6_addresses()
+        .iter()
+        .filter_map(|a| a.ipv6_address());
+    let mut addresses: Vec<IpAddr> = Vec::new();
+    for address in primary
+        .chain(private)
+        .chain(ipv6)
+        .filter_map(|raw| raw.parse::<IpAddr>().ok())
+    {
+        if !addresses.contains(&address) {
+            addresses.push(address);
+        }
+    }
+    Some(ObservedInterface {
+        id,
+        subnet: interface.subnet_id().map(SubnetId::new),
+        groups: interface
+            .groups()
+            .iter()
+            .filter_map(|g| g.group_id())
+            .map(SecurityGroupId::new)
+            .collect(),
+        addresses,
+    })
+}
+
 async fn describe_subnets(
     ec2: &Client,
     ids: &BTreeSet<SubnetId>,
@@ -388,6 +483,39 @@ mod tests {
                 "tcp 5432 from sg-0abc"
             ]
         );
+    }
+
+    #[test]
+    fn an_interface_keeps_every_private_address_once_primary_first() {
+        use aws_sdk_ec2::types::{
+            GroupIdentifier, NetworkInterface, NetworkInterfaceIpv6Address,
+            NetworkInterfacePrivateIpAddress,
+        };
+        let private = |raw: &str| {
+            NetworkInterfacePrivateIpAddress::builder()
+                .private_ip_address(raw)
+                .build()
+        };
+        let sdk = NetworkInterface::builder()
+            .network_interface_id("eni-0abc")
+            .subnet_id("subnet-0abc")
+            .groups(GroupIdentifier::builder().group_id("sg-0db").build())
+            .private_ip_address("10.0.2.20")
+            .private_ip_addresses(private("10.0.2.21"))
+            .private_ip_addresses(private("10.0.2.20"))
+            .ipv6_addresses(
+                NetworkInterfaceIpv6Address::builder()
+                    .ipv6_address("fd00::20")
+                    .build(),
+            )
+            .build();
+        let Some(interface) = interface_from_sdk(&sdk) else {
+            panic!("an interface with an ID is read")
+        };
+        let addresses: Vec<String> = interface.addresses.iter().map(|a| a.to_string()).collect();
+        assert_eq!(addresses, ["10.0.2.20", "10.0.2.21", "fd00::20"]);
+        assert_eq!(interface.groups, [SecurityGroupId::new("sg-0db")]);
+        assert_eq!(interface.subnet, Some(SubnetId::new("subnet-0abc")));
     }
 
     #[test]

@@ -3,12 +3,14 @@
 
 use chainlink::SecretValue;
 use domain::ids::{
-    InstanceId, KmsKeyRef, NetworkAclId, RoleName, SecurityGroupId, StackName, SubnetId, VpcId,
+    InstanceId, KmsKeyRef, NetworkAclId, NetworkInterfaceId, RoleName, SecurityGroupId, StackName,
+    SubnetId, VpcId,
 };
 use domain::net::{Peer, PortRange, Protocol, Rule};
 use domain::parameters::{ParameterKind, ParameterVersion};
 use domain::security_groups::observed::{
-    AclEntry, Direction, NetworkAcl, ObservedGroup, ObservedInstance, ObservedStack, ObservedSubnet,
+    AclEntry, Direction, NetworkAcl, ObservedGroup, ObservedInstance, ObservedInterface,
+    ObservedStack, ObservedSubnet,
 };
 use domain::stack::StackFile;
 use std::collections::BTreeMap;
@@ -112,6 +114,7 @@ pub fn stack(name: &str, groups: Vec<ObservedGroup>) -> ObservedStack {
         name: StackName::new(name),
         groups,
         instances: Vec::new(),
+        interfaces: Vec::new(),
         subnets: BTreeMap::new(),
         acls: BTreeMap::new(),
     }
@@ -121,6 +124,8 @@ pub fn stack(name: &str, groups: Vec<ObservedGroup>) -> ObservedStack {
 pub trait StackBuilder {
     /// An instance wearing `groups`, in `subnet`.
     fn with_instance(self, id: &str, role: &str, subnet: &str, groups: &[&str]) -> Self;
+    /// A network interface wearing `groups`, with `addresses` (IPv4 or IPv6), in `subnet`.
+    fn with_interface(self, id: &str, subnet: &str, groups: &[&str], addresses: &[&str]) -> Self;
     fn with_subnet(self, id: &str, cidr: &str, acl: &str) -> Self;
     fn with_acl(self, id: &str, entries: Vec<AclEntry>) -> Self;
     fn with_group(self, group: ObservedGroup) -> Self;
@@ -133,6 +138,28 @@ impl StackBuilder for ObservedStack {
             role: Some(RoleName::new(role)),
             subnet: Some(SubnetId::new(subnet)),
             groups: groups.iter().map(|g| SecurityGroupId::new(*g)).collect(),
+        });
+        self
+    }
+
+    fn with_interface(
+        mut self,
+        id: &str,
+        subnet: &str,
+        groups: &[&str],
+        addresses: &[&str],
+    ) -> Self {
+        self.interfaces.push(ObservedInterface {
+            id: NetworkInterfaceId::new(id),
+            subnet: Some(SubnetId::new(subnet)),
+            groups: groups.iter().map(|g| SecurityGroupId::new(*g)).collect(),
+            addresses: addresses
+                .iter()
+                .map(|raw| match raw.parse() {
+                    Ok(address) => address,
+                    Err(e) => panic!("fixture address {raw:?}: {e}"),
+                })
+                .collect(),
         });
         self
     }

@@ -2,11 +2,16 @@
 //! blocks it — the target's ingress, the source's egress, and the network ACLs of the subnets
 //! the traffic crosses (request and return path, since ACLs are stateless).
 //!
+//! It is about reachability: a rule naming a CIDR that contains the addresses of the other end
+//! admits it as surely as a rule naming its group, so the path is open, through a rule that is
+//! flagged as broader than the flow needs.
+//!
 //! ACLs are only reported, never changed: they are usually owned by a network team and a wrong
 //! automatic change there cuts far more than one stack.
 
 use crate::ids::{NetworkAclId, SecurityGroupId, SubnetId};
-use crate::net::{Peer, PortRange, Protocol};
+use crate::net::{Peer, PortRange, Protocol, Rule};
+use crate::security_groups::addresses::{admitted_by_cidr, places_of, CidrAdmission};
 use crate::security_groups::admission::admitted_with_role;
 use crate::security_groups::observed::{Direction, ObservedGroup, ObservedStack};
 use crate::stack::{Flow, FlowSource, StackFile};
@@ -34,7 +39,7 @@ pub struct FlowCheck {
 #[serde(rename_all = "lowercase")]
 pub enum FlowStatus {
     Blocked,
-    /// Security groups admit it, but some hop could not be checked (no instances to locate).
+    /// Security groups admit it, but some hop could not be checked (nothing locates a subnet).
     Unverified,
     Open,
 }
@@ -64,6 +69,27 @@ pub struct Hop {
     pub resource: String,
     pub verdict: Verdict,
     pub detail: String,
+    /// The security-group rules that admit the traffic here (ingress and egress hops).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub rules: Vec<Rule>,
+    /// The admitting ingress rules admit sources the flow does not name: a CIDR containing the
+    /// source group's addresses, or a wider CIDR than the flow's. Open, but anything else in
+    /// that range is admitted too.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub broader: bool,
+}
+
+impl Hop {
+    fn new(layer: HopLayer, resource: String, verdict: Verdict, detail: String) -> Self {
+        Self {
+            layer,
+            resource,
+            verdict,
+            detail,
+            rules: Vec::new(),
+            broader: false,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -149,7 +175,7 @@ fn check_path(
     if let Some(source) = source {
         hops.push(check_egress(flow, stack, source, target));
     }
-    hops.push(check_ingress(flow, peer, target));
+    hops.push(check_ingress(flow, stack, peer, target));
     hops.extend(acl_hops);
     let status = if hops.iter().any(|h| h.verdict == Verdict::Denied) {
         FlowStatus::Blocked
@@ -166,93 +192,202 @@ fn check_path(
     }
 }
 
-fn check_ingress(flow: &Flow, peer: &Peer, target: &ObservedGroup) -> Hop {
-    let admitting = target
-        .ingress
-        .iter()
-        .find(|r| r.admits(flow.protocol, flow.ports, peer));
-    Hop {
-        layer: HopLayer::TargetIngress,
-        resource: target.id.to_string(),
-        verdict: if admitting.is_some() {
-            Verdict::Allowed
+/// The target's ingress: a rule naming the source as the flow does, or a CIDR containing it;
+/// for a group source, also rules whose CIDRs contain every place of the group.
+fn check_ingress(flow: &Flow, stack: &ObservedStack, peer: &Peer, target: &ObservedGroup) -> Hop {
+    let hop = |verdict, detail| {
+        Hop::new(
+            HopLayer::TargetIngress,
+            target.id.to_string(),
+            verdict,
+            detail,
+        )
+    };
+    // The rule naming exactly the flow's source, if there is one, before any wider CIDR.
+    let admitting = |exact: bool| {
+        target
+            .ingress
+            .iter()
+            .find(move |r| r.admits(flow.protocol, flow.ports, peer) && (!exact || r.peer == *peer))
+    };
+    if let Some(rule) = admitting(true).or_else(|| admitting(false)) {
+        let broader = rule.peer != *peer;
+        let detail = if broader {
+            format!("admitted by ingress rule {rule}, broader than the flow needs ({peer})")
         } else {
-            Verdict::Denied
+            format!("admitted by ingress rule {rule}")
+        };
+        return Hop {
+            rules: vec![rule.clone()],
+            broader,
+            ..hop(Verdict::Allowed, detail)
+        };
+    }
+    let refused = format!(
+        "no ingress rule admits {} {} from {peer}",
+        flow.protocol, flow.ports
+    );
+    let Peer::Group(source) = peer else {
+        return hop(Verdict::Denied, refused);
+    };
+    let rules: Vec<&Rule> = target.ingress.iter().collect();
+    let places = places_of(stack, source);
+    match admitted_by_cidr(&rules, flow.protocol, flow.ports, &places) {
+        CidrAdmission::All(admitting) => Hop {
+            rules: admitting.iter().map(|r| (*r).clone()).collect(),
+            broader: true,
+            ..hop(
+                Verdict::Allowed,
+                format!(
+                    "admitted by ingress {}, whose CIDR contains the addresses of {source} ({}): \
+                     broader than the flow needs, it admits anything else in that range too",
+                    listed(&admitting),
+                    named(places.iter().map(|p| p.name.as_str()))
+                ),
+            )
         },
-        detail: match admitting {
-            Some(rule) => format!("admitted by ingress rule {rule}"),
-            None => format!(
-                "no ingress rule admits {} {} from {peer}",
-                flow.protocol, flow.ports
-            ),
-        },
+        CidrAdmission::Partly { admitted, missing } => hop(
+            Verdict::Denied,
+            not_contained(refused, &rules, flow, source, admitted, &missing),
+        ),
+        // A CIDR admits what it contains; with no address of the source there is no knowing.
+        CidrAdmission::Unlocated => hop(Verdict::Denied, refused),
     }
 }
 
+/// The source's egress: a rule naming the target group, or rules whose CIDRs contain every
+/// place of the target. Egress to a CIDR is not flagged as broader: every group starts with
+/// AWS's default egress to the whole internet, and the engine manages ingress only.
 fn check_egress(
     flow: &Flow,
     stack: &ObservedStack,
     source: &ObservedGroup,
     target: &ObservedGroup,
 ) -> Hop {
-    let target_nets = subnet_cidrs(stack, &target.id);
-    let allowing = source.egress.iter().find(|rule| {
-        let by_group = rule.admits(flow.protocol, flow.ports, &Peer::Group(target.id.clone()));
-        let by_cidr = !target_nets.is_empty()
-            && target_nets
-                .iter()
-                .all(|net| rule.admits(flow.protocol, flow.ports, &Peer::Cidr(*net)));
-        by_group
-            || by_cidr
-            || rule.peer.is_world() && rule.admits(flow.protocol, flow.ports, &rule.peer)
-    });
-    let (verdict, detail) = match allowing {
-        Some(rule) => (
-            Verdict::Allowed,
-            format!("allowed by egress rule {}", rule.as_egress()),
-        ),
-        None if target_nets.is_empty()
-            && source.egress.iter().any(|r| {
-                matches!(r.peer, Peer::Cidr(_)) && r.opens_any(flow.protocol, flow.ports)
-            }) =>
-        {
-            (
-                Verdict::Unknown,
-                format!(
-                    "egress admits some CIDRs, but {} has no located instances to compare",
-                    target.id
-                ),
-            )
-        }
-        None => (
-            Verdict::Denied,
-            format!(
-                "no egress rule allows {} {} to {}",
-                flow.protocol, flow.ports, target.id
-            ),
-        ),
+    let hop = |verdict, detail| {
+        Hop::new(
+            HopLayer::SourceEgress,
+            source.id.to_string(),
+            verdict,
+            detail,
+        )
     };
-    Hop {
-        layer: HopLayer::SourceEgress,
-        resource: source.id.to_string(),
-        verdict,
-        detail,
+    let allowed = |rules: Vec<&Rule>| Hop {
+        rules: rules.iter().map(|r| (*r).clone()).collect(),
+        ..hop(
+            Verdict::Allowed,
+            format!(
+                "allowed by egress rule {}",
+                rules
+                    .iter()
+                    .map(|r| r.as_egress())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        )
+    };
+    if let Some(rule) = source
+        .egress
+        .iter()
+        .find(|rule| rule.admits(flow.protocol, flow.ports, &Peer::Group(target.id.clone())))
+    {
+        return allowed(vec![rule]);
+    }
+    let refused = format!(
+        "no egress rule allows {} {} to {}",
+        flow.protocol, flow.ports, target.id
+    );
+    let rules: Vec<&Rule> = source.egress.iter().collect();
+    let places = places_of(stack, &target.id);
+    match admitted_by_cidr(&rules, flow.protocol, flow.ports, &places) {
+        CidrAdmission::All(admitting) => allowed(admitting),
+        CidrAdmission::Partly { admitted, missing } => hop(
+            Verdict::Denied,
+            not_contained(refused, &rules, flow, &target.id, admitted, &missing),
+        ),
+        CidrAdmission::Unlocated => {
+            // Wherever the target is, egress to the whole internet reaches it.
+            let world = source
+                .egress
+                .iter()
+                .find(|r| r.peer.is_world() && r.admits(flow.protocol, flow.ports, &r.peer));
+            if let Some(rule) = world {
+                allowed(vec![rule])
+            } else if source
+                .egress
+                .iter()
+                .any(|r| matches!(r.peer, Peer::Cidr(_)) && r.opens_any(flow.protocol, flow.ports))
+            {
+                hop(
+                    Verdict::Unknown,
+                    format!(
+                        "egress admits some CIDRs, but {} has no located interfaces to compare",
+                        target.id
+                    ),
+                )
+            } else {
+                hop(Verdict::Denied, refused)
+            }
+        }
     }
 }
 
-/// Where traffic of a group really is: the subnets of the instances wearing it.
-fn subnets_of<'a>(stack: &'a ObservedStack, group: &'a SecurityGroupId) -> BTreeSet<&'a SubnetId> {
-    stack
-        .instances_in(group)
-        .filter_map(|i| i.subnet.as_ref())
-        .collect()
+/// Why the rules naming CIDRs do not reach all of `group`, after `refused`; `refused` alone
+/// when no such rule opens the flow's ports at all.
+fn not_contained(
+    refused: String,
+    rules: &[&Rule],
+    flow: &Flow,
+    group: &SecurityGroupId,
+    admitted: usize,
+    missing: &[String],
+) -> String {
+    let cidrs: Vec<String> = rules
+        .iter()
+        .filter(|r| matches!(r.peer, Peer::Cidr(_)) && r.opens_any(flow.protocol, flow.ports))
+        .map(|r| r.peer.to_string())
+        .collect();
+    if cidrs.is_empty() {
+        return refused;
+    }
+    let cidrs = cidrs.join(", ");
+    let missing = named(missing.iter().map(String::as_str));
+    if admitted == 0 {
+        format!("{refused}: no rule's CIDR ({cidrs}) contains an address of {group} ({missing})")
+    } else {
+        format!(
+            "{refused}: the rules' CIDRs ({cidrs}) contain {admitted} of {group}'s interfaces or \
+             subnets, not {missing}"
+        )
+    }
 }
 
-fn subnet_cidrs(stack: &ObservedStack, group: &SecurityGroupId) -> Vec<IpNet> {
-    subnets_of(stack, group)
-        .into_iter()
-        .filter_map(|s| stack.subnets.get(s).and_then(|s| s.cidr))
-        .collect()
+/// "rule …" or "rules …, …".
+fn listed(rules: &[&Rule]) -> String {
+    let shown: Vec<String> = rules.iter().map(|r| r.to_string()).collect();
+    match shown.as_slice() {
+        [one] => format!("rule {one}"),
+        many => format!("rules {}", many.join(", ")),
+    }
+}
+
+/// A few names, and how many more: a group of a large fleet wears hundreds of interfaces.
+fn named<'a>(names: impl ExactSizeIterator<Item = &'a str>) -> String {
+    const SHOWN: usize = 3;
+    let total = names.len();
+    let shown: Vec<&str> = names.take(SHOWN).collect();
+    match total.saturating_sub(SHOWN) {
+        0 => shown.join(", "),
+        more => format!("{} and {more} more", shown.join(", ")),
+    }
+}
+
+/// Where traffic of a group really is: the subnets of the instances and of the other network
+/// interfaces (a database's, a load balancer's) wearing it.
+fn subnets_of<'a>(stack: &'a ObservedStack, group: &'a SecurityGroupId) -> BTreeSet<&'a SubnetId> {
+    let instances = stack.instances_in(group).filter_map(|i| i.subnet.as_ref());
+    let interfaces = stack.interfaces_in(group).filter_map(|i| i.subnet.as_ref());
+    instances.chain(interfaces).collect()
 }
 
 fn check_acls(
@@ -265,7 +400,7 @@ fn check_acls(
     let target_subnets = subnets_of(stack, &target.id);
     if target_subnets.is_empty() {
         return vec![unknown_acl_hop(format!(
-            "no instance wears {}: its subnets are unknown",
+            "no instance or network interface wears {}: its subnets are unknown",
             target.id
         ))];
     }
@@ -305,7 +440,7 @@ fn check_acls(
                 let source_subnets = subnets_of(stack, &source.id);
                 if source_subnets.is_empty() {
                     hops.push(unknown_acl_hop(format!(
-                        "no instance wears {}: its subnets are unknown",
+                        "no instance or network interface wears {}: its subnets are unknown",
                         source.id
                     )));
                 }
@@ -364,12 +499,12 @@ fn check_acls(
 }
 
 fn unknown_acl_hop(detail: String) -> Hop {
-    Hop {
-        layer: HopLayer::TargetAclInbound,
-        resource: "network ACL".into(),
-        verdict: Verdict::Unknown,
+    Hop::new(
+        HopLayer::TargetAclInbound,
+        "network ACL".into(),
+        Verdict::Unknown,
         detail,
-    }
+    )
 }
 
 fn acl_hop(
@@ -385,12 +520,12 @@ fn acl_hop(
         _ => Direction::Outbound,
     };
     let Some((acl_id, acl)) = acl.and_then(|id| stack.acls.get(id).map(|acl| (id, acl))) else {
-        return Hop {
+        return Hop::new(
             layer,
-            resource: acl.map_or_else(|| "network ACL".to_string(), |id| id.to_string()),
-            verdict: Verdict::Unknown,
-            detail: "the subnet's network ACL was not described".into(),
-        };
+            acl.map_or_else(|| "network ACL".to_string(), |id| id.to_string()),
+            Verdict::Unknown,
+            "the subnet's network ACL was not described".into(),
+        );
     };
     let way = match direction {
         Direction::Inbound => "from",
@@ -401,10 +536,5 @@ fn acl_hop(
         Some(entry) => (Verdict::Denied, format!("{direction} rule {} denies {protocol} {ports} {way} {peer}", entry.rule_number)),
         None => (Verdict::Denied, format!("no {direction} rule matches {protocol} {ports} {way} {peer}: the default rule denies it")),
     };
-    Hop {
-        layer,
-        resource: acl_id.to_string(),
-        verdict,
-        detail,
-    }
+    Hop::new(layer, acl_id.to_string(), verdict, detail)
 }

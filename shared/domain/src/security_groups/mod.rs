@@ -6,6 +6,7 @@
 //! makes `plan` an exact preview of `apply` and lets a sweep of thousands of groups be computed
 //! in milliseconds.
 
+mod addresses;
 mod admission;
 mod flow_check;
 pub mod observed;

@@ -1,19 +1,28 @@
 //! The state of a stack as read from AWS, in domain terms: its security groups (rules flattened
-//! to one peer each), its instances, and the subnets and network ACLs they sit in.
+//! to one peer each), its instances, the network interfaces wearing its groups, and the subnets
+//! and network ACLs they sit in.
 //!
 //! The planner reads only this, so it can be built by hand in tests and benchmarks.
 
-use crate::ids::{InstanceId, NetworkAclId, RoleName, SecurityGroupId, StackName, SubnetId, VpcId};
+use crate::ids::{
+    InstanceId, NetworkAclId, NetworkInterfaceId, RoleName, SecurityGroupId, StackName, SubnetId,
+    VpcId,
+};
 use crate::net::{PortRange, Protocol, Rule};
 use ipnet::IpNet;
 use serde::Serialize;
 use std::collections::BTreeMap;
+use std::net::IpAddr;
 
 #[derive(Clone, Debug, Serialize)]
 pub struct ObservedStack {
     pub name: StackName,
     pub groups: Vec<ObservedGroup>,
     pub instances: Vec<ObservedInstance>,
+    /// Every network interface wearing one of the stack's groups, whatever it belongs to (an
+    /// instance, a database cluster, a load balancer): the addresses a group's traffic really
+    /// has, which rules naming a CIDR are compared with.
+    pub interfaces: Vec<ObservedInterface>,
     pub subnets: BTreeMap<SubnetId, ObservedSubnet>,
     pub acls: BTreeMap<NetworkAclId, NetworkAcl>,
 }
@@ -34,6 +43,15 @@ pub struct ObservedInstance {
     pub role: Option<RoleName>,
     pub subnet: Option<SubnetId>,
     pub groups: Vec<SecurityGroupId>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ObservedInterface {
+    pub id: NetworkInterfaceId,
+    pub subnet: Option<SubnetId>,
+    pub groups: Vec<SecurityGroupId>,
+    /// Its private IPv4 addresses and its IPv6 addresses: traffic leaves it from one of them.
+    pub addresses: Vec<IpAddr>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -123,6 +141,16 @@ impl ObservedStack {
         group: &'a SecurityGroupId,
     ) -> impl Iterator<Item = &'a ObservedInstance> + 'a {
         self.instances
+            .iter()
+            .filter(move |i| i.groups.contains(group))
+    }
+
+    /// The network interfaces wearing `group`, of instances and of anything else.
+    pub fn interfaces_in<'a>(
+        &'a self,
+        group: &'a SecurityGroupId,
+    ) -> impl Iterator<Item = &'a ObservedInterface> + 'a {
+        self.interfaces
             .iter()
             .filter(move |i| i.groups.contains(group))
     }

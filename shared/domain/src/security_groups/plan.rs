@@ -1,6 +1,7 @@
 //! Security-group drift: which required rules are missing, which rules expose forbidden ports
 //! to the world, and in what order to fix them so that no required flow is ever closed.
 
+use super::addresses::{admitted_by_cidr, places_of, CidrAdmission};
 use super::admission::{admitted_with_role, refusal};
 use super::{
     Exemption, ExposingRule, RequiredRule, SecurityGroupAction, SecurityGroupPlan, UnmanagedRule,
@@ -110,16 +111,21 @@ fn plan_group(file: &StackFile, stack: &ObservedStack, group: &ObservedGroup) ->
     // Coverage counts only rules that survive this plan: a revoked broad rule must not be what
     // keeps a required flow open, or the flow would close when it goes.
     let mut missing: Vec<RequiredRule> = Vec::new();
+    let mut serving: Vec<&Rule> = Vec::new();
     let flows = file
         .flows
         .iter()
         .filter(|f| group.role.as_ref() == Some(&f.to));
     for flow in flows {
         for peer in flow_peers(file, flow, stack) {
-            if surviving
-                .iter()
-                .any(|r| r.admits(flow.protocol, flow.ports, &peer))
-            {
+            if covers(
+                flow,
+                &peer,
+                &surviving,
+                stack,
+                flow.group_rule,
+                &mut serving,
+            ) {
                 continue;
             }
             let rule = Rule {
@@ -127,10 +133,11 @@ fn plan_group(file: &StackFile, stack: &ObservedStack, group: &ObservedGroup) ->
                 ports: Some(flow.ports),
                 peer,
             };
-            for revoked in exposing
-                .iter_mut()
-                .filter(|e| e.rule.admits(rule.protocol, flow.ports, &rule.peer))
-            {
+            for revoked in exposing.iter_mut().filter(|e| {
+                // Whether the revoked rule carried the flow, by any reading: the narrow rule
+                // must then be in place before it goes.
+                covers(flow, &rule.peer, &[&e.rule], stack, false, &mut Vec::new())
+            }) {
                 push_unique(&mut revoked.replaced_by, &flow.name);
             }
             match missing.iter_mut().find(|m| m.rule == rule) {
@@ -143,23 +150,14 @@ fn plan_group(file: &StackFile, stack: &ObservedStack, group: &ObservedGroup) ->
         }
     }
 
-    let required_here: Vec<&Flow> = file
-        .flows
-        .iter()
-        .filter(|f| group.role.as_ref() == Some(&f.to))
-        .collect();
     let unmanaged = surviving
-        .into_iter()
+        .iter()
+        .copied()
         .filter(|rule| {
-            let serves_a_flow = required_here.iter().any(|flow| {
-                flow_peers(file, flow, stack)
-                    .iter()
-                    .any(|peer| rule.admits(flow.protocol, flow.ports, peer))
-            });
             let is_exempt = exempt_rules
                 .iter()
                 .any(|e| e.change == format!("revoke {rule}"));
-            !serves_a_flow && !is_exempt
+            !serving.contains(rule) && !is_exempt
         })
         .cloned()
         .collect();
@@ -180,6 +178,43 @@ fn flow_peers(file: &StackFile, flow: &Flow, stack: &ObservedStack) -> Vec<Peer>
         FlowSource::Role(role) => admitted_with_role(file, stack, role)
             .map(|g| Peer::Group(g.id.clone()))
             .collect(),
+    }
+}
+
+/// Whether `rules` carry `flow` from `peer`, adding to `serving` the rules that do: those that
+/// admit the peer as written (the group itself, or a CIDR containing the flow's); when there are
+/// none and `group_rule` is off, those whose CIDRs together contain an address of every network
+/// interface wearing the source group.
+fn covers<'a>(
+    flow: &Flow,
+    peer: &Peer,
+    rules: &[&'a Rule],
+    stack: &ObservedStack,
+    group_rule: bool,
+    serving: &mut Vec<&'a Rule>,
+) -> bool {
+    let before = serving.len();
+    serving.extend(
+        rules
+            .iter()
+            .copied()
+            .filter(|r| r.admits(flow.protocol, flow.ports, peer)),
+    );
+    if serving.len() > before {
+        return true;
+    }
+    let Peer::Group(source) = peer else {
+        return false;
+    };
+    if group_rule {
+        return false;
+    }
+    match admitted_by_cidr(rules, flow.protocol, flow.ports, &places_of(stack, source)) {
+        CidrAdmission::All(admitting) => {
+            serving.extend(admitting);
+            true
+        }
+        CidrAdmission::Partly { .. } | CidrAdmission::Unlocated => false,
     }
 }
 

@@ -92,12 +92,16 @@ impl fmt::Display for SecurityGroupReport {
             if let Some(note) = &check.note {
                 writeln!(f, "        {note}")?;
             }
-            if check.status == FlowStatus::Open {
-                continue;
-            }
-            for path in check.paths.iter().filter(|p| p.status != FlowStatus::Open) {
-                for hop in path.hops.iter().filter(|h| h.verdict != Verdict::Allowed) {
-                    let verdict = format!("{:?}", hop.verdict).to_lowercase();
+            // What blocks or leaves a path unverified; on an open path, a rule broader than the
+            // flow needs, since that is what an operator narrowing the rules must know.
+            for path in &check.paths {
+                for hop in &path.hops {
+                    let verdict = match hop.verdict {
+                        Verdict::Allowed if hop.broader => "open",
+                        Verdict::Allowed => continue,
+                        Verdict::Denied => "denied",
+                        Verdict::Unknown => "unknown",
+                    };
                     writeln!(
                         f,
                         "        {} → {}: {verdict} at {}: {}",

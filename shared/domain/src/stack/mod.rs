@@ -162,6 +162,11 @@ pub struct Flow {
     pub to: RoleName,
     pub protocol: Protocol,
     pub ports: PortRange,
+    /// A flow from a role is satisfied only by a rule naming the source group itself. When
+    /// false (the default), a rule whose CIDR contains every address of the source group
+    /// satisfies it too: the path is open, so the planner adds nothing, and the flow check
+    /// flags that rule as broader than the flow needs.
+    pub group_rule: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -370,22 +375,7 @@ fn build(raw: RawStackFile, problems: &mut Problems) -> Option<StackFile> {
         .filter_map(|(i, e)| build_exception(e, &format!("exceptions[{i}]"), &roles, problems))
         .collect();
 
-    // Counted from the raw flows, so a flow that is itself invalid does not also make its roles
-    // look unused.
-    let used: BTreeSet<&str> = raw
-        .flows
-        .iter()
-        .flat_map(|flow| [flow.from.as_str(), flow.to.as_str()])
-        .collect();
-    let unused = roles
-        .iter()
-        .filter(|(role, spec)| !used.contains(role.as_str()) && spec.ladder.is_empty());
-    for (role, _) in unused {
-        problems.push(
-            format!("roles.{role}"),
-            "no flow uses this role, and it has no ladder",
-        );
-    }
+    warn_unused_roles(&raw, &roles, &mut warnings);
 
     let vpcs = build_network_pin(
         &raw,
@@ -426,6 +416,38 @@ fn build(raw: RawStackFile, problems: &mut Problems) -> Option<StackFile> {
             max_changes_per_run: max_changes_per_run?,
         },
     })
+}
+
+/// A role is used by a flow, a `forbidden` entry, an exception or its own ladder: a bastion's or
+/// a load balancer's role may exist only to be named in `forbidden` or an exception. A role
+/// nothing uses is harmless but probably a mistake (a typo, a leftover), so it is a warning.
+/// Read from the raw sections, so an entry that is itself invalid does not also make its roles
+/// look unused.
+fn warn_unused_roles(
+    raw: &RawStackFile,
+    roles: &BTreeMap<RoleName, RoleSpec>,
+    warnings: &mut Problems,
+) {
+    let used: BTreeSet<&str> = raw
+        .flows
+        .iter()
+        .flat_map(|flow| [flow.from.as_str(), flow.to.as_str()])
+        .chain(
+            raw.forbidden
+                .iter()
+                .flat_map(|f| f.roles.iter().map(String::as_str)),
+        )
+        .chain(raw.exceptions.iter().filter_map(|e| e.role.as_deref()))
+        .collect();
+    let unused = roles
+        .iter()
+        .filter(|(role, spec)| !used.contains(role.as_str()) && spec.ladder.is_empty());
+    for (role, _) in unused {
+        warnings.push(
+            format!("roles.{role}"),
+            "no flow, forbidden entry or exception names this role, and it has no ladder",
+        );
+    }
 }
 
 fn build_accepted_groups(
@@ -624,6 +646,12 @@ fn build_flow(
     let to = problems.check(&format!("{field}.to"), declared_role(&raw.to, roles));
     let protocol = problems.check(&format!("{field}.protocol"), parse_protocol(&raw.protocol));
     let ports = problems.check(&format!("{field}.ports"), parse_ports(&raw.ports));
+    if raw.group_rule && matches!(from, Some(FlowSource::Cidr(_))) {
+        problems.push(
+            format!("{field}.group_rule"),
+            "only a flow from a role has a group to name; a flow from a CIDR is always satisfied by a rule containing it",
+        );
+    }
     Some(Flow {
         name: raw.name.clone(),
         description: raw.description.clone(),
@@ -631,6 +659,7 @@ fn build_flow(
         to: to?,
         protocol: protocol?,
         ports: ports?,
+        group_rule: raw.group_rule,
     })
 }
 

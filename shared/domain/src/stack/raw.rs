@@ -146,6 +146,10 @@ pub(super) struct RawFlow {
     #[serde(default = "tcp")]
     pub protocol: String,
     pub ports: RawPorts,
+    /// Whether the flow needs a rule naming its source group itself, even where a rule naming
+    /// a CIDR already admits every address of the group.
+    #[serde(default)]
+    pub group_rule: bool,
 }
 
 #[derive(Debug, Deserialize)]

@@ -82,7 +82,7 @@ fn unknown_keys_are_rejected_with_their_name() {
 
 #[test]
 fn each_invalid_field_is_named() {
-    let cases: [(&str, &str, &str); 10] = [
+    let cases: [(&str, &str, &str); 9] = [
         ("name = \"demo\"", "name = \"de mo\"", "stack.name"),
         ("mode = \"report\"", "mode = \"yolo\"", "stack.mode"),
         ("from = \"node\"", "from = \"10.0.0.0/33\"", "flows[0].from"),
@@ -96,7 +96,6 @@ fn each_invalid_field_is_named() {
             "ports = 5432\nprotocol = \"icmp\"",
             "flows[0].protocol",
         ),
-        ("db = {}", "db = {}\ncache = {}", "roles.cache"),
     ];
     for (from, to, field) in cases {
         let fields = problem_fields(&MINIMAL.replace(from, to));
@@ -105,6 +104,60 @@ fn each_invalid_field_is_named() {
             "{to:?}: expected {field}, got {fields:?}"
         );
     }
+}
+
+/// The fields `text`'s warnings name; `text` must be valid.
+fn warning_fields(text: &str) -> Vec<String> {
+    let file = parse(text).unwrap_or_else(|e| panic!("{e}"));
+    file.warnings.into_iter().map(|w| w.field).collect()
+}
+
+#[test]
+fn a_role_named_only_by_forbidden_or_an_exception_is_valid() {
+    // A bastion and a load balancer: no flow reaches them, but their groups are guarded.
+    let text = MINIMAL.replace("db = {}", "db = {}\nbastion = {}\nalb = {}")
+        + "[[forbidden]]\nports = [22]\nroles = [\"bastion\"]\n"
+        + "[[exceptions]]\nrole = \"alb\"\nfrom = \"0.0.0.0/0\"\nports = 443\nreason = \"public site\"\n";
+    assert_eq!(warning_fields(&text), ["stack.vpcs"]);
+    let file = parse(&text).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(file.forbidden[0].roles, [RoleName::new("bastion")]);
+    assert!(matches!(
+        &file.exceptions[0].scope,
+        ExceptionScope::Rule { target: RuleTarget::Role(role), .. } if role.as_str() == "alb"
+    ));
+}
+
+#[test]
+fn a_role_nothing_uses_is_a_warning_not_an_error() {
+    let text = MINIMAL.replace("db = {}", "db = {}\ncache = {}");
+    assert_eq!(warning_fields(&text), ["roles.cache", "stack.vpcs"]);
+    let file = parse(&text).unwrap_or_else(|e| panic!("{e}"));
+    let cache = file.warnings.iter().find(|w| w.field == "roles.cache");
+    assert!(
+        cache.is_some_and(|w| w.message.contains("no flow, forbidden entry or exception")),
+        "{:?}",
+        file.warnings
+    );
+    let with_ladder = MINIMAL.replace(
+        "db = {}",
+        "db = {}\ncache = { ladder = [\"m6i.large\", \"m6i.xlarge\"] }",
+    );
+    assert_eq!(
+        warning_fields(&with_ladder),
+        ["stack.vpcs"],
+        "a ladder is a use"
+    );
+}
+
+#[test]
+fn a_flow_may_require_a_rule_naming_its_source_group() {
+    let file = parse(MINIMAL).unwrap_or_else(|e| panic!("{e}"));
+    assert!(!file.flows[0].group_rule, "off by default");
+    let text = MINIMAL.replace("ports = 5432", "ports = 5432\ngroup_rule = true");
+    let file = parse(&text).unwrap_or_else(|e| panic!("{e}"));
+    assert!(file.flows[0].group_rule);
+    let from_cidr = text.replace("from = \"node\"", "from = \"10.0.0.0/16\"");
+    assert_eq!(problem_fields(&from_cidr), ["flows[0].group_rule"]);
 }
 
 #[test]
