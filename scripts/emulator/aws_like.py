@@ -27,6 +27,9 @@ environment at start, so a test chooses per emulator):
   not the bytes received; the Rust SDK writes a space as `%20` (both valid), so every Rust request
   with a space in a value was refused with SignatureDoesNotMatch, which AWS never does. Here the
   body is read and kept before moto parses it, so the check signs the bytes as sent.
+- IAM action names. moto names an action after the request's signing name; CloudWatch signs as
+  `monitoring`, and IAM's actions are `cloudwatch:DescribeAlarms`, not `monitoring:…`: renamed
+  here, so a policy written for AWS is the one enforced.
 - Speed of the emulator itself (not a semantic change): moto reads one resource's tags by
   scanning every tag in the account, O(N^2) for a describe of N tagged groups; here the lookup of
   one exact resource ID reads that resource's tags directly, with the same result.
@@ -51,6 +54,7 @@ from moto.ec2.responses.network_acls import NetworkACLs
 from moto.ec2.responses.security_groups import SecurityGroups
 from moto.ec2.responses.subnets import Subnets
 from moto.ec2.utils import EC2_PREFIX_TO_RESOURCE, get_prefix
+from moto.iam.access_control import IAMRequestBase
 from moto.server import main
 
 TRANSITION_READS = int(os.environ.get("AWS_LIKE_TRANSITION_READS", "1"))
@@ -252,6 +256,24 @@ def _keep_signed_bytes(call):
 
 
 convert_to_flask_response.__call__ = _keep_signed_bytes(convert_to_flask_response.__call__)
+
+
+# --- IAM action names -----------------------------------------------------------------------------
+
+# moto names the action after the request's SigV4 signing name; IAM does not always: CloudWatch
+# signs as `monitoring` and its actions are `cloudwatch:*`.
+_IAM_PREFIX = {"monitoring": "cloudwatch"}
+_moto_iam_request_init = IAMRequestBase.__init__
+
+
+def _iam_request_init(self, *args, **kwargs):
+    _moto_iam_request_init(self, *args, **kwargs)
+    service, _, operation = self._action.partition(":")
+    if service in _IAM_PREFIX:
+        self._action = f"{_IAM_PREFIX[service]}:{operation}"
+
+
+IAMRequestBase.__init__ = _iam_request_init
 
 
 # --- The emulator's own speed ------------------------------------------------------------------

@@ -129,6 +129,11 @@ def _action_of(entry, headers):
     return None
 
 
+# A request's SigV4 signing name is its IAM action prefix, except where IAM differs (as the
+# emulator extension does for moto's enforcement: scripts/emulator/aws_like.py).
+IAM_PREFIX = {"monitoring": "cloudwatch"}
+
+
 def called_actions(recording, owners):
     """{function: Counter of IAM actions} from moto's recording (one JSON request per line),
     for the requests signed with a key in `owners` ({access key id: function})."""
@@ -142,6 +147,7 @@ def called_actions(recording, owners):
         if not match or match.group(1) not in owners:
             continue
         key, service = match.groups()
+        service = IAM_PREFIX.get(service, service)
         action = _action_of(entry, headers)
         called[owners[key]][f"{service}:{action}" if action else f"{service}:? {entry.get('method')} "
                             f"{urlparse(entry.get('url', '')).path}"] += 1

@@ -344,9 +344,9 @@ class RuntimeTest:
             ComparisonOperator="GreaterThanThreshold", Tags=[{"Key": "chainlink:stack", "Value": "demo"}])
         # The metric really breaches (the function reads it back); ten seconds back, so that a
         # read up to the function's next whole second includes it.
-        at = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(seconds=10)
+        measured = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(seconds=10)
         cloudwatch.put_metric_data(Namespace=namespace, MetricData=[
-            {"MetricName": metric, "Dimensions": dimensions, "Value": 97.0, "Timestamp": at}])
+            {"MetricName": metric, "Dimensions": dimensions, "Value": 97.0, "Timestamp": measured}])
         cloudwatch.set_alarm_state(AlarmName=alarm_name, StateValue="ALARM", StateReason="runtime test")
         described = cloudwatch.describe_alarms(AlarmNames=[alarm_name])["MetricAlarms"][0]
         changed = described.get("StateTransitionedTimestamp") or described["StateUpdatedTimestamp"]

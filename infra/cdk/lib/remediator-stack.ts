@@ -689,6 +689,7 @@ export class RemediatorStack extends Stack {
         'keyPairs',
         'images',
         'groups',
+        'alarms',
       ],
       { FILESYSTEM_DOCUMENT: filesystemDocument.ref },
     );
@@ -812,6 +813,8 @@ export class RemediatorStack extends Stack {
           treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
         });
         Tags.of(alarm).add('chainlink:role', s.alarmRole, { priority: 200 });
+        // instance-guard acts only on alarms that carry the stack tag (it re-reads each one).
+        Tags.of(alarm).add('chainlink:stack', s.stackName, { priority: 200 });
       }
     }
   }
@@ -912,7 +915,7 @@ function wildcardReasons(s: RemediatorSettings) {
   return {
     describe: [
       'Resource::*',
-      'Describe calls (ec2:Describe*, autoscaling:Describe*, ssm:DescribeParameters) support no resource-level permissions; they only read.',
+      'Describe calls (ec2:Describe*, autoscaling:Describe*, ssm:DescribeParameters) and cloudwatch:GetMetricData support no resource-level permissions; they only read.',
     ],
     securityGroups: [
       ec2('security-group'),
@@ -937,6 +940,10 @@ function wildcardReasons(s: RemediatorSettings) {
     groups: [
       'Resource::arn:<AWS::Partition>:autoscaling:<AWS::Region>:<AWS::AccountId>:autoScalingGroup:*:autoScalingGroupName/*',
       'Group names are not known at deploy time: conditioned on autoscaling:ResourceTag/chainlink:stack.',
+    ],
+    alarms: [
+      'Resource::arn:<AWS::Partition>:cloudwatch:<AWS::Region>:<AWS::AccountId>:alarm:*',
+      "Alarm names are not known at deploy time (the stack file's rules match names and metrics): only DescribeAlarms and ListTagsForResource, which read; ownership is decided by the alarm's chainlink:stack tag.",
     ],
     parameterPath: [
       `Resource::arn:<AWS::Partition>:ssm:<AWS::Region>:<AWS::AccountId>:parameter${s.parameterPath}/*`,

@@ -454,6 +454,8 @@ for (const [name, file] of templates) {
         'autoscaling:SetInstanceHealth', 'autoscaling:CreateOrUpdateTags', 'ssm:SendCommand']) {
         assert.ok(writes(instanceGuard).has(a), `instance-guard may ${a}`);
       }
+      // It re-reads alarms and their metric, and can neither create nor set one.
+      assert.deepEqual([...writes(instanceGuard)].filter((a) => a.startsWith('cloudwatch:')), []);
     });
 
     it('sends failed invocations to an encrypted queue, alarmed, after two retries', () => {
@@ -621,6 +623,11 @@ for (const [name, load] of variants) {
           alarmName,
         );
         assert.equal(a.TreatMissingData, 'notBreaching', alarmName);
+        // instance-guard acts only on alarms carrying the stack tag (it re-reads them).
+        const alarmTags = Object.fromEntries(
+          ((a.Tags ?? []) as Array<{ Key: string; Value: string }>).map((t) => [t.Key, t.Value]),
+        );
+        assert.equal(alarmTags['chainlink:stack'], STACK, `${alarmName} tagged into the stack`);
         assert.equal(a.AlarmActions, undefined, `${alarmName}: the EventBridge rule is the wiring`);
         const dims = Object.fromEntries(
           (a.Dimensions as Array<{ Name: string; Value: string }>).map((d) => [d.Name, d.Value]),
