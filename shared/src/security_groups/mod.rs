@@ -3,6 +3,7 @@
 //! model, the planner, the flow check and the report section are `domain::security_groups`.
 
 pub mod apply;
+pub mod load_balancers;
 pub mod observe;
 
 use crate::capability::{Capability, Context};
@@ -12,17 +13,22 @@ use domain::outcome::{ActionOutcome, Outcome};
 use domain::report::{ActionReport, FlowReport, Section, SecurityGroupReport};
 use domain::security_groups::observed::ObservedStack;
 use domain::security_groups::{
-    check_flows, plan_security_groups, FlowStatus, SecurityGroupAction, SecurityGroupPlan,
+    check_flows, plan_security_groups, world_exposures, FlowStatus, SecurityGroupAction,
+    SecurityGroupPlan,
 };
 use domain::signal::{Signal, SignalKind};
 use domain::stack::StackSelector;
 use domain::Error;
+use load_balancers::observe_load_balancers;
 use observe::{describe_groups, observe_stacks, GroupScope};
 
 #[derive(Debug)]
 pub(crate) struct SecurityGroups;
 
-/// The stacks to read, and the groups an event named in them (none for a sweep).
+/// The stacks to read, and the groups an event named in them (none for a sweep). A sweep also
+/// reads the load balancers in front of the stacks' instances; an event about groups does not,
+/// since no change to a stack's group changes what a third party's load balancer exposes (and
+/// the next sweep reads them).
 #[derive(Debug)]
 pub(crate) struct GroupsScope {
     selector: StackSelector,
@@ -87,6 +93,7 @@ impl Capability for SecurityGroups {
                     cx.file.selector
                 ));
             }
+            observe_load_balancers(&cx.clients.elb, &cx.clients.ec2, cx.file, &mut stacks).await?;
             return Ok(stacks);
         };
         let in_stack = |id: &SecurityGroupId, stack: &ObservedStack| {
@@ -142,6 +149,7 @@ impl Capability for SecurityGroups {
             .map(|(action, _)| action)
             .collect();
         let before = check_flows(cx.file, &stack);
+        let exposures = world_exposures(cx.file, &stack);
         // Most stacks of a sweep need nothing: their flows after are the flows before, and
         // modelling the stack again would only cost a copy of it.
         let after: Vec<FlowStatus> = if effective.is_empty() {
@@ -163,6 +171,7 @@ impl Capability for SecurityGroups {
             changes = plan.change_count(),
             refused = plan.refusal.is_some(),
             not_admitted = plan.refused.len(),
+            exposures = exposures.len(),
             "stack planned"
         );
         let section = SecurityGroupReport {
@@ -177,6 +186,7 @@ impl Capability for SecurityGroups {
             unmanaged: plan.unmanaged,
             refused: plan.refused,
             flow_check,
+            exposures,
         };
         (plan.stack, Section::SecurityGroups(Box::new(section)))
     }
