@@ -1013,15 +1013,14 @@ async fn a_database_cidr_that_misses_the_nodes_is_no_path_and_the_group_rule_is_
     assert_eq!(seed::ingress(&ec2, &stack.db).await, expected);
 }
 
-/// An application load balancer `name` of `scheme` in `subnets` wearing `group`, with a target
+/// An application load balancer `name` of `scheme` in `vpc`'s `subnets` wearing `group`, with a target
 /// group per listener: each listener `(port, target group)` forwards over HTTP to the instance
 /// on 6688. Returns nothing: the engine must find it all through the targets.
 async fn seed_alb(
     elb: &aws_sdk_elasticloadbalancingv2::Client,
-    vpc: &str,
+    (vpc, subnets): (&str, &[String]),
     name: &str,
     scheme: aws_sdk_elasticloadbalancingv2::types::LoadBalancerSchemeEnum,
-    subnets: &[String],
     group: &domain::ids::SecurityGroupId,
     listeners: &[(i32, &str)],
     instance: &str,
@@ -1126,10 +1125,9 @@ async fn a_load_balancer_opening_the_ui_port_to_the_world_is_reported_and_left_a
     .await;
     seed_alb(
         &elb,
-        &stack.vpc,
+        (&stack.vpc, &subnets),
         "public-alb",
         LoadBalancerSchemeEnum::InternetFacing,
-        &subnets,
         &public,
         &[(80, "ui-public"), (8080, "ui-vpc")],
         &node,
@@ -1137,10 +1135,9 @@ async fn a_load_balancer_opening_the_ui_port_to_the_world_is_reported_and_left_a
     .await;
     seed_alb(
         &elb,
-        &stack.vpc,
+        (&stack.vpc, &subnets),
         "internal-alb",
         LoadBalancerSchemeEnum::Internal,
-        &subnets,
         &internal,
         &[(80, "ui-internal")],
         &node,

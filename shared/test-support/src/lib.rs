@@ -191,6 +191,9 @@ impl StackBuilder for ObservedStack {
     }
 }
 
+/// A target group's name, protocol and `(instance, port)` targets.
+pub type TargetGroupShape<'a> = (&'a str, &'a str, &'a [(&'a str, u16)]);
+
 /// A load balancer named `name` with `groups`, listeners `(protocol, port, target group)` and
 /// target groups `(name, protocol, [(instance, port)])`; ARNs are made from the names.
 pub fn load_balancer(
@@ -198,7 +201,7 @@ pub fn load_balancer(
     scheme: Scheme,
     groups: Vec<ObservedGroup>,
     listeners: &[(&str, u16, &str)],
-    target_groups: &[(&str, &str, &[(&str, u16)])],
+    target_groups: &[TargetGroupShape],
 ) -> ObservedLoadBalancer {
     ObservedLoadBalancer {
         arn: LoadBalancerArn::new(format!(
