@@ -25,14 +25,15 @@ use observe::{describe_groups, observe_stacks, GroupScope};
 #[derive(Debug)]
 pub(crate) struct SecurityGroups;
 
-/// The stacks to read, and the groups an event named in them (none for a sweep). A sweep also
-/// reads the load balancers in front of the stacks' instances; an event about groups does not,
-/// since no change to a stack's group changes what a third party's load balancer exposes (and
-/// the next sweep reads them).
+/// The stacks to read, the groups an event named in them (none for a sweep), and whether to
+/// read the load balancers in front of the stacks' instances: on sweeps only. An event about
+/// groups re-reads the groups; the load balancers are a third party's, their changes raise no
+/// event here, and the next sweep reads them.
 #[derive(Debug)]
 pub(crate) struct GroupsScope {
     selector: StackSelector,
     named: Option<Vec<SecurityGroupId>>,
+    load_balancers: bool,
 }
 
 impl Capability for SecurityGroups {
@@ -51,6 +52,7 @@ impl Capability for SecurityGroups {
                 return Ok(vec![GroupsScope {
                     selector: cx.file.selector.clone(),
                     named: None,
+                    load_balancers: true,
                 }])
             }
             SignalKind::SecurityGroupsChanged { groups } => groups,
@@ -62,6 +64,7 @@ impl Capability for SecurityGroups {
             return Ok(vec![GroupsScope {
                 selector: cx.file.selector.clone(),
                 named: Some(groups.clone()),
+                load_balancers: false,
             }]);
         }
         let mut stacks: Vec<StackName> = Vec::new();
@@ -75,6 +78,7 @@ impl Capability for SecurityGroups {
             .map(|stack| GroupsScope {
                 selector: StackSelector::Exact(stack),
                 named: None,
+                load_balancers: false,
             })
             .collect())
     }
@@ -86,6 +90,9 @@ impl Capability for SecurityGroups {
         skipped: &mut Vec<String>,
     ) -> Result<Vec<ObservedStack>, Error> {
         let mut stacks = observe_stacks(&cx.clients.ec2, &scope.selector).await?;
+        if scope.load_balancers {
+            observe_load_balancers(&cx.clients.elb, &cx.clients.ec2, cx.file, &mut stacks).await?;
+        }
         let Some(named) = &scope.named else {
             if stacks.is_empty() {
                 skipped.push(format!(
@@ -93,7 +100,6 @@ impl Capability for SecurityGroups {
                     cx.file.selector
                 ));
             }
-            observe_load_balancers(&cx.clients.elb, &cx.clients.ec2, cx.file, &mut stacks).await?;
             return Ok(stacks);
         };
         let in_stack = |id: &SecurityGroupId, stack: &ObservedStack| {
