@@ -1012,3 +1012,213 @@ async fn a_database_cidr_that_misses_the_nodes_is_no_path_and_the_group_rule_is_
     expected.sort();
     assert_eq!(seed::ingress(&ec2, &stack.db).await, expected);
 }
+
+/// An application load balancer `name` of `scheme` in `vpc`'s `subnets` wearing `group`, with a target
+/// group per listener: each listener `(port, target group)` forwards over HTTP to the instance
+/// on 6688. Returns nothing: the engine must find it all through the targets.
+async fn seed_alb(
+    elb: &aws_sdk_elasticloadbalancingv2::Client,
+    (vpc, subnets): (&str, &[String]),
+    name: &str,
+    scheme: aws_sdk_elasticloadbalancingv2::types::LoadBalancerSchemeEnum,
+    group: &domain::ids::SecurityGroupId,
+    listeners: &[(i32, &str)],
+    instance: &str,
+) {
+    use aws_sdk_elasticloadbalancingv2::types::{
+        Action, ActionTypeEnum, LoadBalancerTypeEnum, ProtocolEnum, TargetDescription,
+        TargetTypeEnum,
+    };
+    let created = elb
+        .create_load_balancer()
+        .name(name)
+        .r#type(LoadBalancerTypeEnum::Application)
+        .scheme(scheme)
+        .set_subnets(Some(subnets.to_vec()))
+        .security_groups(group.as_str())
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("create load balancer {name}: {e:?}"));
+    let lb = created.load_balancers()[0]
+        .load_balancer_arn()
+        .unwrap_or_default()
+        .to_string();
+    for (port, target_group) in listeners {
+        let created = elb
+            .create_target_group()
+            .name(*target_group)
+            .protocol(ProtocolEnum::Http)
+            .port(6688)
+            .vpc_id(vpc)
+            .target_type(TargetTypeEnum::Instance)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("create target group {target_group}: {e:?}"));
+        let tg = created.target_groups()[0]
+            .target_group_arn()
+            .unwrap_or_default()
+            .to_string();
+        elb.register_targets()
+            .target_group_arn(&tg)
+            .targets(TargetDescription::builder().id(instance).port(6688).build())
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("register targets: {e:?}"));
+        elb.create_listener()
+            .load_balancer_arn(&lb)
+            .protocol(ProtocolEnum::Http)
+            .port(*port)
+            .default_actions(
+                Action::builder()
+                    .r#type(ActionTypeEnum::Forward)
+                    .target_group_arn(&tg)
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("create listener {port}: {e:?}"));
+    }
+}
+
+#[tokio::test]
+async fn a_load_balancer_opening_the_ui_port_to_the_world_is_reported_and_left_alone() {
+    use aws_sdk_elasticloadbalancingv2::types::LoadBalancerSchemeEnum;
+    let moto = Moto::start();
+    let ec2 = moto.ec2().await;
+    let elb = aws_sdk_elasticloadbalancingv2::Client::new(&moto.sdk_config().await);
+    let stack = SeededStack::healthy(&ec2, "demo").await;
+    let subnet_a = seed::subnet(&ec2, &stack.vpc, "10.0.1.0/24").await;
+    let subnet_b = ec2
+        .create_subnet()
+        .vpc_id(&stack.vpc)
+        .cidr_block("10.0.2.0/24")
+        .availability_zone("us-east-1b")
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("create subnet: {e:?}"))
+        .subnet()
+        .and_then(|s| s.subnet_id())
+        .unwrap_or_default()
+        .to_string();
+    let subnets = [subnet_a.clone(), subnet_b];
+    let node = seed::instance(&ec2, &subnet_a, &stack.node, "demo", "node").await;
+    // A third party's load balancers: their groups carry no stack tag. The public one opens
+    // 80 to the world and 8080 only to the VPC; the internal one opens 80 to the world.
+    let public = seed::group(&ec2, &stack.vpc, "public-alb", "", "").await;
+    seed::allow(
+        &ec2,
+        &public,
+        &[rule::tcp(80, "0.0.0.0/0"), rule::tcp(8080, "10.0.0.0/16")],
+    )
+    .await;
+    let internal = seed::group(&ec2, &stack.vpc, "internal-alb", "", "").await;
+    seed::allow(&ec2, &internal, &[rule::tcp(80, "0.0.0.0/0")]).await;
+    // The nodes let both load balancers in on the UI port.
+    seed::allow(
+        &ec2,
+        &stack.node,
+        &[
+            rule::tcp(6688, public.as_str()),
+            rule::tcp(6688, internal.as_str()),
+        ],
+    )
+    .await;
+    seed_alb(
+        &elb,
+        (&stack.vpc, &subnets),
+        "public-alb",
+        LoadBalancerSchemeEnum::InternetFacing,
+        &public,
+        &[(80, "ui-public"), (8080, "ui-vpc")],
+        &node,
+    )
+    .await;
+    seed_alb(
+        &elb,
+        (&stack.vpc, &subnets),
+        "internal-alb",
+        LoadBalancerSchemeEnum::Internal,
+        &internal,
+        &[(80, "ui-internal")],
+        &node,
+    )
+    .await;
+
+    let recording = moto.start_recording();
+    let report = run(&engine(&moto, sample_stack()).await, Execution::Apply).await;
+    let requests = recording.requests();
+
+    // Report-only, like a flow a network ACL blocks: nothing to do, nothing changed.
+    assert_eq!(report.status, Status::Converged, "{report}");
+    assert_eq!(recording.mutating_calls(), Vec::<String>::new());
+    let exposures: Vec<String> = report
+        .stacks
+        .iter()
+        .flat_map(|s| &s.security_groups.exposures)
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(
+        exposures,
+        [format!(
+            "{node}:6688 (tcp, role node) reachable from the world: load balancer public-alb → \
+             listener HTTP:80, admitted from the world by {public} (public-alb) (tcp 80 from 0.0.0.0/0) \
+             → target group ui-public → {node}:6688, let in by {} (demo-node) (tcp 6688 from {public})",
+            stack.node
+        )],
+        "{report}"
+    );
+    let text = report.to_string();
+    assert!(text.contains("belongs to whoever deployed it"), "{text}");
+    assert!(
+        text.contains("1 exposure(s) through a load balancer"),
+        "{text}"
+    );
+    assert!(report.to_json().contains("\"exposures\""));
+    let elb_calls = |action: &str| requests.iter().filter(|(a, _)| a == action).count();
+    assert_eq!(
+        [
+            elb_calls("DescribeTargetGroups"),
+            elb_calls("DescribeTargetHealth"),
+            elb_calls("DescribeLoadBalancers"),
+            elb_calls("DescribeListeners"),
+        ],
+        [1, 3, 1, 1],
+        "one page of target groups, one health read each, the load balancers at once, the \
+         listeners of the internet-facing one only: {requests:?}"
+    );
+    assert_eq!(
+        seed::ingress(&ec2, &public).await,
+        ["tcp 80 from 0.0.0.0/0", "tcp 8080 from 10.0.0.0/16"]
+    );
+}
+
+#[tokio::test]
+async fn an_event_about_a_group_does_not_read_load_balancers() {
+    let moto = Moto::start();
+    let ec2 = moto.ec2().await;
+    let stack = SeededStack::healthy(&ec2, "demo").await;
+    let subnet = seed::subnet(&ec2, &stack.vpc, "10.0.1.0/24").await;
+    seed::instance(&ec2, &subnet, &stack.node, "demo", "node").await;
+
+    // A file naming its stack, and a pattern (which reads the event's groups first).
+    let text = std::fs::read_to_string(repo_path("samples/stack.toml"))
+        .unwrap_or_else(|e| panic!("{e}"))
+        .replace("name = \"demo\"", "name = \"dem*\"");
+    let pattern = StackFile::parse(&text, "pattern").unwrap_or_else(|e| panic!("{e}"));
+    for file in [sample_stack(), pattern] {
+        let recording = moto.start_recording();
+        let event = event_for("cloudtrail-authorize-ingress.json", stack.node.as_str());
+        let report = handle_event(&engine(&moto, file).await, event)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+
+        assert!(!report.stacks.is_empty(), "{report}");
+        let read_elb = recording.requests().iter().any(|(action, _)| {
+            action.starts_with("DescribeTarget") || action == "DescribeLoadBalancers"
+        });
+        assert!(
+            !read_elb,
+            "an event reads the groups, not the load balancers"
+        );
+    }
+}

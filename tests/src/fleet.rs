@@ -352,6 +352,7 @@ pub fn routed_clients(clients: Clients, mocked: &[&'static str], rules: &[&Rule]
                 .build(),
         ),
         cloudwatch: clients.cloudwatch,
+        elb: clients.elb,
     }
 }
 

@@ -183,11 +183,19 @@ pub fn isolated_clients(config: &aws_config::SdkConfig, partition: &str) -> shar
             format!("{partition}-cloudwatch"),
         ))
         .build();
+    let elb = aws_sdk_elasticloadbalancingv2::config::Builder::from(config)
+        .retry_partition(
+            aws_sdk_elasticloadbalancingv2::config::retry::RetryPartition::new(format!(
+                "{partition}-elb"
+            )),
+        )
+        .build();
     shared::aws::Clients {
         ec2: aws_sdk_ec2::Client::from_conf(ec2),
         ssm: aws_sdk_ssm::Client::from_conf(ssm),
         autoscaling: aws_sdk_autoscaling::Client::from_conf(autoscaling),
         cloudwatch: aws_sdk_cloudwatch::Client::from_conf(cloudwatch),
+        elb: aws_sdk_elasticloadbalancingv2::Client::from_conf(elb),
     }
 }
 

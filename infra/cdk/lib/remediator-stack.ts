@@ -346,6 +346,18 @@ export class RemediatorStack extends Stack {
           ],
           resources: ['*'],
         }),
+        // Sweeps read the load balancers in front of the stack's instances (a third party's,
+        // untagged) to report world exposures; never changed. No resource-level permissions.
+        new iam.PolicyStatement({
+          sid: 'ObserveLoadBalancers',
+          actions: [
+            'elasticloadbalancing:DescribeLoadBalancers',
+            'elasticloadbalancing:DescribeListeners',
+            'elasticloadbalancing:DescribeTargetGroups',
+            'elasticloadbalancing:DescribeTargetHealth',
+          ],
+          resources: ['*'],
+        }),
         new iam.PolicyStatement({
           sid: 'RepairRulesOfThisStackOnly',
           actions: ['ec2:AuthorizeSecurityGroupIngress', 'ec2:RevokeSecurityGroupIngress'],

@@ -106,6 +106,15 @@ fn ec2_id(raw: &str, prefix: &str) -> bool {
     })
 }
 
+/// An Elastic Load Balancing ARN whose resource starts with `resource` (`loadbalancer/`,
+/// `targetgroup/`).
+fn elb_arn(raw: &str, resource: &str) -> bool {
+    let fields: Vec<&str> = raw.splitn(6, ':').collect();
+    matches!(fields.as_slice(), ["arn", partition, "elasticloadbalancing", _, _, rest]
+        if partition.starts_with("aws") && rest.starts_with(resource))
+        && !raw.chars().any(char::is_control)
+}
+
 /// What AWS accepts as a tag value: letters, digits, spaces and `_ . : / = + - @`, at most 256.
 fn tag_value(raw: &str) -> bool {
     !raw.is_empty()
@@ -215,6 +224,19 @@ string_id!(
     LaunchTemplateId,
     "launch template ID",
     |raw| ec2_id(raw, "lt-")
+);
+string_id!(
+    /// An Elastic Load Balancing (v2) load balancer's ARN
+    /// (`arn:PARTITION:elasticloadbalancing:REGION:ACCOUNT:loadbalancer/app/NAME/ID`).
+    LoadBalancerArn,
+    "load balancer ARN",
+    |raw| elb_arn(raw, "loadbalancer/")
+);
+string_id!(
+    /// A target group's ARN (`arn:…:elasticloadbalancing:…:targetgroup/NAME/ID`).
+    TargetGroupArn,
+    "target group ARN",
+    |raw| elb_arn(raw, "targetgroup/")
 );
 string_id!(
     /// An Auto Scaling group's name: 1 to 255 characters, none of them a control character.

@@ -287,7 +287,21 @@ impl fmt::Display for Report {
                 "rejected: the event could not be used; nothing was read or changed".to_string()
             }
         };
-        writeln!(f, "result: {summary}")
+        // Report-only findings, like a flow a network ACL blocks, leave the status alone; the
+        // summary still points at them so "nothing to do" is not read as "nothing wrong".
+        let exposures: usize = self
+            .stacks
+            .iter()
+            .map(|s| s.security_groups.exposures.len())
+            .sum();
+        if exposures > 0 {
+            writeln!(
+                f,
+                "result: {summary}; {exposures} exposure(s) through a load balancer reported above, not changed"
+            )
+        } else {
+            writeln!(f, "result: {summary}")
+        }
     }
 }
 

@@ -97,6 +97,8 @@ pub struct Clients {
     pub autoscaling: aws_sdk_autoscaling::Client,
     /// Alarms are re-read before an alarm notification acts.
     pub cloudwatch: aws_sdk_cloudwatch::Client,
+    /// Load balancers in front of a stack's instances are read (never changed) on sweeps.
+    pub elb: aws_sdk_elasticloadbalancingv2::Client,
 }
 
 impl Clients {
@@ -106,6 +108,7 @@ impl Clients {
             ssm: aws_sdk_ssm::Client::new(config),
             autoscaling: aws_sdk_autoscaling::Client::new(config),
             cloudwatch: aws_sdk_cloudwatch::Client::new(config),
+            elb: aws_sdk_elasticloadbalancingv2::Client::new(config),
         }
     }
 }

@@ -3,6 +3,7 @@
 //! model, the planner, the flow check and the report section are `domain::security_groups`.
 
 pub mod apply;
+pub mod load_balancers;
 pub mod observe;
 
 use crate::capability::{Capability, Context};
@@ -12,21 +13,27 @@ use domain::outcome::{ActionOutcome, Outcome};
 use domain::report::{ActionReport, FlowReport, Section, SecurityGroupReport};
 use domain::security_groups::observed::ObservedStack;
 use domain::security_groups::{
-    check_flows, plan_security_groups, FlowStatus, SecurityGroupAction, SecurityGroupPlan,
+    check_flows, plan_security_groups, world_exposures, FlowStatus, SecurityGroupAction,
+    SecurityGroupPlan,
 };
 use domain::signal::{Signal, SignalKind};
 use domain::stack::StackSelector;
 use domain::Error;
+use load_balancers::observe_load_balancers;
 use observe::{describe_groups, observe_stacks, GroupScope};
 
 #[derive(Debug)]
 pub(crate) struct SecurityGroups;
 
-/// The stacks to read, and the groups an event named in them (none for a sweep).
+/// The stacks to read, the groups an event named in them (none for a sweep), and whether to
+/// read the load balancers in front of the stacks' instances: on sweeps only. An event about
+/// groups re-reads the groups; the load balancers are a third party's, their changes raise no
+/// event here, and the next sweep reads them.
 #[derive(Debug)]
 pub(crate) struct GroupsScope {
     selector: StackSelector,
     named: Option<Vec<SecurityGroupId>>,
+    load_balancers: bool,
 }
 
 impl Capability for SecurityGroups {
@@ -45,6 +52,7 @@ impl Capability for SecurityGroups {
                 return Ok(vec![GroupsScope {
                     selector: cx.file.selector.clone(),
                     named: None,
+                    load_balancers: true,
                 }])
             }
             SignalKind::SecurityGroupsChanged { groups } => groups,
@@ -56,6 +64,7 @@ impl Capability for SecurityGroups {
             return Ok(vec![GroupsScope {
                 selector: cx.file.selector.clone(),
                 named: Some(groups.clone()),
+                load_balancers: false,
             }]);
         }
         let mut stacks: Vec<StackName> = Vec::new();
@@ -69,6 +78,7 @@ impl Capability for SecurityGroups {
             .map(|stack| GroupsScope {
                 selector: StackSelector::Exact(stack),
                 named: None,
+                load_balancers: false,
             })
             .collect())
     }
@@ -80,6 +90,9 @@ impl Capability for SecurityGroups {
         skipped: &mut Vec<String>,
     ) -> Result<Vec<ObservedStack>, Error> {
         let mut stacks = observe_stacks(&cx.clients.ec2, &scope.selector).await?;
+        if scope.load_balancers {
+            observe_load_balancers(&cx.clients.elb, &cx.clients.ec2, cx.file, &mut stacks).await?;
+        }
         let Some(named) = &scope.named else {
             if stacks.is_empty() {
                 skipped.push(format!(
@@ -142,6 +155,7 @@ impl Capability for SecurityGroups {
             .map(|(action, _)| action)
             .collect();
         let before = check_flows(cx.file, &stack);
+        let exposures = world_exposures(cx.file, &stack);
         // Most stacks of a sweep need nothing: their flows after are the flows before, and
         // modelling the stack again would only cost a copy of it.
         let after: Vec<FlowStatus> = if effective.is_empty() {
@@ -163,6 +177,7 @@ impl Capability for SecurityGroups {
             changes = plan.change_count(),
             refused = plan.refusal.is_some(),
             not_admitted = plan.refused.len(),
+            exposures = exposures.len(),
             "stack planned"
         );
         let section = SecurityGroupReport {
@@ -177,6 +192,7 @@ impl Capability for SecurityGroups {
             unmanaged: plan.unmanaged,
             refused: plan.refused,
             flow_check,
+            exposures,
         };
         (plan.stack, Section::SecurityGroups(Box::new(section)))
     }

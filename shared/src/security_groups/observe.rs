@@ -161,6 +161,7 @@ fn empty_stack(name: StackName) -> ObservedStack {
         interfaces: Vec::new(),
         subnets: BTreeMap::new(),
         acls: BTreeMap::new(),
+        load_balancers: Vec::new(),
     }
 }
 

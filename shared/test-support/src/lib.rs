@@ -3,11 +3,14 @@
 
 use chainlink::SecretValue;
 use domain::ids::{
-    InstanceId, KmsKeyRef, NetworkAclId, NetworkInterfaceId, RoleName, SecurityGroupId, StackName,
-    SubnetId, VpcId,
+    InstanceId, KmsKeyRef, LoadBalancerArn, NetworkAclId, NetworkInterfaceId, RoleName,
+    SecurityGroupId, StackName, SubnetId, TargetGroupArn, VpcId,
 };
 use domain::net::{Peer, PortRange, Protocol, Rule};
 use domain::parameters::{ParameterKind, ParameterVersion};
+use domain::security_groups::load_balancers::{
+    Listener, ObservedLoadBalancer, ObservedTargetGroup, Scheme, Target,
+};
 use domain::security_groups::observed::{
     AclEntry, Direction, NetworkAcl, ObservedGroup, ObservedInstance, ObservedInterface,
     ObservedStack, ObservedSubnet,
@@ -117,6 +120,7 @@ pub fn stack(name: &str, groups: Vec<ObservedGroup>) -> ObservedStack {
         interfaces: Vec::new(),
         subnets: BTreeMap::new(),
         acls: BTreeMap::new(),
+        load_balancers: Vec::new(),
     }
 }
 
@@ -185,6 +189,57 @@ impl StackBuilder for ObservedStack {
         self.groups.push(group);
         self
     }
+}
+
+/// A target group's name, protocol and `(instance, port)` targets.
+pub type TargetGroupShape<'a> = (&'a str, &'a str, &'a [(&'a str, u16)]);
+
+/// A load balancer named `name` with `groups`, listeners `(protocol, port, target group)` and
+/// target groups `(name, protocol, [(instance, port)])`; ARNs are made from the names.
+pub fn load_balancer(
+    name: &str,
+    scheme: Scheme,
+    groups: Vec<ObservedGroup>,
+    listeners: &[(&str, u16, &str)],
+    target_groups: &[TargetGroupShape],
+) -> ObservedLoadBalancer {
+    ObservedLoadBalancer {
+        arn: LoadBalancerArn::new(format!(
+            "arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/app/{name}/0123"
+        )),
+        name: name.to_string(),
+        scheme,
+        groups,
+        listeners: listeners
+            .iter()
+            .map(|(protocol, port, target_group)| Listener {
+                protocol: protocol.to_string(),
+                port: *port,
+                forwards_to: vec![target_group_arn(target_group)],
+            })
+            .collect(),
+        target_groups: target_groups
+            .iter()
+            .map(|(name, protocol, targets)| ObservedTargetGroup {
+                arn: target_group_arn(name),
+                name: name.to_string(),
+                protocol: protocol.to_string(),
+                targets: targets
+                    .iter()
+                    .map(|(instance, port)| Target {
+                        instance: InstanceId::new(*instance),
+                        port: *port,
+                    })
+                    .collect(),
+            })
+            .collect(),
+    }
+}
+
+fn target_group_arn(name: &str) -> TargetGroupArn {
+    TargetGroupArn::new(format!(
+        "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/{name}/0123"
+    ))
 }
 
 /// A network ACL entry; `ports: None` means every port.

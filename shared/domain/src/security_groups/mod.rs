@@ -1,6 +1,6 @@
 //! Security groups: the observed model, the pure planner (from a stack file and an observed
 //! stack to a `SecurityGroupPlan`: a list of actions and everything a person needs to judge
-//! them) and the flow check.
+//! them), the flow check, and the exposures through load balancers (reported, never changed).
 //!
 //! No AWS, no clock, no environment: the same inputs always give the same plan, which is what
 //! makes `plan` an exact preview of `apply` and lets a sweep of thousands of groups be computed
@@ -9,6 +9,7 @@
 mod addresses;
 mod admission;
 mod flow_check;
+pub mod load_balancers;
 pub mod observed;
 mod plan;
 pub mod report;
@@ -16,6 +17,7 @@ mod simulate;
 
 pub use admission::{refusal, RefusedGroup};
 pub use flow_check::{check_flows, FlowCheck, FlowStatus, Hop, HopLayer, PathCheck, Verdict};
+pub use load_balancers::{world_exposures, Exposure};
 pub use plan::plan_security_groups;
 
 use crate::ids::{SecurityGroupId, StackName};

@@ -1,6 +1,6 @@
 //! The state of a stack as read from AWS, in domain terms: its security groups (rules flattened
 //! to one peer each), its instances, the network interfaces wearing its groups, and the subnets
-//! and network ACLs they sit in.
+//! and network ACLs they sit in, and the load balancers in front of its instances.
 //!
 //! The planner reads only this, so it can be built by hand in tests and benchmarks.
 
@@ -9,6 +9,7 @@ use crate::ids::{
     VpcId,
 };
 use crate::net::{PortRange, Protocol, Rule};
+use crate::security_groups::load_balancers::ObservedLoadBalancer;
 use ipnet::IpNet;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -25,6 +26,10 @@ pub struct ObservedStack {
     pub interfaces: Vec<ObservedInterface>,
     pub subnets: BTreeMap<SubnetId, ObservedSubnet>,
     pub acls: BTreeMap<NetworkAclId, NetworkAcl>,
+    /// The load balancers with one of the stack's instances among their targets; read on
+    /// sweeps only (empty when not read).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub load_balancers: Vec<ObservedLoadBalancer>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]

@@ -2,7 +2,8 @@
 //! left alone and why, and every flow before and after the run.
 
 use super::{
-    Exemption, FlowCheck, FlowStatus, RefusedGroup, SecurityGroupAction, UnmanagedRule, Verdict,
+    Exemption, Exposure, FlowCheck, FlowStatus, RefusedGroup, SecurityGroupAction, UnmanagedRule,
+    Verdict,
 };
 use crate::outcome::{write_numbered, ActionOutcome};
 use serde::Serialize;
@@ -37,11 +38,18 @@ pub struct SecurityGroupReport {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub refused: Vec<RefusedGroup>,
     pub flow_check: Vec<FlowReport>,
+    /// Forbidden ports of the stack's instances that the world reaches through a load
+    /// balancer: reported, never changed (the load balancer is whoever deployed it's).
+    pub exposures: Vec<Exposure>,
 }
 
 impl fmt::Display for SecurityGroupReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.actions.is_empty() && self.flow_check.is_empty() && self.refused.is_empty() {
+        if self.actions.is_empty()
+            && self.flow_check.is_empty()
+            && self.refused.is_empty()
+            && self.exposures.is_empty()
+        {
             return Ok(());
         }
         match self.actions.len() {
@@ -73,6 +81,15 @@ impl fmt::Display for SecurityGroupReport {
             )?;
             for unmanaged in &self.unmanaged {
                 writeln!(f, "    {}: {}", unmanaged.group, unmanaged.rule)?;
+            }
+        }
+        if !self.exposures.is_empty() {
+            writeln!(
+                f,
+                "  exposed to the world through a load balancer (reported, not changed: each load balancer belongs to whoever deployed it):"
+            )?;
+            for exposure in &self.exposures {
+                writeln!(f, "    {exposure}")?;
             }
         }
         writeln!(
