@@ -231,7 +231,7 @@ fault_matrix! {
     node_modify: NodeResize, "ModifyInstanceAttribute";
     node_start: NodeResize, "StartInstances";
     group_record: GroupResize, "CreateOrUpdateTags";
-    group_template: GroupResize, "CreateLaunchTemplateVersion";
+    group_read: GroupResize, "DescribeAutoScalingGroups";
     group_update: GroupResize, "UpdateAutoScalingGroup";
     disk_modify: DiskGrowth, "ModifyVolume";
     disk_extend: DiskGrowth, "SendCommand";
@@ -708,50 +708,27 @@ impl Scenario for NodeResize {
     }
 }
 
-/// A CPU alarm on an Auto Scaling group: a launch template version one step up, the group
-/// pointed at it, an instance refresh. All or nothing. moto has neither instance refreshes nor
-/// DeleteLaunchTemplateVersions: mock rules answer those.
+/// A CPU alarm on an Auto Scaling group: the next type through an instance-type override of
+/// the version it uses, an instance refresh. All or nothing, and never a new launch template
+/// version. moto has no instance refreshes: mock rules answer those.
 struct GroupResize {
+    template: String,
     refreshes: aws_smithy_mocks::Rule,
     started: aws_smithy_mocks::Rule,
-    delete: aws_smithy_mocks::Rule,
-    deleted: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
     event: Value,
 }
 
 const GROUP: &str = "demo-nodes";
 
 impl GroupResize {
-    /// The launch template version the group asks for, and the type it launches: `$Latest` is
-    /// the highest version the engine did not delete (moto keeps the ones the mock deleted).
-    async fn group_type(&self, moto: &Moto) -> (String, String) {
-        let (requested, _) = fleet::group_state(moto, GROUP).await;
-        let described = moto
-            .ec2()
-            .await
-            .describe_launch_template_versions()
-            .launch_template_name(format!("{GROUP}-template"))
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("{e:?}"));
-        let deleted = self.deleted.lock().map(|d| d.clone()).unwrap_or_default();
-        let live = described.launch_template_versions().iter().filter(|v| {
-            v.version_number()
-                .is_some_and(|n| !deleted.contains(&n.to_string()))
-        });
-        let launched = match requested.as_str() {
-            "$Latest" => live.max_by_key(|v| v.version_number()),
-            "$Default" => live.into_iter().find(|v| v.default_version() == Some(true)),
-            number => live
-                .into_iter()
-                .find(|v| v.version_number().map(|n| n.to_string()).as_deref() == Some(number)),
-        };
-        let instance_type = launched
-            .and_then(|v| v.launch_template_data())
-            .and_then(|d| d.instance_type())
-            .map(|t| t.as_str().to_string())
-            .unwrap_or_default();
-        (requested, instance_type)
+    /// The type the group launches: its override, else its template's (m6i.large).
+    async fn group_type(&self, moto: &Moto) -> String {
+        let (_, overrides) = fleet::group_launches(moto, GROUP).await;
+        match overrides.as_slice() {
+            [] => "m6i.large".to_string(),
+            [only] => only.clone(),
+            several => panic!("the group launches several types: {several:?}"),
+        }
     }
 }
 
@@ -761,27 +738,9 @@ impl Scenario for GroupResize {
     async fn seed(moto: &Moto) -> Self {
         let subnet = fleet::subnet(&moto.ec2().await, "us-east-1a").await;
         let template = fleet::group(moto, &subnet, GROUP, "demo", "node", "m6i.large").await;
-        // Pinned to version 1: moto cannot delete the versions a failed attempt created, and
-        // through $Latest the retry would launch them. (The $Latest case, where the deletion
-        // matters, is in instances.rs.)
-        moto.autoscaling()
-            .await
-            .update_auto_scaling_group()
-            .auto_scaling_group_name(GROUP)
-            .launch_template(
-                aws_sdk_autoscaling::types::LaunchTemplateSpecification::builder()
-                    .launch_template_id(template)
-                    .version("1")
-                    .build(),
-            )
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("{e:?}"));
-        let (delete, deleted) = fleet::deleted_versions_rule();
         let event = real_alarm(moto, "alarm-eventbridge-group-cpu.json", &[]).await;
         GroupResize {
-            delete,
-            deleted,
+            template,
             event,
             refreshes: fleet::no_refresh_in_progress(),
             started: fleet::refresh_started(),
@@ -795,55 +754,27 @@ impl Scenario for GroupResize {
     fn clients(&self, config: &aws_config::SdkConfig, partition: &str) -> Clients {
         fleet::routed_clients(
             isolated_clients(config, partition),
-            &[
-                "DescribeInstanceRefreshes",
-                "StartInstanceRefresh",
-                "DeleteLaunchTemplateVersions",
-            ],
-            &[&self.refreshes, &self.started, &self.delete],
+            &fleet::REFRESH_CALLS,
+            &[&self.refreshes, &self.started],
         )
     }
 
     async fn assert_not_worse(&self, moto: &Moto, _log: &[Exchange], case: &str) {
-        let (version, instance_type) = self.group_type(moto).await;
+        let instance_type = self.group_type(moto).await;
         assert!(
             instance_type == "m6i.large"
                 || (instance_type == "m6i.xlarge" && self.started.num_calls() > 0),
-            "{case}: the group launches {instance_type} (version {version}) without a refresh"
+            "{case}: the group launches {instance_type} without a refresh"
         );
-        if instance_type != "m6i.large" {
-            return;
-        }
-        // Unchanged: no version of ours remains that a group on $Latest would launch. (After a
-        // success, copies a lost answer made the SDK create twice may remain: the group is
-        // pinned to its version by then.)
-        let described = moto
-            .ec2()
-            .await
-            .describe_launch_template_versions()
-            .launch_template_name(format!("{GROUP}-template"))
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("{e:?}"));
-        let ours: Vec<String> = described
-            .launch_template_versions()
-            .iter()
-            .filter(|v| {
-                v.version_description()
-                    .is_some_and(|d| d.starts_with("chainlink-remediator:"))
-            })
-            .filter_map(|v| v.version_number().map(|n| n.to_string()))
-            .filter(|v| !self.deleted.lock().is_ok_and(|d| d.contains(v)))
-            .collect();
-        assert!(
-            ours.is_empty(),
-            "{case}: versions {ours:?} left behind; the group uses {version}"
+        assert_eq!(
+            fleet::template_versions(moto, &self.template).await,
+            1,
+            "{case}: a launch template version was created"
         );
     }
 
     async fn assert_repaired(&self, moto: &Moto, case: &str) {
-        let (version, instance_type) = self.group_type(moto).await;
-        assert_eq!(instance_type, "m6i.xlarge", "{case}: version {version}");
+        assert_eq!(self.group_type(moto).await, "m6i.xlarge", "{case}");
         assert!(self.started.num_calls() > 0, "{case}: no instance refresh");
     }
 }

@@ -388,7 +388,7 @@ async fn a_status_check_alarm_on_a_group_member_marks_it_unhealthy() {
 }
 
 #[tokio::test]
-async fn a_cpu_alarm_on_a_group_moves_it_to_a_new_template_version_and_refreshes_it() {
+async fn a_cpu_alarm_on_a_group_launches_the_next_type_through_an_override_and_refreshes_it() {
     let moto = Moto::start();
     let subnet = fleet::subnet(&moto.ec2().await, "us-east-1a").await;
     let template = fleet::group(&moto, &subnet, "demo-nodes", "demo", "node", "m6i.large").await;
@@ -415,30 +415,19 @@ async fn a_cpu_alarm_on_a_group_moves_it_to_a_new_template_version_and_refreshes
 
     assert_eq!(report.status, Status::Converged, "{report}");
     assert_eq!(start.num_calls(), 1, "one instance refresh");
+    // No new launch template version: the type is an override of the version in use.
     assert_eq!(
         recording.mutating_calls(),
         [
-            "CreateOrUpdateTags demo-nodes".to_string(),
-            format!("CreateLaunchTemplateVersion {template}"),
-            "UpdateAutoScalingGroup demo-nodes".to_string(),
+            "CreateOrUpdateTags demo-nodes",
+            "UpdateAutoScalingGroup demo-nodes"
         ]
     );
-    let (version, _) = fleet::group_state(&moto, "demo-nodes").await;
-    assert_eq!(version, "2");
-    let versions = moto
-        .ec2()
-        .await
-        .describe_launch_template_versions()
-        .launch_template_id(&template)
-        .versions("2")
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("{e:?}"));
-    let data = versions.launch_template_versions()[0].launch_template_data();
     assert_eq!(
-        data.and_then(|d| d.instance_type()).map(|t| t.as_str()),
-        Some("m6i.xlarge")
+        fleet::group_launches(&moto, "demo-nodes").await,
+        ("$Latest".to_string(), vec!["m6i.xlarge".to_string()])
     );
+    assert_eq!(fleet::template_versions(&moto, &template).await, 1);
     assert!(report.to_string().contains("instance refresh refresh-1"));
 
     // The same alarm again: the group's record stops it.
@@ -481,7 +470,7 @@ async fn a_group_with_a_refresh_in_progress_is_left_alone() {
 async fn a_refused_instance_refresh_is_reported_with_what_the_group_now_does() {
     let moto = Moto::start();
     let subnet = fleet::subnet(&moto.ec2().await, "us-east-1a").await;
-    fleet::group(&moto, &subnet, "demo-nodes", "demo", "node", "m6i.large").await;
+    let template = fleet::group(&moto, &subnet, "demo-nodes", "demo", "node", "m6i.large").await;
     let describe = fleet::no_refresh_in_progress();
     let refused = mock!(aws_sdk_autoscaling::Client::start_instance_refresh).then_error(|| {
         StartInstanceRefreshError::generic(
@@ -491,10 +480,7 @@ async fn a_refused_instance_refresh_is_reported_with_what_the_group_now_does() {
                 .build(),
         )
     });
-    let (delete, deleted) = fleet::deleted_versions_rule();
-    let mut intercepted = fleet::REFRESH_CALLS.to_vec();
-    intercepted.push("DeleteLaunchTemplateVersions");
-    let clients = fleet::clients_with(&moto, &intercepted, &[&describe, &refused, &delete]).await;
+    let clients = fleet::clients_with(&moto, &fleet::REFRESH_CALLS, &[&describe, &refused]).await;
     let engine = engine(clients, sample_stack());
     let report = handle(
         &engine,
@@ -505,12 +491,17 @@ async fn a_refused_instance_refresh_is_reported_with_what_the_group_now_does() {
     assert_eq!(report.status.exit_code(), 1);
     let text = report.to_string();
     assert!(text.contains("InstanceRefreshInProgress"), "{text}");
-    // All or nothing: the group asks for what it asked for before, and the version it would
-    // have launched is gone (a group on $Latest would launch it).
-    assert!(text.contains("version $Latest again"), "{text}");
-    assert!(text.contains("deleted the new version(s) 2"), "{text}");
-    assert_eq!(fleet::group_state(&moto, "demo-nodes").await.0, "$Latest");
-    assert_eq!(*deleted.lock().unwrap(), ["2"]);
+    // All or nothing: the group launches its template's type again, on the version it asked
+    // for, and no template version was ever created.
+    assert!(
+        text.contains("rolled back: group demo-nodes launches m6i.large again"),
+        "{text}"
+    );
+    assert_eq!(
+        fleet::group_launches(&moto, "demo-nodes").await,
+        ("$Latest".to_string(), Vec::new())
+    );
+    assert_eq!(fleet::template_versions(&moto, &template).await, 1);
     // Nothing took effect: a retry of the event may act again.
     let record = moto
         .autoscaling()

@@ -298,6 +298,55 @@ pub async fn group_state(moto: &Moto, name: &str) -> (String, Vec<(String, Strin
     )
 }
 
+/// What group `name` launches: the launch template version it asks for (its own or its
+/// mixed-instances policy's), and the instance types that policy overrides (none: the
+/// template's).
+pub async fn group_launches(moto: &Moto, name: &str) -> (String, Vec<String>) {
+    let described = moto
+        .autoscaling()
+        .await
+        .describe_auto_scaling_groups()
+        .auto_scaling_group_names(name)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("describe {name}: {e:?}"));
+    let group = described
+        .auto_scaling_groups()
+        .first()
+        .unwrap_or_else(|| panic!("no group {name}"));
+    let mixed = group
+        .mixed_instances_policy()
+        .and_then(|p| p.launch_template());
+    let version = group
+        .launch_template()
+        .or_else(|| mixed.and_then(|t| t.launch_template_specification()))
+        .and_then(|t| t.version())
+        .unwrap_or_default()
+        .to_string();
+    let overrides = mixed
+        .map(|t| {
+            t.overrides()
+                .iter()
+                .filter_map(|o| o.instance_type().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default();
+    (version, overrides)
+}
+
+/// How many versions launch template `id` has.
+pub async fn template_versions(moto: &Moto, id: &str) -> usize {
+    moto.ec2()
+        .await
+        .describe_launch_template_versions()
+        .launch_template_id(id)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("describe versions of {id}: {e:?}"))
+        .launch_template_versions()
+        .len()
+}
+
 /// Engine clients for `moto` in which the `mocked` EC2 and Auto Scaling actions (those moto
 /// does not implement) are answered by the `aws-smithy-mocks` `rules`; every other call reaches
 /// the emulator. AWS's refusals of calls moto does implement are injected on the wire instead,
@@ -401,26 +450,6 @@ impl HttpConnector for RoutedConnector {
         }
         self.real.call(request)
     }
-}
-
-/// moto has no DeleteLaunchTemplateVersions: a rule that answers it and keeps the versions
-/// each call named.
-pub fn deleted_versions_rule() -> (Rule, Arc<std::sync::Mutex<Vec<String>>>) {
-    use aws_sdk_ec2::operation::delete_launch_template_versions::DeleteLaunchTemplateVersionsOutput;
-    let deleted = Arc::new(std::sync::Mutex::new(Vec::new()));
-    let seen = deleted.clone();
-    let rule = aws_smithy_mocks::mock!(aws_sdk_ec2::Client::delete_launch_template_versions)
-        .match_requests(move |request| {
-            if let Ok(mut seen) = seen.lock() {
-                seen.extend(request.versions().iter().cloned());
-            }
-            true
-        })
-        .sequence()
-        .output(|| DeleteLaunchTemplateVersionsOutput::builder().build())
-        .repeatedly()
-        .build();
-    (rule, deleted)
 }
 
 /// The instance-refresh calls moto lacks (it answers both with HTTP 500), for `clients_with`.

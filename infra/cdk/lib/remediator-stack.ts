@@ -513,6 +513,7 @@ export class RemediatorStack extends Stack {
     });
     const instanceArn = arn('ec2', 'instance', '*');
     const launchTemplateArn = arn('ec2', 'launch-template', '*');
+    const ladderTypes = ladderInstanceTypes(this);
     const groupArn = this.formatArn({
       service: 'autoscaling',
       resource: 'autoScalingGroup',
@@ -589,21 +590,28 @@ export class RemediatorStack extends Stack {
         resources: [arn('ec2', 'volume', '*')],
         conditions: tagCondition,
       }),
+      // A group resize sets one instance-type override of the launch template version the
+      // group already uses: only types of the ladder, and nothing else of the group (sizes,
+      // subnets, launch configuration). No launch template version is ever created: new launch
+      // content (user data, AMI) is what IAM cannot inspect.
       new iam.PolicyStatement({
-        sid: 'NewLaunchTemplateVersionOfThisStackOnly',
-        // Delete: a failed group resize removes the versions it created, which a group on
-        // $Latest would otherwise launch.
-        actions: ['ec2:CreateLaunchTemplateVersion', 'ec2:DeleteLaunchTemplateVersions'],
-        resources: [launchTemplateArn],
-        conditions: tagCondition,
+        sid: 'ResizeGroupsOfThisStackThroughLadderOverridesOnly',
+        actions: ['autoscaling:UpdateAutoScalingGroup'],
+        resources: [groupArn],
+        conditions: {
+          StringEquals: { 'autoscaling:ResourceTag/chainlink:stack': s.stackName },
+          'ForAllValues:StringEquals': { 'autoscaling:InstanceTypes': ladderTypes },
+          Null: {
+            'autoscaling:MinSize': 'true',
+            'autoscaling:MaxSize': 'true',
+            'autoscaling:VPCZoneIdentifiers': 'true',
+            'autoscaling:LaunchConfigurationName': 'true',
+          },
+        },
       }),
       new iam.PolicyStatement({
         sid: 'ReplaceThroughGroupsOfThisStackOnly',
-        actions: [
-          'autoscaling:UpdateAutoScalingGroup',
-          'autoscaling:StartInstanceRefresh',
-          'autoscaling:SetInstanceHealth',
-        ],
+        actions: ['autoscaling:StartInstanceRefresh', 'autoscaling:SetInstanceHealth'],
         resources: [groupArn],
         conditions: { StringEquals: { 'autoscaling:ResourceTag/chainlink:stack': s.stackName } },
       }),
@@ -617,28 +625,48 @@ export class RemediatorStack extends Stack {
           'ForAllValues:StringEquals': { 'aws:TagKeys': ['chainlink:remediation'] },
         },
       }),
-      // Pointing a group at a specific launch template version makes Auto Scaling check that
-      // the caller could launch from it: ec2:RunInstances, ec2:CreateTags for the template's
-      // TagSpecifications, iam:PassRole for its instance profile. The function never launches
-      // anything itself; these grants only pass that check, for this stack's templates and for
-      // launches through a launch template only.
+      // Setting what a group launches (UpdateAutoScalingGroup with a launch template) makes
+      // Auto Scaling check that the caller could launch from it: ec2:RunInstances,
+      // ec2:CreateTags for the template's TagSpecifications, iam:PassRole for its instance
+      // profile. The function never launches anything itself; these grants only pass that
+      // check, for this stack's templates, ladder types and the template's own image. IAM has
+      // no key for user data: infra/README.md states what a stolen role could still launch
+      // directly, and why.
       new iam.PolicyStatement({
         sid: 'LaunchCheckThisStacksTemplates',
         actions: ['ec2:RunInstances'],
         resources: [launchTemplateArn],
         conditions: tagCondition,
       }),
+      // The instance: through the stack's template, of a ladder type only.
+      new iam.PolicyStatement({
+        sid: 'LaunchCheckLadderInstancesThroughTemplate',
+        actions: ['ec2:RunInstances'],
+        resources: [instanceArn],
+        conditions: {
+          ArnLike: { 'ec2:LaunchTemplate': launchTemplateArn },
+          StringEquals: { 'ec2:InstanceType': ladderTypes },
+        },
+      }),
+      // The image: the template's own, never one named in the request.
+      new iam.PolicyStatement({
+        sid: 'LaunchCheckTemplateImageOnly',
+        actions: ['ec2:RunInstances'],
+        resources: [arn('ec2', 'image', '*', '')],
+        conditions: {
+          ArnLike: { 'ec2:LaunchTemplate': launchTemplateArn },
+          Bool: { 'ec2:IsLaunchTemplateResource': 'true' },
+        },
+      }),
       new iam.PolicyStatement({
         sid: 'LaunchCheckResourcesThroughTemplate',
         actions: ['ec2:RunInstances'],
         resources: [
-          instanceArn,
           arn('ec2', 'volume', '*'),
           arn('ec2', 'network-interface', '*'),
           arn('ec2', 'subnet', '*'),
           arn('ec2', 'security-group', '*'),
           arn('ec2', 'key-pair', '*'),
-          arn('ec2', 'image', '*', ''),
         ],
         conditions: { ArnLike: { 'ec2:LaunchTemplate': launchTemplateArn } },
       }),
@@ -913,6 +941,20 @@ function stackVpcArnPatterns(scope: Construct): string[] {
   });
   const prefix = 'arn:*:ec2:*:*:vpc/';
   return Fn.split(',', Fn.join('', [prefix, Fn.join(`,${prefix}`, ids.valueAsList)]));
+}
+
+/**
+ * Every instance type of the stack file's resize ladders, from the `LadderInstanceTypes`
+ * deploy-time parameter (as in the SAM template): a group is resized only to one of them
+ * (`autoscaling:InstanceTypes`), and Auto Scaling's launch check passes only for them.
+ */
+function ladderInstanceTypes(scope: Construct): string[] {
+  return new CfnParameter(scope, 'LadderInstanceTypes', {
+    type: 'CommaDelimitedList',
+    allowedPattern: '^[a-z][a-z0-9-]*\\.[a-z0-9-]+$',
+    description:
+      "Every instance type of the stack file's resize ladders. A group is resized only to one of them (autoscaling:InstanceTypes), and Auto Scaling's launch check passes only for them (ec2:InstanceType).",
+  }).valueAsList;
 }
 
 /**

@@ -318,6 +318,37 @@ for (const [name, file] of templates) {
       assert.ok(writes >= 15, `the writes were found (${writes})`);
     });
 
+    it('gives instance-guard no way to launch content of its choosing through a group', () => {
+      const statements = [securityGroupGuard, parameterGuard, instanceGuard].flatMap((fn) => statementsOf(roleOf(fn)));
+      for (const a of ['ec2:CreateLaunchTemplate', 'ec2:CreateLaunchTemplateVersion', 'ec2:ModifyLaunchTemplate',
+        'autoscaling:CreateLaunchConfiguration', 'autoscaling:CreateAutoScalingGroup']) {
+        assert.ok(!statements.some((st) => actions(st).includes(a)), `no function may ${a}`);
+      }
+      // The deploy-time parameter, however the template spells its reference.
+      const isLadder = (v: Json | undefined) => JSON.stringify(v ?? null).includes('LadderInstanceTypes');
+      const update = statementsOf(roleOf(instanceGuard)).filter((st) => actions(st).includes('autoscaling:UpdateAutoScalingGroup'));
+      assert.equal(update.length, 1, 'one statement grants UpdateAutoScalingGroup');
+      assert.deepEqual(actions(update[0]), ['autoscaling:UpdateAutoScalingGroup'], 'and nothing else');
+      const types = update[0].Condition?.['ForAllValues:StringEquals'];
+      assert.deepEqual(Object.keys(types ?? {}), ['autoscaling:InstanceTypes']);
+      assert.ok(isLadder(types?.['autoscaling:InstanceTypes']), 'overrides of ladder types only');
+      assert.deepEqual(update[0].Condition?.Null, {
+        'autoscaling:MinSize': 'true',
+        'autoscaling:MaxSize': 'true',
+        'autoscaling:VPCZoneIdentifiers': 'true',
+        'autoscaling:LaunchConfigurationName': 'true',
+      });
+      const launches = statementsOf(roleOf(instanceGuard)).filter((st) => actions(st).includes('ec2:RunInstances'));
+      const on = (kind: string) => launches.filter((st) => resourcesOf(st).some((r) => JSON.stringify(r).includes(kind)));
+      for (const st of on(':instance/')) {
+        assert.ok(isLadder(st.Condition?.StringEquals?.['ec2:InstanceType']), `${st.Sid}: ladder types only`);
+      }
+      for (const st of on('image/')) {
+        assert.equal(st.Condition?.Bool?.['ec2:IsLaunchTemplateResource'], 'true', `${st.Sid}: the template's image only`);
+      }
+      assert.ok(on(':instance/').length === 1 && on('image/').length === 1, 'instance and image statements found');
+    });
+
     it('lets instance-guard change an instance type and no other attribute (no user data)', () => {
       const modify = statementsOf(roleOf(instanceGuard)).filter((s) => actions(s).includes('ec2:ModifyInstanceAttribute'));
       assert.equal(modify.length, 1, 'one statement grants ModifyInstanceAttribute');
@@ -450,7 +481,7 @@ for (const [name, file] of templates) {
         ['sns:Publish', 'sqs:SendMessage', 'ssm:LabelParameterVersion', 'ssm:PutParameter'],
       );
       for (const a of ['ec2:StopInstances', 'ec2:StartInstances', 'ec2:ModifyInstanceAttribute', 'ec2:ModifyVolume',
-        'ec2:CreateLaunchTemplateVersion', 'ec2:DeleteLaunchTemplateVersions', 'autoscaling:UpdateAutoScalingGroup', 'autoscaling:StartInstanceRefresh',
+        'autoscaling:UpdateAutoScalingGroup', 'autoscaling:StartInstanceRefresh',
         'autoscaling:SetInstanceHealth', 'autoscaling:CreateOrUpdateTags', 'ssm:SendCommand']) {
         assert.ok(writes(instanceGuard).has(a), `instance-guard may ${a}`);
       }

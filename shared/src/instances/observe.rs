@@ -230,15 +230,30 @@ pub async fn read_group(
             .find(|t| t.key() == Some(key))
             .and_then(|t| t.value())
     };
-    let launch_template = match group.launch_template() {
+    let mixed = group
+        .mixed_instances_policy()
+        .and_then(|policy| policy.launch_template());
+    let spec = group
+        .launch_template()
+        .or_else(|| mixed.and_then(|t| t.launch_template_specification()));
+    let launch_template = match spec {
         Some(spec) => read_template(clients.ec2, spec).await?,
         None => None,
     };
+    let type_overrides = mixed
+        .map(|t| {
+            t.overrides()
+                .iter()
+                .filter_map(|o| o.instance_type().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
     Ok(Some(GroupState {
         name: AutoScalingGroupName::new(group.auto_scaling_group_name().unwrap_or(name)),
         stack: tag(STACK_TAG).map(StackName::new),
         role: tag(ROLE_TAG).and_then(RoleName::parse),
         launch_template,
+        type_overrides,
         availability_zones: group.availability_zones().to_vec(),
         instances: group
             .instances()

@@ -158,13 +158,32 @@ pub struct GroupState {
     pub name: AutoScalingGroupName,
     pub stack: Option<StackName>,
     pub role: Option<RoleName>,
-    /// `None` for a launch configuration or a mixed-instances policy: not resized here.
+    /// Its launch template, or its mixed-instances policy's; `None` for a launch
+    /// configuration: not resized here.
     pub launch_template: Option<LaunchTemplateRef>,
+    /// The instance types its mixed-instances policy launches instead of the template's
+    /// (empty without one). A resize sets exactly one.
+    pub type_overrides: Vec<String>,
     pub availability_zones: Vec<String>,
     /// `(instance, lifecycle state)`.
     pub instances: Vec<(InstanceId, String)>,
     pub refresh_in_progress: bool,
     pub last_remediation: Option<RemediationRecord>,
+}
+
+impl GroupState {
+    /// What it launches: its one type override, else its launch template version's type.
+    /// `None` with several overrides (a fleet of types) or a template that sets no type.
+    pub fn current_type(&self) -> Option<&str> {
+        match self.type_overrides.as_slice() {
+            [] => self
+                .launch_template
+                .as_ref()
+                .and_then(|t| t.instance_type.as_deref()),
+            [only] => Some(only),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]

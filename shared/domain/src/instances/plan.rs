@@ -31,11 +31,14 @@ pub enum InstanceAction {
         from: String,
         to: InstanceType,
     },
-    /// A new launch template version with `to`, the group pointed at it, an instance refresh.
+    /// The group launches `to` through an instance-type override of the launch template
+    /// version it already uses (no new template version, so no new launch content), then an
+    /// instance refresh.
     ResizeGroup {
         group: AutoScalingGroupName,
         launch_template: LaunchTemplateId,
-        from_version: i64,
+        /// What the group asks for (`$Latest`, `$Default` or a number), kept as it is.
+        version: String,
         from: String,
         to: InstanceType,
         min_healthy_percentage: u8,
@@ -122,13 +125,13 @@ impl fmt::Display for InstanceAction {
             Self::ResizeGroup {
                 group,
                 launch_template,
-                from_version,
+                version,
                 from,
                 to,
                 min_healthy_percentage,
             } => write!(
                 f,
-                "resize group {group} {from} → {to}: new version of launch template {launch_template} (from version {from_version}), point the group at it, start an instance refresh keeping {min_healthy_percentage}% healthy"
+                "resize group {group} {from} → {to}: launch {to} through an instance-type override of launch template {launch_template} version {version} (no new version), start an instance refresh keeping {min_healthy_percentage}% healthy"
             ),
             Self::GrowVolume {
                 instance,
@@ -516,14 +519,23 @@ fn plan_group_resize(
     )?;
     let template = group.launch_template.as_ref().ok_or_else(|| {
         Decision::Refused(format!(
-            "group {} uses a launch configuration or a mixed-instances policy: resize it by hand",
+            "group {} uses a launch configuration: resize it by hand",
             group.name
         ))
     })?;
-    let current = template.instance_type.as_deref().ok_or_else(|| {
+    // One override is this engine's own earlier resize; several are a fleet of types someone
+    // chose, which one step up a ladder does not describe.
+    if group.type_overrides.len() > 1 {
+        return Err(Decision::Refused(format!(
+            "group {} launches several instance types ({}): resize it by hand",
+            group.name,
+            group.type_overrides.join(", ")
+        )));
+    }
+    let current = group.current_type().ok_or_else(|| {
         Decision::Refused(format!(
-            "launch template {} version {} sets no instance type",
-            template.id, template.version
+            "launch template {} version {} sets no instance type, and group {} overrides none",
+            template.id, template.version, group.name
         ))
     })?;
     if group.refresh_in_progress {
@@ -540,7 +552,7 @@ fn plan_group_resize(
         InstanceAction::ResizeGroup {
             group: group.name.clone(),
             launch_template: template.id.clone(),
-            from_version: template.version,
+            version: template.requested_version.clone(),
             from: current.to_string(),
             to: next,
             min_healthy_percentage: inputs.policy.min_healthy_percentage,

@@ -64,13 +64,7 @@ pub fn resize_candidate(
         Target::Instance {
             group: Some(group), ..
         }
-        | Target::Group { group } => (
-            group
-                .launch_template
-                .as_ref()
-                .and_then(|t| t.instance_type.as_deref()),
-            group.availability_zones.clone(),
-        ),
+        | Target::Group { group } => (group.current_type(), group.availability_zones.clone()),
         Target::Instance { instance, .. } => (
             Some(instance.instance_type.as_str()),
             vec![instance.availability_zone.clone()],

@@ -310,6 +310,7 @@ fn group(instance_type: &str) -> GroupState {
             requested_version: "$Latest".into(),
             instance_type: Some(instance_type.into()),
         }),
+        type_overrides: Vec::new(),
         availability_zones: vec!["us-east-1a".into(), "us-east-1b".into()],
         instances: vec![(
             crate::ids::InstanceId::new("i-0123456789abcdef0"),
@@ -340,12 +341,41 @@ fn a_member_of_a_group_is_resized_through_its_launch_template() {
         InstanceAction::ResizeGroup {
             group: AutoScalingGroupName::new("demo-nodes"),
             launch_template: LaunchTemplateId::new("lt-1"),
-            from_version: 3,
+            version: "$Latest".into(),
             from: "m6i.large".into(),
             to: crate::instance_type::InstanceType::parse("m6i.xlarge").unwrap(),
             min_healthy_percentage: 90,
         }
     );
+}
+
+#[test]
+fn a_group_resized_before_steps_up_from_its_override_and_a_mixed_fleet_is_left_alone() {
+    let mut resized = group("m6i.large");
+    resized.type_overrides = vec!["m6i.xlarge".into()];
+    let observed = observation(
+        Target::Group { group: resized },
+        Some(type_check("m6i.xlarge", "m6i.2xlarge")),
+    );
+    let planned = plan(&cpu(), Remediation::Resize, &observed);
+    assert!(
+        matches!(
+            &planned.actions[1],
+            InstanceAction::ResizeGroup { from, to, .. }
+                if from == "m6i.xlarge" && to.as_str() == "m6i.2xlarge"
+        ),
+        "{planned:?}"
+    );
+    let mut mixed = group("m6i.large");
+    mixed.type_overrides = vec!["m6i.large".into(), "m7i.large".into()];
+    let observed = observation(
+        Target::Group { group: mixed },
+        Some(type_check("m6i.large", "m6i.xlarge")),
+    );
+    assert!(matches!(
+        plan(&cpu(), Remediation::Resize, &observed).decision,
+        Decision::Refused(r) if r.contains("several instance types (m6i.large, m7i.large)")
+    ));
 }
 
 #[test]

@@ -128,20 +128,20 @@ async fn apply_one(
         InstanceAction::ResizeGroup {
             group,
             launch_template,
-            from_version,
+            version,
+            from,
             to,
             min_healthy_percentage,
-            ..
         } => {
-            group::resize_group(
-                clients,
-                group.as_str(),
-                launch_template.as_str(),
-                *from_version,
+            let resize = group::GroupResize {
+                group: group.as_str(),
+                launch_template: launch_template.as_str(),
+                version,
+                from,
                 to,
-                *min_healthy_percentage,
-            )
-            .await
+                min_healthy_percentage: *min_healthy_percentage,
+            };
+            group::resize_group(clients, &resize).await
         }
         InstanceAction::GrowVolume {
             volume,
