@@ -41,6 +41,9 @@ log "unit and integration tests (moto $MOTO_VERSION on loopback, one server per 
 export REMEDIATOR_TEST_OUTPUT="$CACHE_DIR/test-output"
 rm -rf "$REMEDIATOR_TEST_OUTPUT"
 mkdir -p "$REMEDIATOR_TEST_OUTPUT"
+# The binaries the tests run (the CLI, the functions) belong to other packages than the tests:
+# `cargo test` builds their test harnesses, not them, so a warm target dir would hold stale ones.
+cargo build --workspace --all-targets --quiet
 set +e
 cargo test --workspace --all-targets 2>&1 | tee "$CACHE_DIR/last-test.log"
 status=${PIPESTATUS[0]}

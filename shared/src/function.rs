@@ -10,13 +10,16 @@
 //! - `REPORT_TOPIC_ARN`: the SNS topic every notable report is published to;
 //! - `FILESYSTEM_DOCUMENT`: the stack's SSM document that extends a filesystem after its volume
 //!   grew (both templates create it and set this); without it, a person extends it by hand;
+//! - `STACK_VPC_IDS`: the deployment's `StackVpcIds` (comma-separated), the VPCs IAM lets the
+//!   security-group function write in: a stack file naming other `vpcs` fails the cold start,
+//!   one naming none is pinned to them;
 //! - `METRICS_NAMESPACE`: the CloudWatch namespace (default `ChainlinkRemediator`);
 //! - `AWS_LAMBDA_LOG_FORMAT` / `AWS_LAMBDA_LOG_LEVEL`: Lambda's own logging controls.
 
 use crate::aws::{load_sdk_config, Clients};
 use crate::engine::{Capabilities, Engine};
 use crate::invocation::{handle_event, Retryable};
-use domain::ids::DocumentName;
+use domain::ids::{DocumentName, VpcId};
 use domain::metrics::{emf_documents, DEFAULT_NAMESPACE};
 use domain::report::{Report, Status};
 use domain::stack::{Mode, StackFile};
@@ -35,6 +38,8 @@ struct Settings {
     mode: Option<Mode>,
     report_topic: Option<String>,
     filesystem_document: Option<DocumentName>,
+    /// The deployment's VPCs (`STACK_VPC_IDS`), when it says.
+    deployed_vpcs: Option<Vec<VpcId>>,
     namespace: String,
 }
 
@@ -58,6 +63,16 @@ impl Settings {
                 })
             })
             .transpose()?;
+        let deployed_vpcs = var("STACK_VPC_IDS")
+            .map(|raw| {
+                raw.split(',')
+                    .map(|id| {
+                        VpcId::parse(id.trim())
+                            .ok_or_else(|| format!("STACK_VPC_IDS={raw:?}: {id:?} is not a VPC ID"))
+                    })
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .transpose()?;
         Ok(Self {
             stack_file: match var("STACK_FILE_PARAMETER") {
                 Some(name) => StackFileSource::Parameter(name),
@@ -68,6 +83,7 @@ impl Settings {
             mode,
             report_topic: var("REPORT_TOPIC_ARN"),
             filesystem_document,
+            deployed_vpcs,
             namespace: var("METRICS_NAMESPACE").unwrap_or_else(|| DEFAULT_NAMESPACE.into()),
         })
     }
@@ -163,6 +179,9 @@ pub async fn serve(capabilities: Capabilities) -> Result<(), Error> {
     if let Some(mode) = settings.mode {
         file.mode = mode;
     }
+    if let Some(deployed) = &settings.deployed_vpcs {
+        pin_to_deployed_vpcs(&mut file, deployed)?;
+    }
     for warning in &file.warnings {
         tracing::warn!(field = %warning.field, warning = %warning.message, "stack file warning");
     }
@@ -179,6 +198,30 @@ pub async fn serve(capabilities: Capabilities) -> Result<(), Error> {
         function.invoke(event.payload)
     }))
     .await
+}
+
+/// The stack file's VPCs against the deployment's: IAM lets the function write only in the
+/// deployment's (`ec2:Vpc`), so a file that names others would plan changes IAM refuses, and a
+/// file that names none is pinned to them (groups elsewhere are never admitted).
+fn pin_to_deployed_vpcs(file: &mut StackFile, deployed: &[VpcId]) -> Result<(), String> {
+    if file.vpcs.is_empty() {
+        file.vpcs = deployed.to_vec();
+        return Ok(());
+    }
+    fn sorted(ids: &[VpcId]) -> Vec<&str> {
+        let mut ids: Vec<&str> = ids.iter().map(VpcId::as_str).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        ids
+    }
+    if sorted(&file.vpcs) == sorted(deployed) {
+        return Ok(());
+    }
+    Err(format!(
+        "the stack file's [stack] vpcs ({}) are not the deployment's StackVpcIds ({}): the function may change security groups only in the deployment's; make them the same",
+        sorted(&file.vpcs).join(", "),
+        sorted(deployed).join(", ")
+    ))
 }
 
 /// The stack file, read once per cold start. An unreadable or invalid one is an error: the
@@ -295,6 +338,31 @@ pub fn message_for(report: &Report) -> String {
 mod tests {
     use super::*;
     use domain::report::Execution;
+
+    #[test]
+    fn the_stack_files_vpcs_must_be_the_deployments_or_none() {
+        let ids = |raw: &[&str]| raw.iter().map(|id| VpcId::new(*id)).collect::<Vec<_>>();
+        let deployed = ids(&["vpc-0a1b2c3d4e5f60718", "vpc-0b1b2c3d4e5f60718"]);
+        let load = |vpcs: &str| {
+            let text = include_str!("../../samples/stack.toml").replacen(
+                "name = \"demo\"",
+                &format!("name = \"demo\"\n{vpcs}"),
+                1,
+            );
+            StackFile::parse(&text, "samples/stack.toml").unwrap_or_else(|e| panic!("{e}"))
+        };
+        let mut silent = load("");
+        assert_eq!(pin_to_deployed_vpcs(&mut silent, &deployed), Ok(()));
+        assert_eq!(silent.vpcs, deployed, "a file naming none is pinned");
+        let mut same = load(r#"vpcs = ["vpc-0b1b2c3d4e5f60718", "vpc-0a1b2c3d4e5f60718"]"#);
+        assert_eq!(pin_to_deployed_vpcs(&mut same, &deployed), Ok(()));
+        let mut other = load(r#"vpcs = ["vpc-0c1b2c3d4e5f60718"]"#);
+        let error = pin_to_deployed_vpcs(&mut other, &deployed).unwrap_err();
+        assert!(
+            error.contains("(vpc-0c1b2c3d4e5f60718) are not the deployment's StackVpcIds (vpc-0a1b2c3d4e5f60718, vpc-0b1b2c3d4e5f60718)"),
+            "{error}"
+        );
+    }
     use domain::signal::Signal;
 
     /// What the summary tells a subscriber.

@@ -25,6 +25,9 @@ fn cold_start(moto: &Moto, env: &[(&str, &str)]) -> (Output, String) {
     (run, text)
 }
 
+/// A stack file whose `vpcs` are not the deployment's.
+const ELSEWHERE: &str = "/chainlink-remediator/elsewhere/stack.toml";
+
 /// A stack file that does not exist: only the parameter can make the cold start succeed.
 const NO_FILE: (&str, &str) = ("STACK_FILE", "/nonexistent/stack.toml");
 
@@ -36,7 +39,15 @@ async fn the_stack_file_is_read_from_its_ssm_parameter_at_cold_start() {
         .replace("name = \"demo\"", "name = \"from-parameter\"");
     ssm::put(&ssm::client(&moto).await, PARAMETER, &text).await;
 
-    let (_, output) = cold_start(&moto, &[NO_FILE, ("STACK_FILE_PARAMETER", PARAMETER)]);
+    // A stack file naming no VPCs is pinned to the deployment's.
+    let (_, output) = cold_start(
+        &moto,
+        &[
+            NO_FILE,
+            ("STACK_FILE_PARAMETER", PARAMETER),
+            ("STACK_VPC_IDS", "vpc-0a1b2c3d4e5f60718"),
+        ],
+    );
 
     assert!(
         output.contains("function ready stack=from-parameter"),
@@ -53,6 +64,14 @@ async fn an_invalid_or_missing_stack_file_fails_the_cold_start() {
         "[stack]\nname = \"demo\"\nmode = \"fix-everything\"\n",
     )
     .await;
+    let elsewhere = std::fs::read_to_string(repo_path("samples/stack.toml"))
+        .unwrap_or_else(|e| panic!("{e}"))
+        .replacen(
+            "name = \"demo\"",
+            "name = \"demo\"\nvpcs = [\"vpc-0c1b2c3d4e5f60718\"]",
+            1,
+        );
+    ssm::put(&ssm::client(&moto).await, ELSEWHERE, &elsewhere).await;
     let invalid_file = std::env::temp_dir().join(format!("invalid-{}.toml", std::process::id()));
     std::fs::write(&invalid_file, "[stack\nname = ").unwrap_or_else(|e| panic!("{e}"));
     let invalid_path = invalid_file.to_string_lossy().into_owned();
@@ -80,6 +99,23 @@ async fn an_invalid_or_missing_stack_file_fails_the_cold_start() {
             "no stack file at all",
             vec![NO_FILE],
             "/nonexistent/stack.toml",
+        ),
+        (
+            "a stack file naming other VPCs than the deployment's",
+            vec![
+                NO_FILE,
+                ("STACK_FILE_PARAMETER", ELSEWHERE),
+                ("STACK_VPC_IDS", "vpc-0a1b2c3d4e5f60718"),
+            ],
+            "are not the deployment's StackVpcIds (vpc-0a1b2c3d4e5f60718)",
+        ),
+        (
+            "a deployment VPC that is no VPC ID",
+            vec![(
+                "STACK_VPC_IDS",
+                "vpc-0a1b2c3d4e5f60718,sg-0a1b2c3d4e5f60718",
+            )],
+            "STACK_VPC_IDS",
         ),
     ] {
         let (run, output) = cold_start(&moto, &env);

@@ -233,8 +233,11 @@ export class RemediatorStack extends Stack {
         ? s.stackFile
         : path.posix.join(inputDir, ...relativeStackFile.split(path.sep));
 
+    const vpcIds = stackVpcIds(this);
     const environment: Record<string, string> = {
       REMEDIATOR_MODE: s.mode,
+      // The engine checks the stack file's vpcs against the VPCs IAM lets it write in.
+      STACK_VPC_IDS: Fn.join(',', vpcIds),
       REPORT_TOPIC_ARN: topic.topicArn,
       METRICS_NAMESPACE,
       ...(s.stackFileSource === 'bundled'
@@ -364,7 +367,7 @@ export class RemediatorStack extends Stack {
           resources: [arn('ec2', 'security-group', '*')],
           // Anyone may tag a group of their own into the stack; only the stack's VPCs (the
           // StackVpcIds parameter, given at deploy time) hold its groups.
-          conditions: { ...tagCondition, ArnLike: { 'ec2:Vpc': stackVpcArnPatterns(this) } },
+          conditions: { ...tagCondition, ArnLike: { 'ec2:Vpc': stackVpcArnPatterns(vpcIds) } },
         }),
       ],
       ['describe', 'securityGroups'],
@@ -928,19 +931,23 @@ export class RemediatorStack extends Stack {
 }
 
 /**
- * The `ec2:Vpc` patterns of the stack's VPCs, one per ID of the `StackVpcIds` deploy-time
- * parameter (as in the SAM template): the ID is the stack's network, given by whoever deploys
- * it, and no tag on a group can move a group into it.
+ * The stack's VPCs, from the `StackVpcIds` deploy-time parameter (as in the SAM template): the
+ * IDs are the stack's network, given by whoever deploys it, and no tag on a group can move a
+ * group into it.
  */
-function stackVpcArnPatterns(scope: Construct): string[] {
-  const ids = new CfnParameter(scope, 'StackVpcIds', {
+function stackVpcIds(scope: Construct): string[] {
+  return new CfnParameter(scope, 'StackVpcIds', {
     type: 'CommaDelimitedList',
     allowedPattern: '^vpc-[0-9a-f]{8,17}$',
     description:
       "The VPCs of the guarded stack (the stack file's [stack] vpcs); the security-group writes are allowed only on groups in them (ec2:Vpc), whatever a group's tags say.",
-  });
+  }).valueAsList;
+}
+
+/** The `ec2:Vpc` patterns of the stack's VPCs, one per ID. */
+function stackVpcArnPatterns(ids: string[]): string[] {
   const prefix = 'arn:*:ec2:*:*:vpc/';
-  return Fn.split(',', Fn.join('', [prefix, Fn.join(`,${prefix}`, ids.valueAsList)]));
+  return Fn.split(',', Fn.join('', [prefix, Fn.join(`,${prefix}`, ids)]));
 }
 
 /**

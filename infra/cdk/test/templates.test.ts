@@ -121,6 +121,8 @@ for (const [name, file] of templates) {
         assert.equal(env.METRICS_NAMESPACE, 'ChainlinkRemediator', id);
         assert.ok(env.REPORT_TOPIC_ARN, `${id} has REPORT_TOPIC_ARN`);
         assert.match(String(env.STACK_FILE), /stack\.toml$/, `${id} reads the bundled stack file`);
+        // The engine checks the stack file's vpcs against the ones IAM lets it write in.
+        assert.ok(JSON.stringify(env.STACK_VPC_IDS ?? null).includes('StackVpcIds'), `${id} gets STACK_VPC_IDS`);
         assert.equal(tags(fn)['chainlink:stack'], STACK, id);
         assert.equal(tags(fn)['chainlink:role'], 'remediator', id);
       }
