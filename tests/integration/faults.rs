@@ -68,8 +68,15 @@ trait Scenario: Sized {
 
     fn event(&self) -> Value;
 
-    /// Asserts the stack is no worse than before the run; `log` is the proxy's record of it.
-    async fn assert_not_worse(&self, moto: &Moto, log: &[Exchange], case: &str);
+    /// Asserts the stack is no worse than before the run; `log` is the proxy's record of it,
+    /// `report` the run's (none when the engine stopped on an error).
+    async fn assert_not_worse(
+        &self,
+        moto: &Moto,
+        log: &[Exchange],
+        report: Option<&Report>,
+        case: &str,
+    );
 
     /// Asserts the repair is complete (after a run without faults).
     async fn assert_repaired(&self, moto: &Moto, case: &str);
@@ -172,7 +179,9 @@ async fn run_matrix<S: Scenario>(operation: &str) {
             }
             (_, Err(error)) => assert!(error.is_retryable(), "{case}: {error} must be retryable"),
         }
-        seeded.assert_not_worse(&moto, &log, &case).await;
+        seeded
+            .assert_not_worse(&moto, &log, result.as_ref().ok(), &case)
+            .await;
 
         // Lambda retries the event once the fault has cleared: the repair completes.
         proxy.reset();
@@ -185,6 +194,33 @@ async fn run_matrix<S: Scenario>(operation: &str) {
             .unwrap_or_else(|e| panic!("{case}: retry: {e}"));
         assert_eq!(retry.status, Status::Converged, "{case}: retry: {retry}");
         seeded.assert_repaired(&moto, &case).await;
+    }
+}
+
+/// Whether the report's action of `kind` (`resize_instance`, `resize_group`) was applied.
+fn resize_applied(report: &Report, kind: &str) -> bool {
+    let json = serde_json::to_value(report).unwrap_or_else(|e| panic!("{e}"));
+    let mut applied = false;
+    visit_actions(&json, &mut |action| {
+        if action["action"] == kind && action["outcome"] == "applied" {
+            applied = true;
+        }
+    });
+    applied
+}
+
+/// Every `{ "action": …, "outcome": … }` object in a report's JSON (an action and its outcome,
+/// flattened).
+fn visit_actions(value: &Value, visit: &mut dyn FnMut(&Value)) {
+    match value {
+        Value::Object(map) => {
+            if map.contains_key("action") && map.contains_key("outcome") {
+                visit(value);
+            }
+            map.values().for_each(|v| visit_actions(v, visit));
+        }
+        Value::Array(items) => items.iter().for_each(|v| visit_actions(v, visit)),
+        _ => {}
     }
 }
 
@@ -316,7 +352,13 @@ impl Scenario for GroupRepair {
         )
     }
 
-    async fn assert_not_worse(&self, moto: &Moto, log: &[Exchange], case: &str) {
+    async fn assert_not_worse(
+        &self,
+        moto: &Moto,
+        log: &[Exchange],
+        _report: Option<&Report>,
+        case: &str,
+    ) {
         let stack = Self::observe(moto).await;
         let open = Self::open_flows(&stack);
         for flow in &self.open {
@@ -452,7 +494,13 @@ impl Scenario for ParameterRollback {
         sample_event("ssm-parameter-update.json", &[])
     }
 
-    async fn assert_not_worse(&self, moto: &Moto, _log: &[Exchange], case: &str) {
+    async fn assert_not_worse(
+        &self,
+        moto: &Moto,
+        _log: &[Exchange],
+        _report: Option<&Report>,
+        case: &str,
+    ) {
         let after = parameter_values(moto).await;
         assert_eq!(
             after.keys().collect::<Vec<_>>(),
@@ -592,7 +640,13 @@ impl Scenario for LabelValidSet {
         sample_event("ssm-parameter-create.json", &[])
     }
 
-    async fn assert_not_worse(&self, moto: &Moto, _log: &[Exchange], case: &str) {
+    async fn assert_not_worse(
+        &self,
+        moto: &Moto,
+        _log: &[Exchange],
+        _report: Option<&Report>,
+        case: &str,
+    ) {
         assert_eq!(
             parameter_values(moto).await,
             self.values,
@@ -647,12 +701,24 @@ impl Scenario for NodeResize {
         self.event.clone()
     }
 
-    async fn assert_not_worse(&self, moto: &Moto, log: &[Exchange], case: &str) {
+    async fn assert_not_worse(
+        &self,
+        moto: &Moto,
+        log: &[Exchange],
+        report: Option<&Report>,
+        case: &str,
+    ) {
         let ec2 = moto.ec2().await;
         let (state, instance_type) = fleet::state(&ec2, &self.node).await;
-        assert!(
-            ["m6i.large", "m6i.xlarge"].contains(&instance_type.as_str()),
-            "{case}: {instance_type}"
+        // The type follows the report: the new one only after a resize reported applied, the
+        // old one after any failure (the rollback puts it back).
+        let resized = report.is_some_and(|r| resize_applied(r, "resize_instance"));
+        let expected = if resized { "m6i.xlarge" } else { "m6i.large" };
+        assert_eq!(
+            instance_type,
+            expected,
+            "{case}: the report says the resize {}: {report:?}",
+            if resized { "applied" } else { "did not apply" }
         );
         if state != "running" {
             // Only when AWS refused every start, and then the record says so: the next
@@ -759,11 +825,23 @@ impl Scenario for GroupResize {
         )
     }
 
-    async fn assert_not_worse(&self, moto: &Moto, _log: &[Exchange], case: &str) {
+    async fn assert_not_worse(
+        &self,
+        moto: &Moto,
+        _log: &[Exchange],
+        report: Option<&Report>,
+        case: &str,
+    ) {
         let instance_type = self.group_type(moto).await;
+        let resized = report.is_some_and(|r| resize_applied(r, "resize_group"));
+        assert_eq!(
+            instance_type,
+            if resized { "m6i.xlarge" } else { "m6i.large" },
+            "{case}: the report says the resize {}",
+            if resized { "applied" } else { "did not apply" }
+        );
         assert!(
-            instance_type == "m6i.large"
-                || (instance_type == "m6i.xlarge" && self.started.num_calls() > 0),
+            !resized || self.started.num_calls() > 0,
             "{case}: the group launches {instance_type} without a refresh"
         );
         assert_eq!(
@@ -819,7 +897,13 @@ impl Scenario for DiskGrowth {
         self.event.clone()
     }
 
-    async fn assert_not_worse(&self, moto: &Moto, log: &[Exchange], case: &str) {
+    async fn assert_not_worse(
+        &self,
+        moto: &Moto,
+        log: &[Exchange],
+        _report: Option<&Report>,
+        case: &str,
+    ) {
         // One growth per incident: the engine makes at most one ModifyVolume call (the SDK may
         // retry that call's request after a lost answer, to the same size), never a second one.
         let calls_made = log

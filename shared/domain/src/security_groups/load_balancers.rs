@@ -10,67 +10,14 @@
 //! only reported, never changed: it belongs to whoever deployed it, and closing a listener or a
 //! group of theirs from here would break whatever else it serves.
 
+// The model lives with the rest of the observed stack; re-exported here, where it is used.
+pub use super::observed::{Listener, ObservedLoadBalancer, ObservedTargetGroup, Scheme, Target};
 use super::observed::{ObservedGroup, ObservedInstance, ObservedStack};
 use crate::ids::{InstanceId, LoadBalancerArn, RoleName, SecurityGroupId, TargetGroupArn};
 use crate::net::{Peer, PortRange, Protocol, Rule};
 use crate::stack::StackFile;
 use serde::Serialize;
 use std::fmt;
-
-/// A load balancer with a target group that has one of the stack's instances registered.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct ObservedLoadBalancer {
-    pub arn: LoadBalancerArn,
-    pub name: String,
-    pub scheme: Scheme,
-    /// Its security groups, as read by ID (a third party's groups carry no stack tag).
-    pub groups: Vec<ObservedGroup>,
-    pub listeners: Vec<Listener>,
-    /// Its target groups that have one of the stack's instances registered.
-    pub target_groups: Vec<ObservedTargetGroup>,
-}
-
-/// Whether the load balancer has public addresses.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Scheme {
-    InternetFacing,
-    Internal,
-}
-
-impl fmt::Display for Scheme {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::InternetFacing => "internet-facing",
-            Self::Internal => "internal",
-        })
-    }
-}
-
-/// A listener and the target groups its default action forwards to.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct Listener {
-    /// As Elastic Load Balancing names it: `HTTP`, `HTTPS`, `TCP`, `TLS`, `UDP`, `TCP_UDP`…
-    pub protocol: String,
-    pub port: u16,
-    pub forwards_to: Vec<TargetGroupArn>,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct ObservedTargetGroup {
-    pub arn: TargetGroupArn,
-    pub name: String,
-    /// As Elastic Load Balancing names it (`HTTP`, `TCP`…).
-    pub protocol: String,
-    pub targets: Vec<Target>,
-}
-
-/// An instance registered in a target group, on the port traffic is sent to.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct Target {
-    pub instance: InstanceId,
-    pub port: u16,
-}
 
 /// A security group named by its ID and its name.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]

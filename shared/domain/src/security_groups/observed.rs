@@ -5,14 +5,14 @@
 //! The planner reads only this, so it can be built by hand in tests and benchmarks.
 
 use crate::ids::{
-    InstanceId, NetworkAclId, NetworkInterfaceId, RoleName, SecurityGroupId, StackName, SubnetId,
-    VpcId,
+    InstanceId, LoadBalancerArn, NetworkAclId, NetworkInterfaceId, RoleName, SecurityGroupId,
+    StackName, SubnetId, TargetGroupArn, VpcId,
 };
 use crate::net::{PortRange, Protocol, Rule};
-use crate::security_groups::load_balancers::ObservedLoadBalancer;
 use ipnet::IpNet;
 use serde::Serialize;
 use std::collections::BTreeMap;
+use std::fmt;
 use std::net::IpAddr;
 
 #[derive(Clone, Debug, Serialize)]
@@ -159,4 +159,61 @@ impl ObservedStack {
             .iter()
             .filter(move |i| i.groups.contains(group))
     }
+}
+
+// ---- Load balancers in front of the stack's instances (`load_balancers` checks them) ----------
+
+/// A load balancer with a target group that has one of the stack's instances registered.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ObservedLoadBalancer {
+    pub arn: LoadBalancerArn,
+    pub name: String,
+    pub scheme: Scheme,
+    /// Its security groups, as read by ID (a third party's groups carry no stack tag).
+    pub groups: Vec<ObservedGroup>,
+    pub listeners: Vec<Listener>,
+    /// Its target groups that have one of the stack's instances registered.
+    pub target_groups: Vec<ObservedTargetGroup>,
+}
+
+/// Whether the load balancer has public addresses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Scheme {
+    InternetFacing,
+    Internal,
+}
+
+impl fmt::Display for Scheme {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::InternetFacing => "internet-facing",
+            Self::Internal => "internal",
+        })
+    }
+}
+
+/// A listener and the target groups its default action forwards to.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Listener {
+    /// As Elastic Load Balancing names it: `HTTP`, `HTTPS`, `TCP`, `TLS`, `UDP`, `TCP_UDP`…
+    pub protocol: String,
+    pub port: u16,
+    pub forwards_to: Vec<TargetGroupArn>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ObservedTargetGroup {
+    pub arn: TargetGroupArn,
+    pub name: String,
+    /// As Elastic Load Balancing names it (`HTTP`, `TCP`…).
+    pub protocol: String,
+    pub targets: Vec<Target>,
+}
+
+/// An instance registered in a target group, on the port traffic is sent to.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Target {
+    pub instance: InstanceId,
+    pub port: u16,
 }
