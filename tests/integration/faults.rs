@@ -269,6 +269,9 @@ fault_matrix! {
     group_record: GroupResize, "CreateOrUpdateTags";
     group_read: GroupResize, "DescribeAutoScalingGroups";
     group_update: GroupResize, "UpdateAutoScalingGroup";
+    node_replace_record: NodeReplace, "CreateTags";
+    node_replace_stop: NodeReplace, "StopInstances";
+    node_replace_start: NodeReplace, "StartInstances";
     disk_modify: DiskGrowth, "ModifyVolume";
     disk_extend: DiskGrowth, "SendCommand";
 }
@@ -771,6 +774,73 @@ impl Scenario for NodeResize {
                 "{case}: still {instance_type} after the retry: {record:?}"
             );
         }
+    }
+}
+
+/// A status-check alarm on a standalone node (`replace`): stop and start it, so that it comes
+/// back on another host. Never left stopped by a failure the engine could undo; same type.
+#[derive(Debug)]
+struct NodeReplace {
+    node: String,
+    event: Value,
+}
+
+impl Scenario for NodeReplace {
+    const CAPABILITIES: Capabilities = Capabilities::INSTANCES;
+
+    async fn seed(moto: &Moto) -> Self {
+        let node = demo_node(moto).await;
+        let event = real_alarm(
+            moto,
+            "alarm-eventbridge-status-check.json",
+            &[(SAMPLE_INSTANCE, node.as_str())],
+        )
+        .await;
+        NodeReplace { node, event }
+    }
+
+    fn event(&self) -> Value {
+        self.event.clone()
+    }
+
+    async fn assert_not_worse(
+        &self,
+        moto: &Moto,
+        log: &[Exchange],
+        _report: Option<&Report>,
+        case: &str,
+    ) {
+        let ec2 = moto.ec2().await;
+        let (state, instance_type) = fleet::state(&ec2, &self.node).await;
+        assert_eq!(instance_type, "m6i.large", "{case}: a replace keeps the type");
+        if state != "running" {
+            // Only when AWS refused every start; the record then says the remediation failed
+            // and the next delivery starts the node.
+            let started = log
+                .iter()
+                .any(|e| e.operation == "StartInstances" && e.took_effect());
+            assert!(
+                state == "stopped" && !started,
+                "{case}: left {state} though a start took effect: {:?}",
+                calls(log)
+            );
+            let record = fleet::instance_tag(&ec2, &self.node, REMEDIATION_TAG).await;
+            assert!(
+                record
+                    .as_deref()
+                    .is_some_and(|r| r.ends_with("outcome=failed")),
+                "{case}: stopped, and the record does not say the remediation failed: {record:?}"
+            );
+        }
+    }
+
+    async fn assert_repaired(&self, moto: &Moto, case: &str) {
+        let (state, instance_type) = fleet::state(&moto.ec2().await, &self.node).await;
+        assert_eq!(
+            (state.as_str(), instance_type.as_str()),
+            ("running", "m6i.large"),
+            "{case}"
+        );
     }
 }
 
