@@ -138,6 +138,7 @@ fn record(remediation: Remediation, minutes_ago: i64, incident: &str) -> Remedia
         at: now() - chrono::Duration::minutes(minutes_ago),
         incident: incident.into(),
         outcome: RecordOutcome::Started,
+        step: None,
     }
 }
 
