@@ -669,7 +669,7 @@ impl Scenario for NodeResize {
             assert!(
                 record
                     .as_deref()
-                    .is_some_and(|r| r.ends_with("outcome=failed")),
+                    .is_some_and(|r| r.contains("outcome=failed step=")),
                 "{case}: stopped, and the record does not say the remediation failed: {record:?}"
             );
         }
@@ -701,7 +701,7 @@ impl Scenario for NodeResize {
             assert!(
                 record
                     .as_deref()
-                    .is_some_and(|r| r.ends_with("outcome=failed")),
+                    .is_some_and(|r| r.contains("outcome=failed step=")),
                 "{case}: still {instance_type} after the retry: {record:?}"
             );
         }

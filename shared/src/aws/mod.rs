@@ -153,7 +153,11 @@ where
         ),
         SdkError::ServiceError(service) => {
             let inner = service.err();
-            let code = inner.code().unwrap_or("Unknown").to_string();
+            let code = inner
+                .code()
+                .filter(|code| !code.is_empty())
+                .unwrap_or("Unknown")
+                .to_string();
             let retryable = is_retryable_code(&code) || status.is_some_and(|s| s >= 500);
             let message = inner.message().unwrap_or_default();
             (
