@@ -273,6 +273,12 @@ async fn reports_name_the_command_show_warnings_and_name_groups() {
     let ec2 = moto.ec2().await;
     let stack = SeededStack::healthy(&ec2, "demo").await;
     seed::allow(&ec2, &stack.node, &[rule::tcp(6688, "0.0.0.0/0")]).await;
+    ssm::put_all(
+        &ssm::client(&moto).await,
+        "/chainlink/demo/",
+        &ssm::valid_legacy(),
+    )
+    .await;
     let warned = write_temp(
         "warned.toml",
         &std::fs::read_to_string(repo_path("samples/stack.toml"))
