@@ -36,8 +36,9 @@ fn write_temp(name: &str, content: &str) -> String {
     path.display().to_string()
 }
 
-#[tokio::test]
-async fn plan_then_apply_then_apply_again() {
+/// The demo stack with the node's UI open to the world and a valid parameter set: one revoke
+/// to plan, nothing else wrong.
+async fn node_ui_open_to_the_world() -> (Moto, aws_sdk_ec2::Client, SeededStack) {
     let moto = Moto::start();
     let ec2 = moto.ec2().await;
     let stack = SeededStack::healthy(&ec2, "demo").await;
@@ -48,6 +49,12 @@ async fn plan_then_apply_then_apply_again() {
         &ssm::valid_legacy(),
     )
     .await;
+    (moto, ec2, stack)
+}
+
+#[tokio::test]
+async fn plan_then_apply_then_apply_again() {
+    let (moto, ec2, stack) = node_ui_open_to_the_world().await;
 
     let plan = remediator(&moto, &["plan", "--stack", &sample_stack(), "--json"]);
     assert_eq!(plan.status.code(), Some(0), "{}", text(&plan.stderr));
@@ -269,16 +276,7 @@ async fn aws_that_cannot_be_read_still_prints_one_json_document() {
 /// in the JSON), and names each group by its name and role next to its ID.
 #[tokio::test]
 async fn reports_name_the_command_show_warnings_and_name_groups() {
-    let moto = Moto::start();
-    let ec2 = moto.ec2().await;
-    let stack = SeededStack::healthy(&ec2, "demo").await;
-    seed::allow(&ec2, &stack.node, &[rule::tcp(6688, "0.0.0.0/0")]).await;
-    ssm::put_all(
-        &ssm::client(&moto).await,
-        "/chainlink/demo/",
-        &ssm::valid_legacy(),
-    )
-    .await;
+    let (moto, _, stack) = node_ui_open_to_the_world().await;
     let warned = write_temp(
         "warned.toml",
         &std::fs::read_to_string(repo_path("samples/stack.toml"))
