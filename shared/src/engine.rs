@@ -93,7 +93,8 @@ impl Engine {
         if self.capabilities.instances {
             Box::pin(run.capability(&Instances, &signal)).await?;
         }
-        let report = Report::new(execution, self.file.mode, signal, run.reports, run.skipped);
+        let report = Report::new(execution, self.file.mode, signal, run.reports, run.skipped)
+            .with_warnings(&self.file.warnings);
         tracing::info!(
             signal_id = %report.signal.id,
             origin = %report.signal.origin,

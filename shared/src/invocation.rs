@@ -26,8 +26,15 @@ impl Retryable {
     }
 }
 
+/// A function's invocation: its reports are headed `handle`, as `remediator handle`'s are.
 pub async fn handle_event(engine: &Engine, event: serde_json::Value) -> Result<Report, Retryable> {
-    run_event(engine, event, Execution::Apply).await
+    match run_event(engine, event, Execution::Apply).await {
+        Ok(report) => Ok(report.with_command("handle")),
+        Err(Retryable { error, report }) => Err(Retryable {
+            error,
+            report: report.map(|report| Box::new(report.with_command("handle"))),
+        }),
+    }
 }
 
 /// `handle_event`, or its preview: `Execution::Plan` observes and plans only.
@@ -41,7 +48,8 @@ pub async fn run_event(
         Ok(signal) => signal,
         Err(error) => {
             tracing::warn!(error = %error, "event rejected");
-            return Ok(Report::rejected(execution, mode, error.to_string()));
+            return Ok(Report::rejected(execution, mode, error.to_string())
+                .with_warnings(&engine.stack_file().warnings));
         }
     };
     run_signal(engine, signal, execution).await
@@ -70,7 +78,8 @@ pub async fn run_signal(
         }),
         Err(error) => {
             tracing::error!(error = %error, "the stacks could not be read");
-            Ok(Report::unreadable(execution, mode, error))
+            Ok(Report::unreadable(execution, mode, error)
+                .with_warnings(&engine.stack_file().warnings))
         }
     }
 }

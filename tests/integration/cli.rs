@@ -36,8 +36,9 @@ fn write_temp(name: &str, content: &str) -> String {
     path.display().to_string()
 }
 
-#[tokio::test]
-async fn plan_then_apply_then_apply_again() {
+/// The demo stack with the node's UI open to the world and a valid parameter set: one revoke
+/// to plan, nothing else wrong.
+async fn node_ui_open_to_the_world() -> (Moto, aws_sdk_ec2::Client, SeededStack) {
     let moto = Moto::start();
     let ec2 = moto.ec2().await;
     let stack = SeededStack::healthy(&ec2, "demo").await;
@@ -48,6 +49,12 @@ async fn plan_then_apply_then_apply_again() {
         &ssm::valid_legacy(),
     )
     .await;
+    (moto, ec2, stack)
+}
+
+#[tokio::test]
+async fn plan_then_apply_then_apply_again() {
+    let (moto, ec2, stack) = node_ui_open_to_the_world().await;
 
     let plan = remediator(&moto, &["plan", "--stack", &sample_stack(), "--json"]);
     assert_eq!(plan.status.code(), Some(0), "{}", text(&plan.stderr));
@@ -118,6 +125,8 @@ async fn handle_runs_the_function_path_for_an_event_file() {
 
     assert_eq!(handled.status.code(), Some(0), "{}", text(&handled.stderr));
     let report = json(&handled);
+    assert_eq!(report["command"], "handle");
+    assert_eq!(report["warnings"], Value::Array(Vec::new()));
     assert_eq!(report["signal"]["origin"], "config:AWS::EC2::SecurityGroup");
     assert_eq!(report["status"], "converged");
     assert_eq!(
@@ -175,7 +184,164 @@ async fn bad_input_exits_2_naming_the_problem() {
             said.contains(message),
             "{args:?}: expected {message:?} in {said}"
         );
+        // With --json, the same failure as the one document on stdout.
+        let mut args = args.clone();
+        args.push("--json");
+        let output = remediator(&moto, &args);
+        assert_eq!(output.status.code(), Some(2), "{args:?}");
+        let report = one_document(&output);
+        assert_eq!(report["status"], "rejected", "{args:?}: {report}");
+        assert!(
+            report["error"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains(message)),
+            "{args:?}: expected {message:?} in {report}"
+        );
+        assert!(
+            report["error"]["code"]
+                .as_str()
+                .is_some_and(|c| !c.is_empty()),
+            "{report}"
+        );
+        assert!(report["warnings"].is_array(), "{report}");
     }
+}
+
+/// AWS answering an error with no code and no message (the SDK's `Unknown:`): `--json` still
+/// prints its one document, with the failure and what is known about the call (its HTTP
+/// status, its request ID); exit 1. A failure a retry could fix says so on stderr.
+#[tokio::test]
+async fn aws_that_cannot_be_read_still_prints_one_json_document() {
+    use tests::{Fault, FaultProxy, Schedule};
+    let moto = Moto::start();
+    SeededStack::healthy(&moto.ec2().await, "demo").await;
+    let proxy = FaultProxy::start(&moto.endpoint);
+    proxy.fail(
+        "DescribeSecurityGroups",
+        Schedule::Always,
+        Fault::Refuse {
+            status: 400,
+            code: "",
+            message: "",
+        },
+    );
+    let run = |command: &str| {
+        tests::output::run(
+            std::process::Command::new(remediator_binary())
+                .args([command, "--stack", &sample_stack(), "--json"])
+                .envs(tests::binary_env(&proxy.endpoint))
+                .env("AWS_MAX_ATTEMPTS", "1"),
+        )
+    };
+
+    for command in ["plan", "apply"] {
+        let output = run(command);
+        assert_eq!(output.status.code(), Some(1), "{}", text(&output.stderr));
+        let report = one_document(&output);
+        assert_eq!(report["status"], "failed", "{report}");
+        assert_eq!(report["command"], command, "{report}");
+        let error = &report["error"];
+        assert_eq!(error["operation"], "DescribeSecurityGroups", "{report}");
+        assert_eq!(error["code"], "Unknown", "{report}");
+        let message = error["message"].as_str().unwrap_or_default();
+        for known in [
+            "DescribeSecurityGroups answered without a message",
+            "HTTP status 400",
+            "request ID 00000000-0000-4000-8000-fa0170000000",
+        ] {
+            assert!(message.contains(known), "{known:?} in {message:?}");
+        }
+    }
+
+    proxy.reset();
+    proxy.fail(
+        "DescribeSecurityGroups",
+        Schedule::Always,
+        Fault::InternalError,
+    );
+    let output = run("plan");
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output.stderr));
+    let report = one_document(&output);
+    assert_eq!(report["status"], "failed", "{report}");
+    assert_eq!(report["error"]["code"], "InternalError", "{report}");
+    assert_eq!(report["error"]["retryable"], true, "{report}");
+    assert!(
+        text(&output.stderr).contains("a Lambda function would run the event again"),
+        "{}",
+        text(&output.stderr)
+    );
+}
+
+/// Every report is headed by the command that ran, shows the stack file's warnings first (and
+/// in the JSON), and names each group by its name and role next to its ID.
+#[tokio::test]
+async fn reports_name_the_command_show_warnings_and_name_groups() {
+    let (moto, _, stack) = node_ui_open_to_the_world().await;
+    let warned = write_temp(
+        "warned.toml",
+        &std::fs::read_to_string(repo_path("samples/stack.toml"))
+            .unwrap_or_default()
+            .replace(
+                "db = { description = \"PostgreSQL database of the node\" }",
+                "db = { description = \"PostgreSQL database of the node\" }\nspare = { description = \"nothing uses it\" }",
+            ),
+    );
+
+    let plan = remediator(&moto, &["plan", "--stack", &warned, "--json"]);
+    assert_eq!(plan.status.code(), Some(0), "{}", text(&plan.stderr));
+    let report = json(&plan);
+    assert_eq!(report["command"], "plan");
+    assert_eq!(report["warnings"][0]["field"], "roles.spare", "{report}");
+    assert!(
+        report["warnings"][0]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("no flow")),
+        "{report}"
+    );
+    let label = &report["stacks"][0]["groups"][stack.node.as_str()];
+    assert_eq!(label["role"], "node", "{report}");
+    let name = label["name"].as_str().unwrap_or_default().to_string();
+    assert!(!name.is_empty(), "{report}");
+    assert_eq!(
+        report["stacks"][0]["actions"][0]["group"],
+        stack.node.as_str(),
+        "the group field keeps its ID"
+    );
+
+    let plan = remediator(&moto, &["plan", "--stack", &warned]);
+    let printed = text(&plan.stdout);
+    let mut lines = printed.lines();
+    assert!(
+        lines
+            .next()
+            .is_some_and(|l| l.starts_with("chainlink-remediator plan · mode")),
+        "{printed}"
+    );
+    assert!(
+        lines
+            .next()
+            .is_some_and(|l| l.contains("warning: stack file roles.spare: no flow")),
+        "the warnings come first: {printed}"
+    );
+    assert!(
+        printed.contains(&format!("revoke on {} ({name}, role node):", stack.node)),
+        "{printed}"
+    );
+
+    let event = write_temp(
+        "scheduled.json",
+        &std::fs::read_to_string(repo_path("samples/events/schedule.json")).unwrap_or_default(),
+    );
+    let handled = remediator(&moto, &["handle", "--stack", &warned, "--event", &event]);
+    let printed = text(&handled.stdout);
+    assert!(
+        printed.starts_with("chainlink-remediator handle · mode"),
+        "handle is not headed apply: {printed}"
+    );
+    assert!(
+        printed.contains("warning: stack file roles.spare"),
+        "{printed}"
+    );
 }
 
 #[tokio::test]

@@ -738,7 +738,7 @@ impl Scenario for NodeResize {
             assert!(
                 record
                     .as_deref()
-                    .is_some_and(|r| r.ends_with("outcome=failed")),
+                    .is_some_and(|r| r.contains("outcome=failed step=")),
                 "{case}: stopped, and the record does not say the remediation failed: {record:?}"
             );
         }
@@ -770,7 +770,7 @@ impl Scenario for NodeResize {
             assert!(
                 record
                     .as_deref()
-                    .is_some_and(|r| r.ends_with("outcome=failed")),
+                    .is_some_and(|r| r.contains("outcome=failed step=")),
                 "{case}: still {instance_type} after the retry: {record:?}"
             );
         }

@@ -220,6 +220,8 @@ struct DiskRun {
     grown: i32,
     report: Report,
     calls: Vec<String>,
+    /// The same event delivered again after the run.
+    replay: Report,
 }
 
 async fn disk_alarm(document: Option<shared::domain::ids::DocumentName>) -> DiskRun {
@@ -229,8 +231,9 @@ async fn disk_alarm(document: Option<shared::domain::ids::DocumentName>) -> Disk
     let engine = engine(moto.clients().await, sample_stack()).with_filesystem_document(document);
     let event = alarm(&moto, "alarm-sns-disk.json", &node).await;
     let recording = moto.start_recording();
-    let report = handle(&engine, event).await;
+    let report = handle(&engine, event.clone()).await;
     let calls = recording.mutating_calls();
+    let replay = handle(&engine, event).await;
     let grown = before + (before + 1) / 2;
     assert_eq!(
         fleet::root_volume(&moto.ec2().await, &node).await,
@@ -245,6 +248,7 @@ async fn disk_alarm(document: Option<shared::domain::ids::DocumentName>) -> Disk
         grown,
         report,
         calls,
+        replay,
     }
 }
 
@@ -313,6 +317,7 @@ async fn without_a_filesystem_document_the_volume_grows_and_a_person_extends_the
         volume,
         report,
         calls,
+        replay,
         ..
     } = disk_alarm(None).await;
 
@@ -334,7 +339,31 @@ async fn without_a_filesystem_document_the_volume_grows_and_a_person_extends_the
     }
     // The volume grew: a retry of the event must not grow it again.
     let record = fleet::instance_tag(&moto.ec2().await, &node, REMEDIATION_TAG).await;
-    assert!(record.is_some_and(|r| r.ends_with("outcome=failed")));
+    assert!(
+        record
+            .as_deref()
+            .is_some_and(|r| r.ends_with("outcome=failed step=extend_filesystem")),
+        "{record:?}"
+    );
+    // One story: the report says a retry will not act again, and the replay says why.
+    assert!(
+        text.contains(
+            "recorded as failed at extend_filesystem: a retry of the event will not act again"
+        ),
+        "{text}"
+    );
+    assert!(
+        report.retry_note().contains(
+            "the retry will not act again: the incident is recorded as failed at extend_filesystem"
+        ),
+        "{}",
+        report.retry_note()
+    );
+    let said = decision(&replay);
+    assert!(
+        said.contains("handled before: failed at extend_filesystem, see the report of"),
+        "{said}"
+    );
 }
 
 #[tokio::test]
@@ -517,7 +546,7 @@ async fn a_refused_instance_refresh_is_reported_with_what_the_group_now_does() {
     assert!(
         record
             .as_deref()
-            .is_some_and(|r| r.ends_with("outcome=rolled-back")),
+            .is_some_and(|r| r.ends_with("outcome=rolled-back step=resize_group")),
         "{record:?}"
     );
 }
@@ -630,7 +659,7 @@ async fn a_failed_start_in_the_middle_of_a_resize_leaves_the_node_running_on_its
     assert!(
         fleet::instance_tag(&moto.ec2().await, &node, REMEDIATION_TAG)
             .await
-            .is_some_and(|r| r.ends_with("outcome=rolled-back")),
+            .is_some_and(|r| r.ends_with("outcome=rolled-back step=resize_instance")),
         "the node is as it was: the retry of the event may resize it"
     );
     let text = report.to_string();
@@ -824,7 +853,7 @@ async fn a_stop_that_outlasts_the_wait_leaves_the_node_running_on_its_old_type()
     assert!(
         fleet::instance_tag(&moto.ec2().await, &node, REMEDIATION_TAG)
             .await
-            .is_some_and(|r| r.ends_with("outcome=rolled-back")),
+            .is_some_and(|r| r.ends_with("outcome=rolled-back step=resize_instance")),
         "the node is as it was"
     );
 }

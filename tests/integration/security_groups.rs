@@ -824,7 +824,7 @@ async fn a_group_of_another_vpc_or_not_accepted_in_its_role_is_never_admitted() 
     );
     assert!(
         report.to_string().contains(&format!(
-            "not admitted: {outsider} ({elsewhere}, role node)"
+            "not admitted: {outsider} (outsider, {elsewhere}, role node)"
         )),
         "{report}"
     );
@@ -933,8 +933,9 @@ async fn a_database_admitting_the_vpc_cidr_is_reached_and_an_edge_role_is_guarde
     let text = report.to_string();
     assert!(
         text.contains(&format!(
-            "open at {}: admitted by ingress rule tcp 5432 from 10.0.0.0/16",
-            stack.db
+            "{} (demo-node, role node) → {db} (demo-db, role db): open at {db} (demo-db, role db): admitted by ingress rule tcp 5432 from 10.0.0.0/16",
+            stack.node,
+            db = stack.db
         )),
         "{text}"
     );

@@ -48,6 +48,10 @@ pub struct ActionOutcome {
     /// undid it. Decides how the remediation's record is closed.
     #[serde(skip)]
     pub left_as_it_was: bool,
+    /// On an alarm remediation's failed step: how its record was closed on the resource, when
+    /// the write succeeded. Decides what a retry of the event does.
+    #[serde(skip)]
+    pub record_closed: Option<crate::instances::RecordOutcome>,
 }
 
 impl ActionOutcome {
@@ -61,6 +65,7 @@ impl ActionOutcome {
             detail: None,
             recovery: None,
             left_as_it_was: false,
+            record_closed: None,
         }
     }
 

@@ -6,7 +6,7 @@ use crate::ids::StackName;
 use crate::instances::Decision;
 use crate::outcome::Outcome;
 use crate::signal::{Signal, SignalKind};
-use crate::stack::Mode;
+use crate::stack::{Mode, Problem};
 use crate::Error;
 use chainlink::{FindingCode, Severity};
 use serde::Serialize;
@@ -132,13 +132,75 @@ impl Status {
 
 #[derive(Clone, Debug, Serialize)]
 pub struct Report {
+    /// The command that ran (`plan`, `apply`, `validate`, `handle`); a function's runs are
+    /// `handle`.
+    pub command: String,
     pub execution: Execution,
-    pub mode: Mode,
+    /// The stack file's mode; absent when the stack file could not be loaded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mode: Option<Mode>,
     pub signal: Signal,
     pub status: Status,
+    /// Why the run stopped before any stack was reported: bad input, or AWS that could not be
+    /// read. Failures of single actions are in the stacks' sections.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<RunError>,
+    /// The stack file's warnings: it loaded, but something in it deserves a look.
+    pub warnings: Vec<Problem>,
     pub stacks: Vec<StackReport>,
     /// Parts of the signal that called for nothing, with the reason.
     pub skipped: Vec<String>,
+}
+
+/// Why a whole run stopped: the same fields as an action's error (`code`, `message`,
+/// `retryable`, and the AWS operation when AWS answered), so one parser reads both.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct RunError {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub operation: Option<&'static str>,
+    pub code: String,
+    pub message: String,
+    pub retryable: bool,
+}
+
+impl RunError {
+    /// Input the run cannot use (stack file, event file, arguments, environment): exit 2.
+    pub fn bad_input(code: &str, message: impl Into<String>) -> Self {
+        Self {
+            operation: None,
+            code: code.to_string(),
+            message: message.into(),
+            retryable: false,
+        }
+    }
+}
+
+impl From<&Error> for RunError {
+    fn from(error: &Error) -> Self {
+        Self {
+            operation: Some(error.operation()),
+            code: error.code().to_string(),
+            message: error.message(),
+            retryable: error.is_retryable(),
+        }
+    }
+}
+
+impl fmt::Display for RunError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.operation {
+            Some(operation) => write!(f, "{operation} failed: {}: {}", self.code, self.message),
+            None => write!(f, "{}", self.message),
+        }
+    }
+}
+
+fn default_command(execution: Execution) -> String {
+    match execution {
+        Execution::Plan => "plan",
+        Execution::Apply => "apply",
+    }
+    .to_string()
 }
 
 impl Report {
@@ -169,10 +231,13 @@ impl Report {
             Status::Converged
         };
         Self {
+            command: default_command(execution),
             execution,
-            mode,
+            mode: Some(mode),
             signal,
             status,
+            error: None,
+            warnings: Vec::new(),
             stacks,
             skipped,
         }
@@ -181,25 +246,53 @@ impl Report {
     /// A report for an event that could not be used: nothing was read or changed.
     pub fn rejected(execution: Execution, mode: Mode, reason: String) -> Self {
         Self {
-            execution,
-            mode,
-            signal: unusable_event(&reason),
-            status: Status::Rejected,
-            stacks: Vec::new(),
-            skipped: vec![reason],
+            mode: Some(mode),
+            ..Self::bad_input(execution, RunError::bad_input("EventRejected", reason))
         }
     }
 
-    /// A report for a run that could not read the stacks, for a reason retrying cannot fix.
+    /// A report for input the run could not use before reading anything: a stack file that
+    /// does not load, an unreadable event file, a bad argument. Status `rejected` (exit 2).
+    pub fn bad_input(execution: Execution, error: RunError) -> Self {
+        Self {
+            command: default_command(execution),
+            execution,
+            mode: None,
+            signal: unusable_event(&error.message),
+            status: Status::Rejected,
+            skipped: vec![error.message.clone()],
+            error: Some(error),
+            warnings: Vec::new(),
+            stacks: Vec::new(),
+        }
+    }
+
+    /// A report for a run that could not read the stacks: status `failed` (exit 1), with
+    /// AWS's error, whether or not a retry can help.
     pub fn unreadable(execution: Execution, mode: Mode, error: Error) -> Self {
         Self {
+            command: default_command(execution),
             execution,
-            mode,
+            mode: Some(mode),
             signal: unusable_event("the stacks could not be read"),
             status: Status::Failed,
+            error: Some(RunError::from(&error)),
+            warnings: Vec::new(),
             stacks: Vec::new(),
             skipped: vec![format!("the stacks could not be read: {error}")],
         }
+    }
+
+    /// Names the command that ran, in the heading and the JSON.
+    pub fn with_command(mut self, command: &str) -> Self {
+        self.command = command.to_string();
+        self
+    }
+
+    /// The stack file's warnings, shown first.
+    pub fn with_warnings(mut self, warnings: &[Problem]) -> Self {
+        self.warnings = warnings.to_vec();
+        self
     }
 
     pub fn to_json(&self) -> String {
@@ -220,6 +313,32 @@ impl Report {
                 failed.chain(unreadable)
             })
             .find(|error| error.is_retryable())
+    }
+
+    /// What Lambda's retry of a run that failed with a retryable error would do, told as the
+    /// report and a replay of the incident tell it: an alarm remediation whose failed step
+    /// closed its record as rolled back acts again; one recorded as failed (or whose record
+    /// could not be closed) does not; anything else is re-read and redone where still needed.
+    pub fn retry_note(&self) -> String {
+        let failed_step = self
+            .stacks
+            .iter()
+            .filter_map(|stack| stack.instances.as_ref())
+            .flat_map(|instances| &instances.actions)
+            .find(|step| step.outcome.is_failed());
+        match failed_step {
+            Some(step) => match step.outcome.record_closed {
+                Some(crate::instances::RecordOutcome::RolledBack) => format!(
+                    "a Lambda function would retry this event, and the retry acts again: the attempt is recorded as rolled back after {} failed",
+                    step.action.kind()
+                ),
+                _ => format!(
+                    "a Lambda function would retry this event, but the retry will not act again: the incident is recorded as failed at {}",
+                    step.action.kind()
+                ),
+            },
+            None => "a Lambda function would retry this event: the retry re-reads the stacks and does what is still needed".to_string(),
+        }
     }
 
     pub fn count(&self, pick: impl Fn(&Outcome) -> bool) -> usize {
@@ -243,15 +362,26 @@ fn unusable_event(reason: &str) -> Signal {
 
 impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let execution = match self.execution {
-            Execution::Plan => "plan",
-            Execution::Apply => "apply",
-        };
+        let mode = self
+            .mode
+            .map_or(String::new(), |mode| format!(" · mode {mode}"));
         writeln!(
             f,
-            "chainlink-remediator {execution} · mode {} · signal {}",
-            self.mode, self.signal
+            "chainlink-remediator {}{mode} · signal {}",
+            self.command, self.signal
         )?;
+        for warning in &self.warnings {
+            writeln!(f, "  warning: stack file {warning}")?;
+        }
+        // Said once: a rejected event's reason and an unreadable run's error are also its
+        // `skipped` entry.
+        if let Some(error) = self
+            .error
+            .as_ref()
+            .filter(|e| !self.skipped.iter().any(|s| s.ends_with(&e.to_string())))
+        {
+            writeln!(f, "  error: {error}")?;
+        }
         for reason in &self.skipped {
             writeln!(f, "  no-op: {reason}")?;
         }
@@ -265,7 +395,7 @@ impl fmt::Display for Report {
             Status::Planned => format!(
                 "planned: {} action(s) not applied ({})",
                 self.count(|o| *o == Outcome::Planned),
-                if self.mode == Mode::Report {
+                if self.mode == Some(Mode::Report) {
                     "the stack file is in report mode"
                 } else {
                     "run apply to enforce"
@@ -279,12 +409,15 @@ impl fmt::Display for Report {
                 "invalid: {}; fix them by hand",
                 self.invalid_causes().join("; ")
             ),
+            Status::Failed if self.error.is_some() => {
+                "failed: AWS could not be read; nothing was changed".to_string()
+            }
             Status::Failed => format!(
                 "failed: {} action(s) failed; see above",
                 self.count(|o| matches!(o, Outcome::Failed { .. }))
             ),
             Status::Rejected => {
-                "rejected: the event could not be used; nothing was read or changed".to_string()
+                "rejected: the input could not be used; nothing was read or changed".to_string()
             }
         };
         // Report-only findings, like a flow a network ACL blocks, leave the status alone; the

@@ -237,3 +237,51 @@ fn a_rollback_refused_for_its_key_says_so_in_the_summary() {
     );
     assert!(!text.contains("no earlier valid values exist"), "{text}");
 }
+
+#[test]
+fn a_report_names_its_command_and_shows_the_warnings_first() {
+    let warning = domain::stack::Problem {
+        field: "roles.bastion".into(),
+        message: "no flow, forbidden entry or exception names this role".into(),
+    };
+    let report = half_done(false)
+        .with_command("handle")
+        .with_warnings(std::slice::from_ref(&warning));
+    let text = report.to_string();
+    let mut lines = text.lines();
+    assert!(
+        lines
+            .next()
+            .is_some_and(|l| l.starts_with("chainlink-remediator handle · mode enforce")),
+        "{text}"
+    );
+    assert_eq!(
+        lines.next(),
+        Some("  warning: stack file roles.bastion: no flow, forbidden entry or exception names this role")
+    );
+    let json: serde_json::Value = serde_json::from_str(&report.to_json()).unwrap_or_default();
+    assert_eq!(json["command"], "handle");
+    assert_eq!(json["warnings"][0]["field"], "roles.bastion");
+}
+
+#[test]
+fn bad_input_is_one_rejected_report_with_its_error() {
+    let report = Report::bad_input(
+        Execution::Plan,
+        domain::report::RunError::bad_input("StackFile", "cannot read stack file x.toml"),
+    );
+    assert_eq!(report.status, Status::Rejected);
+    assert_eq!(report.status.exit_code(), 2);
+    let json: serde_json::Value = serde_json::from_str(&report.to_json()).unwrap_or_default();
+    assert_eq!(json["error"]["code"], "StackFile");
+    assert_eq!(json["error"]["retryable"], false);
+    assert!(json.get("mode").is_none(), "no stack file, no mode: {json}");
+    assert!(report.to_string().contains("cannot read stack file x.toml"));
+}
+
+#[test]
+fn a_retry_without_an_alarm_remediation_redoes_what_is_still_needed() {
+    assert!(half_done(true)
+        .retry_note()
+        .contains("the retry re-reads the stacks and does what is still needed"));
+}

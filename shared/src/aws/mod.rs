@@ -10,6 +10,7 @@ use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, ConfigLoader, SdkConfig};
 use aws_runtime::retries::classifiers::{THROTTLING_ERRORS, TRANSIENT_ERRORS};
 use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_ec2::operation::RequestId;
 use aws_sdk_ec2::types::{Filter, Tag};
 use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
@@ -134,6 +135,15 @@ where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {
     let status = error.raw_response().map(|r| r.status().as_u16());
+    let request_id = match &error {
+        SdkError::ServiceError(service) => service
+            .err()
+            .meta()
+            .request_id()
+            .or_else(|| error.request_id()),
+        _ => error.request_id(),
+    }
+    .map(str::to_string);
     let (code, message, retryable) = match &error {
         SdkError::TimeoutError(_) => ("Timeout".into(), "the call timed out".into(), true),
         SdkError::DispatchFailure(failure) => (
@@ -143,11 +153,16 @@ where
         ),
         SdkError::ServiceError(service) => {
             let inner = service.err();
-            let code = inner.code().unwrap_or("Unknown").to_string();
+            let code = inner
+                .code()
+                .filter(|code| !code.is_empty())
+                .unwrap_or("Unknown")
+                .to_string();
             let retryable = is_retryable_code(&code) || status.is_some_and(|s| s >= 500);
+            let message = inner.message().unwrap_or_default();
             (
                 code,
-                inner.message().unwrap_or_default().to_string(),
+                message_or_what_is_known(message, operation, status, request_id.as_deref()),
                 retryable,
             )
         }
@@ -164,6 +179,28 @@ where
         message,
         retryable,
     }
+}
+
+/// AWS's message, or, when it gave none (an `Unknown` error with an empty body, say), what is
+/// known about the failed call: a report never shows an empty message.
+fn message_or_what_is_known(
+    message: &str,
+    operation: &str,
+    status: Option<u16>,
+    request_id: Option<&str>,
+) -> String {
+    if !message.trim().is_empty() {
+        return message.to_string();
+    }
+    let mut known = vec![format!("{operation} answered without a message")];
+    if let Some(status) = status {
+        known.push(format!("HTTP status {status}"));
+    }
+    known.push(match request_id {
+        Some(id) => format!("request ID {id}"),
+        None => "no request ID".to_string(),
+    });
+    known.join(", ")
 }
 
 /// A filter of a describe call.
@@ -184,6 +221,22 @@ pub fn tag<'a>(tags: &'a [Tag], key: &str) -> Option<&'a str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_empty_message_is_replaced_by_what_is_known() {
+        assert_eq!(
+            message_or_what_is_known("", "DescribeInstanceRefreshes", Some(400), Some("abc-123")),
+            "DescribeInstanceRefreshes answered without a message, HTTP status 400, request ID abc-123"
+        );
+        assert_eq!(
+            message_or_what_is_known(" ", "DescribeInstances", None, None),
+            "DescribeInstances answered without a message, no request ID"
+        );
+        assert_eq!(
+            message_or_what_is_known("slow down", "DescribeInstances", Some(503), None),
+            "slow down"
+        );
+    }
 
     #[test]
     fn the_sdk_classifiers_codes_are_retryable() {

@@ -8,9 +8,9 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use shared::aws::{load_sdk_config, Clients};
 use shared::domain::ids::DocumentName;
-use shared::domain::report::{Execution, Report};
+use shared::domain::report::{Execution, Report, RunError, Status};
 use shared::domain::signal::Signal;
-use shared::domain::stack::StackFile;
+use shared::domain::stack::{Problem, StackFile};
 use shared::engine::{Capabilities, Engine};
 use shared::invocation::{run_event, run_signal, Retryable};
 use std::path::{Path, PathBuf};
@@ -68,19 +68,93 @@ struct Common {
     filesystem_document: Option<DocumentName>,
 }
 
+const EXIT_BAD_INPUT: u8 = 2;
+
 fn parse_document(raw: &str) -> Result<DocumentName, String> {
     DocumentName::parse(raw).ok_or_else(|| format!("{raw:?} is not an SSM document name"))
 }
 
-const EXIT_BAD_INPUT: u8 = 2;
 const EXIT_FAILED: u8 = 1;
+
+/// What a run's report needs before anything is known: the command, and how to print.
+#[derive(Clone, Copy, Debug)]
+struct Output {
+    command: &'static str,
+    execution: Execution,
+    json: bool,
+}
+
+impl Output {
+    fn of(command: &Command) -> Self {
+        let (name, execution, common) = match command {
+            Command::Plan { common, .. } => ("plan", Execution::Plan, common),
+            Command::Apply(common) => ("apply", Execution::Apply, common),
+            Command::Validate(common) => ("validate", Execution::Plan, common),
+            Command::Handle { common, .. } => ("handle", Execution::Apply, common),
+        };
+        Self {
+            command: name,
+            execution,
+            json: common.json,
+        }
+    }
+
+    /// Arguments clap refused: the command and `--json` as the raw arguments name them.
+    fn from_raw_args() -> Self {
+        let args: Vec<String> = std::env::args().skip(1).collect();
+        let command = match args
+            .iter()
+            .find(|a| !a.starts_with('-'))
+            .map(String::as_str)
+        {
+            Some("plan") => "plan",
+            Some("apply") => "apply",
+            Some("validate") => "validate",
+            Some("handle") => "handle",
+            _ => "remediator",
+        };
+        Self {
+            command,
+            execution: match command {
+                "apply" | "handle" => Execution::Apply,
+                _ => Execution::Plan,
+            },
+            json: args.iter().any(|a| a == "--json"),
+        }
+    }
+
+    /// A run that stops before the engine reports: the error on stderr, and with `--json` the
+    /// one document every run prints, naming it (status `rejected`, exit 2, for bad input).
+    fn stop(self, error: RunError, warnings: &[Problem]) -> ExitCode {
+        eprintln!("error: {}", error.message);
+        let report = Report::bad_input(self.execution, error)
+            .with_command(self.command)
+            .with_warnings(warnings);
+        if self.json {
+            print_report(&report, true)
+        } else {
+            exit_code(&report)
+        }
+    }
+}
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) if e.use_stderr() => {
+            let message = e.to_string();
             let _ = e.print();
-            return ExitCode::from(EXIT_BAD_INPUT);
+            let first = message.lines().next().unwrap_or_default();
+            let error = RunError::bad_input("BadArgument", first.trim_start_matches("error: "));
+            let output = Output::from_raw_args();
+            return if output.json {
+                print_report(
+                    &Report::bad_input(output.execution, error).with_command(output.command),
+                    true,
+                )
+            } else {
+                ExitCode::from(EXIT_BAD_INPUT)
+            };
         }
         Err(e) => {
             let _ = e.print();
@@ -94,7 +168,17 @@ fn main() -> ExitCode {
     {
         Ok(runtime) => runtime,
         Err(e) => {
+            let output = Output::of(&cli.command);
             eprintln!("error: cannot start the async runtime: {e}");
+            if output.json {
+                let mut report = Report::bad_input(
+                    output.execution,
+                    RunError::bad_input("Runtime", format!("cannot start the async runtime: {e}")),
+                )
+                .with_command(output.command);
+                report.status = Status::Failed;
+                print_report(&report, true);
+            }
             return ExitCode::from(EXIT_FAILED);
         }
     };
@@ -112,6 +196,7 @@ fn init_logging() {
 }
 
 async fn run(cli: Cli) -> ExitCode {
+    let output = Output::of(&cli.command);
     let (common, event) = match &cli.command {
         Command::Apply(common) | Command::Validate(common) => (common, None),
         Command::Plan { common, event } => (common, event.as_ref()),
@@ -119,25 +204,24 @@ async fn run(cli: Cli) -> ExitCode {
     };
     let file = match StackFile::load(&common.stack) {
         Ok(file) => file,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(EXIT_BAD_INPUT);
-        }
+        Err(e) => return output.stop(RunError::bad_input("StackFile", e.to_string()), &[]),
     };
     let event = match event.map(|path| read_event(path)).transpose() {
         Ok(event) => event,
         Err(e) => {
-            eprintln!("error: {e:#}");
-            return ExitCode::from(EXIT_BAD_INPUT);
+            return output.stop(
+                RunError::bad_input("EventFile", format!("{e:#}")),
+                &file.warnings,
+            )
         }
     };
     let capabilities = match &cli.command {
         Command::Validate(_) if file.parameters.is_none() => {
-            eprintln!(
-                "error: {} declares no [parameters] section: nothing to validate",
+            let message = format!(
+                "{} declares no [parameters] section: nothing to validate",
                 common.stack.display()
             );
-            return ExitCode::from(EXIT_BAD_INPUT);
+            return output.stop(RunError::bad_input("NoParameters", message), &file.warnings);
         }
         Command::Validate(_) => Capabilities::PARAMETERS,
         _ => Capabilities::ALL,
@@ -148,13 +232,18 @@ async fn run(cli: Cli) -> ExitCode {
             Ok(raw) if !raw.trim().is_empty() => match parse_document(raw.trim()) {
                 Ok(document) => Some(document),
                 Err(e) => {
-                    eprintln!("error: FILESYSTEM_DOCUMENT: {e}");
-                    return ExitCode::from(EXIT_BAD_INPUT);
+                    return output.stop(
+                        RunError::bad_input("BadEnvironment", format!("FILESYSTEM_DOCUMENT: {e}")),
+                        &file.warnings,
+                    )
                 }
             },
             _ => None,
         },
     };
+    for warning in &file.warnings {
+        tracing::warn!(field = %warning.field, warning = %warning.message, "stack file warning");
+    }
     let config = load_sdk_config().await;
     let engine =
         Engine::new(Clients::new(&config), file, capabilities).with_filesystem_document(document);
@@ -166,27 +255,28 @@ async fn run(cli: Cli) -> ExitCode {
         }
         _ => run_signal(&engine, Signal::sweep("cli"), Execution::Apply).await,
     };
-    match report {
-        Ok(report) => print_report(&report, common.json),
-        // A failure the function would retry: show what was done before it.
+    let warnings = &engine.stack_file().warnings;
+    let report = match report {
+        Ok(report) => report,
+        // A failure the function would retry: show what was done before it, and what a retry
+        // would do, as the report tells it.
         Err(Retryable {
             report: Some(report),
             error,
         }) => {
-            eprintln!("error: {error} (a Lambda function would retry this event)");
-            print_report(&report, common.json)
+            eprintln!("error: {error}; {}", report.retry_note());
+            *report
         }
         // Still one document for `--json`: a report that says what could not be read.
         Err(Retryable { error, .. }) => {
-            eprintln!("error: {error} (a Lambda function would retry this event)");
-            let execution = match &cli.command {
-                Command::Apply(_) | Command::Handle { .. } => Execution::Apply,
-                Command::Plan { .. } | Command::Validate(_) => Execution::Plan,
-            };
-            let report = Report::unreadable(execution, engine.stack_file().mode, error);
-            print_report(&report, common.json)
+            eprintln!("error: {error} (retryable: a Lambda function would run the event again)");
+            Report::unreadable(output.execution, engine.stack_file().mode, error)
         }
-    }
+    };
+    print_report(
+        &report.with_command(output.command).with_warnings(warnings),
+        output.json,
+    )
 }
 
 fn read_event(path: &Path) -> anyhow::Result<serde_json::Value> {
@@ -209,5 +299,9 @@ fn print_report(report: &Report, json: bool) -> ExitCode {
     if let Err(e) = written.and_then(|()| out.flush()) {
         eprintln!("error: cannot write the report: {e}");
     }
+    exit_code(report)
+}
+
+fn exit_code(report: &Report) -> ExitCode {
     ExitCode::from(u8::try_from(report.status.exit_code()).unwrap_or(EXIT_FAILED))
 }

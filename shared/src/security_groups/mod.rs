@@ -12,6 +12,7 @@ use domain::ids::{SecurityGroupId, StackName, STACK_TAG};
 use domain::outcome::{ActionOutcome, Outcome};
 use domain::report::{ActionReport, FlowReport, Section, SecurityGroupReport};
 use domain::security_groups::observed::ObservedStack;
+use domain::security_groups::report::GroupLabel;
 use domain::security_groups::{
     check_flows, plan_security_groups, world_exposures, FlowStatus, SecurityGroupAction,
     SecurityGroupPlan,
@@ -193,6 +194,7 @@ impl Capability for SecurityGroups {
             refused: plan.refused,
             flow_check,
             exposures,
+            groups: GroupLabel::of(&stack.groups),
         };
         (plan.stack, Section::SecurityGroups(Box::new(section)))
     }

@@ -33,13 +33,17 @@ pub const REMEDIATION_TAG: &str = "chainlink:remediation";
 pub const GROUP_TAG: &str = "aws:autoscaling:groupName";
 
 /// The last remediation of a resource: `resize at=2026-11-24T05:00:00Z incident=0123abcd…`,
-/// with ` outcome=rolled-back` or ` outcome=failed` appended when it did not succeed.
+/// with ` outcome=rolled-back step=…` or ` outcome=failed step=…` appended when it did not
+/// succeed: a replay of the incident can then say how the attempt ended, and where.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct RemediationRecord {
     pub remediation: Remediation,
     pub at: DateTime<Utc>,
     pub incident: String,
     pub outcome: RecordOutcome,
+    /// The step that failed (`resize_group`…), as `InstanceAction::kind` names it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub step: Option<String>,
 }
 
 /// How a recorded remediation ended, as far as the engine could tell.
@@ -78,9 +82,31 @@ impl RemediationRecord {
             self.at.to_rfc3339_opts(SecondsFormat::Secs, true),
             self.incident
         );
-        match self.outcome.tag_word() {
+        let value = match self.outcome.tag_word() {
             Some(word) => format!("{value} {word}"),
             None => value,
+        };
+        match &self.step {
+            Some(step) => format!("{value} step={step}"),
+            None => value,
+        }
+    }
+
+    /// How a replay of this record's incident tells what happened: the same words the
+    /// failed run's report and log use.
+    pub fn handled_before(&self) -> String {
+        let at = self.at.to_rfc3339_opts(SecondsFormat::Secs, true);
+        let step = self.step.as_deref().unwrap_or("a step");
+        match self.outcome {
+            RecordOutcome::Failed => format!(
+                "handled before: failed at {step}, see the report of {at}; a failed attempt is not made again (it may have changed the resource): check it by hand"
+            ),
+            RecordOutcome::RolledBack => {
+                format!("handled before: rolled back after {step} failed, see the report of {at}")
+            }
+            RecordOutcome::Started => {
+                format!("already handled ({} at {at})", self.remediation.as_str())
+            }
         }
     }
 
@@ -99,12 +125,14 @@ impl RemediationRecord {
             _ => return None,
         };
         let (mut at, mut incident, mut outcome) = (None, None, RecordOutcome::Started);
+        let mut step = None;
         for word in words {
             match word.split_once('=')? {
                 ("at", value) => at = DateTime::parse_from_rfc3339(value).ok(),
                 ("incident", value) => incident = Some(value.to_string()),
                 ("outcome", "rolled-back") => outcome = RecordOutcome::RolledBack,
                 ("outcome", "failed") => outcome = RecordOutcome::Failed,
+                ("step", value) => step = Some(value.to_string()),
                 _ => {}
             }
         }
@@ -113,6 +141,7 @@ impl RemediationRecord {
             at: at?.with_timezone(&Utc),
             incident: incident?,
             outcome,
+            step,
         })
     }
 }

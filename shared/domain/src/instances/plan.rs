@@ -262,9 +262,8 @@ fn decide(inputs: &RemediationInputs<'_>, incident: &str) -> Result<Vec<Instance
         .find(|record| record.incident == incident && record.took_effect())
     {
         return Err(Decision::NoAction(format!(
-            "incident {incident} was already handled ({} at {})",
-            earlier.remediation.as_str(),
-            earlier.at.to_rfc3339()
+            "incident {incident} was {}",
+            earlier.handled_before()
         )));
     }
     match (inputs.remediation, &observation.target) {
@@ -478,6 +477,7 @@ fn record(inputs: &RemediationInputs<'_>, resource: Resource) -> InstanceAction 
         at: inputs.now,
         incident: inputs.notice.incident(),
         outcome: RecordOutcome::Started,
+        step: None,
     };
     InstanceAction::RecordRemediation {
         resource,
@@ -508,6 +508,10 @@ fn plan_instance_resize(
     ])
 }
 
+/// AWS's guide to moving a group off a launch configuration.
+pub const LAUNCH_TEMPLATE_MIGRATION: &str =
+    "https://docs.aws.amazon.com/autoscaling/ec2/userguide/migrate-to-launch-templates.html";
+
 fn plan_group_resize(
     inputs: &RemediationInputs<'_>,
     group: &GroupState,
@@ -519,7 +523,7 @@ fn plan_group_resize(
     )?;
     let template = group.launch_template.as_ref().ok_or_else(|| {
         Decision::Refused(format!(
-            "group {} uses a launch configuration: resize it by hand",
+            "group {} uses a launch configuration: resize it by hand. Launch configurations are deprecated: move the group to a launch template (AWS's guide \"Migrate your Auto Scaling groups to launch templates\": {LAUNCH_TEMPLATE_MIGRATION}), and the next alarm resizes it",
             group.name
         ))
     })?;

@@ -138,6 +138,7 @@ fn record(remediation: Remediation, minutes_ago: i64, incident: &str) -> Remedia
         at: now() - chrono::Duration::minutes(minutes_ago),
         incident: incident.into(),
         outcome: RecordOutcome::Started,
+        step: None,
     }
 }
 
@@ -393,10 +394,16 @@ fn a_group_with_a_refresh_in_progress_or_without_a_template_is_left_alone() {
     let mut legacy = group("m6i.large");
     legacy.launch_template = None;
     let observed = observation(Target::Group { group: legacy }, None);
-    assert!(matches!(
-        plan(&cpu(), Remediation::Resize, &observed).decision,
-        Decision::Refused(r) if r.contains("launch configuration")
-    ));
+    // Refused, and the reason says why a person must act and where AWS explains how.
+    let decision = plan(&cpu(), Remediation::Resize, &observed).decision;
+    assert!(
+        matches!(&decision, Decision::Refused(r)
+            if r.contains("launch configuration")
+                && r.contains("Launch configurations are deprecated")
+                && r.contains("Migrate your Auto Scaling groups to launch templates")
+                && r.contains(super::plan::LAUNCH_TEMPLATE_MIGRATION)),
+        "{decision:?}"
+    );
 }
 
 fn disk(path: &str) -> AlarmNotice {
@@ -635,6 +642,7 @@ fn the_disk_alarm_finds_the_volume_behind_its_filesystem() {
 fn closed(outcome: RecordOutcome, minutes_ago: i64, incident: &str) -> RemediationRecord {
     RemediationRecord {
         outcome,
+        step: Some("resize_group".into()),
         ..record(Remediation::Resize, minutes_ago, incident)
     }
 }
@@ -644,14 +652,33 @@ fn closed_records_round_trip_and_the_apply_layers_suffix_parses() {
     for outcome in [RecordOutcome::RolledBack, RecordOutcome::Failed] {
         let record = closed(outcome, 0, "0123456789abcdef");
         let value = record.tag_value();
-        assert!(value.ends_with(outcome.tag_word().unwrap()), "{value}");
+        assert!(
+            value.ends_with(&format!(
+                "{} step=resize_group",
+                outcome.tag_word().unwrap()
+            )),
+            "{value}"
+        );
         assert_eq!(RemediationRecord::parse(&value), Some(record));
     }
-    // apply_instance_actions closes a record by appending the word to the value it wrote.
+    // apply_instance_actions closes a record by appending the word and the failed step to the
+    // value it wrote.
     let started = record(Remediation::Resize, 0, "0123456789abcdef").tag_value();
+    let parsed = RemediationRecord::parse(&format!(
+        "{started} outcome=rolled-back step=resize_instance"
+    ));
     assert_eq!(
-        RemediationRecord::parse(&format!("{started} outcome=rolled-back")).map(|r| r.outcome),
+        parsed.as_ref().map(|r| r.outcome),
         Some(RecordOutcome::RolledBack)
+    );
+    assert_eq!(
+        parsed.and_then(|r| r.step).as_deref(),
+        Some("resize_instance")
+    );
+    // A record closed before steps were recorded still parses.
+    assert_eq!(
+        RemediationRecord::parse(&format!("{started} outcome=failed")).map(|r| r.step),
+        Some(None)
     );
 }
 
@@ -676,9 +703,11 @@ fn a_failed_remediation_still_handles_the_incident() {
     let mut observed = standalone("m6i.xlarge", Some("m6i.2xlarge"));
     observed.history = vec![closed(RecordOutcome::Failed, 1, &cpu().incident())];
     let planned = plan(&cpu(), Remediation::Resize, &observed);
+    let at = (now() - chrono::Duration::minutes(1)).to_rfc3339_opts(SecondsFormat::Secs, true);
     assert!(
-        matches!(&planned.decision, Decision::NoAction(r) if r.contains("already handled")),
-        "acting again could act twice: {:?}",
+        matches!(&planned.decision, Decision::NoAction(r)
+            if r.contains(&format!("handled before: failed at resize_group, see the report of {at}"))),
+        "acting again could act twice, and the replay says the attempt failed: {:?}",
         planned.decision
     );
 }

@@ -16,6 +16,8 @@ use std::fmt;
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct RefusedGroup {
     pub group: SecurityGroupId,
+    /// The group's name, which a person knows it by.
+    pub name: String,
     pub vpc: Option<VpcId>,
     pub role: Option<RoleName>,
     pub reason: String,
@@ -24,7 +26,11 @@ pub struct RefusedGroup {
 impl fmt::Display for RefusedGroup {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let vpc = self.vpc.as_ref().map_or("no VPC", |v| v.as_str());
-        write!(f, "{} ({vpc}", self.group)?;
+        write!(f, "{} (", self.group)?;
+        if !self.name.is_empty() {
+            write!(f, "{}, ", self.name)?;
+        }
+        write!(f, "{vpc}")?;
         if let Some(role) = &self.role {
             write!(f, ", role {role}")?;
         }
@@ -36,6 +42,7 @@ impl fmt::Display for RefusedGroup {
 pub fn refusal(file: &StackFile, group: &ObservedGroup) -> Option<RefusedGroup> {
     let refused = |reason: String| RefusedGroup {
         group: group.id.clone(),
+        name: group.name.clone(),
         vpc: group.vpc.clone(),
         role: group.role.clone(),
         reason,

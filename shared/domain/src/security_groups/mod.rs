@@ -90,8 +90,15 @@ impl SecurityGroupAction {
 
 impl fmt::Display for SecurityGroupAction {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.write_on(f, self.group().as_str())
+    }
+}
+
+impl SecurityGroupAction {
+    /// The action with its group shown as `group` (a report adds the group's name and role).
+    pub(crate) fn write_on(&self, f: &mut fmt::Formatter<'_>, group: &str) -> fmt::Result {
         match self {
-            Self::AuthorizeIngress { group, rules } => {
+            Self::AuthorizeIngress { rules, .. } => {
                 write!(f, "authorize on {group}:")?;
                 for required in rules {
                     write!(
@@ -103,7 +110,7 @@ impl fmt::Display for SecurityGroupAction {
                 }
                 Ok(())
             }
-            Self::RevokeIngress { group, rules } => {
+            Self::RevokeIngress { rules, .. } => {
                 write!(f, "revoke on {group}:")?;
                 for exposing in rules {
                     let ports: Vec<String> =

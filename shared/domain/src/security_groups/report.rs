@@ -1,12 +1,15 @@
 //! The security-groups section of a stack's report: each action with its outcome, what was
 //! left alone and why, and every flow before and after the run.
 
+use super::observed::ObservedGroup;
 use super::{
     Exemption, Exposure, FlowCheck, FlowStatus, RefusedGroup, SecurityGroupAction, UnmanagedRule,
     Verdict,
 };
+use crate::ids::{RoleName, SecurityGroupId};
 use crate::outcome::{write_numbered, ActionOutcome};
 use serde::Serialize;
+use std::collections::BTreeMap;
 use std::fmt;
 
 #[derive(Clone, Debug, Serialize)]
@@ -41,6 +44,75 @@ pub struct SecurityGroupReport {
     /// Forbidden ports of the stack's instances that the world reaches through a load
     /// balancer: reported, never changed (the load balancer is whoever deployed it's).
     pub exposures: Vec<Exposure>,
+    /// The name and role of each of the stack's groups, by ID: the report names groups by ID,
+    /// which alone tells a person nothing (the text shows them side by side).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub groups: BTreeMap<SecurityGroupId, GroupLabel>,
+}
+
+/// What a person knows a security group by.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct GroupLabel {
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub role: Option<RoleName>,
+}
+
+impl GroupLabel {
+    /// The labels of a stack's groups.
+    pub fn of<'a>(
+        groups: impl IntoIterator<Item = &'a ObservedGroup>,
+    ) -> BTreeMap<SecurityGroupId, GroupLabel> {
+        groups
+            .into_iter()
+            .map(|group| {
+                let label = GroupLabel {
+                    name: group.name.clone(),
+                    role: group.role.clone(),
+                };
+                (group.id.clone(), label)
+            })
+            .collect()
+    }
+}
+
+impl SecurityGroupReport {
+    /// `sg-… (name, role R)` for a group of the stack; anything else (a CIDR, a group of
+    /// another stack, a network ACL) as it is.
+    pub fn label(&self, resource: &str) -> String {
+        let Some(label) = self
+            .groups
+            .iter()
+            .find(|(id, _)| id.as_str() == resource)
+            .map(|(_, label)| label)
+        else {
+            return resource.to_string();
+        };
+        let mut known: Vec<String> = Vec::new();
+        if !label.name.is_empty() {
+            known.push(label.name.clone());
+        }
+        if let Some(role) = &label.role {
+            known.push(format!("role {role}"));
+        }
+        if known.is_empty() {
+            resource.to_string()
+        } else {
+            format!("{resource} ({})", known.join(", "))
+        }
+    }
+}
+
+/// An action with its group shown by label.
+struct Labeled<'a> {
+    action: &'a super::SecurityGroupAction,
+    group: String,
+}
+
+impl fmt::Display for Labeled<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.action.write_on(f, &self.group)
+    }
 }
 
 impl fmt::Display for SecurityGroupReport {
@@ -56,10 +128,18 @@ impl fmt::Display for SecurityGroupReport {
             0 => writeln!(f, "  security groups: nothing to do")?,
             n => writeln!(f, "  security groups: {n} action(s)")?,
         }
-        let actions = self
+        let labeled: Vec<Labeled<'_>> = self
             .actions
             .iter()
-            .map(|a| (&a.action as &dyn fmt::Display, &a.outcome.outcome));
+            .map(|a| Labeled {
+                action: &a.action,
+                group: self.label(a.action.group().as_str()),
+            })
+            .collect();
+        let actions = labeled
+            .iter()
+            .zip(&self.actions)
+            .map(|(l, a)| (l as &dyn fmt::Display, &a.outcome.outcome));
         write_numbered(f, "  ", actions)?;
         if let Some(refusal) = &self.refusal {
             writeln!(f, "  refused: {refusal}")?;
@@ -68,7 +148,9 @@ impl fmt::Display for SecurityGroupReport {
             writeln!(
                 f,
                 "  exempt: {} on {} ({})",
-                exempt.change, exempt.group, exempt.reason
+                exempt.change,
+                self.label(exempt.group.as_str()),
+                exempt.reason
             )?;
         }
         for refused in &self.refused {
@@ -80,7 +162,12 @@ impl fmt::Display for SecurityGroupReport {
                 "  unmanaged rules (neither required nor forbidden; left alone):"
             )?;
             for unmanaged in &self.unmanaged {
-                writeln!(f, "    {}: {}", unmanaged.group, unmanaged.rule)?;
+                writeln!(
+                    f,
+                    "    {}: {}",
+                    self.label(unmanaged.group.as_str()),
+                    unmanaged.rule
+                )?;
             }
         }
         if !self.exposures.is_empty() {
@@ -122,7 +209,10 @@ impl fmt::Display for SecurityGroupReport {
                     writeln!(
                         f,
                         "        {} → {}: {verdict} at {}: {}",
-                        path.source, path.target, hop.resource, hop.detail
+                        self.label(&path.source),
+                        self.label(path.target.as_str()),
+                        self.label(&hop.resource),
+                        hop.detail
                     )?;
                 }
             }

@@ -255,8 +255,8 @@ pub enum StackFileError {
     },
 }
 
-/// One invalid field.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// One invalid field, or one a warning is about.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Problem {
     pub field: String,
     pub message: String,

@@ -97,19 +97,35 @@ async fn close_record(
         RecordOutcome::Failed
     };
     let word = closed.tag_word().unwrap_or_default();
-    let note = match record_remediation(clients, resource, &format!("{record} {word}")).await {
-        Ok(_) if closed == RecordOutcome::RolledBack => {
-            "recorded as rolled back: a retry of the event acts again".to_string()
-        }
-        Ok(_) => "recorded as failed: a retry of the event will not act again".to_string(),
-        Err(error) => format!("the record on {resource} could not be closed ({error})"),
+    let step = actions[failed].kind();
+    let value = format!("{record} {word} step={step}");
+    let written = record_remediation(clients, resource, &value).await;
+    let note = match &written {
+        Ok(_) => retry_story(closed, step),
+        Err(error) => format!(
+            "the record on {resource} could not be closed ({error}): it still says the incident is handled, so a retry of the event will not act again"
+        ),
     };
-    tracing::info!(target = %resource, outcome = word, "remediation record closed");
+    if written.is_ok() {
+        outcomes[failed].record_closed = Some(closed);
+    }
+    tracing::info!(target = %resource, outcome = word, step, "remediation record closed");
     let step = &mut outcomes[failed];
     step.recovery = Some(match step.recovery.take() {
         Some(recovery) => format!("{recovery}; {note}"),
         None => note,
     });
+}
+
+/// What the record closed as means for a retry of the event: the words the report, the log and
+/// a replay of the incident share.
+fn retry_story(closed: RecordOutcome, step: &str) -> String {
+    match closed {
+        RecordOutcome::RolledBack => {
+            format!("recorded as rolled back after {step} failed: a retry of the event acts again")
+        }
+        _ => format!("recorded as failed at {step}: a retry of the event will not act again"),
+    }
 }
 
 async fn apply_one(
