@@ -679,6 +679,35 @@ async fn demo_node(moto: &Moto) -> String {
     fleet::node(&ec2, &subnet, "demo", "node", "m6i.large").await
 }
 
+/// A node the run stopped is stopped only when AWS refused every start, and then its record
+/// says the remediation failed: the next delivery starts it (`assert_repaired`).
+async fn assert_never_left_stopped(
+    ec2: &aws_sdk_ec2::Client,
+    node: &str,
+    state: &str,
+    log: &[Exchange],
+    case: &str,
+) {
+    if state == "running" {
+        return;
+    }
+    let started = log
+        .iter()
+        .any(|e| e.operation == "StartInstances" && e.took_effect());
+    assert!(
+        state == "stopped" && !started,
+        "{case}: left {state} though a start took effect: {:?}",
+        calls(log)
+    );
+    let record = fleet::instance_tag(ec2, node, REMEDIATION_TAG).await;
+    assert!(
+        record
+            .as_deref()
+            .is_some_and(|r| r.contains("outcome=failed step=")),
+        "{case}: stopped, and the record does not say the remediation failed: {record:?}"
+    );
+}
+
 /// A CPU alarm on a standalone node: stop, change the type one step up the ladder, start.
 #[derive(Debug)]
 struct NodeResize {
@@ -723,25 +752,7 @@ impl Scenario for NodeResize {
             "{case}: the report says the resize {}: {report:?}",
             if resized { "applied" } else { "did not apply" }
         );
-        if state != "running" {
-            // Only when AWS refused every start, and then the record says so: the next
-            // delivery starts the node (assert_repaired).
-            let started = log
-                .iter()
-                .any(|e| e.operation == "StartInstances" && e.took_effect());
-            assert!(
-                state == "stopped" && !started,
-                "{case}: left {state} though a start took effect: {:?}",
-                calls(log)
-            );
-            let record = fleet::instance_tag(&ec2, &self.node, REMEDIATION_TAG).await;
-            assert!(
-                record
-                    .as_deref()
-                    .is_some_and(|r| r.contains("outcome=failed step=")),
-                "{case}: stopped, and the record does not say the remediation failed: {record:?}"
-            );
-        }
+        assert_never_left_stopped(&ec2, &self.node, &state, log, case).await;
         // AWS refuses a type change on a running instance (moto does not): every change that
         // took effect came after a stop and before the next start.
         let mut stopped = false;
@@ -816,25 +827,7 @@ impl Scenario for NodeReplace {
             instance_type, "m6i.large",
             "{case}: a replace keeps the type"
         );
-        if state != "running" {
-            // Only when AWS refused every start; the record then says the remediation failed
-            // and the next delivery starts the node.
-            let started = log
-                .iter()
-                .any(|e| e.operation == "StartInstances" && e.took_effect());
-            assert!(
-                state == "stopped" && !started,
-                "{case}: left {state} though a start took effect: {:?}",
-                calls(log)
-            );
-            let record = fleet::instance_tag(&ec2, &self.node, REMEDIATION_TAG).await;
-            assert!(
-                record
-                    .as_deref()
-                    .is_some_and(|r| r.contains("outcome=failed step=")),
-                "{case}: stopped, and the record does not say the remediation failed: {record:?}"
-            );
-        }
+        assert_never_left_stopped(&ec2, &self.node, &state, log, case).await;
     }
 
     async fn assert_repaired(&self, moto: &Moto, case: &str) {

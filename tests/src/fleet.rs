@@ -266,19 +266,23 @@ pub async fn group_instance(moto: &Moto, name: &str) -> String {
 }
 
 /// (launch template version, health of each instance) of a group.
-pub async fn group_state(moto: &Moto, name: &str) -> (String, Vec<(String, String)>) {
-    let described = moto
-        .autoscaling()
+/// Group `name` as DescribeAutoScalingGroups gives it.
+async fn describe_group(moto: &Moto, name: &str) -> aws_sdk_autoscaling::types::AutoScalingGroup {
+    moto.autoscaling()
         .await
         .describe_auto_scaling_groups()
         .auto_scaling_group_names(name)
         .send()
         .await
-        .unwrap_or_else(|e| panic!("describe {name}: {e:?}"));
-    let group = described
+        .unwrap_or_else(|e| panic!("describe {name}: {e:?}"))
         .auto_scaling_groups()
         .first()
-        .unwrap_or_else(|| panic!("no group {name}"));
+        .cloned()
+        .unwrap_or_else(|| panic!("no group {name}"))
+}
+
+pub async fn group_state(moto: &Moto, name: &str) -> (String, Vec<(String, String)>) {
+    let group = describe_group(moto, name).await;
     (
         group
             .launch_template()
@@ -302,18 +306,7 @@ pub async fn group_state(moto: &Moto, name: &str) -> (String, Vec<(String, Strin
 /// mixed-instances policy's), and the instance types that policy overrides (none: the
 /// template's).
 pub async fn group_launches(moto: &Moto, name: &str) -> (String, Vec<String>) {
-    let described = moto
-        .autoscaling()
-        .await
-        .describe_auto_scaling_groups()
-        .auto_scaling_group_names(name)
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("describe {name}: {e:?}"));
-    let group = described
-        .auto_scaling_groups()
-        .first()
-        .unwrap_or_else(|| panic!("no group {name}"));
+    let group = describe_group(moto, name).await;
     let mixed = group
         .mixed_instances_policy()
         .and_then(|p| p.launch_template());
