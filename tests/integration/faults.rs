@@ -249,6 +249,9 @@ macro_rules! fault_matrix {
 
 fault_matrix! {
     sg_read_groups: GroupRepair, "DescribeSecurityGroups";
+    // The flow check's reads of where traffic comes from (instances, network interfaces).
+    sg_read_instances: GroupRepair, "DescribeInstances";
+    sg_read_interfaces: GroupRepair, "DescribeNetworkInterfaces";
     sg_authorize: GroupRepair, "AuthorizeSecurityGroupIngress";
     sg_revoke: GroupRepair, "RevokeSecurityGroupIngress";
     rollback_read_parameters: ParameterRollback, "GetParametersByPath";
