@@ -90,6 +90,16 @@ trait Scenario: Sized {
 /// Runs every fault kind on `operation`, first on the first attempt of each call, then on every
 /// attempt, each case on a freshly reset emulator.
 async fn run_matrix<S: Scenario>(operation: &str) {
+    run_schedules::<S>(operation, &[Schedule::FirstAttempt, Schedule::Always]).await;
+}
+
+/// Runs every fault kind on every attempt of the `call`-th call of `operation` only: one step of
+/// several fails for good while the others succeed.
+async fn run_partial<S: Scenario>(operation: &str, call: u32) {
+    run_schedules::<S>(operation, &[Schedule::Calls(vec![call])]).await;
+}
+
+async fn run_schedules<S: Scenario>(operation: &str, schedules: &[Schedule]) {
     let moto = Moto::start();
     let proxy = FaultProxy::start(&moto.endpoint);
     let timeouts = aws_config::timeout::TimeoutConfig::builder()
@@ -118,7 +128,6 @@ async fn run_matrix<S: Scenario>(operation: &str) {
         .rsplit("::")
         .next()
         .unwrap_or("scenario");
-    let schedules = [Schedule::FirstAttempt, Schedule::Always];
     for (n, (schedule, fault)) in schedules
         .iter()
         .flat_map(|s| Fault::kinds(HOLD).map(|f| (s.clone(), f)))
@@ -277,6 +286,25 @@ fault_matrix! {
     node_replace_start: NodeReplace, "StartInstances";
     disk_modify: DiskGrowth, "ModifyVolume";
     disk_extend: DiskGrowth, "SendCommand";
+}
+
+/// One test per row of a partial failure: every attempt of one call of several fails.
+macro_rules! partial_faults {
+    ($($test:ident: $scenario:ty, $operation:literal, call $call:literal;)+) => {
+        $(
+            #[tokio::test]
+            async fn $test() {
+                run_partial::<$scenario>($operation, $call).await;
+            }
+        )+
+    };
+}
+
+partial_faults! {
+    // The second group's authorizations fail while the first group's succeed: its world rules
+    // stay until their replacement is in (make before break), and the retry completes it.
+    sg_authorize_second_group: GroupRepair, "AuthorizeSecurityGroupIngress", call 2;
+    sg_revoke_second_group: GroupRepair, "RevokeSecurityGroupIngress", call 2;
 }
 
 /// Security-group drift in both directions, with a broad world rule that carries required

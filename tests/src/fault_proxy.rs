@@ -70,6 +70,10 @@ pub enum Schedule {
     FirstAttempt,
     /// Every request of the operation.
     Always,
+    /// Every attempt of the n-th calls of the operation (1-based; a call is counted at its
+    /// first attempt): `Calls(vec![2])` makes the second call fail for good and lets the others
+    /// through, a partial failure of a plan with several such calls.
+    Calls(Vec<u32>),
 }
 
 /// What became of one request.
@@ -287,6 +291,8 @@ struct State {
     limits: Option<RateLimits>,
     levels: HashMap<String, Level>,
     counts: HashMap<String, u32>,
+    /// Calls (first attempts) per operation, for `Schedule::Calls`.
+    calls: HashMap<String, u32>,
     log: Vec<Exchange>,
 }
 
@@ -565,6 +571,11 @@ fn decide(shared: &Shared, request: &Request) -> (Decision, (u64, usize), Exchan
     let count = state.counts.entry(operation.clone()).or_insert(0);
     *count += 1;
     let ordinal = *count;
+    let call = state.calls.entry(operation.clone()).or_insert(0);
+    if attempt.unwrap_or(1) == 1 {
+        *call += 1;
+    }
+    let call = *call;
     let scheduled = state
         .rules
         .iter()
@@ -574,6 +585,7 @@ fn decide(shared: &Shared, request: &Request) -> (Decision, (u64, usize), Exchan
                     Schedule::Requests(which) => which.contains(&ordinal),
                     Schedule::FirstAttempt => attempt.unwrap_or(1) == 1,
                     Schedule::Always => true,
+                    Schedule::Calls(which) => which.contains(&call),
                 }
         })
         .map(|rule| rule.fault.clone());
