@@ -340,7 +340,7 @@ class RuntimeTest:
         cloudwatch = boto3.client("cloudwatch")
         cloudwatch.put_metric_alarm(
             AlarmName=alarm_name, Namespace=namespace, MetricName=metric, Dimensions=dimensions,
-            Statistic="Average", Period=60, EvaluationPeriods=1, Threshold=85.0,
+            Statistic="Average", Period=300, EvaluationPeriods=1, Threshold=85.0,
             ComparisonOperator="GreaterThanThreshold", Tags=[{"Key": "chainlink:stack", "Value": "demo"}])
         # The metric really breaches (the function reads it back); ten seconds back, so that a
         # read up to the function's next whole second includes it.

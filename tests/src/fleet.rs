@@ -490,7 +490,9 @@ pub struct AlarmSeed<'a> {
 }
 
 impl<'a> AlarmSeed<'a> {
-    /// An alarm of the `demo` stack in ALARM because the metric is above 85.
+    /// An alarm of the `demo` stack in ALARM because the metric is above 85. Its period is the
+    /// templates' (300 s): the engine reads the metric back over the last two periods, so a slow
+    /// run (a fault case and its retry) still finds the datapoint put when the alarm fired.
     pub fn firing(name: &'a str, namespace: &'a str, metric: &'a str) -> Self {
         Self {
             name,
@@ -517,7 +519,7 @@ pub async fn seed_alarm(cloudwatch: &aws_sdk_cloudwatch::Client, seed: &AlarmSee
         .namespace(seed.namespace)
         .metric_name(seed.metric)
         .statistic(Statistic::Average)
-        .period(60)
+        .period(300)
         .evaluation_periods(1)
         .threshold(85.0)
         .comparison_operator(ComparisonOperator::from(seed.comparison));
