@@ -85,6 +85,7 @@ VALID = {
     "KEYSTORE_PASSWORD": "demo-keystore-passw0rd",
     "API_EMAIL": "ops@demo.internal",
     "API_PASSWORD": "demo-api-passw0rd-long",
+    "P2P_LISTEN_PORT": "6690",  # the port the stack file's P2P flows state and cross-check
 }
 # Tagged into the stack, as the templates require: parameter-guard may only write parameters
 # that exist and carry chainlink:stack (PutParameter refuses Tags together with Overwrite).

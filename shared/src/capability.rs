@@ -10,7 +10,7 @@ use domain::ids::{DocumentName, StackName};
 use domain::outcome::ActionOutcome;
 use domain::report::Section;
 use domain::signal::{Signal, SignalKind};
-use domain::stack::StackFile;
+use domain::stack::{StackFile, StackSelector};
 use domain::Error;
 use std::collections::BTreeSet;
 
@@ -75,11 +75,30 @@ pub(crate) struct Context<'a> {
     pub now: DateTime<Utc>,
     /// Whether the security-group capability runs too (and so reports every observed stack).
     pub security_groups: bool,
+    /// Whether this engine guards the security groups (the security-group function, the CLI),
+    /// rather than only following the node's ports with them (the parameter function).
+    pub guards_security_groups: bool,
+    /// Whether this engine guards the parameters, and so may decrypt them: it judges a change
+    /// of the node's configuration itself.
+    pub decrypts_parameters: bool,
     /// The stacks earlier capabilities of this run have reported.
     pub reported: Vec<StackName>,
 }
 
 impl Context<'_> {
+    /// The guarded stack a parameter belongs to, if it is under a guarded stack's prefix.
+    pub fn stack_of_parameter(&self, name: &str) -> Option<StackName> {
+        let source = self.file.parameters.as_ref()?;
+        match &self.file.selector {
+            StackSelector::Exact(stack) => name
+                .starts_with(&source.prefix_for(stack))
+                .then(|| stack.clone()),
+            StackSelector::Pattern(_) => source
+                .stack_of(name)
+                .filter(|s| self.file.selector.matches(s)),
+        }
+    }
+
     /// The names of the stacks the file's pattern matches, from their security groups' tags
     /// (every stack has groups): one call, where observing the stacks would also read
     /// instances, subnets and ACLs.

@@ -60,6 +60,12 @@ impl Engine {
     /// at all; failures while applying are outcomes in the report.
     pub async fn run(&self, signal: Signal, execution: Execution) -> Result<Report, Error> {
         let apply = execution == Execution::Apply && self.file.mode == Mode::Enforce;
+        // The parameter function moves a stack's rules with the node's ports: the flows that
+        // follow the configuration are repaired in the run that judges a change of it.
+        let follows_ports = self.capabilities.parameters
+            && !self.capabilities.security_groups
+            && self.file.moves_with_node_config();
+        let security_groups = self.capabilities.security_groups || follows_ports;
         let mut run = Run {
             cx: Context {
                 clients: &self.clients,
@@ -67,7 +73,9 @@ impl Engine {
                 waits: self.waits,
                 filesystem_document: self.filesystem_document.as_ref(),
                 now: Utc::now(),
-                security_groups: self.capabilities.security_groups,
+                security_groups,
+                guards_security_groups: self.capabilities.security_groups,
+                decrypts_parameters: self.capabilities.parameters,
                 reported: Vec::new(),
             },
             apply,
@@ -83,9 +91,18 @@ impl Engine {
                 }
             }
         }
-        // The order matters: parameters reuse the stacks the security-group step found.
+        // The order matters: parameters reuse the stacks the security-group step found, and a
+        // moved port's rules follow the configuration before its change is labeled.
         if self.capabilities.security_groups {
             run.capability(&SecurityGroups, &signal).await?;
+        } else if follows_ports {
+            // A failure here must not keep the parameter step from rolling a bad change back.
+            if let Err(error) = run.capability(&SecurityGroups, &signal).await {
+                tracing::error!(error = %error, "security groups not brought to the node's ports");
+                run.skipped.push(format!(
+                    "the security groups were not brought to the node's ports: {error}"
+                ));
+            }
         }
         if self.capabilities.parameters {
             Box::pin(run.capability(&Parameters, &signal)).await?;

@@ -598,8 +598,7 @@ async fn validate_exits_by_the_validity_of_the_parameters() {
     );
 
     let sample = std::fs::read_to_string(repo_path("samples/stack.toml")).unwrap_or_default();
-    let without_parameters = sample.split("\n[parameters]").next().unwrap_or_default();
-    let no_parameters = write_temp("no-parameters.toml", without_parameters);
+    let no_parameters = write_temp("no-parameters.toml", &tests::without_parameters(&sample));
     let refused = remediator(&moto, &["validate", "--stack", &no_parameters]);
     assert_eq!(refused.status.code(), Some(2));
     assert!(text(&refused.stderr).contains("declares no [parameters] section"));

@@ -7,6 +7,7 @@ mod delivery;
 mod environment;
 mod faults;
 mod instances;
+mod node_ports;
 mod parameters;
 mod reports;
 mod security_groups;

@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use shared::aws::Clients;
 use shared::engine::{Capabilities, Engine};
 use shared::invocation::handle_event;
-use tests::ssm::{valid_legacy, DEV_DB, GOOD_DB, OTHER_KMS_KEY, STACK_KMS_KEY};
+use tests::ssm::{change_event, valid_legacy, DEV_DB, GOOD_DB, OTHER_KMS_KEY, STACK_KMS_KEY};
 use tests::{repo_path, ssm, Moto};
 
 const PREFIX: &str = "/chainlink/demo/";
@@ -49,16 +49,6 @@ async fn engine_declaring_key(moto: &Moto, kms_key: &str) -> Engine {
         file,
         Capabilities::PARAMETERS,
     )
-}
-
-/// The "Parameter Store Change" event EventBridge sends for `name`.
-fn change_event(operation: &str, name: &str) -> Value {
-    json!({
-        "version": "0", "id": format!("evt-{operation}-{name}"), "detail-type": "Parameter Store Change",
-        "source": "aws.ssm", "account": "123456789012", "time": "2026-11-20T10:02:11Z", "region": "us-east-1",
-        "resources": [format!("arn:aws:ssm:us-east-1:123456789012:parameter{name}")],
-        "detail": { "operation": operation, "name": name, "type": "SecureString" }
-    })
 }
 
 async fn handle(engine: &Engine, event: Value) -> Report {

@@ -747,11 +747,20 @@ impl SeededStack {
 pub fn fleet_stack_file(pattern: &str) -> String {
     let sample = std::fs::read_to_string(repo_path("samples/stack.toml"))
         .unwrap_or_else(|e| panic!("samples/stack.toml: {e}"));
-    sample
+    without_parameters(&sample).replace("name = \"demo\"", &format!("name = \"{pattern}\""))
+}
+
+/// A stack file without its `[parameters]` section, and so without the flows' `config_port`
+/// (which follows the parameters): the stated ports stay.
+pub fn without_parameters(stack_file: &str) -> String {
+    stack_file
         .split("\n[parameters]")
         .next()
         .unwrap_or_default()
-        .replace("name = \"demo\"", &format!("name = \"{pattern}\""))
+        .lines()
+        .filter(|line| !line.trim_start().starts_with("config_port"))
+        .map(|line| format!("{line}\n"))
+        .collect()
 }
 
 /// Rules for seeding, in the engine's own types.
@@ -775,6 +784,17 @@ pub mod rule {
 /// Parameter Store seeding and reading, through the SDK.
 pub mod ssm {
     use aws_sdk_ssm::types::ParameterType;
+    use serde_json::{json, Value};
+
+    /// The "Parameter Store Change" event EventBridge sends for `name` (`Create`, `Update`…).
+    pub fn change_event(operation: &str, name: &str) -> Value {
+        json!({
+            "version": "0", "id": format!("evt-{operation}-{name}"), "detail-type": "Parameter Store Change",
+            "source": "aws.ssm", "account": "123456789012", "time": "2026-11-20T10:02:11Z", "region": "us-east-1",
+            "resources": [format!("arn:aws:ssm:us-east-1:123456789012:parameter{name}")],
+            "detail": { "operation": operation, "name": name, "type": "SecureString" }
+        })
+    }
 
     pub use test_support::{
         valid_legacy_parameters as valid_legacy, DEV_DATABASE_URL as DEV_DB,

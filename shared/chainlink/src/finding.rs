@@ -138,6 +138,12 @@ finding_codes! {
     ParameterExpires = "CL-SSM-001", Critical;
     RestoreKeyNotDeclared = "CL-SSM-002", Critical;
 
+    NodePortUnknown = "CL-NET-001", Error;
+    FlowPortDisagrees = "CL-NET-002", Warning;
+    NodePortForbidden = "CL-NET-003", Error;
+    NodePortsNotFollowed = "CL-NET-004", Info;
+    NodePortOff = "CL-NET-005", Info;
+
     DatabaseHostNotAllowed = "CL-ISO-001", Critical;
     RpcHostNotAllowed = "CL-ISO-002", Critical;
     ForbiddenHost = "CL-ISO-003", Critical;

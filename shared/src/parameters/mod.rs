@@ -57,14 +57,7 @@ impl Capability for Parameters {
         };
         Ok(match &signal.kind {
             SignalKind::ParameterChanged { name, .. } => {
-                let stack = match &cx.file.selector {
-                    StackSelector::Exact(stack) => name
-                        .starts_with(&source.prefix_for(stack))
-                        .then(|| stack.clone()),
-                    StackSelector::Pattern(_) => source
-                        .stack_of(name)
-                        .filter(|s| cx.file.selector.matches(s)),
-                };
+                let stack = cx.stack_of_parameter(name);
                 if stack.is_none() {
                     skipped.push(format!(
                         "{name}: outside the parameter prefix {} of the guarded stacks",

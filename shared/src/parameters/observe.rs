@@ -30,11 +30,32 @@ pub async fn observe_parameters(
     prefix: &str,
     label: &str,
 ) -> Result<Vec<ObservedParameter>, Error> {
+    let mut parameters = read_under_prefix(ssm, prefix, true).await?;
+    let labeled = labeled_values(ssm, &parameters, label, false).await?;
+    let expiring = if parameters.is_empty() {
+        BTreeMap::new()
+    } else {
+        expirations(ssm, prefix).await?
+    };
+    for parameter in &mut parameters {
+        parameter.labeled_version = labeled.get(&parameter.name).map(|(version, _)| *version);
+        parameter.expires_at = expiring.get(parameter.name.as_str()).cloned();
+    }
+    Ok(parameters)
+}
+
+/// The current version of every parameter under `prefix`, sorted by name. Without `decrypt`,
+/// a SecureString's value is its ciphertext: the caller must not read it.
+pub async fn read_under_prefix(
+    ssm: &Client,
+    prefix: &str,
+    decrypt: bool,
+) -> Result<Vec<ObservedParameter>, Error> {
     let mut pages = ssm
         .get_parameters_by_path()
         .path(prefix.trim_end_matches('/'))
         .recursive(true)
-        .with_decryption(true)
+        .with_decryption(decrypt)
         .max_results(SSM_PAGE)
         .into_paginator()
         .send();
@@ -56,26 +77,18 @@ pub async fn observe_parameters(
             });
         }
     }
-    let labeled = labeled_versions(ssm, &parameters, label).await?;
-    let expiring = if parameters.is_empty() {
-        BTreeMap::new()
-    } else {
-        expirations(ssm, prefix).await?
-    };
-    for parameter in &mut parameters {
-        parameter.labeled_version = labeled.get(parameter.name.as_str()).copied();
-        parameter.expires_at = expiring.get(parameter.name.as_str()).cloned();
-    }
     parameters.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(parameters)
 }
 
-/// Name → version carrying `label`, asked with `name:label` selectors, ten names a call.
-async fn labeled_versions(
+/// Name → the version carrying `label` and its value, asked with `name:label` selectors, ten
+/// names a call. Without `decrypt`, a SecureString's value is its ciphertext.
+pub async fn labeled_values(
     ssm: &Client,
     parameters: &[ObservedParameter],
     label: &str,
-) -> Result<BTreeMap<String, i64>, Error> {
+    decrypt: bool,
+) -> Result<BTreeMap<ParameterName, (i64, SecretValue)>, Error> {
     let mut labeled = BTreeMap::new();
     for chunk in parameters.chunks(SSM_PAGE as usize) {
         let selectors = chunk
@@ -85,13 +98,16 @@ async fn labeled_versions(
         let found = ssm
             .get_parameters()
             .set_names(Some(selectors))
-            .with_decryption(false)
+            .with_decryption(decrypt)
             .send()
             .await
             .map_err(|e| crate::aws::sdk_error("GetParameters", e))?;
         for parameter in found.parameters() {
-            if let Some(name) = parameter.name() {
-                labeled.insert(name.to_string(), parameter.version());
+            if let (Some(name), Some(value)) = (parameter.name(), parameter.value()) {
+                labeled.insert(
+                    ParameterName::new(name),
+                    (parameter.version(), SecretValue::new(value)),
+                );
             }
         }
     }

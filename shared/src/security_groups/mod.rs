@@ -4,6 +4,7 @@
 
 pub mod apply;
 pub mod load_balancers;
+mod node_config;
 pub mod observe;
 
 use crate::capability::{Capability, Context};
@@ -21,6 +22,7 @@ use domain::signal::{Signal, SignalKind};
 use domain::stack::StackSelector;
 use domain::Error;
 use load_balancers::observe_load_balancers;
+use node_config::observe_node_config;
 use observe::{describe_groups, observe_stacks, GroupScope};
 
 #[derive(Debug)]
@@ -53,10 +55,25 @@ impl Capability for SecurityGroups {
                 return Ok(vec![GroupsScope {
                     selector: cx.file.selector.clone(),
                     named: None,
-                    load_balancers: true,
-                }])
+                    // The load balancers are the security-group function's to read; the
+                    // parameter function only follows the node's ports.
+                    load_balancers: cx.guards_security_groups,
+                }]);
             }
             SignalKind::SecurityGroupsChanged { groups } => groups,
+            // A parameter change may move a port a flow follows: the stack's groups follow in
+            // the same run, before the parameter step labels or rolls back the change.
+            SignalKind::ParameterChanged { name, .. } if cx.file.moves_with_node_config() => {
+                return Ok(cx
+                    .stack_of_parameter(name)
+                    .map(|stack| GroupsScope {
+                        selector: StackSelector::Exact(stack),
+                        named: None,
+                        load_balancers: false,
+                    })
+                    .into_iter()
+                    .collect());
+            }
             _ => return Ok(Vec::new()),
         };
         // A file that names its stack reads that stack once, by its tag, and finds the event's
@@ -93,6 +110,9 @@ impl Capability for SecurityGroups {
         let mut stacks = observe_stacks(&cx.clients.ec2, &scope.selector).await?;
         if scope.load_balancers {
             observe_load_balancers(&cx.clients.elb, &cx.clients.ec2, cx.file, &mut stacks).await?;
+        }
+        for stack in &mut stacks {
+            stack.node = observe_node_config(cx, &stack.name).await;
         }
         let Some(named) = &scope.named else {
             if stacks.is_empty() {
@@ -192,6 +212,7 @@ impl Capability for SecurityGroups {
             exempt: plan.exempt,
             unmanaged: plan.unmanaged,
             refused: plan.refused,
+            findings: plan.findings,
             flow_check,
             exposures,
             groups: GroupLabel::of(&stack.groups),

@@ -162,6 +162,7 @@ fn empty_stack(name: StackName) -> ObservedStack {
         subnets: BTreeMap::new(),
         acls: BTreeMap::new(),
         load_balancers: Vec::new(),
+        node: None,
     }
 }
 

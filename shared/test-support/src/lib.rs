@@ -121,6 +121,7 @@ pub fn stack(name: &str, groups: Vec<ObservedGroup>) -> ObservedStack {
         subnets: BTreeMap::new(),
         acls: BTreeMap::new(),
         load_balancers: Vec::new(),
+        node: None,
     }
 }
 
@@ -331,6 +332,9 @@ pub fn valid_legacy_parameters() -> Vec<(&'static str, &'static str)> {
         ("KEYSTORE_PASSWORD", "keystore-passw0rd-long-enough"),
         ("API_EMAIL", "ops@demo.internal"),
         ("API_PASSWORD", "api-passw0rd-long-enough"),
+        // The node's P2P port (the legacy default stack is V1): the port the sample stack file's
+        // P2P flows state.
+        ("P2P_LISTEN_PORT", "6690"),
     ]
 }
 

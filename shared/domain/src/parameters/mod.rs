@@ -5,9 +5,11 @@
 //! Values are `SecretValue`s from the moment they are read: they never reach a log, a report or
 //! an error, and a rollback's value is carried in memory only.
 
+mod node_config;
 mod plan;
 pub mod report;
 
+pub use node_config::{followed_configuration, ReadConfiguration};
 pub use plan::{histories_needed, plan_expirations, plan_parameters, suspects, ParameterPlan};
 
 use crate::ids::{KmsKeyRef, ParameterName};

@@ -9,6 +9,7 @@
 //! ACLs are only reported, never changed: they are usually owned by a network team and a wrong
 //! automatic change there cuts far more than one stack.
 
+use super::node_flows::stack_flows;
 use crate::ids::{NetworkAclId, SecurityGroupId, SubnetId};
 use crate::net::{Peer, PortRange, Protocol, Rule};
 use crate::security_groups::addresses::{admitted_by_cidr, places_of, CidrAdmission};
@@ -111,9 +112,11 @@ pub enum Verdict {
     Unknown,
 }
 
-/// Checks every flow of `file` against `stack`.
+/// Checks every flow `file` holds `stack` to (those following the node's configuration on the
+/// ports it gives now) against `stack`.
 pub fn check_flows(file: &StackFile, stack: &ObservedStack) -> Vec<FlowCheck> {
-    file.flows
+    stack_flows(file, stack.node.as_ref())
+        .flows
         .iter()
         .map(|flow| check_flow(file, flow, stack))
         .collect()

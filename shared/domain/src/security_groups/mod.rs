@@ -10,6 +10,7 @@ mod addresses;
 mod admission;
 mod flow_check;
 pub mod load_balancers;
+mod node_flows;
 pub mod observed;
 mod plan;
 pub mod report;
@@ -18,10 +19,12 @@ mod simulate;
 pub use admission::{refusal, RefusedGroup};
 pub use flow_check::{check_flows, FlowCheck, FlowStatus, Hop, HopLayer, PathCheck, Verdict};
 pub use load_balancers::{world_exposures, Exposure};
+pub use node_flows::{stack_flows, ConfigBasis, MovedFlow, NodeConfig, StackFlows};
 pub use plan::plan_security_groups;
 
 use crate::ids::{SecurityGroupId, StackName};
 use crate::net::{PortRange, Rule};
+use chainlink::Finding;
 use serde::Serialize;
 use std::fmt;
 
@@ -38,6 +41,8 @@ pub struct SecurityGroupPlan {
     pub unmanaged: Vec<UnmanagedRule>,
     /// Groups tagged into the stack that the stack file does not admit: never changed.
     pub refused: Vec<RefusedGroup>,
+    /// What following the node's configuration found (`CL-NET-*`).
+    pub findings: Vec<Finding>,
 }
 
 impl SecurityGroupPlan {
@@ -115,12 +120,15 @@ impl SecurityGroupAction {
                 for exposing in rules {
                     let ports: Vec<String> =
                         exposing.exposes.iter().map(|p| p.to_string()).collect();
-                    write!(
-                        f,
-                        "\n       - {} (exposes {})",
-                        exposing.rule,
-                        ports.join(", ")
-                    )?;
+                    match &exposing.moved {
+                        Some(moved) => write!(f, "\n       - {} ({moved})", exposing.rule)?,
+                        None => write!(
+                            f,
+                            "\n       - {} (exposes {})",
+                            exposing.rule,
+                            ports.join(", ")
+                        )?,
+                    }
                     if !exposing.replaced_by.is_empty() {
                         write!(
                             f,
@@ -143,12 +151,15 @@ pub struct RequiredRule {
 }
 
 /// A rule to revoke, with the forbidden ports it exposes and the flows it also carried (whose
-/// narrower rules the same plan authorizes first).
+/// narrower rules the same plan authorizes first); or a rule a flow needed on a port the node's
+/// configuration moved away from (`moved` says where to; the new port's rule comes first).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct ExposingRule {
     pub rule: Rule,
     pub exposes: Vec<PortRange>,
     pub replaced_by: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub moved: Option<String>,
 }
 
 /// Something the plan would have changed but the stack file exempts.

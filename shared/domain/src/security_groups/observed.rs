@@ -4,6 +4,7 @@
 //!
 //! The planner reads only this, so it can be built by hand in tests and benchmarks.
 
+use super::node_flows::NodeConfig;
 use crate::ids::{
     InstanceId, LoadBalancerArn, NetworkAclId, NetworkInterfaceId, RoleName, SecurityGroupId,
     StackName, SubnetId, TargetGroupArn, VpcId,
@@ -30,6 +31,10 @@ pub struct ObservedStack {
     /// sweeps only (empty when not read).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub load_balancers: Vec<ObservedLoadBalancer>,
+    /// The node's ports, read from its parameters when a flow of the stack file follows them
+    /// (`None`: not read).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub node: Option<NodeConfig>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]

@@ -7,11 +7,13 @@ use super::{
     Exemption, ExposingRule, RequiredRule, SecurityGroupAction, SecurityGroupPlan, UnmanagedRule,
 };
 use crate::net::{Peer, PortRange, Rule};
+use crate::security_groups::node_flows::{stack_flows, StackFlows};
 use crate::security_groups::observed::{ObservedGroup, ObservedStack};
 use crate::stack::{ExceptionScope, Flow, FlowSource, RuleTarget, StackFile};
 
 /// Plans the security-group changes that bring `stack` to what `file` declares.
 pub fn plan_security_groups(file: &StackFile, stack: &ObservedStack) -> SecurityGroupPlan {
+    let flows = stack_flows(file, stack.node.as_ref());
     let mut authorizations = Vec::new();
     let mut revocations = Vec::new();
     let mut exempt = Vec::new();
@@ -23,7 +25,7 @@ pub fn plan_security_groups(file: &StackFile, stack: &ObservedStack) -> Security
             refused.push(refused_group);
             continue;
         }
-        let drift = plan_group(file, stack, group);
+        let drift = plan_group(file, &flows, stack, group);
         unmanaged.extend(drift.unmanaged.into_iter().map(|rule| UnmanagedRule {
             group: group.id.clone(),
             rule,
@@ -73,6 +75,7 @@ pub fn plan_security_groups(file: &StackFile, stack: &ObservedStack) -> Security
         exempt,
         unmanaged,
         refused,
+        findings: flows.findings,
     }
 }
 
@@ -84,7 +87,12 @@ struct GroupDrift {
     unmanaged: Vec<Rule>,
 }
 
-fn plan_group(file: &StackFile, stack: &ObservedStack, group: &ObservedGroup) -> GroupDrift {
+fn plan_group(
+    file: &StackFile,
+    flows: &StackFlows,
+    stack: &ObservedStack,
+    group: &ObservedGroup,
+) -> GroupDrift {
     let mut exposing = Vec::new();
     let mut exempt_rules = Vec::new();
     let mut surviving = Vec::new();
@@ -104,6 +112,7 @@ fn plan_group(file: &StackFile, stack: &ObservedStack, group: &ObservedGroup) ->
                 rule: rule.clone(),
                 exposes,
                 replaced_by: Vec::new(),
+                moved: None,
             });
         }
     }
@@ -112,11 +121,11 @@ fn plan_group(file: &StackFile, stack: &ObservedStack, group: &ObservedGroup) ->
     // keeps a required flow open, or the flow would close when it goes.
     let mut missing: Vec<RequiredRule> = Vec::new();
     let mut serving: Vec<&Rule> = Vec::new();
-    let flows = file
+    let required = flows
         .flows
         .iter()
         .filter(|f| group.role.as_ref() == Some(&f.to));
-    for flow in flows {
+    for flow in required {
         for peer in flow_peers(file, flow, stack) {
             if covers(
                 flow,
@@ -150,6 +159,7 @@ fn plan_group(file: &StackFile, stack: &ObservedStack, group: &ObservedGroup) ->
         }
     }
 
+    exposing.extend(moved_away(file, flows, stack, group, &surviving, &serving));
     let unmanaged = surviving
         .iter()
         .copied()
@@ -157,7 +167,8 @@ fn plan_group(file: &StackFile, stack: &ObservedStack, group: &ObservedGroup) ->
             let is_exempt = exempt_rules
                 .iter()
                 .any(|e| e.change == format!("revoke {rule}"));
-            !serving.contains(rule) && !is_exempt
+            let revoked = exposing.iter().any(|e| &e.rule == *rule);
+            !serving.contains(rule) && !is_exempt && !revoked
         })
         .cloned()
         .collect();
@@ -168,6 +179,48 @@ fn plan_group(file: &StackFile, stack: &ObservedStack, group: &ObservedGroup) ->
         exempt_rules,
         unmanaged,
     }
+}
+
+/// The rules `group` holds only for flows the node's configuration moved to another port: each
+/// exactly what the flow required on the old port (its peer, protocol and port), carrying no
+/// flow of this run and not exempt. A rule merely overlapping the old port is someone else's.
+fn moved_away(
+    file: &StackFile,
+    flows: &StackFlows,
+    stack: &ObservedStack,
+    group: &ObservedGroup,
+    surviving: &[&Rule],
+    serving: &[&Rule],
+) -> Vec<ExposingRule> {
+    let mut revoked: Vec<ExposingRule> = Vec::new();
+    let moved = flows
+        .moved
+        .iter()
+        .filter(|m| group.role.as_ref() == Some(&m.flow.to));
+    for moved in moved {
+        for peer in flow_peers(file, &moved.flow, stack) {
+            let rule = Rule {
+                protocol: moved.flow.protocol,
+                ports: Some(moved.flow.ports),
+                peer,
+            };
+            let held = surviving.contains(&&rule) && !serving.contains(&&rule);
+            let already = revoked.iter().any(|r| r.rule == rule);
+            if !held || already || rule_exemption(file, group, &rule).is_some() {
+                continue;
+            }
+            revoked.push(ExposingRule {
+                rule,
+                exposes: Vec::new(),
+                replaced_by: Vec::new(),
+                moved: Some(format!(
+                    "flow {} moved to {} in the node's configuration",
+                    moved.flow.name, moved.now
+                )),
+            });
+        }
+    }
+    revoked
 }
 
 /// The concrete peers a flow requires: its CIDR, or every group of its source role in this

@@ -8,6 +8,7 @@ use super::{
 };
 use crate::ids::{RoleName, SecurityGroupId};
 use crate::outcome::{write_numbered, ActionOutcome};
+use chainlink::Finding;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt;
@@ -40,6 +41,10 @@ pub struct SecurityGroupReport {
     /// Groups tagged into the stack that the stack file does not admit, with why.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub refused: Vec<RefusedGroup>,
+    /// What following the node's configuration found (`CL-NET-*`): a flow whose port the
+    /// configuration does not give, a stated port it contradicts.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub findings: Vec<Finding>,
     pub flow_check: Vec<FlowReport>,
     /// Forbidden ports of the stack's instances that the world reaches through a load
     /// balancer: reported, never changed (the load balancer is whoever deployed it's).
@@ -121,6 +126,7 @@ impl fmt::Display for SecurityGroupReport {
             && self.flow_check.is_empty()
             && self.refused.is_empty()
             && self.exposures.is_empty()
+            && self.findings.is_empty()
         {
             return Ok(());
         }
@@ -155,6 +161,13 @@ impl fmt::Display for SecurityGroupReport {
         }
         for refused in &self.refused {
             writeln!(f, "  not admitted: {refused}")?;
+        }
+        for finding in &self.findings {
+            writeln!(
+                f,
+                "  {} {}: {}",
+                finding.severity, finding.code, finding.message
+            )?;
         }
         if !self.unmanaged.is_empty() {
             writeln!(

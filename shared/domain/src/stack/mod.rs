@@ -13,7 +13,7 @@ use crate::ids::{KmsKeyRef, RoleName, SecurityGroupId, StackName, VpcId};
 use crate::instance_type::InstanceType;
 use crate::net::{Peer, PortRange, Protocol};
 use chainlink::wildcard::{self, Case, Star};
-use chainlink::{EnvironmentPolicy, HostPattern};
+use chainlink::{EnvironmentPolicy, HostPattern, NodePort};
 use ipnet::IpNet;
 use raw::{
     RawEnvironment, RawException, RawFlow, RawForbidden, RawParameters, RawPorts, RawStackFile,
@@ -32,7 +32,11 @@ pub struct StackFile {
     /// tags say. Empty: not pinned (allowed outside production, or with `stack.unpinned`).
     pub vpcs: Vec<VpcId>,
     pub roles: BTreeMap<RoleName, RoleSpec>,
+    /// The flows whose ports the stack file states.
     pub flows: Vec<Flow>,
+    /// The flows whose ports the node's configuration decides, resolved on every run from the
+    /// parameters (`security_groups::stack_flows`).
+    pub node_flows: Vec<NodeFlow>,
     pub forbidden: Vec<ForbiddenExposure>,
     pub exceptions: Vec<Exception>,
     pub limits: Limits,
@@ -167,6 +171,40 @@ pub struct Flow {
     /// satisfies it too: the path is open, so the planner adds nothing, and the flow check
     /// flags that rule as broader than the flow needs.
     pub group_rule: bool,
+    /// The port of the node's configuration this flow serves: where its port comes from, for
+    /// a flow resolved from the configuration; for one whose port the file states, the
+    /// setting it must agree with.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub node_port: Option<NodePort>,
+}
+
+/// A flow whose port is the node's: `ports` is whatever the node's configuration says
+/// `node_port` is, on each run.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct NodeFlow {
+    pub name: String,
+    pub description: String,
+    pub from: FlowSource,
+    pub to: RoleName,
+    pub protocol: Protocol,
+    pub node_port: NodePort,
+    pub group_rule: bool,
+}
+
+impl NodeFlow {
+    /// The flow on one of the ports the configuration gives.
+    pub fn on_port(&self, port: u16) -> Flow {
+        Flow {
+            name: self.name.clone(),
+            description: self.description.clone(),
+            from: self.from.clone(),
+            to: self.to.clone(),
+            protocol: self.protocol,
+            ports: PortRange::single(port),
+            group_rule: self.group_rule,
+            node_port: Some(self.node_port),
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -294,6 +332,18 @@ impl StackFile {
         }
     }
 
+    /// Whether a flow takes its port from, or checks it against, the node's configuration: the
+    /// security-group plan then reads the parameters.
+    pub fn follows_node_config(&self) -> bool {
+        !self.node_flows.is_empty() || self.flows.iter().any(|flow| flow.node_port.is_some())
+    }
+
+    /// Whether a flow's port is the configuration's alone: a parameter change may then move
+    /// a rule, and the parameter function repairs the stack's groups as it judges the change.
+    pub fn moves_with_node_config(&self) -> bool {
+        !self.node_flows.is_empty()
+    }
+
     pub fn exempt_group(&self, group: &SecurityGroupId) -> Option<&Exception> {
         self.exceptions
             .iter()
@@ -352,13 +402,17 @@ fn build(raw: RawStackFile, problems: &mut Problems) -> Option<StackFile> {
         }
     }
 
-    let flows: Vec<Flow> = raw
-        .flows
-        .iter()
-        .enumerate()
-        .filter_map(|(i, flow)| build_flow(flow, &format!("flows[{i}]"), &roles, problems))
-        .collect();
-    check_flow_names_unique(&flows, problems);
+    let mut flows: Vec<Flow> = Vec::new();
+    let mut node_flows: Vec<NodeFlow> = Vec::new();
+    for (i, raw_flow) in raw.flows.iter().enumerate() {
+        let field = format!("flows[{i}]");
+        match build_flow(raw_flow, &field, &roles, raw.parameters.is_some(), problems) {
+            Some(DeclaredFlow::Stated(flow)) => flows.push(flow),
+            Some(DeclaredFlow::Node(flow)) => node_flows.push(flow),
+            None => {}
+        }
+    }
+    check_flow_names_unique(&raw.flows, problems);
 
     let forbidden: Vec<ForbiddenExposure> = raw
         .forbidden
@@ -410,6 +464,7 @@ fn build(raw: RawStackFile, problems: &mut Problems) -> Option<StackFile> {
         vpcs,
         roles,
         flows,
+        node_flows,
         forbidden,
         exceptions,
         limits: Limits {
@@ -628,12 +683,19 @@ fn parse_ports(raw: &RawPorts) -> Result<PortRange, String> {
     }
 }
 
+/// A flow as the file declares it: with its port, or with the node's setting that decides it.
+enum DeclaredFlow {
+    Stated(Flow),
+    Node(NodeFlow),
+}
+
 fn build_flow(
     raw: &RawFlow,
     field: &str,
     roles: &BTreeMap<RoleName, RoleSpec>,
+    has_parameters: bool,
     problems: &mut Problems,
-) -> Option<Flow> {
+) -> Option<DeclaredFlow> {
     if raw.name.trim().is_empty() {
         problems.push(format!("{field}.name"), "must not be empty");
     }
@@ -645,25 +707,76 @@ fn build_flow(
     let from = problems.check(&format!("{field}.from"), from);
     let to = problems.check(&format!("{field}.to"), declared_role(&raw.to, roles));
     let protocol = problems.check(&format!("{field}.protocol"), parse_protocol(&raw.protocol));
-    let ports = problems.check(&format!("{field}.ports"), parse_ports(&raw.ports));
+    let node_port = match &raw.config_port {
+        Some(name) => Some(problems.check(
+            &format!("{field}.config_port"),
+            parse_node_port(name, has_parameters),
+        )?),
+        None => None,
+    };
+    let ports = match &raw.ports {
+        Some(ports) => Some(problems.check(&format!("{field}.ports"), parse_ports(ports))?),
+        None if node_port.is_some() => None,
+        None => {
+            problems.push(
+                format!("{field}.ports"),
+                "is required: a port (6690) or range (\"30000-30100\"), or config_port to take it \
+                 from the node's configuration",
+            );
+            return None;
+        }
+    };
     if raw.group_rule && matches!(from, Some(FlowSource::Cidr(_))) {
         problems.push(
             format!("{field}.group_rule"),
             "only a flow from a role has a group to name; a flow from a CIDR is always satisfied by a rule containing it",
         );
     }
-    Some(Flow {
-        name: raw.name.clone(),
-        description: raw.description.clone(),
-        from: from?,
-        to: to?,
-        protocol: protocol?,
-        ports: ports?,
-        group_rule: raw.group_rule,
+    let (from, to, protocol) = (from?, to?, protocol?);
+    Some(match (ports, node_port) {
+        (Some(ports), node_port) => DeclaredFlow::Stated(Flow {
+            name: raw.name.clone(),
+            description: raw.description.clone(),
+            from,
+            to,
+            protocol,
+            ports,
+            group_rule: raw.group_rule,
+            node_port,
+        }),
+        (None, Some(node_port)) => DeclaredFlow::Node(NodeFlow {
+            name: raw.name.clone(),
+            description: raw.description.clone(),
+            from,
+            to,
+            protocol,
+            node_port,
+            group_rule: raw.group_rule,
+        }),
+        (None, None) => return None,
     })
 }
 
-fn check_flow_names_unique(flows: &[Flow], problems: &mut Problems) {
+/// The node's configuration is read from Parameter Store: a flow can follow it only when the
+/// file says where the parameters are.
+fn parse_node_port(name: &str, has_parameters: bool) -> Result<NodePort, String> {
+    let port = NodePort::parse(name).ok_or_else(|| {
+        let names: Vec<&str> = NodePort::ALL.iter().map(|p| p.as_str()).collect();
+        format!(
+            "{name:?} is not a port of the node's configuration: use one of {}",
+            names.join(", ")
+        )
+    })?;
+    if !has_parameters {
+        return Err(format!(
+            "the node's {port} port is read from its configuration in Parameter Store: \
+             declare [parameters] (prefix) so it can be read"
+        ));
+    }
+    Ok(port)
+}
+
+fn check_flow_names_unique(flows: &[RawFlow], problems: &mut Problems) {
     let mut seen = BTreeSet::new();
     for (i, flow) in flows.iter().enumerate() {
         if !seen.insert(flow.name.as_str()) {

@@ -145,7 +145,11 @@ pub(super) struct RawFlow {
     pub to: String,
     #[serde(default = "tcp")]
     pub protocol: String,
-    pub ports: RawPorts,
+    /// A number or range; none when `config_port` gives the port.
+    pub ports: Option<RawPorts>,
+    /// The port of the node's configuration the flow serves (`p2p`, `http`, `https`,
+    /// `database`): the flow's port when `ports` is absent, checked against it otherwise.
+    pub config_port: Option<String>,
     /// Whether the flow needs a rule naming its source group itself, even where a rule naming
     /// a CIDR already admits every address of the group.
     #[serde(default)]

@@ -1,0 +1,255 @@
+//! The node's configuration drives its network: flows whose port is the configuration's
+//! (`config_port`) follow a change of `config.toml` in the run that judges it, make before
+//! break, never on a value being rolled back, and never on a guess.
+
+use domain::report::{Execution, Report, Status};
+use domain::signal::Signal;
+use domain::stack::StackFile;
+use serde_json::Value;
+use shared::aws::Clients;
+use shared::engine::{Capabilities, Engine};
+use shared::invocation::handle_event;
+use tests::ssm::change_event;
+use tests::{repo_path, ssm, Moto, SeededStack};
+
+const CONFIG: &str = "/chainlink/demo/config.toml";
+const LABEL: &str = "last-known-good";
+const V2_CONFIG: &str = include_str!("../../shared/domain/tests/testdata/v2-config.toml");
+const V2_SECRETS: &str = include_str!("../../shared/domain/tests/testdata/v2-secrets.toml");
+
+/// The node's v2 configuration, its P2P listener on `port` (none: no `[P2P.V2]` at all).
+fn config_listening_on(port: Option<u16>) -> String {
+    match port {
+        Some(port) => format!("{V2_CONFIG}\n[P2P.V2]\nListenAddresses = ['0.0.0.0:{port}']\n"),
+        None => V2_CONFIG.to_string(),
+    }
+}
+
+/// The demo stack file with its P2P flows taking their port from the configuration alone.
+fn following_stack_file() -> StackFile {
+    let sample = std::fs::read_to_string(repo_path("samples/stack.toml")).unwrap_or_default();
+    assert_eq!(
+        sample.matches("ports = 6690\n").count(),
+        2,
+        "the sample's two P2P flows state 6690"
+    );
+    let text = sample.replace("ports = 6690\n", "");
+    let file = StackFile::parse(&text, "following.toml").unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        file.moves_with_node_config(),
+        "the P2P flows follow the node"
+    );
+    file
+}
+
+async fn engine(moto: &Moto, capabilities: Capabilities) -> Engine {
+    Engine::new(
+        Clients::new(&moto.sdk_config().await),
+        following_stack_file(),
+        capabilities,
+    )
+}
+
+async fn handle(engine: &Engine, event: Value) -> Report {
+    handle_event(engine, event)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+async fn sweep(engine: &Engine) -> Report {
+    engine
+        .run(Signal::sweep("test"), Execution::Apply)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// A healthy demo stack whose node listens for P2P on 6690, its configuration (a plain String:
+/// it holds no secret) labeled last-known-good by the parameter function.
+async fn labeled_stack(moto: &Moto, parameters: &Engine) -> SeededStack {
+    let stack = SeededStack::healthy(&moto.ec2().await, "demo").await;
+    let client = ssm::client(moto).await;
+    ssm::put_as(&client, CONFIG, &config_listening_on(Some(6690)), None).await;
+    ssm::put(&client, "/chainlink/demo/secrets.toml", V2_SECRETS).await;
+    let first = handle(parameters, change_event("Create", CONFIG)).await;
+    assert_eq!(first.status, Status::Converged, "{first}");
+    assert_eq!(
+        ssm::labeled(&client, CONFIG, LABEL).await,
+        Some(1),
+        "{first}"
+    );
+    stack
+}
+
+fn node_rules_on(stack: &SeededStack, p2p: u16) -> Vec<String> {
+    let mut rules = vec![
+        "tcp 6688 from 10.20.0.0/16".to_string(),
+        format!("tcp {p2p} from {}", stack.node),
+        format!("tcp {p2p} from 0.0.0.0/0"),
+    ];
+    rules.sort();
+    rules
+}
+
+fn net_findings(report: &Report) -> Vec<String> {
+    report
+        .stacks
+        .iter()
+        .flat_map(|s| &s.security_groups.findings)
+        .map(|f| format!("{} {}", f.code.as_str(), f.message))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_p2p_port_moved_in_config_toml_moves_the_rules_new_before_old_then_labels() {
+    let moto = Moto::start();
+    let parameters = engine(&moto, Capabilities::PARAMETERS).await;
+    let stack = labeled_stack(&moto, &parameters).await;
+    let client = ssm::client(&moto).await;
+    ssm::put_as(&client, CONFIG, &config_listening_on(Some(7000)), None).await;
+    let recording = moto.start_recording();
+
+    let report = handle(&parameters, change_event("Update", CONFIG)).await;
+
+    assert_eq!(report.status, Status::Converged, "{report}");
+    let ec2 = moto.ec2().await;
+    assert_eq!(
+        tests::seed::ingress(&ec2, &stack.node).await,
+        node_rules_on(&stack, 7000)
+    );
+    let node = stack.node.as_str();
+    assert_eq!(
+        recording.mutating_calls(),
+        [
+            format!("AuthorizeSecurityGroupIngress {node}"),
+            format!("RevokeSecurityGroupIngress {node}"),
+            format!("LabelParameterVersion {CONFIG}"),
+        ],
+        "the new port is open before the old one closes, and the change is labeled last"
+    );
+    assert_eq!(ssm::labeled(&client, CONFIG, LABEL).await, Some(2));
+    let text = report.to_string();
+    assert!(text.contains("moved to 7000"), "{text}");
+}
+
+#[tokio::test]
+async fn a_config_being_rolled_back_never_moves_the_rules() {
+    let moto = Moto::start();
+    let parameters = engine(&moto, Capabilities::PARAMETERS).await;
+    let stack = labeled_stack(&moto, &parameters).await;
+    let client = ssm::client(&moto).await;
+    // The port moves, and the same change breaks the RPC URL: the set is invalid.
+    let broken = config_listening_on(Some(7000)).replace("wss://eth-1", "http://eth-1");
+    ssm::put_as(&client, CONFIG, &broken, None).await;
+    let recording = moto.start_recording();
+
+    let report = handle(&parameters, change_event("Update", CONFIG)).await;
+
+    assert_eq!(
+        tests::seed::ingress(&moto.ec2().await, &stack.node).await,
+        node_rules_on(&stack, 6690),
+        "the rules follow the last-known-good configuration: {report}"
+    );
+    assert!(
+        recording
+            .mutating_calls()
+            .iter()
+            .all(|call| !call.contains("SecurityGroup")),
+        "{:?}",
+        recording.mutating_calls()
+    );
+    assert_eq!(
+        ssm::current(&client, CONFIG).await.1,
+        config_listening_on(Some(6690)),
+        "the bad change is rolled back"
+    );
+}
+
+#[tokio::test]
+async fn a_config_naming_no_p2p_port_is_a_clear_finding_and_no_guess() {
+    let moto = Moto::start();
+    let parameters = engine(&moto, Capabilities::PARAMETERS).await;
+    let stack = labeled_stack(&moto, &parameters).await;
+    let client = ssm::client(&moto).await;
+    ssm::put_as(&client, CONFIG, &config_listening_on(None), None).await;
+    let recording = moto.start_recording();
+
+    let report = handle(&parameters, change_event("Update", CONFIG)).await;
+
+    let findings = net_findings(&report);
+    assert!(
+        findings
+            .iter()
+            .any(|f| f.starts_with("CL-NET-001") && f.contains("node-p2p")),
+        "{findings:?}"
+    );
+    assert!(
+        recording
+            .mutating_calls()
+            .iter()
+            .all(|call| !call.contains("SecurityGroup")),
+        "no port is guessed, no rule revoked: {:?}",
+        recording.mutating_calls()
+    );
+    assert_eq!(
+        tests::seed::ingress(&moto.ec2().await, &stack.node).await,
+        node_rules_on(&stack, 6690)
+    );
+}
+
+#[tokio::test]
+async fn the_two_functions_changing_the_same_group_converge_and_never_undo_each_other() {
+    let moto = Moto::start();
+    let parameters = engine(&moto, Capabilities::PARAMETERS).await;
+    let groups = engine(&moto, Capabilities::SECURITY_GROUPS).await;
+    let stack = labeled_stack(&moto, &parameters).await;
+    let client = ssm::client(&moto).await;
+    ssm::put_as(&client, CONFIG, &config_listening_on(Some(7000)), None).await;
+
+    // The security-group function sweeps before the change is judged: it does not follow a
+    // configuration the parameter function has not judged, and changes nothing for it.
+    let early = sweep(&groups).await;
+    assert!(
+        net_findings(&early)
+            .iter()
+            .any(|f| f.starts_with("CL-NET-004")),
+        "{early}"
+    );
+    assert!(
+        early.stacks[0].security_groups.actions.is_empty(),
+        "{early}"
+    );
+
+    // Both at once: the parameter function moving the port, the security-group function
+    // reacting to a change of the group.
+    let group_event = security_group_event(stack.node.as_str());
+    let (moved, reacted) = tokio::join!(
+        handle(&parameters, change_event("Update", CONFIG)),
+        handle(&groups, group_event.clone()),
+    );
+    assert_eq!(moved.status, Status::Converged, "{moved}");
+    assert_ne!(reacted.status, Status::Failed, "{reacted}");
+
+    // Whatever either saw, a second round of both changes nothing: they agree on the end.
+    let recording = moto.start_recording();
+    let again = handle(&groups, group_event).await;
+    let swept = sweep(&parameters).await;
+    assert_eq!(
+        recording.mutating_calls(),
+        Vec::<String>::new(),
+        "{again}\n{swept}"
+    );
+    assert_eq!(
+        tests::seed::ingress(&moto.ec2().await, &stack.node).await,
+        node_rules_on(&stack, 7000)
+    );
+}
+
+/// The CloudTrail event of a change to `group`, from the sample.
+fn security_group_event(group: &str) -> Value {
+    let raw = std::fs::read_to_string(repo_path(
+        "samples/events/cloudtrail-authorize-ingress.json",
+    ))
+    .unwrap_or_else(|e| panic!("{e}"));
+    serde_json::from_str(&raw.replace("sg-0a1b2c3d4e5f60718", group))
+        .unwrap_or_else(|e| panic!("{e}"))
+}
