@@ -478,9 +478,11 @@ for (const [name, file] of templates) {
         [...writes(securityGroupGuard)].sort(),
         ['ec2:AuthorizeSecurityGroupIngress', 'ec2:RevokeSecurityGroupIngress', 'sns:Publish', 'sqs:SendMessage'],
       );
+      // The ingress writes move a rule when the node's configuration moves a port.
       assert.deepEqual(
         [...writes(parameterGuard)].sort(),
-        ['sns:Publish', 'sqs:SendMessage', 'ssm:LabelParameterVersion', 'ssm:PutParameter'],
+        ['ec2:AuthorizeSecurityGroupIngress', 'ec2:RevokeSecurityGroupIngress', 'sns:Publish', 'sqs:SendMessage',
+          'ssm:LabelParameterVersion', 'ssm:PutParameter'],
       );
       for (const a of ['ec2:StopInstances', 'ec2:StartInstances', 'ec2:ModifyInstanceAttribute', 'ec2:ModifyVolume',
         'autoscaling:UpdateAutoScalingGroup', 'autoscaling:StartInstanceRefresh',
