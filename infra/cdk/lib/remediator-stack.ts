@@ -326,6 +326,38 @@ export class RemediatorStack extends Stack {
       return fn;
     };
 
+    // What both security-group-guard and parameter-guard (when a parameter change moves a port)
+    // observe and repair. One constructor each, so the two roles cannot drift apart; the
+    // template tests check the SAM template's copies are equal too.
+    // Describe calls support no resource-level permissions.
+    const observeNetwork = () =>
+      new iam.PolicyStatement({
+        sid: 'ObserveNetwork',
+        actions: [
+          'ec2:DescribeSecurityGroups',
+          'ec2:DescribeInstances',
+          'ec2:DescribeNetworkInterfaces',
+          'ec2:DescribeSubnets',
+          'ec2:DescribeNetworkAcls',
+        ],
+        resources: ['*'],
+      });
+    const repairRulesOfThisStackOnly = () =>
+      new iam.PolicyStatement({
+        sid: 'RepairRulesOfThisStackOnly',
+        actions: ['ec2:AuthorizeSecurityGroupIngress', 'ec2:RevokeSecurityGroupIngress'],
+        resources: [arn('ec2', 'security-group', '*')],
+        // Anyone may tag a group of their own into the stack; only the stack's VPCs (the
+        // StackVpcIds parameter, given at deploy time) hold its groups.
+        conditions: { ...tagCondition, ArnLike: { 'ec2:Vpc': stackVpcArnPatterns(vpcIds) } },
+      });
+    // The path itself (GetParametersByPath is authorized on it) and everything below.
+    const parameterPathName = s.parameterPath.slice(1);
+    const parameterPathArns = [
+      arn('ssm', 'parameter', parameterPathName),
+      arn('ssm', 'parameter', `${parameterPathName}/*`),
+    ];
+
     // ---- security-group-guard ------------------------------------------------------------
     const securityGroups = makeFunction(
       {
@@ -337,18 +369,7 @@ export class RemediatorStack extends Stack {
         maxEventAge: Duration.seconds(1800),
       },
       [
-        // Describe calls support no resource-level permissions.
-        new iam.PolicyStatement({
-          sid: 'ObserveNetwork',
-          actions: [
-            'ec2:DescribeSecurityGroups',
-            'ec2:DescribeInstances',
-            'ec2:DescribeNetworkInterfaces',
-            'ec2:DescribeSubnets',
-            'ec2:DescribeNetworkAcls',
-          ],
-          resources: ['*'],
-        }),
+        observeNetwork(),
         // Sweeps read the load balancers in front of the stack's instances (a third party's,
         // untagged) to report world exposures; never changed. No resource-level permissions.
         new iam.PolicyStatement({
@@ -361,16 +382,19 @@ export class RemediatorStack extends Stack {
           ],
           resources: ['*'],
         }),
+        repairRulesOfThisStackOnly(),
+        // A flow may take its port from the node's configuration (the P2P port from
+        // P2P.V2.ListenAddresses in config.toml). No kms:Decrypt: SecureString values come back
+        // encrypted, so a stolen role never reads the node's secrets, and a port taken from one
+        // (the database URL) is resolved by parameter-guard and the CLI only. Neither
+        // GetParameter nor GetParameterHistory: ports come from the current values under the path.
         new iam.PolicyStatement({
-          sid: 'RepairRulesOfThisStackOnly',
-          actions: ['ec2:AuthorizeSecurityGroupIngress', 'ec2:RevokeSecurityGroupIngress'],
-          resources: [arn('ec2', 'security-group', '*')],
-          // Anyone may tag a group of their own into the stack; only the stack's VPCs (the
-          // StackVpcIds parameter, given at deploy time) hold its groups.
-          conditions: { ...tagCondition, ArnLike: { 'ec2:Vpc': stackVpcArnPatterns(vpcIds) } },
+          sid: 'ReadThisStacksParametersUndecrypted',
+          actions: ['ssm:GetParametersByPath', 'ssm:GetParameters'],
+          resources: parameterPathArns,
         }),
       ],
-      ['describe', 'securityGroups'],
+      ['describe', 'securityGroups', 'parameterPath'],
     );
     new events.Rule(this, 'SecurityGroupApiCall', {
       description: `chainlink-remediator ${s.stackName}: security-group API calls (CloudTrail)`,
@@ -409,7 +433,6 @@ export class RemediatorStack extends Stack {
     });
 
     // ---- parameter-guard -----------------------------------------------------------------
-    const parameterPathName = s.parameterPath.slice(1);
     const parameters = makeFunction(
       {
         id: 'ParameterGuard',
@@ -421,19 +444,22 @@ export class RemediatorStack extends Stack {
         maxEventAge: Duration.seconds(1800),
       },
       [
-        // The parameter function finds the stacks by the tags of their security groups.
-        new iam.PolicyStatement({
-          sid: 'LocateStacks',
-          actions: ['ec2:DescribeSecurityGroups'],
-          resources: ['*'],
-        }),
+        // The stacks are found by their security groups' tags. When a parameter change moves a
+        // port, and on sweeps of a stack whose flows take ports from its parameters, the
+        // stack's security-group plan runs here too: it observes what security-group-guard
+        // observes, except load balancers (only that function's sweeps report exposures
+        // through them).
+        observeNetwork(),
+        // A parameter change that moves a port moves its rule in the same run, not at the next
+        // security-group sweep: the new port is authorized before the old rule is revoked, so
+        // the node stays reachable.
+        repairRulesOfThisStackOnly(),
         // DescribeParameters supports no resource-level permissions.
         new iam.PolicyStatement({
           sid: 'ListParameters',
           actions: ['ssm:DescribeParameters'],
           resources: ['*'],
         }),
-        // The path itself (GetParametersByPath is authorized on it) and everything below.
         new iam.PolicyStatement({
           sid: 'ValidateThisStacksParameters',
           actions: [
@@ -442,10 +468,7 @@ export class RemediatorStack extends Stack {
             'ssm:GetParameter',
             'ssm:GetParameterHistory',
           ],
-          resources: [
-            arn('ssm', 'parameter', parameterPathName),
-            arn('ssm', 'parameter', `${parameterPathName}/*`),
-          ],
+          resources: parameterPathArns,
         }),
         // Writes only to parameters that exist and carry the stack tag: a name that does not
         // exist has no tag, so PutParameter cannot create one (ssm:Overwrite could not stop
@@ -477,8 +500,8 @@ export class RemediatorStack extends Stack {
             }),
       ],
       s.ssmKmsKeyArn === ''
-        ? ['describe', 'parameterPath', 'managedSsmKey']
-        : ['describe', 'parameterPath'],
+        ? ['describe', 'securityGroups', 'parameterPath', 'managedSsmKey']
+        : ['describe', 'securityGroups', 'parameterPath'],
     );
     new events.Rule(this, 'ParameterChange', {
       description: `chainlink-remediator ${s.stackName}: changes under ${s.parameterPath}/`,

@@ -40,6 +40,48 @@ function engineMountPathRule(): { pattern: string; maxChars: number } {
   return { pattern: pattern[1], maxChars: Number(maxChars[1]) };
 }
 
+/** A template's functions and what their roles are granted. */
+function grantsOf(template: Template) {
+  const props = (r: Resource) => r.Properties ?? {};
+  const ofType = (type: string) => Object.entries(template.Resources).filter(([, r]) => r.Type === type);
+  const fnByDescription = (words: string): string => {
+    const found = ofType('AWS::Lambda::Function').filter(([, f]) => String(props(f).Description).includes(words));
+    assert.equal(found.length, 1, `one function described with "${words}"`);
+    return found[0][0];
+  };
+  const roleOf = (fnId: string): string => {
+    const role = props(template.Resources[fnId]).Role as Json;
+    assert.ok(isObject(role) && Array.isArray(role['Fn::GetAtt']), `${fnId} has a role of this stack`);
+    return (role['Fn::GetAtt'] as string[])[0];
+  };
+  // Every statement granted to a role: inline policies, attached policies of this stack and
+  // policies attached to it (AWS::IAM::Policy).
+  const statementsOf = (roleId: string): Statement[] => {
+    const role = template.Resources[roleId];
+    const docs: Json[] = [];
+    for (const p of (props(role).Policies as Json[] | undefined) ?? []) {
+      if (isObject(p)) docs.push(p.PolicyDocument);
+    }
+    for (const arn of (props(role).ManagedPolicyArns as Json[] | undefined) ?? []) {
+      if (isObject(arn) && typeof arn.Ref === 'string') {
+        docs.push(props(template.Resources[arn.Ref]).PolicyDocument);
+      }
+    }
+    for (const [, policy] of ofType('AWS::IAM::Policy')) {
+      const roles = (props(policy).Roles as Json[]) ?? [];
+      if (roles.some((r) => isObject(r) && r.Ref === roleId)) docs.push(props(policy).PolicyDocument);
+    }
+    return docs.flatMap((d) => (isObject(d) ? (d.Statement as unknown as Statement[]) : []));
+  };
+  return { fnByDescription, roleOf, statementsOf };
+}
+
+/** Whether an IAM pattern (an action or resource with `*` and `?`) covers `name`, as IAM matches. */
+function covers(pattern: string, name: string, caseless = false): boolean {
+  const glob = pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
+  return new RegExp(`^${glob}$`, caseless ? 'i' : '').test(name);
+}
+
 const templates: Array<[string, string]> = [['cdk', CDK_TEMPLATE]];
 if (process.env.SAM_TRANSFORMED_TEMPLATE) {
   templates.push(['sam', process.env.SAM_TRANSFORMED_TEMPLATE]);
@@ -54,39 +96,11 @@ for (const [name, file] of templates) {
     const props = (r: Resource) => r.Properties ?? {};
 
     const functions = ofType('AWS::Lambda::Function');
-    const fnByDescription = (words: string): string => {
-      const found = functions.filter(([, f]) => String(props(f).Description).includes(words));
-      assert.equal(found.length, 1, `one function described with "${words}"`);
-      return found[0][0];
-    };
+    const { fnByDescription, roleOf, statementsOf } = grantsOf(template);
     const securityGroupGuard = fnByDescription('security-group drift');
     const parameterGuard = fnByDescription('node parameters');
     const instanceGuard = fnByDescription('CloudWatch alarms');
 
-    const roleOf = (fnId: string): string => {
-      const role = props(template.Resources[fnId]).Role as Json;
-      assert.ok(isObject(role) && Array.isArray(role['Fn::GetAtt']), `${fnId} has a role of this stack`);
-      return (role['Fn::GetAtt'] as string[])[0];
-    };
-    // Every statement granted to a role: inline policies, attached policies of this stack and
-    // policies attached to it (AWS::IAM::Policy).
-    const statementsOf = (roleId: string): Statement[] => {
-      const role = template.Resources[roleId];
-      const docs: Json[] = [];
-      for (const p of (props(role).Policies as Json[] | undefined) ?? []) {
-        if (isObject(p)) docs.push(p.PolicyDocument);
-      }
-      for (const arn of (props(role).ManagedPolicyArns as Json[] | undefined) ?? []) {
-        if (isObject(arn) && typeof arn.Ref === 'string') {
-          docs.push(props(template.Resources[arn.Ref]).PolicyDocument);
-        }
-      }
-      for (const [, policy] of ofType('AWS::IAM::Policy')) {
-        const roles = (props(policy).Roles as Json[]) ?? [];
-        if (roles.some((r) => isObject(r) && r.Ref === roleId)) docs.push(props(policy).PolicyDocument);
-      }
-      return docs.flatMap((d) => (isObject(d) ? (d.Statement as unknown as Statement[]) : []));
-    };
     const actions = (s: Statement) => (Array.isArray(s.Action) ? s.Action : [s.Action]);
     const resourcesOf = (s: Statement) => (Array.isArray(s.Resource) ? s.Resource : [s.Resource]);
     const targetsOf = (rule: Resource): string[] =>
@@ -392,6 +406,95 @@ for (const [name, file] of templates) {
       assert.equal(raw.Parameters?.StackVpcIds?.Default, undefined, 'the VPCs are given at deploy time');
     });
 
+    // ---- A port the node's configuration moves: parameter-guard repairs the stack's groups
+    // as security-group-guard does, and security-group-guard reads the parameters it takes
+    // ports from, never their secrets.
+    const grantsAny = (s: Statement, wanted: string[]) =>
+      actions(s).some((a) => wanted.some((w) => covers(a, w, true)));
+    const ingressWrites = ['ec2:AuthorizeSecurityGroupIngress', 'ec2:RevokeSecurityGroupIngress'];
+
+    it("lets parameter-guard write ingress rules only on the stack's groups, under security-group-guard's conditions", () => {
+      const [repair, ...moreRepair] = statementsOf(roleOf(securityGroupGuard)).filter((s) => grantsAny(s, ingressWrites));
+      const [move, ...moreMove] = statementsOf(roleOf(parameterGuard)).filter((s) => grantsAny(s, ingressWrites));
+      assert.ok(repair && move, 'both functions may write ingress rules');
+      assert.deepEqual([moreRepair.length, moreMove.length], [0, 0], 'one statement each grants them');
+      for (const s of [repair, move]) {
+        assert.deepEqual([...actions(s)].sort(), ingressWrites, `${s.Sid}: ingress writes alone`);
+        assert.deepEqual(
+          resourcesOf(s),
+          ['arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:security-group/*'],
+          `${s.Sid}: security groups only`,
+        );
+      }
+      assert.deepEqual(repair.Condition, {
+        StringEquals: { 'aws:ResourceTag/chainlink:stack': STACK },
+        ArnLike: { 'ec2:Vpc': ['arn:*:ec2:*:*:vpc/<StackVpcIds>'] },
+      });
+      assert.deepEqual(move, repair, 'the same statement in both roles, conditions included');
+    });
+
+    it('lets parameter-guard observe the network as security-group-guard does, and no load balancer', () => {
+      const ec2Reads = (fn: string) =>
+        statementsOf(roleOf(fn))
+          .flatMap(actions)
+          .filter((a) => /^ec2:(Describe|Get|List)/.test(a))
+          .sort();
+      assert.ok(ec2Reads(securityGroupGuard).length >= 5, 'the network reads were found');
+      assert.deepEqual(ec2Reads(parameterGuard), ec2Reads(securityGroupGuard));
+      const loadBalancers = (fn: string) =>
+        statementsOf(roleOf(fn)).filter((s) => grantsAny(s, ['elasticloadbalancing:DescribeLoadBalancers']));
+      assert.ok(loadBalancers(securityGroupGuard).length >= 1, 'security-group-guard reads load balancers');
+      assert.deepEqual(
+        statementsOf(roleOf(parameterGuard)).flatMap(actions).filter((a) => a === '*' || /^elasticloadbalancing:/i.test(a)),
+        [],
+        'parameter-guard has no load-balancer action',
+      );
+    });
+
+    it("lets security-group-guard read the stack's parameters undecrypted, and write none", () => {
+      const parameterArn = (name: string) => `arn:<AWS::Partition>:ssm:<AWS::Region>:<AWS::AccountId>:parameter${name}`;
+      const parameterPath = `/chainlink/${STACK}`;
+      const statements = statementsOf(roleOf(securityGroupGuard));
+      // Any statement granting SSM actions on the path or a parameter below it.
+      const onPath = statements.filter((s) =>
+        actions(s).some((a) => /^ssm:/i.test(a) || covers(a, 'ssm:GetParameter', true))
+        && resourcesOf(s).some((r) => [parameterPath, `${parameterPath}/database-url`].some((p) => covers(String(r), parameterArn(p)))),
+      );
+      assert.equal(onPath.length, 1, 'one statement reaches the parameter path');
+      assert.deepEqual([...actions(onPath[0])].sort(), ['ssm:GetParameters', 'ssm:GetParametersByPath']);
+      assert.deepEqual(resourcesOf(onPath[0]), [parameterArn(parameterPath), parameterArn(`${parameterPath}/*`)]);
+      for (const action of ['ssm:GetParameterHistory', 'ssm:PutParameter', 'ssm:LabelParameterVersion',
+        'ssm:UnlabelParameterVersion', 'ssm:DeleteParameter', 'ssm:DeleteParameters']) {
+        assert.ok(!statements.some((s) => grantsAny(s, [action])), `security-group-guard may not ${action}`);
+      }
+    });
+
+    it('gives security-group-guard no kms:Decrypt that reaches Parameter Store, whatever the keys', () => {
+      // The deployment where it matters most: an existing topic whose key is also the
+      // SecureStrings' key.
+      const key = 'arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab';
+      const topic = 'arn:aws:sns:us-east-1:123456789012:ops-reports';
+      const sharedKey =
+        name === 'cdk'
+          ? resolveTemplate(cdkTemplateWith({ notificationTopicArn: topic, notificationTopicKmsKeyArn: key, ssmKmsKeyArn: key }))
+          : resolveTemplate(JSON.parse(fs.readFileSync(file, 'utf8')) as Template, {
+            NotificationTopicArn: topic, NotificationTopicKmsKeyArn: key, SsmKmsKeyArn: key,
+          });
+      for (const [deployment, t] of [['a created topic', template], ['a shared key', sharedKey]] as const) {
+        const grants = grantsOf(t);
+        const decrypt = grants.statementsOf(grants.roleOf(grants.fnByDescription('security-group drift')))
+          .filter((s) => grantsAny(s, ['kms:Decrypt']));
+        assert.ok(decrypt.length >= 1, `${deployment}: the report topic's key is found`);
+        for (const s of decrypt) {
+          assert.deepEqual(
+            s.Condition?.StringEquals?.['kms:ViaService'],
+            'sns.<AWS::Region>.amazonaws.com',
+            `${deployment}: ${s.Sid} decrypts through SNS only`,
+          );
+        }
+      }
+    });
+
     it("sends Run Commands with the stack's filesystem document only, to the stack's instances only", () => {
       const documents = ofType('AWS::SSM::Document');
       assert.equal(documents.length, 1, 'one SSM document: the filesystem document');
@@ -478,9 +581,11 @@ for (const [name, file] of templates) {
         [...writes(securityGroupGuard)].sort(),
         ['ec2:AuthorizeSecurityGroupIngress', 'ec2:RevokeSecurityGroupIngress', 'sns:Publish', 'sqs:SendMessage'],
       );
+      // The ingress writes move a rule when the node's configuration moves a port.
       assert.deepEqual(
         [...writes(parameterGuard)].sort(),
-        ['sns:Publish', 'sqs:SendMessage', 'ssm:LabelParameterVersion', 'ssm:PutParameter'],
+        ['ec2:AuthorizeSecurityGroupIngress', 'ec2:RevokeSecurityGroupIngress', 'sns:Publish', 'sqs:SendMessage',
+          'ssm:LabelParameterVersion', 'ssm:PutParameter'],
       );
       for (const a of ['ec2:StopInstances', 'ec2:StartInstances', 'ec2:ModifyInstanceAttribute', 'ec2:ModifyVolume',
         'autoscaling:UpdateAutoScalingGroup', 'autoscaling:StartInstanceRefresh',
