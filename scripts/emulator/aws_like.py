@@ -30,6 +30,11 @@ environment at start, so a test chooses per emulator):
 - IAM action names. moto names an action after the request's signing name; CloudWatch signs as
   `monitoring`, and IAM's actions are `cloudwatch:DescribeAlarms`, not `monitoring:…`: renamed
   here, so a policy written for AWS is the one enforced.
+- Rule identity. AWS knows a security-group rule by its protocol, ports and peer; the
+  description is not part of it (a revocation naming the peer alone removes a described rule).
+  moto compares a source group's whole entry, Description included, so revoking a rule that
+  was authorized with a description failed with InvalidPermission.NotFound. Here a source group
+  is compared by its ID, as a CIDR already is by the CIDR alone.
 - Speed of the emulator itself (not a semantic change): moto reads one resource's tags by
   scanning every tag in the account, O(N^2) for a describe of N tagged groups; here the lookup of
   one exact resource ID reads that resource's tags directly, with the same result.
@@ -46,6 +51,7 @@ from moto.ec2.exceptions import EC2ClientError
 from moto.ec2.models.elastic_block_store import VolumeModification
 from moto.ec2.models.instance_types import INSTANCE_TYPES
 from moto.ec2.models.instances import Instance
+from moto.ec2.models.security_groups import SecurityGroupRule
 from moto.ec2.models.tags import TagBackend
 from moto.ec2.responses.elastic_block_store import ElasticBlockStore
 from moto.ec2.responses.elastic_network_interfaces import ElasticNetworkInterfaces
@@ -274,6 +280,29 @@ def _iam_request_init(self, *args, **kwargs):
 
 
 IAMRequestBase.__init__ = _iam_request_init
+
+
+# --- Rule identity -----------------------------------------------------------------------------
+
+
+def _same_rule(self, other):
+    """moto's SecurityGroupRule.__eq__, with a source group known by its ID (and name) alone."""
+    if self.ip_protocol != other.ip_protocol:
+        return False
+    for key in ("CidrIp", "CidrIpv6"):
+        if key in self.ip_range and self.ip_range.get(key) != other.ip_range.get(key):
+            return False
+    peer = ("GroupId", "GroupName")
+    if {k: self.source_group.get(k) for k in peer} != {k: other.source_group.get(k) for k in peer}:
+        return False
+    if self.prefix_list_id != other.prefix_list_id:
+        return False
+    if self.ip_protocol != "-1" and (self.from_port, self.to_port) != (other.from_port, other.to_port):
+        return False
+    return True
+
+
+SecurityGroupRule.__eq__ = _same_rule
 
 
 # --- The emulator's own speed ------------------------------------------------------------------

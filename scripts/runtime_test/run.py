@@ -568,8 +568,8 @@ class RuntimeTest:
             report = pg.invoke(self.event_file("schedule.json"))
             expect(report.get("status") == "converged", f"status {report.get('status')!r}")
             labels = actions(report, "LabelParameter")
-            expect(len(labels) == 7 and all(a["outcome"] == "applied" for a in labels),
-                   f"expected the 7 valid parameters labelled, got {labels}")
+            expect(len(labels) == 8 and all(a["outcome"] == "applied" for a in labels),
+                   f"expected the 8 valid parameters labelled, got {labels}")
             expect_emf(pg.new_output(), cold_start=1)
 
         self.check("parameter-guard, schedule: the valid set is labelled last-known-good", pg_label)
@@ -593,6 +593,7 @@ class RuntimeTest:
             expect(parameter["Version"] == 3, f"version {parameter['Version']}, expected 3 (a new version)")
 
         self.check("parameter-guard: DATABASE_URL restored in the emulator, as a new version", pg_restored)
+
 
         # instance-guard --------------------------------------------------------------------
         instance = self.node_instance()
@@ -751,6 +752,50 @@ class RuntimeTest:
 
         for function in (sg, pg, ig):
             function.stop()
+
+        # A stack file whose P2P flows take their port from the node's configuration alone: a
+        # change of P2P_LISTEN_PORT moves the node group's rules in parameter-guard's own run.
+        # Started once the first parameter-guard has stopped: both would poll one Runtime API.
+        with open(self.stack_file) as f:
+            sample = f.read()
+        expect(sample.count("ports = 6690\n") == 2, "the sample's P2P flows no longer state 6690")
+        following = os.path.join(self.work, "stack-following.toml")
+        with open(following, "w") as f:
+            f.write(sample.replace("ports = 6690\n", ""))
+        pgf = Function(self, "parameter-guard", {**reports, "STACK_FILE": following},
+                       label="parameter-guard-following")
+        port_change = self.event_file("ssm-parameter-update.json",
+                                      {"/chainlink/demo/DATABASE_URL": "/chainlink/demo/P2P_LISTEN_PORT"},
+                                      name="ssm-p2p-port-update.json")
+
+        def p2p_rules(port):
+            return [p for p in self.group("node")["IpPermissions"]
+                    if p.get("IpProtocol") == "tcp" and p.get("FromPort") == port and p.get("ToPort") == port]
+
+        def pg_moves(old, new):
+            def check():
+                self.ssm.put_parameter(Name="/chainlink/demo/P2P_LISTEN_PORT", Value=str(new),
+                                       Type="SecureString", Overwrite=True)
+                report = pgf.invoke(port_change)
+                expect(report.get("status") == "converged", f"status {report.get('status')!r}")
+                authorizes, revokes = actions(report, "AuthorizeIngress"), actions(report, "RevokeIngress")
+                findings = [f for stack in report.get("stacks", []) for f in stack.get("findings", [])]
+                expect(authorizes and all(a["outcome"] == "applied" for a in authorizes),
+                       f"authorizes: {authorizes}; findings: {findings}")
+                expect(revokes and all(a["outcome"] == "applied" for a in revokes), f"revokes: {revokes}")
+                labels = actions(report, "LabelParameter")
+                expect(any(a["name"] == "/chainlink/demo/P2P_LISTEN_PORT" and a["outcome"] == "applied"
+                           for a in labels), f"the change is not labelled: {labels}")
+                expect(len(p2p_rules(new)) == 1 and not p2p_rules(old),
+                       f"node group on {new}: {p2p_rules(new)}, still on {old}: {p2p_rules(old)}")
+                leaked = [s for s in SECRETS if s in pgf.new_output()]
+                expect(not leaked, "parameter-guard wrote a parameter value to its output")
+            return check
+
+        self.check("parameter-guard, P2P_LISTEN_PORT moved to 7000: the node group follows, new before old",
+                   pg_moves(6690, 7000))
+        self.check("parameter-guard, P2P_LISTEN_PORT back to 6690: the node group follows back", pg_moves(7000, 6690))
+        pgf.stop()
 
         def published():
             called = self.called()

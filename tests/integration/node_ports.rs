@@ -253,3 +253,40 @@ fn security_group_event(group: &str) -> Value {
     serde_json::from_str(&raw.replace("sg-0a1b2c3d4e5f60718", group))
         .unwrap_or_else(|e| panic!("{e}"))
 }
+
+#[tokio::test]
+async fn a_legacy_p2p_listen_port_secure_string_moves_the_rules_too() {
+    let moto = Moto::start();
+    let parameters = engine(&moto, Capabilities::PARAMETERS).await;
+    let stack = SeededStack::healthy(&moto.ec2().await, "demo").await;
+    let client = ssm::client(&moto).await;
+    ssm::put_all(&client, "/chainlink/demo/", &ssm::valid_legacy()).await;
+    let port = "/chainlink/demo/P2P_LISTEN_PORT";
+    let first = handle(&parameters, change_event("Create", port)).await;
+    assert_eq!(ssm::labeled(&client, port, LABEL).await, Some(1), "{first}");
+    ssm::put(&client, port, "7000").await;
+
+    let report = handle(&parameters, change_event("Update", port)).await;
+
+    assert_eq!(
+        tests::seed::ingress(&moto.ec2().await, &stack.node).await,
+        node_rules_on(&stack, 7000),
+        "{report}"
+    );
+    assert_eq!(
+        ssm::labeled(&client, port, LABEL).await,
+        Some(2),
+        "{report}"
+    );
+
+    // And back: the rules this run authorized are revoked as exactly as the seeded ones were.
+    ssm::put(&client, port, "6690").await;
+    let back = handle(&parameters, change_event("Update", port)).await;
+
+    assert_eq!(back.status, Status::Converged, "{back}");
+    assert_eq!(
+        tests::seed::ingress(&moto.ec2().await, &stack.node).await,
+        node_rules_on(&stack, 6690),
+        "{back}"
+    );
+}
