@@ -66,9 +66,21 @@ async fn plan_then_apply_then_apply_again() {
         (Some("RevokeIngress"), Some("planned"))
     );
     assert_eq!(action["group"], stack.node.as_str());
-    assert!(report["stacks"][0]["flow_check"]
+    let flows: Vec<&str> = report["stacks"][0]["flow_check"]
         .as_array()
-        .is_some_and(|f| f.len() == 4));
+        .map(|checks| checks.iter().filter_map(|c| c["flow"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(
+        flows,
+        [
+            "operator-ui",
+            "node-p2p",
+            "ocr-peers",
+            "node-db",
+            "node-rpc"
+        ],
+        "every flow, and the egress path to the RPC nodes"
+    );
     assert!(
         seed::ingress(&ec2, &stack.node)
             .await

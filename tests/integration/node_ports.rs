@@ -26,14 +26,18 @@ fn config_listening_on(port: Option<u16>) -> String {
 }
 
 /// The demo stack file with its P2P flows taking their port from the configuration alone.
-fn following_stack_file() -> StackFile {
+fn following_stack_file_text() -> String {
     let sample = std::fs::read_to_string(repo_path("samples/stack.toml")).unwrap_or_default();
     assert_eq!(
         sample.matches("ports = 6690\n").count(),
         2,
         "the sample's two P2P flows state 6690"
     );
-    let text = sample.replace("ports = 6690\n", "");
+    sample.replace("ports = 6690\n", "")
+}
+
+fn following_stack_file() -> StackFile {
+    let text = following_stack_file_text();
     let file = StackFile::parse(&text, "following.toml").unwrap_or_else(|e| panic!("{e}"));
     assert!(
         file.moves_with_node_config(),
@@ -288,5 +292,74 @@ async fn a_legacy_p2p_listen_port_secure_string_moves_the_rules_too() {
         tests::seed::ingress(&moto.ec2().await, &stack.node).await,
         node_rules_on(&stack, 6690),
         "{back}"
+    );
+}
+
+#[tokio::test]
+async fn the_path_to_the_rpc_nodes_is_checked_on_the_ports_of_the_nodes_rpc_urls() {
+    let moto = Moto::start();
+    let parameters = engine(&moto, Capabilities::PARAMETERS).await;
+    let ec2 = moto.ec2().await;
+    let stack = SeededStack::healthy(&ec2, "demo").await;
+    let subnet = tests::seed::subnet(&ec2, &stack.vpc, "10.0.1.0/24").await;
+    tests::seed::instance(&ec2, &subnet, &stack.node, "demo", "node").await;
+    // The node may reach its RPC nodes over HTTPS only: the websocket port is closed.
+    ec2.revoke_security_group_egress()
+        .group_id(stack.node.as_str())
+        .ip_permissions(shared::security_groups::apply::permission(
+            &tests::rule::all_traffic("0.0.0.0/0"),
+            None,
+        ))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    ec2.authorize_security_group_egress()
+        .group_id(stack.node.as_str())
+        .ip_permissions(shared::security_groups::apply::permission(
+            &tests::rule::tcp(443, "10.50.0.0/16"),
+            None,
+        ))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    let client = ssm::client(&moto).await;
+    let rpc = "\n[[EVM.Nodes]]\nName = 'b'\nWSURL = 'wss://b.rpc.prod.demo.internal:8546'\n\
+               HTTPURL = 'https://b.rpc.prod.demo.internal'\n";
+    let config = format!("{}{rpc}", config_listening_on(Some(6690)));
+    ssm::put_as(&client, CONFIG, &config, None).await;
+    ssm::put(&client, "/chainlink/demo/secrets.toml", V2_SECRETS).await;
+    handle(&parameters, change_event("Create", CONFIG)).await;
+
+    let sample_rpc_network = "to = [\"10.40.0.0/16\"]";
+    let text = following_stack_file_text();
+    assert!(
+        text.contains(sample_rpc_network),
+        "the sample's node-rpc moved"
+    );
+    let text = text.replace(sample_rpc_network, "to = [\"10.50.0.0/16\"]");
+    let file = StackFile::parse(&text, "egress.toml").unwrap_or_else(|e| panic!("{e}"));
+    let groups = Engine::new(
+        Clients::new(&moto.sdk_config().await),
+        file,
+        Capabilities::SECURITY_GROUPS,
+    );
+    let report = sweep(&groups).await;
+
+    let rpc: Vec<String> = report.stacks[0]
+        .security_groups
+        .flow_check
+        .iter()
+        .filter(|f| f.check.flow == "node-rpc")
+        .map(|f| format!("{} {} {}", f.check.ports, f.check.status, f.after))
+        .collect();
+    assert_eq!(rpc, ["443 OPEN OPEN", "8546 BLOCKED BLOCKED"], "{report}");
+    let text = report.to_string();
+    assert!(
+        text.contains("no egress rule allows tcp 8546 to 10.50.0.0/16"),
+        "{text}"
+    );
+    assert!(
+        report.stacks[0].security_groups.actions.is_empty(),
+        "egress is reported, never changed: {report}"
     );
 }

@@ -42,7 +42,7 @@ pub use endpoint::{endpoints, Endpoint};
 pub use finding::{ConfigStyle, Finding, FindingCode, Severity, Validation};
 pub use host_pattern::{HostPattern, HostPatternError};
 pub use link_token::link_token_for_chain;
-pub use node_ports::{node_ports, NodePort, NodePorts, PortSetting};
+pub use node_ports::{node_ports, NodePort, NodePorts, PortSetting, UnknownPort};
 pub use policy::EnvironmentPolicy;
 pub use secret::SecretValue;
 pub use stack::EndpointKind;

@@ -1,6 +1,7 @@
 //! The ports the node's own configuration decides: where it listens for P2P (OCR) peers and for
-//! its UI/API over HTTP and HTTPS, and the port of its database. A stack file's flow may take
-//! its port from here instead of a number, so the security groups follow the configuration.
+//! its UI/API over HTTP and HTTPS, and the ports it connects to: its database's and its RPC
+//! nodes'. A stack file's flow may take its port from here instead of a number, so the security
+//! groups follow the configuration.
 //!
 //! Read the way the node reads them: a v2 node from `config.toml` (with `CL_CONFIG` applied
 //! last) and its database URL from `CL_DATABASE_URL` or `secrets.toml`; a legacy node from its
@@ -10,13 +11,14 @@
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::LazyLock;
 use toml::Value;
 
 use super::db_url::DbUrlRole;
 use super::finding::ConfigStyle;
 use super::parameters::{CL_CONFIG, CL_DATABASE_URL, CONFIG_TOML, SECRETS_TOML};
 use super::secret::SecretValue;
-use super::stack::{EndpointKind, Stack};
+use super::stack::{EndpointKind, Stack, UrlSetting};
 use super::toml_tree::TableView;
 use super::url_display::lenient_host_port;
 
@@ -33,13 +35,27 @@ pub enum NodePort {
     Https,
     /// The port of the database the node connects to (its URL's, 5432 by default).
     Database,
+    /// The ports of the RPC nodes the node connects to (its RPC URLs'; by scheme when the URL
+    /// names none: 80 for ws/http, 443 for wss/https). Outbound only.
+    Rpc,
 }
 
 impl NodePort {
-    pub const ALL: [NodePort; 4] = [Self::P2p, Self::Http, Self::Https, Self::Database];
+    pub const ALL: [NodePort; 5] = [
+        Self::P2p,
+        Self::Http,
+        Self::Https,
+        Self::Database,
+        Self::Rpc,
+    ];
 
     pub fn parse(name: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|port| port.as_str() == name)
+    }
+
+    /// Whether the node connects out on this port rather than listening on it.
+    pub fn is_outbound(self) -> bool {
+        matches!(self, Self::Database | Self::Rpc)
     }
 
     pub fn as_str(self) -> &'static str {
@@ -48,6 +64,7 @@ impl NodePort {
             Self::Http => "http",
             Self::Https => "https",
             Self::Database => "database",
+            Self::Rpc => "rpc",
         }
     }
 }
@@ -82,14 +99,40 @@ impl fmt::Display for PortSetting {
 
 /// Each port the configuration decides, or why it decides none.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct NodePorts(BTreeMap<NodePort, Result<PortSetting, String>>);
+pub struct NodePorts(BTreeMap<NodePort, Result<PortSetting, UnknownPort>>);
+
+/// Why a port is not known: the configuration gives none (or a bad one), or it may well give
+/// one, in a value this reader was not allowed to decrypt.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct UnknownPort {
+    pub reason: String,
+    /// The value that decides it is a SecureString read without decryption.
+    pub withheld: bool,
+}
+
+impl fmt::Display for UnknownPort {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.reason)
+    }
+}
+
+impl From<String> for UnknownPort {
+    fn from(reason: String) -> Self {
+        Self {
+            reason,
+            withheld: false,
+        }
+    }
+}
 
 impl NodePorts {
-    pub fn get(&self, port: NodePort) -> Result<&PortSetting, &str> {
+    pub fn get(&self, port: NodePort) -> Result<&PortSetting, &UnknownPort> {
+        static NOT_READ: LazyLock<UnknownPort> =
+            LazyLock::new(|| UnknownPort::from("not read".to_string()));
         match self.0.get(&port) {
             Some(Ok(setting)) => Ok(setting),
             Some(Err(why)) => Err(why),
-            None => Err("not read"),
+            None => Err(&NOT_READ),
         }
     }
 }
@@ -113,7 +156,13 @@ pub fn node_ports(params: &[(String, SecretValue)], withheld: &[String]) -> Node
                 Err("no Chainlink configuration under the parameter prefix".to_string())
             }
         };
-        ports.insert(port, setting.map(PortSetting::normalized));
+        let setting = setting
+            .map(PortSetting::normalized)
+            .map_err(|reason| UnknownPort {
+                withheld: reason.ends_with(WITHHELD),
+                reason,
+            });
+        ports.insert(port, setting);
     }
     NodePorts(ports)
 }
@@ -133,6 +182,9 @@ impl PortSetting {
     }
 }
 
+/// How every reason naming a withheld value ends (and only those).
+const WITHHELD: &str = " is a SecureString, which this function does not decrypt";
+
 struct Reader<'a, 's> {
     stack: &'s Stack<'a>,
     withheld: &'s [String],
@@ -144,7 +196,7 @@ impl Reader<'_, '_> {
     }
 
     fn withheld(name: &str) -> String {
-        format!("{name} is a SecureString, which this function does not decrypt")
+        format!("{name}{WITHHELD}")
     }
 
     fn v2(&self, port: NodePort) -> Result<PortSetting, String> {
@@ -209,6 +261,10 @@ impl Reader<'_, '_> {
                 Some(SECRETS_TOML),
                 "Database.URL in secrets.toml, or CL_DATABASE_URL",
             ),
+            NodePort::Rpc => rpc_ports(
+                self.stack.v2_rpc_urls(),
+                &format!("{document} EVM.Nodes WSURL, HTTPURL"),
+            ),
         }
     }
 
@@ -266,6 +322,14 @@ impl Reader<'_, '_> {
                 Ok(PortSetting::new(sources.join(" and "), ports))
             }
             NodePort::Database => self.database("DATABASE_URL", None, "DATABASE_URL"),
+            NodePort::Rpc => {
+                let variables = ["ETH_URL", "ETH_HTTP_URL", "ETH_SECONDARY_URLS"];
+                if let Some(name) = variables.into_iter().find(|name| self.is_withheld(name)) {
+                    return Err(Self::withheld(name));
+                }
+                let urls = self.stack.url_settings();
+                rpc_ports(urls, &variables.join(", "))
+            }
         }
     }
 
@@ -308,6 +372,37 @@ impl Reader<'_, '_> {
     }
 }
 
+/// The ports of the RPC URLs among `urls`, each its explicit port or its scheme's.
+fn rpc_ports(urls: Vec<UrlSetting>, source: &str) -> Result<PortSetting, String> {
+    let rpc: Vec<UrlSetting> = urls
+        .into_iter()
+        .filter(|url| matches!(url.kind, EndpointKind::RpcWebsocket | EndpointKind::RpcHttp))
+        .collect();
+    if rpc.is_empty() {
+        return Err(format!("no RPC URL ({source})"));
+    }
+    let ports = rpc
+        .iter()
+        .map(|url| {
+            let raw = url.value.expose();
+            let scheme = raw
+                .split_once("://")
+                .map(|(scheme, _)| scheme.to_ascii_lowercase());
+            let explicit = lenient_host_port(raw).and_then(|(_, port)| port);
+            let by_scheme = match scheme.as_deref() {
+                Some("ws" | "http") => Some(80),
+                Some("wss" | "https") => Some(443),
+                _ => None,
+            };
+            explicit.or(by_scheme).ok_or_else(|| {
+                let place = url.field.as_deref().unwrap_or(url.parameter.as_str());
+                format!("the RPC URL in {place} names no port and no ws, wss, http or https scheme")
+            })
+        })
+        .collect::<Result<Vec<u16>, String>>()?;
+    Ok(PortSetting::new(source, ports))
+}
+
 /// The ports of `host:port` listen addresses; none is no port (the node has no default).
 fn listen_ports(addresses: &[&str], source: &str) -> Result<PortSetting, String> {
     if addresses.is_empty() {
@@ -343,7 +438,7 @@ mod tests {
         node_ports(&params(pairs), &[])
             .get(port)
             .map(|s| s.ports.clone())
-            .map_err(str::to_string)
+            .map_err(|why| why.reason.clone())
     }
 
     const SECRETS: &str = "[Database]\nURL = 'postgresql://cl:a-long-enough-password@db.internal:6543/cl'\n[Password]\nKeystore = 'a-long-enough-keystore-password'\n";
@@ -459,14 +554,14 @@ mod tests {
             found.get(NodePort::P2p).map(|s| s.ports.clone()),
             Ok(vec![6690])
         );
-        assert!(found
-            .get(NodePort::Database)
-            .is_err_and(|why| why.contains("secrets.toml is a SecureString")));
+        assert!(found.get(NodePort::Database).is_err_and(
+            |why| why.withheld && why.reason.contains("secrets.toml is a SecureString")
+        ));
         let legacy = params(&[("DATABASE_URL", "ciphertext"), ("CHAINLINK_PORT", "6688")]);
         let found = node_ports(&legacy, &["DATABASE_URL".to_string()]);
-        assert!(found
-            .get(NodePort::Database)
-            .is_err_and(|why| why.starts_with("DATABASE_URL is a SecureString")));
+        assert!(found.get(NodePort::Database).is_err_and(
+            |why| why.withheld && why.reason.starts_with("DATABASE_URL is a SecureString")
+        ));
     }
 
     #[test]
@@ -483,5 +578,40 @@ mod tests {
             assert_eq!(NodePort::parse(port.as_str()), Some(port));
         }
         assert_eq!(NodePort::parse("ui"), None);
+    }
+    #[test]
+    fn the_rpc_ports_are_each_urls_port_or_its_schemes() {
+        let config = "[[EVM]]\nChainID = '1'\n[[EVM.Nodes]]\nName = 'a'\n\
+                      WSURL = 'wss://a.rpc.internal/key'\nHTTPURL = 'https://a.rpc.internal:8545/key'\n\
+                      [[EVM.Nodes]]\nName = 'b'\nWSURL = 'ws://b.rpc.internal:8546'\nHTTPURL = 'http://b.rpc.internal'\n";
+        let set = [("config.toml", config), ("secrets.toml", SECRETS)];
+        assert_eq!(ports(&set, NodePort::Rpc), Ok(vec![80, 443, 8545, 8546]));
+
+        let legacy = [
+            ("ETH_URL", "wss://eth.rpc.internal:8546"),
+            (
+                "ETH_SECONDARY_URLS",
+                "https://a.rpc.internal,https://b.rpc.internal:9000",
+            ),
+        ];
+        assert_eq!(ports(&legacy, NodePort::Rpc), Ok(vec![443, 8546, 9000]));
+    }
+
+    #[test]
+    fn rpc_urls_withheld_or_missing_give_no_port() {
+        let legacy = params(&[("ETH_URL", "wss://eth.rpc.internal:8546")]);
+        let withheld = node_ports(&legacy, &["ETH_URL".to_string()]);
+        assert!(withheld
+            .get(NodePort::Rpc)
+            .is_err_and(|why| why.withheld && why.reason.starts_with("ETH_URL is a SecureString")));
+        let set = [("config.toml", "[[EVM]]\nChainID = '1'\n")];
+        let missing = ports(&set, NodePort::Rpc);
+        assert!(
+            missing
+                .as_ref()
+                .is_err_and(|why| why.starts_with("no RPC URL")),
+            "{missing:?}"
+        );
+        assert!(NodePort::Rpc.is_outbound() && !NodePort::P2p.is_outbound());
     }
 }

@@ -256,8 +256,8 @@ mod tests {
         let NodeConfig::Known { ports, .. } = &followed else {
             panic!("{followed:?}");
         };
-        assert!(ports
-            .get(NodePort::Database)
-            .is_err_and(|why| why.contains("secrets.toml is a SecureString")));
+        assert!(ports.get(NodePort::Database).is_err_and(
+            |why| why.withheld && why.reason.contains("secrets.toml is a SecureString")
+        ));
     }
 }

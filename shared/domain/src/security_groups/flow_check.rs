@@ -9,7 +9,6 @@
 //! ACLs are only reported, never changed: they are usually owned by a network team and a wrong
 //! automatic change there cuts far more than one stack.
 
-use super::node_flows::stack_flows;
 use crate::ids::{NetworkAclId, SecurityGroupId, SubnetId};
 use crate::net::{Peer, PortRange, Protocol, Rule};
 use crate::security_groups::addresses::{admitted_by_cidr, places_of, CidrAdmission};
@@ -59,7 +58,8 @@ impl fmt::Display for FlowStatus {
 #[derive(Clone, Debug, Serialize)]
 pub struct PathCheck {
     pub source: String,
-    pub target: SecurityGroupId,
+    /// The target group, or the CIDR an egress path leads to.
+    pub target: String,
     pub status: FlowStatus,
     pub hops: Vec<Hop>,
 }
@@ -81,7 +81,7 @@ pub struct Hop {
 }
 
 impl Hop {
-    fn new(layer: HopLayer, resource: String, verdict: Verdict, detail: String) -> Self {
+    pub(super) fn new(layer: HopLayer, resource: String, verdict: Verdict, detail: String) -> Self {
         Self {
             layer,
             resource,
@@ -112,18 +112,8 @@ pub enum Verdict {
     Unknown,
 }
 
-/// Checks every flow `file` holds `stack` to (those following the node's configuration on the
-/// ports it gives now) against `stack`.
-pub fn check_flows(file: &StackFile, stack: &ObservedStack) -> Vec<FlowCheck> {
-    stack_flows(file, stack.node.as_ref())
-        .flows
-        .iter()
-        .map(|flow| check_flow(file, flow, stack))
-        .collect()
-}
-
 /// Only admitted groups are a flow's targets and sources: a refused one is reported apart.
-fn check_flow(file: &StackFile, flow: &Flow, stack: &ObservedStack) -> FlowCheck {
+pub(super) fn check_flow(file: &StackFile, flow: &Flow, stack: &ObservedStack) -> FlowCheck {
     let targets: Vec<&ObservedGroup> = admitted_with_role(file, stack, &flow.to).collect();
     let sources: Vec<(Peer, Option<&ObservedGroup>)> = match &flow.from {
         FlowSource::Cidr(net) => vec![(Peer::Cidr(*net), None)],
@@ -155,14 +145,21 @@ fn check_flow(file: &StackFile, flow: &Flow, stack: &ObservedStack) -> FlowCheck
         to: flow.to.to_string(),
         protocol: flow.protocol,
         ports: flow.ports,
-        status: paths
+        status: FlowStatus::of_paths(&paths, note.as_deref()),
+        paths,
+        note,
+    }
+}
+
+impl FlowStatus {
+    /// A flow is as open as its least open path; with nothing to check (`note`), blocked.
+    pub(super) fn of_paths(paths: &[PathCheck], note: Option<&str>) -> Self {
+        paths
             .iter()
             .map(|p| p.status)
             .min()
             .filter(|_| note.is_none())
-            .unwrap_or(FlowStatus::Blocked),
-        paths,
-        note,
+            .unwrap_or(Self::Blocked)
     }
 }
 
@@ -180,18 +177,22 @@ fn check_path(
     }
     hops.push(check_ingress(flow, stack, peer, target));
     hops.extend(acl_hops);
-    let status = if hops.iter().any(|h| h.verdict == Verdict::Denied) {
+    PathCheck {
+        source: peer.to_string(),
+        target: target.id.to_string(),
+        status: status_of(&hops),
+        hops,
+    }
+}
+
+/// A path is blocked by any denying hop, unverified by any unknown one.
+pub(super) fn status_of(hops: &[Hop]) -> FlowStatus {
+    if hops.iter().any(|h| h.verdict == Verdict::Denied) {
         FlowStatus::Blocked
     } else if hops.iter().any(|h| h.verdict == Verdict::Unknown) {
         FlowStatus::Unverified
     } else {
         FlowStatus::Open
-    };
-    PathCheck {
-        source: peer.to_string(),
-        target: target.id.clone(),
-        status,
-        hops,
     }
 }
 
@@ -387,7 +388,10 @@ fn named<'a>(names: impl ExactSizeIterator<Item = &'a str>) -> String {
 
 /// Where traffic of a group really is: the subnets of the instances and of the other network
 /// interfaces (a database's, a load balancer's) wearing it.
-fn subnets_of<'a>(stack: &'a ObservedStack, group: &'a SecurityGroupId) -> BTreeSet<&'a SubnetId> {
+pub(super) fn subnets_of<'a>(
+    stack: &'a ObservedStack,
+    group: &'a SecurityGroupId,
+) -> BTreeSet<&'a SubnetId> {
     let instances = stack.instances_in(group).filter_map(|i| i.subnet.as_ref());
     let interfaces = stack.interfaces_in(group).filter_map(|i| i.subnet.as_ref());
     instances.chain(interfaces).collect()
@@ -402,10 +406,7 @@ fn check_acls(
 ) -> Vec<Hop> {
     let target_subnets = subnets_of(stack, &target.id);
     if target_subnets.is_empty() {
-        return vec![unknown_acl_hop(format!(
-            "no instance or network interface wears {}: its subnets are unknown",
-            target.id
-        ))];
+        return vec![unlocated(&target.id)];
     }
     let mut hops = Vec::new();
     for target_subnet in target_subnets {
@@ -442,10 +443,7 @@ fn check_acls(
             Some(source) => {
                 let source_subnets = subnets_of(stack, &source.id);
                 if source_subnets.is_empty() {
-                    hops.push(unknown_acl_hop(format!(
-                        "no instance or network interface wears {}: its subnets are unknown",
-                        source.id
-                    )));
+                    hops.push(unlocated(&source.id));
                 }
                 for source_subnet in source_subnets {
                     if source_subnet == target_subnet {
@@ -501,7 +499,14 @@ fn check_acls(
     hops
 }
 
-fn unknown_acl_hop(detail: String) -> Hop {
+/// The ACL hop of a group no instance or interface wears: nothing says which subnets it is in.
+pub(super) fn unlocated(group: &SecurityGroupId) -> Hop {
+    unknown_acl_hop(format!(
+        "no instance or network interface wears {group}: its subnets are unknown"
+    ))
+}
+
+pub(super) fn unknown_acl_hop(detail: String) -> Hop {
     Hop::new(
         HopLayer::TargetAclInbound,
         "network ACL".into(),
@@ -510,7 +515,7 @@ fn unknown_acl_hop(detail: String) -> Hop {
     )
 }
 
-fn acl_hop(
+pub(super) fn acl_hop(
     stack: &ObservedStack,
     acl: Option<&NetworkAclId>,
     layer: HopLayer,

@@ -9,15 +9,18 @@
 mod addresses;
 mod admission;
 mod flow_check;
+mod flow_checks;
 pub mod load_balancers;
 mod node_flows;
 pub mod observed;
+mod outbound_check;
 mod plan;
 pub mod report;
 mod simulate;
 
 pub use admission::{refusal, RefusedGroup};
-pub use flow_check::{check_flows, FlowCheck, FlowStatus, Hop, HopLayer, PathCheck, Verdict};
+pub use flow_check::{FlowCheck, FlowStatus, Hop, HopLayer, PathCheck, Verdict};
+pub use flow_checks::check_flows;
 pub use load_balancers::{world_exposures, Exposure};
 pub use node_flows::{stack_flows, ConfigBasis, MovedFlow, NodeConfig, StackFlows};
 pub use plan::plan_security_groups;

@@ -7,8 +7,8 @@
 //! give requires no rule and revokes none.
 
 use crate::net::PortRange;
-use crate::stack::{Flow, FlowSource, NodeFlow, StackFile};
-use chainlink::{Finding, FindingCode, NodePort, NodePorts, PortSetting};
+use crate::stack::{EgressPorts, Flow, FlowSource, NodeFlow, OutboundFlow, StackFile};
+use chainlink::{Finding, FindingCode, NodePort, NodePorts, PortSetting, UnknownPort};
 use serde::Serialize;
 
 /// What a run knows of one stack's node ports.
@@ -42,6 +42,8 @@ pub enum ConfigBasis {
 #[derive(Clone, Debug, Default)]
 pub struct StackFlows {
     pub flows: Vec<Flow>,
+    /// The `[[egress]]` paths to trace, each on the ports it is checked on now.
+    pub outbound: Vec<OutboundFlow>,
     /// Flows on ports the configuration moved away from: the rules they required may go once
     /// the new port's are in place.
     pub moved: Vec<MovedFlow>,
@@ -62,25 +64,43 @@ pub struct MovedFlow {
 pub fn stack_flows(file: &StackFile, node: Option<&NodeConfig>) -> StackFlows {
     let mut resolved = StackFlows {
         flows: file.flows.clone(),
+        outbound: file
+            .egress
+            .iter()
+            .filter_map(|e| match e.ports {
+                EgressPorts::Stated(ports) => Some(e.on_ports(ports)),
+                EgressPorts::Node(_) => None,
+            })
+            .collect(),
         ..StackFlows::default()
     };
     let Some(node) = node else {
         return resolved;
     };
+    let following: Vec<&str> = file
+        .node_flows
+        .iter()
+        .map(|f| f.name.as_str())
+        .chain(
+            file.egress
+                .iter()
+                .filter(|e| matches!(e.ports, EgressPorts::Node(_)))
+                .map(|e| e.name.as_str()),
+        )
+        .collect();
     let (ports, replaced) = match node {
         NodeConfig::Known {
             ports, replaced, ..
         } => (ports, replaced.as_ref()),
         NodeConfig::Unknown { reason } => {
-            if !file.node_flows.is_empty() {
-                let names: Vec<&str> = file.node_flows.iter().map(|f| f.name.as_str()).collect();
+            if !following.is_empty() {
                 resolved.findings.push(Finding::new(
                     FindingCode::NodePortsNotFollowed,
                     "flows",
                     format!(
                         "flow {} follows the node's configuration, which this run does not: \
-                         {reason}; no rule is added or revoked for it",
-                        names.join(", ")
+                         {reason}; no rule is added or revoked, and no path checked, for it",
+                        following.join(", ")
                     ),
                 ));
             }
@@ -104,18 +124,59 @@ pub fn stack_flows(file: &StackFile, node: Option<&NodeConfig>) -> StackFlows {
                     }));
                 }
             }
-            Err(why) => resolved.findings.push(Finding::new(
-                FindingCode::NodePortUnknown,
+            Err(why) => resolved.findings.push(unknown_port(
                 "flows",
                 format!(
-                    "flow {} takes its port from the node's {} port, and the configuration gives \
-                     none: {why}; no rule is added or revoked for it",
+                    "flow {} takes its port from the node's {} port",
                     flow.name, flow.node_port
                 ),
+                why,
+                "no rule is added or revoked for it",
+            )),
+        }
+    }
+    for egress in &file.egress {
+        let EgressPorts::Node(node_port) = egress.ports else {
+            continue;
+        };
+        match ports.get(node_port) {
+            Ok(setting) => resolved.outbound.extend(
+                setting
+                    .ports
+                    .iter()
+                    .map(|port| egress.on_ports(PortRange::single(*port))),
+            ),
+            Err(why) => resolved.findings.push(unknown_port(
+                "egress",
+                format!(
+                    "egress {} takes its ports from the node's {node_port} settings",
+                    egress.name
+                ),
+                why,
+                "the path is not checked",
             )),
         }
     }
     resolved
+}
+
+/// A port this run does not know: an error when the configuration gives none (nothing can
+/// follow it until someone sets it), information when this reader may not decrypt the value
+/// that gives it (the parameter function and the CLI, which decrypt, follow it).
+fn unknown_port(field: &str, subject: String, why: &UnknownPort, consequence: &str) -> Finding {
+    if why.withheld {
+        Finding::new(
+            FindingCode::NodePortsNotFollowed,
+            field,
+            format!("{subject}, which this run cannot read: {why}; {consequence} in this run"),
+        )
+    } else {
+        Finding::new(
+            FindingCode::NodePortUnknown,
+            field,
+            format!("{subject}, and the configuration gives none: {why}; {consequence}"),
+        )
+    }
 }
 
 /// The flow on each port `setting` gives, except a port the file forbids facing the world.
@@ -191,6 +252,17 @@ fn disagreement(flow: &Flow, ports: &NodePorts) -> Option<Finding> {
                  puts it on {}: the flow does not carry the node's traffic",
                 flow.name, setting
             )
+        }
+        Err(why) if why.withheld => {
+            return Some(Finding::new(
+                FindingCode::NodePortsNotFollowed,
+                "flows",
+                format!(
+                    "flow {} states {stated} for the node's {node_port} port, which this run \
+                     cannot check: {why}",
+                    flow.name
+                ),
+            ))
         }
         Err(why) => format!(
             "flow {} states {stated} for the node's {node_port} port, and the configuration \

@@ -4,9 +4,11 @@
 //! Validation collects every problem, each naming its field, because an operator fixing a file
 //! wants the whole list at once rather than one error per attempt.
 
+mod egress;
 mod instances;
 mod raw;
 
+pub use egress::{EgressFlow, EgressPorts, OutboundFlow};
 pub use instances::{AlarmMatcher, AlarmRule, DiskPolicy, InstancePolicy, Remediation};
 
 use crate::ids::{KmsKeyRef, RoleName, SecurityGroupId, StackName, VpcId};
@@ -37,6 +39,8 @@ pub struct StackFile {
     /// The flows whose ports the node's configuration decides, resolved on every run from the
     /// parameters (`security_groups::stack_flows`).
     pub node_flows: Vec<NodeFlow>,
+    /// Paths out of the stack the flow check verifies (egress and ACLs only; never repaired).
+    pub egress: Vec<EgressFlow>,
     pub forbidden: Vec<ForbiddenExposure>,
     pub exceptions: Vec<Exception>,
     pub limits: Limits,
@@ -335,7 +339,12 @@ impl StackFile {
     /// Whether a flow takes its port from, or checks it against, the node's configuration: the
     /// security-group plan then reads the parameters.
     pub fn follows_node_config(&self) -> bool {
-        !self.node_flows.is_empty() || self.flows.iter().any(|flow| flow.node_port.is_some())
+        !self.node_flows.is_empty()
+            || self.flows.iter().any(|flow| flow.node_port.is_some())
+            || self
+                .egress
+                .iter()
+                .any(|e| matches!(e.ports, EgressPorts::Node(_)))
     }
 
     /// Whether a flow's port is the configuration's alone: a parameter change may then move
@@ -413,6 +422,7 @@ fn build(raw: RawStackFile, problems: &mut Problems) -> Option<StackFile> {
         }
     }
     check_flow_names_unique(&raw.flows, problems);
+    let egress = egress::build_egress(&raw.egress, &roles, raw.parameters.is_some(), problems);
 
     let forbidden: Vec<ForbiddenExposure> = raw
         .forbidden
@@ -465,6 +475,7 @@ fn build(raw: RawStackFile, problems: &mut Problems) -> Option<StackFile> {
         roles,
         flows,
         node_flows,
+        egress,
         forbidden,
         exceptions,
         limits: Limits {
@@ -487,6 +498,7 @@ fn warn_unused_roles(
         .flows
         .iter()
         .flat_map(|flow| [flow.from.as_str(), flow.to.as_str()])
+        .chain(raw.egress.iter().map(|e| e.from.as_str()))
         .chain(
             raw.forbidden
                 .iter()
@@ -710,7 +722,7 @@ fn build_flow(
     let node_port = match &raw.config_port {
         Some(name) => Some(problems.check(
             &format!("{field}.config_port"),
-            parse_node_port(name, has_parameters),
+            parse_node_port(name, has_parameters).and_then(inbound),
         )?),
         None => None,
     };
@@ -772,6 +784,17 @@ fn parse_node_port(name: &str, has_parameters: bool) -> Result<NodePort, String>
             "the node's {port} port is read from its configuration in Parameter Store: \
              declare [parameters] (prefix) so it can be read"
         ));
+    }
+    Ok(port)
+}
+
+/// A flow admits traffic into a role of the stack: the RPC nodes are outside it.
+fn inbound(port: NodePort) -> Result<NodePort, String> {
+    if port == NodePort::Rpc {
+        return Err(
+            "the node's RPC nodes are outside the stack: declare the path to them under              [[egress]] (to = their CIDRs, config_port = \"rpc\")"
+                .into(),
+        );
     }
     Ok(port)
 }

@@ -14,6 +14,8 @@ pub(super) struct RawStackFile {
     #[serde(default)]
     pub flows: Vec<RawFlow>,
     #[serde(default)]
+    pub egress: Vec<RawEgress>,
+    #[serde(default)]
     pub forbidden: Vec<RawForbidden>,
     #[serde(default)]
     pub exceptions: Vec<RawException>,
@@ -154,6 +156,22 @@ pub(super) struct RawFlow {
     /// a CIDR already admits every address of the group.
     #[serde(default)]
     pub group_rule: bool,
+}
+
+/// A path out of the stack the flow check verifies, towards declared CIDRs.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawEgress {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    pub from: String,
+    pub to: Vec<String>,
+    #[serde(default = "tcp")]
+    pub protocol: String,
+    pub ports: Option<RawPorts>,
+    /// An outbound port of the node's configuration (`rpc`, `database`) instead of `ports`.
+    pub config_port: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
