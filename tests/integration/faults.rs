@@ -261,6 +261,11 @@ fault_matrix! {
     // The flow check's reads of where traffic comes from (instances, network interfaces).
     sg_read_instances: GroupRepair, "DescribeInstances";
     sg_read_interfaces: GroupRepair, "DescribeNetworkInterfaces";
+    sg_read_subnets: GroupRepair, "DescribeSubnets";
+    sg_read_acls: GroupRepair, "DescribeNetworkAcls";
+    // The node's configuration, which the stack file's P2P and UI flows are checked against and
+    // its egress path to the RPC nodes follows: unreadable, they follow nothing this run.
+    sg_read_parameters: GroupRepair, "GetParametersByPath";
     sg_authorize: GroupRepair, "AuthorizeSecurityGroupIngress";
     sg_revoke: GroupRepair, "RevokeSecurityGroupIngress";
     rollback_read_parameters: ParameterRollback, "GetParametersByPath";
@@ -360,6 +365,11 @@ impl Scenario for GroupRepair {
         let db = seed::group(&ec2, &vpc, "demo-db", "demo", "db").await;
         seed::allow(&ec2, &node, &[rule::all_traffic("0.0.0.0/0")]).await;
         seed::allow(&ec2, &db, &[rule::tcp(5432, "::/0")]).await;
+        // Instances in two subnets: the flow check reads their subnets and network ACLs.
+        let app = seed::subnet(&ec2, &vpc, "10.0.1.0/24").await;
+        let data = seed::subnet(&ec2, &vpc, "10.0.2.0/24").await;
+        seed::instance(&ec2, &app, &node, "demo", "node").await;
+        seed::instance(&ec2, &data, &db, "demo", "db").await;
         let stack = Self::observe(moto).await;
         let mut planned: BTreeMap<SecurityGroupId, BTreeSet<Rule>> = BTreeMap::new();
         for action in plan_security_groups(&sample_stack(), &stack).actions {
