@@ -8,9 +8,12 @@
 //! here ever puts the password into a message.
 
 use super::finding::{Finding, FindingCode, Severity};
+use super::node_version::NodeVersion;
 use super::password::{check_password, PasswordRules};
+use super::policy::EnvironmentPolicy;
 use super::url_display::{scheme_of, url_origin};
 use super::userinfo::delimiter_breaking_userinfo;
+use super::version_rules::V2_CONFIG_REQUIRED;
 
 /// Which URL is being checked, for wording and for the rules that differ.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,10 +29,37 @@ pub(super) struct DbUrlSource<'a> {
     pub role: DbUrlRole,
 }
 
+/// What the node does with a weak password, as far as the stack's declared
+/// node version tells (`version_rules` decides).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum WeakPassword {
+    /// No version to go by: production makes it an error, elsewhere a warning.
+    ByEnvironment,
+    /// A 1.x node reading legacy variables logs a deprecation warning and boots.
+    Warned,
+    /// This node version refuses to boot (`invalid secrets`).
+    Refused(NodeVersion),
+}
+
 pub(super) struct DbUrlContext {
     pub production: bool,
     /// `AllowSimplePasswords` / `CL_DATABASE_ALLOW_SIMPLE_PASSWORDS`.
     pub allow_simple_passwords: bool,
+    pub weak_password: WeakPassword,
+}
+
+impl DbUrlContext {
+    pub fn new(
+        policy: &EnvironmentPolicy,
+        allow_simple_passwords: bool,
+        weak_password: WeakPassword,
+    ) -> Self {
+        Self {
+            production: policy.production,
+            allow_simple_passwords,
+            weak_password,
+        }
+    }
 }
 
 /// What the node's URL parser makes of an escaped userinfo part. A `%` not followed by two hex
@@ -168,10 +198,13 @@ pub(super) fn check_db_url(
     if raw.contains("_test") || context.allow_simple_passwords {
         return;
     }
-    let weak_severity = if context.production {
-        Severity::Error
-    } else {
-        Severity::Warning
+    let (weak_severity, refused_by) = match context.weak_password {
+        WeakPassword::Refused(version) if source.role == DbUrlRole::Primary => {
+            (Severity::Critical, Some(version))
+        }
+        WeakPassword::Warned => (Severity::Warning, None),
+        _ if context.production => (Severity::Error, None),
+        _ => (Severity::Warning, None),
     };
     match credentials(raw) {
         Credentials::Plaintext => out.push(finding(
@@ -187,24 +220,37 @@ pub(super) fn check_db_url(
         )),
         Credentials::Password(password) => {
             let faults = check_password(&password, &PasswordRules::DATABASE);
-            if !faults.is_empty() {
-                let faults = faults.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ");
-                let boot = match source.role {
-                    DbUrlRole::Primary => "the node (v1.5+) refuses to boot",
-                    DbUrlRole::Backup => "the node rejects the backup URL",
-                };
-                out.push(
-                    finding(
-                        FindingCode::DatabasePasswordWeak,
-                        format!(
-                            "the password in {label} fails the node's rule ('missing or insufficiently complex \
-                             password': {faults}); {boot} unless AllowSimplePasswords is set, which secure \
-                             builds forbid. {COMPLEXITY_HINT}."
-                        ),
-                    )
-                    .with_severity(weak_severity),
-                );
+            if faults.is_empty() {
+                return;
             }
+            let faults = faults.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ");
+            if let Some(version) = refused_by {
+                out.push(finding(
+                    FindingCode::DatabasePasswordRefusedAtBoot,
+                    format!(
+                        "node {version} (the stack's node_version) refuses to boot with the password in {label}: \
+                         'invalid secrets: Database.URL: invalid value (*****): missing or insufficiently complex \
+                         password' ({faults}; configuration v2, required since {V2_CONFIG_REQUIRED}, validates it at \
+                         boot). {COMPLEXITY_HINT}."
+                    ),
+                ));
+                return;
+            }
+            let boot = match source.role {
+                DbUrlRole::Primary => "a 2.x node refuses to boot (a 1.x node only warns)",
+                DbUrlRole::Backup => "the node rejects the backup URL",
+            };
+            out.push(
+                finding(
+                    FindingCode::DatabasePasswordWeak,
+                    format!(
+                        "the password in {label} fails the node's rule ('missing or insufficiently complex \
+                         password': {faults}); {boot} unless AllowSimplePasswords is set, which secure \
+                         builds forbid. {COMPLEXITY_HINT}."
+                    ),
+                )
+                .with_severity(weak_severity),
+            );
         }
     }
 }
@@ -223,6 +269,7 @@ mod tests {
         let context = DbUrlContext {
             production,
             allow_simple_passwords: false,
+            weak_password: WeakPassword::ByEnvironment,
         };
         check_db_url(raw, &source, &context, &mut out);
         out.into_iter().map(|f| (f.code, f.severity)).collect()
@@ -360,6 +407,7 @@ mod tests {
                 &DbUrlContext {
                     production: true,
                     allow_simple_passwords: false,
+                    weak_password: WeakPassword::ByEnvironment,
                 },
                 &mut out,
             );

@@ -71,6 +71,7 @@ finding_codes! {
     DatabaseLockingMode = "CL-DB-008", Error;
     LeaseRefreshTooLong = "CL-DB-009", Error;
     DatabaseUrlOverridden = "CL-DB-010", Warning;
+    DatabaseConnectionsOverLimit = "CL-DB-011", Warning;
 
     KeystorePasswordMissing = "CL-PW-001", Critical;
     KeystorePasswordWeak = "CL-PW-002", Error;
@@ -85,6 +86,9 @@ finding_codes! {
     RpcMissing = "CL-RPC-004", Error;
     EthUrlWithEvmNodes = "CL-RPC-005", Error;
     HttpUrlWithoutWsUrl = "CL-RPC-006", Warning;
+    RpcNoPrimaryNode = "CL-RPC-007", Error;
+    RpcSinglePrimaryNode = "CL-RPC-008", Warning;
+    RpcSendOnlyOnPrimaryHost = "CL-RPC-009", Warning;
 
     ChainIdMissing = "CL-CHAIN-001", Error;
     ChainIdMalformed = "CL-CHAIN-002", Error;
@@ -115,8 +119,11 @@ finding_codes! {
     PortInvalid = "CL-WEB-001", Error;
     SecureCookiesWithoutTls = "CL-WEB-002", Warning;
     LdapFieldEmpty = "CL-WEB-003", Error;
+    AllowOriginsWildcard = "CL-WEB-004", Warning;
 
     LogLevelInvalid = "CL-LOG-001", Error;
+    LogLevelDebugInProduction = "CL-LOG-002", Warning;
+    LogFileUncapped = "CL-LOG-003", Warning;
 
     AnnouncePortWithoutIp = "CL-P2P-001", Error;
     NetworkingStackInvalid = "CL-P2P-002", Error;
@@ -134,6 +141,13 @@ finding_codes! {
     RpcNoChainId = "CL-PROBE-004", Warning;
     SecretsTomlSyntax = "CL-TOML-002", Error;
     TomlValueType = "CL-TOML-003", Error;
+
+    LegacyConfigUnsupported = "CL-VER-001", Critical;
+    DatabasePasswordRefusedAtBoot = "CL-VER-002", Critical;
+    SimplePasswordsRefused = "CL-VER-003", Critical;
+    P2pV1Retired = "CL-VER-004", Critical;
+    TelemetryIngressFieldRetired = "CL-VER-005", Critical;
+    TomlConfigUnsupported = "CL-VER-006", Critical;
 
     ParameterExpires = "CL-SSM-001", Critical;
     RestoreKeyNotDeclared = "CL-SSM-002", Critical;

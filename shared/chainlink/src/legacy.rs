@@ -10,9 +10,12 @@ use super::db_url::{check_db_url, DbUrlContext, DbUrlRole, DbUrlSource};
 use super::finding::{Finding, FindingCode};
 use super::go_duration::{format_nanos, parse_go_duration};
 use super::link_token::{check_address, check_link_address, AddressSource, AddressStrictness};
-use super::parameters::{Parameters, API_EMAIL, API_PASSWORD, KEYSTORE_PASSWORD};
+use super::parameters::{
+    url_list, Parameters, API_EMAIL, API_PASSWORD, KEYSTORE_PASSWORD, SECONDARY_URL_VARIABLES,
+};
 use super::policy::EnvironmentPolicy;
 use super::rpc_url::{check_rpc_url, RpcTransport};
+use super::version_rules::legacy_weak_password;
 
 const BOOL_VARIABLES: &[&str] = &[
     "AUTO_PPROF_ENABLED",
@@ -273,10 +276,7 @@ fn check_database(params: &Parameters<'_>, policy: &EnvironmentPolicy, out: &mut
              CHAINLINK_DEV) in a production stack; insecure configs are not allowed on secure builds.",
         ));
     }
-    let context = DbUrlContext {
-        production: policy.production,
-        allow_simple_passwords: skip_complexity,
-    };
+    let context = DbUrlContext::new(policy, skip_complexity, legacy_weak_password(policy));
     match params.text("DATABASE_URL") {
         None => out.push(Finding::new(
             FindingCode::DatabaseUrlMissing,
@@ -384,15 +384,11 @@ fn check_ethereum(params: &Parameters<'_>, policy: &EnvironmentPolicy, out: &mut
             ));
         }
     }
-    for name in ["ETH_SECONDARY_URLS", "ETH_SECONDARY_URL"] {
+    for name in SECONDARY_URL_VARIABLES {
         let Some(list) = params.text(name) else {
             continue;
         };
-        for url in list
-            .split([',', ';'])
-            .map(str::trim)
-            .filter(|u| !u.is_empty())
-        {
+        for url in url_list(list) {
             out.extend(check_rpc_url(
                 url,
                 RpcTransport::Http,

@@ -6,6 +6,7 @@
 
 mod chain_defaults;
 mod chain_list;
+mod connection_budget;
 mod credentials;
 mod db_url;
 mod eip55;
@@ -18,9 +19,12 @@ mod isolation;
 mod legacy;
 mod link_token;
 mod node_ports;
+mod node_version;
 mod parameters;
 mod password;
 mod policy;
+mod production;
+mod rpc_redundancy;
 mod rpc_url;
 mod secret;
 mod stack;
@@ -30,6 +34,7 @@ mod userinfo;
 mod v2_config;
 mod v2_secrets;
 mod validate;
+mod version_rules;
 mod wei;
 pub mod wildcard;
 
@@ -43,6 +48,7 @@ pub use finding::{ConfigStyle, Finding, FindingCode, Severity, Validation};
 pub use host_pattern::{HostPattern, HostPatternError};
 pub use link_token::link_token_for_chain;
 pub use node_ports::{node_ports, NodePort, NodePorts, PortSetting, UnknownPort};
+pub use node_version::{NodeVersion, NodeVersionError};
 pub use policy::EnvironmentPolicy;
 pub use secret::SecretValue;
 pub use stack::EndpointKind;

@@ -296,14 +296,16 @@ impl<'a> Parameters<'a> {
         self.get(name).is_some()
     }
 
-    fn legacy_names(&self) -> Vec<&'a str> {
+    /// The legacy variables set, sorted, each once.
+    pub fn legacy_names(&self) -> Vec<&'a str> {
         let mut names: Vec<&str> = self.names().filter(|n| is_legacy_variable(n)).collect();
         names.sort_unstable();
         names.dedup();
         names
     }
 
-    fn v2_names(&self) -> Vec<&'a str> {
+    /// The v2 parameters set (`config.toml`, `secrets.toml`, `CL_*`), sorted, each once.
+    pub fn v2_names(&self) -> Vec<&'a str> {
         let mut names: Vec<&str> = self
             .names()
             .filter(|n| *n == CONFIG_TOML || *n == SECRETS_TOML || n.starts_with("CL_"))
@@ -321,6 +323,17 @@ impl<'a> Parameters<'a> {
             (true, true) => ConfigStyle::Unknown,
         }
     }
+}
+
+/// The legacy send-only RPC lists; v1 reads both names.
+pub(super) const SECONDARY_URL_VARIABLES: [&str; 2] = ["ETH_SECONDARY_URLS", "ETH_SECONDARY_URL"];
+
+/// The URLs of a legacy list such as `ETH_SECONDARY_URLS`: comma- or
+/// semicolon-separated, blanks ignored, as the node splits it.
+pub(super) fn url_list(text: &str) -> impl Iterator<Item = &str> {
+    text.split([',', ';'])
+        .map(str::trim)
+        .filter(|url| !url.is_empty())
 }
 
 pub(super) fn is_legacy_variable(name: &str) -> bool {

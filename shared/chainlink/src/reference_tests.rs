@@ -9,16 +9,9 @@ use std::collections::BTreeSet;
 use super::finding::{ConfigStyle, Finding, FindingCode, Severity, Validation};
 use super::policy::EnvironmentPolicy;
 use super::secret::SecretValue;
-use super::test_support::read_testdata;
+use super::test_support::{entries, read_testdata};
 use super::validate::validate;
 use FindingCode::*;
-
-fn entries(pairs: &[(&str, &str)]) -> Vec<(String, SecretValue)> {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), SecretValue::new(*v)))
-        .collect()
-}
 
 fn env_file(name: &str) -> Vec<(String, SecretValue)> {
     read_testdata(name)
@@ -40,6 +33,7 @@ fn prod_policy() -> EnvironmentPolicy {
         allowed_db_hosts: vec!["db.prod.demo.internal".parse().unwrap()],
         allowed_rpc_hosts: vec!["*.rpc.prod.demo.internal".parse().unwrap()],
         forbidden_hosts: vec!["*.dev.*".parse().unwrap()],
+        ..EnvironmentPolicy::default()
     }
 }
 
@@ -391,6 +385,12 @@ fn toml_syntax_errors_give_positions() {
 #[test]
 fn valid_examples_have_no_errors() {
     let config = read_testdata("example-config.toml");
+    // example-config.toml gives chain 1 one primary node ('fake').
+    let single_primary = (
+        RpcSinglePrimaryNode,
+        "config.toml".to_owned(),
+        Some("EVM.0.Nodes".to_owned()),
+    );
     let weak_db = |field: &str| {
         (
             DatabasePasswordWeak,
@@ -407,11 +407,16 @@ fn valid_examples_have_no_errors() {
         // 'pass' and 'keystore_pass' are the docs' placeholders; outside production they are warnings.
         (
             "example-secrets.toml",
-            vec![weak_db("Database.URL"), weak_keystore.clone()],
+            vec![
+                single_primary.clone(),
+                weak_db("Database.URL"),
+                weak_keystore.clone(),
+            ],
         ),
         (
             "secrets-full.toml",
             vec![
+                single_primary.clone(),
                 weak_db("Database.URL"),
                 weak_db("Database.BackupURL"),
                 weak_keystore.clone(),
@@ -420,6 +425,7 @@ fn valid_examples_have_no_errors() {
         (
             "secrets.toml",
             vec![
+                single_primary.clone(),
                 weak_db("Database.URL"),
                 weak_db("Database.BackupURL"),
                 weak_keystore.clone(),
@@ -427,7 +433,7 @@ fn valid_examples_have_no_errors() {
         ),
         (
             "secrets-multi.toml",
-            vec![weak_db("Database.URL"), weak_keystore],
+            vec![single_primary, weak_db("Database.URL"), weak_keystore],
         ),
     ];
     for (secrets_file, warnings) in cases {
@@ -590,11 +596,25 @@ fn healthy_production_stacks_are_valid() {
         "postgresql://cl:{STRONG_DB}@db.prod.demo.internal:5432/cl?sslmode=require"
     ));
     let validation = validate(&legacy, &prod_policy());
-    assert_eq!(validation.findings, vec![], "{}", dump(&validation));
+    // Legacy variables configure one primary node: the only advice left.
+    let codes: Vec<(FindingCode, Severity)> = validation
+        .findings
+        .iter()
+        .map(|f| (f.code, f.severity))
+        .collect();
+    assert_eq!(
+        codes,
+        vec![(RpcSinglePrimaryNode, Severity::Warning)],
+        "{}",
+        dump(&validation)
+    );
+    assert!(validation.is_valid());
 
     let config = "[[EVM]]\nChainID = '1'\nLinkContractAddress = '0x514910771AF9Ca656af840dff83E8264EcF986CA'\n\
                   [[EVM.Nodes]]\nName = 'primary'\nWSURL = 'wss://eth.rpc.prod.demo.internal/ws'\n\
-                  HTTPURL = 'https://eth.rpc.prod.demo.internal'\n";
+                  HTTPURL = 'https://eth.rpc.prod.demo.internal'\n\
+                  [[EVM.Nodes]]\nName = 'second'\nWSURL = 'wss://eth2.rpc.prod.demo.internal/ws'\n\
+                  HTTPURL = 'https://eth2.rpc.prod.demo.internal'\n";
     let secrets = format!(
         "[Database]\nURL = 'postgresql://cl:{STRONG_DB}@db.prod.demo.internal/cl?sslmode=require'\n\
          [Password]\nKeystore = '{STRONG_KEYSTORE}'\n"
@@ -1032,4 +1052,183 @@ fn unknown_style_is_critical() {
     let validation = validate(&entries(&[("API_EMAIL", "ops@example.com")]), &dev_policy());
     assert_eq!(validation.style, ConfigStyle::Unknown);
     assert_eq!(validation.findings[0].code, NoConfiguration);
+}
+
+fn message_of(validation: &Validation, code: FindingCode) -> &str {
+    validation
+        .findings
+        .iter()
+        .find(|f| f.code == code)
+        .map_or("", |f| f.message.as_str())
+}
+
+fn running(version: &str, policy: EnvironmentPolicy) -> EnvironmentPolicy {
+    EnvironmentPolicy {
+        node_version: Some(version.parse().unwrap()),
+        ..policy
+    }
+}
+
+fn severity_of(validation: &Validation, code: FindingCode, field: &str) -> Option<Severity> {
+    validation
+        .findings
+        .iter()
+        .find(|f| f.code == code && f.field.as_deref() == Some(field))
+        .map(|f| f.severity)
+}
+
+/// The node's examples, whose placeholder password 'pass' a 2.x node
+/// refuses at boot: with a declared version that is no longer advice.
+#[test]
+fn a_declared_v2_node_refuses_the_examples_weak_database_password() {
+    let config = read_testdata("example-config.toml");
+    let secrets = read_testdata("secrets-full.toml");
+    let params = entries(&[("config.toml", &config), ("secrets.toml", &secrets)]);
+
+    let today = validate(&params, &dev_policy());
+    assert!(today.is_valid(), "{}", dump(&today));
+
+    let v2 = validate(&params, &running("2.18.0", dev_policy()));
+    assert_eq!(
+        severity_of(&v2, DatabasePasswordRefusedAtBoot, "Database.URL"),
+        Some(Severity::Critical),
+        "{}",
+        dump(&v2)
+    );
+    // One finding per password: the primary URL's is the boot refusal...
+    assert_eq!(severity_of(&v2, DatabasePasswordWeak, "Database.URL"), None);
+    // ...and the backup URL keeps its code.
+    assert_eq!(
+        severity_of(&v2, DatabasePasswordWeak, "Database.BackupURL"),
+        Some(Severity::Warning)
+    );
+    assert!(!v2.is_valid());
+    let message = message_of(&v2, DatabasePasswordRefusedAtBoot);
+    assert!(
+        message.contains("node 2.18.0")
+            && message.contains("since 2.0.0")
+            && message.contains("missing or insufficiently complex password")
+            && !message.contains("pass@"),
+        "{message}"
+    );
+}
+
+/// A 1.x node reading legacy variables only warns about a weak password,
+/// even in production; from 2.0.0 it reads no legacy variable at all.
+#[test]
+fn legacy_sets_follow_the_declared_version() {
+    let legacy = prod_legacy("postgresql://cl:short@db.prod.demo.internal:5432/cl?sslmode=require");
+    let weak = |policy: EnvironmentPolicy| {
+        severity_of_parameter(
+            &validate(&legacy, &policy),
+            DatabasePasswordWeak,
+            "DATABASE_URL",
+        )
+    };
+    assert_eq!(weak(prod_policy()), Some(Severity::Error));
+    assert_eq!(
+        weak(running("1.13.3", prod_policy())),
+        Some(Severity::Warning)
+    );
+
+    let v2 = validate(&legacy, &running("2.0.0", prod_policy()));
+    for name in [
+        "DATABASE_URL",
+        "ETH_CHAIN_ID",
+        "ETH_URL",
+        "KEYSTORE_PASSWORD",
+    ] {
+        let expected = if name == "KEYSTORE_PASSWORD" {
+            // The password file is given to `node start -p`, not read from the environment.
+            None
+        } else {
+            Some(Severity::Critical)
+        };
+        assert_eq!(
+            severity_of_parameter(&v2, LegacyConfigUnsupported, name),
+            expected,
+            "{name}\n{}",
+            dump(&v2)
+        );
+    }
+}
+
+fn severity_of_parameter(
+    validation: &Validation,
+    code: FindingCode,
+    parameter: &str,
+) -> Option<Severity> {
+    validation
+        .findings
+        .iter()
+        .find(|f| f.code == code && f.parameter == parameter)
+        .map(|f| f.severity)
+}
+
+/// `AllowSimplePasswords` is refused by release builds from 2.6.0 in any
+/// environment; before, only production stacks are held to it.
+#[test]
+fn simple_passwords_follow_the_declared_version() {
+    let allowed = "[Database]\nURL = 'postgresql://u:pass@db/x'\nAllowSimplePasswords = true\n\
+                   [Password]\nKeystore = 'keystore-Passw0rd-16plus'\n";
+    let field = "Database.AllowSimplePasswords";
+    let codes = |policy: EnvironmentPolicy| {
+        let validation = secrets_case(allowed, &policy);
+        (
+            severity_of(&validation, SimplePasswordsRefused, field),
+            severity_of(&validation, SimplePasswordsInProduction, field),
+        )
+    };
+    let production = || EnvironmentPolicy {
+        production: true,
+        ..dev_policy()
+    };
+    assert_eq!(codes(dev_policy()), (None, None));
+    assert_eq!(codes(running("2.5.0", dev_policy())), (None, None));
+    assert_eq!(
+        codes(running("2.6.0", dev_policy())),
+        (Some(Severity::Critical), None)
+    );
+    assert_eq!(codes(production()), (None, Some(Severity::Error)));
+    assert_eq!(
+        codes(running("2.18.0", production())),
+        (Some(Severity::Critical), None)
+    );
+}
+
+/// The production rules, on the node's own examples: example-config.toml
+/// logs at debug level and config-full.toml allows every origin.
+#[test]
+fn production_stacks_are_warned_about_the_examples_debug_and_wildcard() {
+    let secrets = read_testdata("example-secrets.toml");
+    for (file, code, field) in [
+        (
+            "example-config.toml",
+            LogLevelDebugInProduction,
+            "Log.Level",
+        ),
+        (
+            "config-full.toml",
+            AllowOriginsWildcard,
+            "WebServer.AllowOrigins",
+        ),
+    ] {
+        let config = read_testdata(file);
+        let params = entries(&[("config.toml", &config), ("secrets.toml", &secrets)]);
+        let production = EnvironmentPolicy {
+            production: true,
+            ..dev_policy()
+        };
+        let validation = validate(&params, &production);
+        assert_eq!(
+            severity_of(&validation, code, field),
+            Some(Severity::Warning),
+            "{file}\n{}",
+            dump(&validation)
+        );
+        assert_eq!(
+            severity_of(&validate(&params, &dev_policy()), code, field),
+            None
+        );
+    }
 }

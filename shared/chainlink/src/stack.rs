@@ -9,7 +9,8 @@ use toml::Table;
 use super::db_url::DbUrlRole;
 use super::finding::{ConfigStyle, Finding, FindingCode};
 use super::parameters::{
-    Parameters, CL_CONFIG, CL_DATABASE_BACKUP_URL, CL_DATABASE_URL, CONFIG_TOML, SECRETS_TOML,
+    url_list, Parameters, CL_CONFIG, CL_DATABASE_BACKUP_URL, CL_DATABASE_URL, CONFIG_TOML,
+    SECONDARY_URL_VARIABLES, SECRETS_TOML,
 };
 use super::secret::SecretValue;
 use super::toml_tree::{merge_into, parse_toml, TableView};
@@ -136,16 +137,11 @@ impl<'a> Stack<'a> {
         .into_iter()
         .filter_map(|(name, kind, role)| self.legacy_setting(name, kind, role))
         .collect();
-        for name in ["ETH_SECONDARY_URLS", "ETH_SECONDARY_URL"] {
+        for name in SECONDARY_URL_VARIABLES {
             let Some(list) = self.params.get(name) else {
                 continue;
             };
-            for item in list
-                .expose()
-                .split([',', ';'])
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-            {
+            for item in url_list(list.expose()) {
                 urls.push(UrlSetting {
                     parameter: name.to_owned(),
                     field: None,

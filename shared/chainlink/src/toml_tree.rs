@@ -211,6 +211,15 @@ impl<'a> TableView<'a> {
             .try_fold(self.clone(), |view, key| view.table(key))
     }
 
+    /// The value at a dotted path of sub-tables and a key, e.g.
+    /// `"Log.File.MaxSize"`.
+    pub fn get_path(&self, dotted: &str) -> Option<&'a Value> {
+        match dotted.rsplit_once('.') {
+            Some((tables, key)) => self.descend(tables)?.get(key),
+            None => self.get(dotted),
+        }
+    }
+
     /// `[[key]]` entries, each with path `Path.key.i`.
     pub fn tables(&self, key: &str) -> Vec<TableView<'a>> {
         let field = self.field(key);

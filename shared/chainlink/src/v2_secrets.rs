@@ -16,6 +16,7 @@ use super::parameters::{
 use super::policy::EnvironmentPolicy;
 use super::stack::Stack;
 use super::toml_tree::{FindingSink, TableView};
+use super::version_rules::{v2_weak_password, SIMPLE_PASSWORDS_REFUSED};
 
 pub(super) fn check_secrets(stack: &Stack<'_>, policy: &EnvironmentPolicy, out: &mut Vec<Finding>) {
     let params = &stack.params;
@@ -38,7 +39,13 @@ pub(super) fn check_secrets(stack: &Stack<'_>, policy: &EnvironmentPolicy, out: 
         .text(CL_DATABASE_ALLOW_SIMPLE_PASSWORDS)
         .and_then(|v| parse_go_bool(v.trim()));
     let allow_simple_passwords = env_allow.or(toml_allow).unwrap_or(false);
-    if allow_simple_passwords && policy.production {
+    // Release builds are secure builds: from 2.6.0 they refuse the setting
+    // whatever the environment; without a declared version, production
+    // stacks are held to it.
+    let refused_by = policy
+        .node_version
+        .filter(|version| *version >= SIMPLE_PASSWORDS_REFUSED);
+    if allow_simple_passwords && (policy.production || refused_by.is_some()) {
         let (parameter, field) = match env_allow {
             Some(_) => (CL_DATABASE_ALLOW_SIMPLE_PASSWORDS, None),
             None => (
@@ -46,15 +53,25 @@ pub(super) fn check_secrets(stack: &Stack<'_>, policy: &EnvironmentPolicy, out: 
                 Some("Database.AllowSimplePasswords".to_owned()),
             ),
         };
-        sink.push_finding(Finding {
-            field,
-            ..Finding::new(
+        let finding = match refused_by {
+            Some(version) => Finding::new(
+                FindingCode::SimplePasswordsRefused,
+                parameter,
+                format!(
+                    "AllowSimplePasswords: invalid value (true): insecure configs are not allowed on secure builds; \
+                     node {version} (the stack's node_version) does not boot with it (since \
+                     {SIMPLE_PASSWORDS_REFUSED}: 'Simple password use in production builds is now disallowed'). \
+                     Remove it and give the database a 16-50 character password."
+                ),
+            ),
+            None => Finding::new(
                 FindingCode::SimplePasswordsInProduction,
                 parameter,
                 "AllowSimplePasswords: invalid value (true): insecure configs are not allowed on secure builds. \
                  Remove it and give the database a 16-50 character password.",
-            )
-        });
+            ),
+        };
+        sink.push_finding(Finding { field, ..finding });
     }
 
     let env_url = params.text(CL_DATABASE_URL);
@@ -68,10 +85,7 @@ pub(super) fn check_secrets(stack: &Stack<'_>, policy: &EnvironmentPolicy, out: 
             ));
         }
     }
-    let context = DbUrlContext {
-        production: policy.production,
-        allow_simple_passwords,
-    };
+    let context = DbUrlContext::new(policy, allow_simple_passwords, v2_weak_password(policy));
     let urls = stack.v2_database_urls();
     if !urls.iter().any(|u| u.db_role == Some(DbUrlRole::Primary)) {
         let (parameter, field) = if params.has(SECRETS_TOML) {

@@ -3,16 +3,20 @@
 //! Pure: no I/O, no clock, no AWS. The caller reads the parameters, this
 //! decides, and the planner acts on the findings.
 
+use super::connection_budget::check_connection_budget;
 use super::endpoint::stack_endpoints;
 use super::finding::{ConfigStyle, Finding, Validation};
 use super::isolation::{check_chains, check_hosts, DeclaredChain};
 use super::legacy::{check_legacy, check_start_credentials};
 use super::parameters::check_style;
 use super::policy::EnvironmentPolicy;
+use super::production::check_production;
+use super::rpc_redundancy::check_rpc_redundancy;
 use super::secret::SecretValue;
 use super::stack::Stack;
 use super::v2_config::check_config;
 use super::v2_secrets::check_secrets;
+use super::version_rules::check_version_rules;
 
 fn declared_chains(stack: &Stack<'_>) -> Vec<DeclaredChain> {
     let mut declared = Vec::new();
@@ -70,6 +74,10 @@ pub fn validate(params: &[(String, SecretValue)], policy: &EnvironmentPolicy) ->
         }
         ConfigStyle::Unknown => {}
     }
+    check_rpc_redundancy(&stack, &mut findings);
+    check_production(&stack, policy, &mut findings);
+    check_connection_budget(&stack, policy, &mut findings);
+    check_version_rules(&stack, policy, &mut findings);
     check_hosts(&stack_endpoints(&stack), policy, &mut findings);
     check_chains(&declared_chains(&stack), policy, &mut findings);
     // Worst first, then by parameter, so reports read top-down; the sort is

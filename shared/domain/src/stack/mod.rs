@@ -15,7 +15,7 @@ use crate::ids::{KmsKeyRef, RoleName, SecurityGroupId, StackName, VpcId};
 use crate::instance_type::InstanceType;
 use crate::net::{Peer, PortRange, Protocol};
 use chainlink::wildcard::{self, Case, Star};
-use chainlink::{EnvironmentPolicy, HostPattern, NodePort};
+use chainlink::{EnvironmentPolicy, HostPattern, NodePort, NodeVersion};
 use ipnet::IpNet;
 use raw::{
     RawEnvironment, RawException, RawFlow, RawForbidden, RawParameters, RawPorts, RawStackFile,
@@ -954,7 +954,25 @@ fn build_exception(
     })
 }
 
-/// Stacks whose environment is named "production" (or "prod") get the node's production rules.
+/// A positive whole number that fits `T`, or a problem naming the field.
+fn positive<T: TryFrom<i64>>(
+    raw: Option<i64>,
+    field: &str,
+    what: &str,
+    problems: &mut Problems,
+) -> Option<T> {
+    let value = raw?;
+    problems.check(
+        field,
+        T::try_from(value)
+            .ok()
+            .filter(|_| value > 0)
+            .ok_or_else(|| format!("{value} is not {what}")),
+    )
+}
+
+/// Stacks whose environment is named "production" (or "prod") get the node's production rules;
+/// a declared node version turns on the node's version-dependent boot rules.
 fn build_environment(raw: &RawEnvironment, problems: &mut Problems) -> EnvironmentPolicy {
     let name = raw.name.trim().to_ascii_lowercase();
     if name.is_empty() {
@@ -963,15 +981,7 @@ fn build_environment(raw: &RawEnvironment, problems: &mut Problems) -> Environme
             "must name the environment, such as \"production\"",
         );
     }
-    let chain_id = raw.chain_id.and_then(|id| {
-        problems.check(
-            "environment.chain_id",
-            u64::try_from(id)
-                .ok()
-                .filter(|id| *id > 0)
-                .ok_or_else(|| format!("{id} is not a chain ID")),
-        )
-    });
+    let chain_id = positive(raw.chain_id, "environment.chain_id", "a chain ID", problems);
     let mut hosts = |field: &str, raw: &[String]| -> Vec<HostPattern> {
         raw.iter()
             .enumerate()
@@ -983,12 +993,32 @@ fn build_environment(raw: &RawEnvironment, problems: &mut Problems) -> Environme
             })
             .collect()
     };
+    let allowed_db_hosts = hosts("database_hosts", &raw.database_hosts);
+    let allowed_rpc_hosts = hosts("rpc_hosts", &raw.rpc_hosts);
+    let forbidden_hosts = hosts("forbidden_hosts", &raw.forbidden_hosts);
+    let node_version = raw.node_version.as_deref().and_then(|version| {
+        problems.check(
+            "environment.node_version",
+            version.parse::<NodeVersion>().map_err(|e| e.to_string()),
+        )
+    });
+    let database_max_connections = positive(
+        raw.database_max_connections,
+        "environment.database_max_connections",
+        "a number of connections",
+        problems,
+    );
     EnvironmentPolicy {
         production: name == "production" || name == "prod",
         chain_id,
-        allowed_db_hosts: hosts("database_hosts", &raw.database_hosts),
-        allowed_rpc_hosts: hosts("rpc_hosts", &raw.rpc_hosts),
-        forbidden_hosts: hosts("forbidden_hosts", &raw.forbidden_hosts),
+        allowed_db_hosts,
+        allowed_rpc_hosts,
+        forbidden_hosts,
+        node_version,
+        database_max_connections,
+        // The stack file does not say how many nodes share the database; the engine counts
+        // them (`EnvironmentPolicy::with_node_count`).
+        node_count: None,
     }
 }
 

@@ -94,6 +94,10 @@ pub(super) struct RawEnvironment {
     pub rpc_hosts: Vec<String>,
     #[serde(default)]
     pub forbidden_hosts: Vec<String>,
+    /// The Chainlink node version the stack runs (`"2.18.0"`).
+    pub node_version: Option<String>,
+    /// The database's connection limit (Postgres `max_connections`).
+    pub database_max_connections: Option<i64>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -375,6 +375,14 @@ fn environment_and_parameter_fields_are_checked() {
             "environment.database_hosts[0]",
         ),
         (
+            "[environment]\nname = \"staging\"\nnode_version = \"2.18\"\n",
+            "environment.node_version",
+        ),
+        (
+            "[environment]\nname = \"staging\"\ndatabase_max_connections = 0\n",
+            "environment.database_max_connections",
+        ),
+        (
             "[parameters]\nprefix = \"chainlink/demo\"\n",
             "parameters.prefix",
         ),
@@ -398,6 +406,33 @@ fn environment_and_parameter_fields_are_checked() {
             "{section}"
         );
     }
+}
+
+#[test]
+fn the_node_version_and_connection_limit_are_declared_or_unknown() {
+    let text = format!(
+        "{MINIMAL}\n[environment]\nname = \"staging\"\nnode_version = \"v2.18.0\"\n\
+         database_max_connections = 200\n"
+    );
+    let file = parse(&text).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        file.environment.node_version,
+        Some(NodeVersion::new(2, 18, 0))
+    );
+    assert_eq!(file.environment.database_max_connections, Some(200));
+    // The node count is the engine's to supply.
+    assert_eq!(file.environment.node_count, None);
+    let sample = parse(SAMPLE).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(sample.environment.node_version, None);
+    assert_eq!(sample.environment.database_max_connections, Some(100));
+    let message = match parse(&text.replace("v2.18.0", "2.x")) {
+        Err(StackFileError::Invalid { problems, .. }) => problems[0].to_string(),
+        other => panic!("expected a problem, got {other:?}"),
+    };
+    assert!(
+        message.starts_with("environment.node_version: \"2.x\" is not a node version"),
+        "{message}"
+    );
 }
 
 #[test]
