@@ -691,3 +691,46 @@ async fn a_restore_of_a_parameter_deleted_since_the_judgement_is_skipped_not_cre
         "{name} was not created again"
     );
 }
+
+#[tokio::test]
+async fn the_nodes_connections_are_checked_against_the_databases_limit_on_the_running_nodes() {
+    let moto = Moto::start();
+    let client = ssm::client(&moto).await;
+    ssm::put_all(&client, PREFIX, &valid_legacy()).await;
+    let ec2 = moto.ec2().await;
+    let subnet = tests::fleet::subnet(&ec2, "us-east-1a").await;
+    // Legacy nodes open up to 20 connections each (ORM_MAX_OPEN_CONNS's default); the sample's
+    // database takes 100: five nodes fit, six do not. A database instance does not count.
+    let mut nodes = Vec::new();
+    for _ in 0..6 {
+        nodes.push(tests::fleet::node(&ec2, &subnet, "demo", "node", "m6i.large").await);
+    }
+    tests::fleet::node(&ec2, &subnet, "demo", "db", "m6i.large").await;
+    let engine = engine(&moto, "enforce").await;
+    let over = handle(&engine, change_event("Create", "/chainlink/demo/ETH_URL")).await;
+    let connections = |report: &Report| -> Vec<String> {
+        report
+            .stacks
+            .iter()
+            .filter_map(|s| s.parameters.as_ref())
+            .flat_map(|p| &p.findings)
+            .filter(|f| f.code.as_str() == "CL-DB-011")
+            .map(|f| f.message.clone())
+            .collect()
+    };
+    let found = connections(&over);
+    assert_eq!(found.len(), 1, "{over}");
+    assert!(
+        found[0].contains("20") && found[0].contains('6') && found[0].contains("100"),
+        "the message names all three numbers: {}",
+        found[0]
+    );
+
+    ec2.terminate_instances()
+        .instance_ids(&nodes[0])
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    let fits = handle(&engine, change_event("Update", "/chainlink/demo/ETH_URL")).await;
+    assert_eq!(connections(&fits), Vec::<String>::new(), "{fits}");
+}

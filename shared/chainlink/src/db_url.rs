@@ -8,12 +8,11 @@
 //! here ever puts the password into a message.
 
 use super::finding::{Finding, FindingCode, Severity};
-use super::node_version::NodeVersion;
+use super::node_version::{NodeVersion, V2_CONFIG_REQUIRED};
 use super::password::{check_password, PasswordRules};
 use super::policy::EnvironmentPolicy;
 use super::url_display::{scheme_of, url_origin};
 use super::userinfo::delimiter_breaking_userinfo;
-use super::version_rules::V2_CONFIG_REQUIRED;
 
 /// Which URL is being checked, for wording and for the rules that differ.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

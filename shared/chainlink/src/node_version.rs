@@ -15,6 +15,11 @@ pub struct NodeVersion {
     pub patch: u32,
 }
 
+/// "Configuration with legacy environment variables is no longer supported. TOML is required."
+/// From here every node validates its secrets at boot, the database password included. Here,
+/// not with the rules (`version_rules`), because the password checks (`db_url`) name it too.
+pub(super) const V2_CONFIG_REQUIRED: NodeVersion = NodeVersion::new(2, 0, 0);
+
 impl NodeVersion {
     pub const fn new(major: u32, minor: u32, patch: u32) -> Self {
         Self {

@@ -11,7 +11,7 @@
 
 use super::db_url::WeakPassword;
 use super::finding::{ConfigStyle, Finding, FindingCode, Severity};
-use super::node_version::NodeVersion;
+use super::node_version::{NodeVersion, V2_CONFIG_REQUIRED};
 use super::parameters::Parameters;
 use super::policy::EnvironmentPolicy;
 use super::stack::Stack;
@@ -19,9 +19,6 @@ use super::toml_tree::TableView;
 
 /// TOML configuration arrived (experimental) in 1.11.0; older nodes read none.
 const TOML_CONFIG_ADDED: NodeVersion = NodeVersion::new(1, 11, 0);
-/// "Configuration with legacy environment variables is no longer supported. TOML is required."
-/// From here every node validates its secrets at boot, the database password included.
-pub(super) const V2_CONFIG_REQUIRED: NodeVersion = NodeVersion::new(2, 0, 0);
 /// "Simple password use in production builds is now disallowed - nodes with this configuration will not boot".
 pub(super) const SIMPLE_PASSWORDS_REFUSED: NodeVersion = NodeVersion::new(2, 6, 0);
 

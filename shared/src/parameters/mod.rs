@@ -3,12 +3,13 @@
 //! (`apply`). The model, the planner and the report section are `domain::parameters`.
 
 pub mod apply;
+mod node_count;
 pub mod observe;
 pub mod probe;
 
 use crate::capability::{Capability, Context};
 use apply::apply_parameter_actions;
-use chainlink::Finding;
+use chainlink::{EnvironmentPolicy, Finding};
 use domain::ids::{KmsKeyRef, ParameterName, StackName};
 use domain::outcome::ActionOutcome;
 use domain::parameters::ParameterVersion;
@@ -17,6 +18,7 @@ use domain::report::{ParameterReport, Section};
 use domain::signal::{Signal, SignalKind};
 use domain::stack::{ParameterSource, StackSelector};
 use domain::Error;
+use node_count::count_nodes;
 use observe::{observe_history, observe_parameters};
 use probe::{probe_endpoints, PROBE_TIMEOUT};
 use std::collections::BTreeMap;
@@ -35,10 +37,34 @@ pub(crate) struct ObservedSet {
     parameters: Vec<ObservedParameter>,
     history: BTreeMap<ParameterName, Vec<ParameterVersion>>,
     probe_findings: Vec<Finding>,
+    /// The stack's environment policy, with the number of its nodes when it matters.
+    policy: EnvironmentPolicy,
 }
 
 fn source<'a>(cx: &Context<'a>) -> Option<&'a ParameterSource> {
     cx.file.parameters.as_ref()
+}
+
+/// The stack file's environment policy, and, when it declares the database's connection limit,
+/// the number of the stack's nodes that share it. A count that cannot be read leaves the
+/// connection check out (it is a warning about capacity, never a reason to roll back), and
+/// says so in the log.
+async fn stack_policy(cx: &Context<'_>, stack: &StackName) -> EnvironmentPolicy {
+    let policy = cx.file.environment.clone();
+    if policy.database_max_connections.is_none() {
+        return policy;
+    }
+    let roles = cx.file.node_roles();
+    if roles.is_empty() {
+        return policy;
+    }
+    match count_nodes(&cx.clients.ec2, stack, &roles).await {
+        Ok(nodes) => policy.with_node_count(nodes),
+        Err(error) => {
+            tracing::warn!(stack = %stack, error = %error, "the stack's nodes could not be counted: connections not checked against the database's limit");
+            policy
+        }
+    }
 }
 
 impl Capability for Parameters {
@@ -88,8 +114,9 @@ impl Capability for Parameters {
         let ssm = &cx.clients.ssm;
         let prefix = source.prefix_for(stack);
         let parameters = observe_parameters(ssm, &prefix, &source.label).await?;
+        let policy = stack_policy(cx, stack).await;
         let mut history = BTreeMap::new();
-        for suspect in histories_needed(&cx.file.environment, &parameters) {
+        for suspect in histories_needed(&policy, &parameters) {
             history.insert(
                 suspect.name.clone(),
                 observe_history(ssm, suspect.name.as_str()).await?,
@@ -113,14 +140,15 @@ impl Capability for Parameters {
             parameters,
             history,
             probe_findings,
+            policy,
         }])
     }
 
-    fn plan(&self, cx: &Context<'_>, observed: &ObservedSet) -> ParameterPlan {
+    fn plan(&self, _cx: &Context<'_>, observed: &ObservedSet) -> ParameterPlan {
         let mut plan = plan_parameters(
             &observed.prefix,
             &observed.label,
-            &cx.file.environment,
+            &observed.policy,
             &observed.parameters,
             &observed.history,
             observed.kms_key.as_ref(),

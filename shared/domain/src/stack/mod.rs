@@ -347,6 +347,44 @@ impl StackFile {
                 .any(|e| matches!(e.ports, EgressPorts::Node(_)))
     }
 
+    /// The roles of the stack's Chainlink nodes: those the node's configuration speaks for in
+    /// the file (the target of a flow on its P2P or UI port, the source of one on its database
+    /// port, the source of an egress path on its RPC or database ports); a role named `node`
+    /// when no flow says. Their running instances are the nodes whose connections the
+    /// database must hold.
+    pub fn node_roles(&self) -> Vec<RoleName> {
+        let mut roles = BTreeSet::new();
+        let flows = self
+            .flows
+            .iter()
+            .filter_map(|f| f.node_port.map(|port| (port, &f.from, &f.to)))
+            .chain(
+                self.node_flows
+                    .iter()
+                    .map(|f| (f.node_port, &f.from, &f.to)),
+            );
+        for (port, from, to) in flows {
+            match (port, from) {
+                (NodePort::Database, FlowSource::Role(role)) => roles.insert(role.clone()),
+                (NodePort::Database, FlowSource::Cidr(_)) => false,
+                _ => roles.insert(to.clone()),
+            };
+        }
+        roles.extend(
+            self.egress
+                .iter()
+                .filter(|e| matches!(e.ports, EgressPorts::Node(_)))
+                .map(|e| e.from.clone()),
+        );
+        if roles.is_empty() {
+            let node = RoleName::new("node");
+            if self.roles.contains_key(&node) {
+                roles.insert(node);
+            }
+        }
+        roles.into_iter().collect()
+    }
+
     /// Whether a flow's port is the configuration's alone: a parameter change may then move
     /// a rule, and the parameter function repairs the stack's groups as it judges the change.
     pub fn moves_with_node_config(&self) -> bool {

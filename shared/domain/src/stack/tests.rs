@@ -723,3 +723,39 @@ fn outside_production_an_unpinned_stack_is_a_warning() {
     let waived = MINIMAL.replace("mode = \"report\"", "mode = \"report\"\nunpinned = \"lab\"");
     assert!(parse(&waived).unwrap().warnings.is_empty());
 }
+
+#[test]
+fn the_node_roles_are_those_the_nodes_configuration_speaks_for() {
+    let sample = parse(SAMPLE).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(sample.node_roles(), [RoleName::new("node")]);
+
+    let renamed = r#"
+[stack]
+name = "demo"
+mode = "report"
+[roles]
+oracle = {}
+postgres = {}
+[[flows]]
+name = "oracle-db"
+from = "oracle"
+to = "postgres"
+ports = 5432
+config_port = "database"
+[parameters]
+prefix = "/chainlink/demo/"
+"#;
+    let file = parse(renamed).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        file.node_roles(),
+        [RoleName::new("oracle")],
+        "the database's clients, not the database"
+    );
+
+    let silent = parse(MINIMAL).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        silent.node_roles(),
+        [RoleName::new("node")],
+        "the role named node"
+    );
+}
