@@ -739,3 +739,56 @@ async fn the_nodes_connections_are_checked_against_the_databases_limit_on_the_ru
     let fits = handle(&engine, change_event("Update", "/chainlink/demo/ETH_URL")).await;
     assert_eq!(connections(&fits), Vec::<String>::new(), "{fits}");
 }
+
+#[tokio::test]
+async fn the_node_version_read_from_the_nodes_tag_applies_its_boot_rules() {
+    let moto = Moto::start();
+    let client = ssm::client(&moto).await;
+    ssm::put_all(&client, PREFIX, &valid_legacy()).await;
+    let ec2 = moto.ec2().await;
+    let subnet = tests::fleet::subnet(&ec2, "us-east-1a").await;
+    let node = tests::fleet::node(&ec2, &subnet, "demo", "node", "m6i.large").await;
+    let text = std::fs::read_to_string(repo_path("samples/stack.toml"))
+        .unwrap_or_default()
+        .replace(
+            "database_max_connections = 100",
+            "node_version_tag = \"chainlink:node-version\"",
+        );
+    let file = StackFile::parse(&text, "tagged.toml").unwrap_or_else(|e| panic!("{e}"));
+    let engine = Engine::new(
+        Clients::new(&moto.sdk_config().await),
+        file,
+        Capabilities::PARAMETERS,
+    );
+    let refused = |report: &Report| {
+        finding_codes(report)
+            .iter()
+            .filter(|c| c.starts_with("CL-VER-001"))
+            .count()
+    };
+
+    let untagged = handle(&engine, change_event("Create", "/chainlink/demo/ETH_URL")).await;
+    assert_eq!(refused(&untagged), 0, "no tag, no version: {untagged}");
+
+    // The node is upgraded to a 2.x release, which refuses legacy variables at boot.
+    ec2.create_tags()
+        .resources(&node)
+        .tags(
+            aws_sdk_ec2::types::Tag::builder()
+                .key("chainlink:node-version")
+                .value("v2.18.0")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    let tagged = handle(&engine, change_event("Update", "/chainlink/demo/ETH_URL")).await;
+    // The environment variables the node reads (not the files API_* and KEYSTORE_PASSWORD
+    // stand for).
+    assert_eq!(
+        refused(&tagged),
+        5,
+        "each legacy variable, for the version the tag names: {tagged}"
+    );
+    assert!(tagged.to_string().contains("node 2.18.0"), "{tagged}");
+}

@@ -227,7 +227,7 @@ pub(super) fn check_db_url(
                 out.push(finding(
                     FindingCode::DatabasePasswordRefusedAtBoot,
                     format!(
-                        "node {version} (the stack's node_version) refuses to boot with the password in {label}: \
+                        "node {version} (the version the stack runs) refuses to boot with the password in {label}: \
                          'invalid secrets: Database.URL: invalid value (*****): missing or insufficiently complex \
                          password' ({faults}; configuration v2, required since {V2_CONFIG_REQUIRED}, validates it at \
                          boot). {COMPLEXITY_HINT}."

@@ -59,7 +59,7 @@ pub(super) fn check_secrets(stack: &Stack<'_>, policy: &EnvironmentPolicy, out: 
                 parameter,
                 format!(
                     "AllowSimplePasswords: invalid value (true): insecure configs are not allowed on secure builds; \
-                     node {version} (the stack's node_version) does not boot with it (since \
+                     node {version} (the version the stack runs) does not boot with it (since \
                      {SIMPLE_PASSWORDS_REFUSED}: 'Simple password use in production builds is now disallowed'). \
                      Remove it and give the database a 16-50 character password."
                 ),

@@ -105,14 +105,14 @@ fn check_retired_settings(
             _ if version >= removed => (
                 Severity::Critical,
                 format!(
-                    "{path} is set, and node {version} (the stack's node_version) no longer supports it: from \
+                    "{path} is set, and node {version} (the version the stack runs) no longer supports it: from \
                      {removed} it must not be set in TOML configuration in order to boot. {instead}"
                 ),
             ),
             Some(other) => (
                 Severity::Critical,
                 format!(
-                    "{path} is set beside {other}: from {} this prevents node {version} (the stack's node_version) \
+                    "{path} is set beside {other}: from {} this prevents node {version} (the version the stack runs) \
                      from booting, and {removed} removes {path} altogether. {instead}",
                     setting.deprecated
                 ),
@@ -120,7 +120,7 @@ fn check_retired_settings(
             None => (
                 Severity::Warning,
                 format!(
-                    "{path} is deprecated in node {version} (the stack's node_version, since {}): from {removed} \
+                    "{path} is deprecated in node {version} (the version the stack runs, since {}): from {removed} \
                      the node refuses to boot while it is set. {instead}",
                     setting.deprecated
                 ),
@@ -142,7 +142,7 @@ fn check_config_style(params: &Parameters<'_>, version: NodeVersion, out: &mut V
                     FindingCode::LegacyConfigUnsupported,
                     name,
                     format!(
-                        "node {version} (the stack's node_version) reads no legacy environment variables (since \
+                        "node {version} (the version the stack runs) reads no legacy environment variables (since \
                          {V2_CONFIG_REQUIRED}: 'Configuration with legacy environment variables is no longer \
                          supported. TOML is required.'): it fails with 'invalid environment: environment variable \
                          {name} must not be set: unsupported with config v2'. Move the setting into \
@@ -157,7 +157,7 @@ fn check_config_style(params: &Parameters<'_>, version: NodeVersion, out: &mut V
                 FindingCode::TomlConfigUnsupported,
                 names.first().copied().unwrap_or("config.toml"),
                 format!(
-                    "node {version} (the stack's node_version) predates TOML configuration (added in \
+                    "node {version} (the version the stack runs) predates TOML configuration (added in \
                      {TOML_CONFIG_ADDED}): it ignores {} and finds no DATABASE_URL, the one variable it requires. \
                      Declare the version the stack runs, or upgrade the node.",
                     names.join(", ")

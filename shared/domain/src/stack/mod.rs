@@ -46,6 +46,9 @@ pub struct StackFile {
     pub limits: Limits,
     /// What the stack's environment is and may talk to; the parameter checks' policy.
     pub environment: EnvironmentPolicy,
+    /// The tag of the node's instances that says which node version they run, when the file
+    /// reads the version from there rather than declaring it (`environment.node_version_tag`).
+    pub node_version_tag: Option<String>,
     /// Where the stack's node parameters live; `None`: parameters are not checked.
     pub parameters: Option<ParameterSource>,
     /// Alarm remediations (resize, disk growth, replacement); `None`: not configured.
@@ -502,8 +505,13 @@ fn build(raw: RawStackFile, problems: &mut Problems) -> Option<StackFile> {
         None => None,
     };
 
+    let node_version_tag = raw
+        .environment
+        .as_ref()
+        .and_then(|e| node_version_tag(e, problems));
     Some(StackFile {
         environment,
+        node_version_tag,
         parameters,
         instances,
         warnings: warnings.0,
@@ -1058,6 +1066,28 @@ fn build_environment(raw: &RawEnvironment, problems: &mut Problems) -> Environme
         // them (`EnvironmentPolicy::with_node_count`).
         node_count: None,
     }
+}
+
+/// The instance tag naming the node version: a tag key AWS accepts, and not beside a declared
+/// version (which of the two would win is a guess).
+fn node_version_tag(raw: &RawEnvironment, problems: &mut Problems) -> Option<String> {
+    let tag = raw.node_version_tag.as_deref()?;
+    let field = "environment.node_version_tag";
+    if raw.node_version.is_some() {
+        problems.push(
+            field,
+            "the version is declared (node_version) or read from the instances' tag, not both",
+        );
+        return None;
+    }
+    if tag.trim().is_empty() || tag.len() > 128 || tag.starts_with("aws:") {
+        problems.push(
+            field,
+            format!("{tag:?} is not a tag key (1-128 characters, not starting with aws:)"),
+        );
+        return None;
+    }
+    Some(tag.to_string())
 }
 
 fn build_parameters(raw: &RawParameters, problems: &mut Problems) -> Option<ParameterSource> {

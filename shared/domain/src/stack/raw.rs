@@ -96,6 +96,8 @@ pub(super) struct RawEnvironment {
     pub forbidden_hosts: Vec<String>,
     /// The Chainlink node version the stack runs (`"2.18.0"`).
     pub node_version: Option<String>,
+    /// Or the tag of the node's instances that says it (`"chainlink:node-version"`).
+    pub node_version_tag: Option<String>,
     /// The database's connection limit (Postgres `max_connections`).
     pub database_max_connections: Option<i64>,
 }

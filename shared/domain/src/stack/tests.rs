@@ -759,3 +759,28 @@ prefix = "/chainlink/demo/"
         "the role named node"
     );
 }
+
+#[test]
+fn the_node_version_is_declared_or_read_from_a_tag_never_both() {
+    let tagged = SAMPLE.replace(
+        "database_max_connections = 100",
+        "database_max_connections = 100\nnode_version_tag = \"chainlink:node-version\"",
+    );
+    let file = parse(&tagged).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        file.node_version_tag.as_deref(),
+        Some("chainlink:node-version")
+    );
+    assert_eq!(file.environment.node_version, None);
+
+    let both = tagged.replace(
+        "node_version_tag =",
+        "node_version = \"2.18.0\"\nnode_version_tag =",
+    );
+    assert_eq!(problem_fields(&both), ["environment.node_version_tag"]);
+    let reserved = SAMPLE.replace(
+        "database_max_connections = 100",
+        "node_version_tag = \"aws:version\"",
+    );
+    assert_eq!(problem_fields(&reserved), ["environment.node_version_tag"]);
+}
