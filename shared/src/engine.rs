@@ -102,6 +102,8 @@ impl Engine {
                 run.skipped.push(format!(
                     "the security groups were not brought to the node's ports: {error}"
                 ));
+                // The stacks it reported are not all the stacks: the parameter step finds its own.
+                run.cx.security_groups = false;
             }
         }
         if self.capabilities.parameters {

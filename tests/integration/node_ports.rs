@@ -363,3 +363,106 @@ async fn the_path_to_the_rpc_nodes_is_checked_on_the_ports_of_the_nodes_rpc_urls
         "egress is reported, never changed: {report}"
     );
 }
+
+#[tokio::test]
+async fn a_failed_security_group_step_never_keeps_a_pattern_sweep_from_rolling_back() {
+    let moto = Moto::start();
+    let ec2 = moto.ec2().await;
+    let client = ssm::client(&moto).await;
+    SeededStack::healthy(&ec2, "prod-a").await;
+    let config = "/chainlink/prod-a/config.toml";
+    ssm::put_as(&client, config, &config_listening_on(Some(6690)), None).await;
+    ssm::put(&client, "/chainlink/prod-a/secrets.toml", V2_SECRETS).await;
+    let text = following_stack_file_text()
+        .replace("name = \"demo\"", "name = \"prod-*\"")
+        .replace(
+            "prefix = \"/chainlink/demo/\"",
+            "prefix = \"/chainlink/{stack}/\"",
+        );
+    let file = StackFile::parse(&text, "prod.toml").unwrap_or_else(|e| panic!("{e}"));
+    let proxy = tests::FaultProxy::start(&moto.endpoint);
+    let clients = Clients::new(&tests::sdk_config_loader(&proxy.endpoint).load().await);
+    let parameters = Engine::new(clients, file, Capabilities::PARAMETERS);
+    let first = sweep(&parameters).await;
+    assert_eq!(
+        ssm::labeled(&client, config, LABEL).await,
+        Some(1),
+        "{first}"
+    );
+    let broken = config_listening_on(Some(7000)).replace("wss://eth-1", "http://eth-1");
+    ssm::put_as(&client, config, &broken, None).await;
+    // The security-group step cannot observe the stack (its instances are refused); the stack's
+    // name still comes from its groups.
+    proxy.fail(
+        "DescribeInstances",
+        tests::Schedule::Always,
+        tests::Fault::Refuse {
+            status: 403,
+            code: "UnauthorizedOperation",
+            message: "You are not authorized to perform this operation.",
+        },
+    );
+
+    let report = sweep(&parameters).await;
+
+    assert!(
+        report
+            .skipped
+            .iter()
+            .any(|s| s.starts_with("the security groups were not brought")),
+        "{report}"
+    );
+    assert_eq!(
+        ssm::current(&client, config).await.1,
+        config_listening_on(Some(6690)),
+        "the bad change is rolled back all the same: {report}"
+    );
+}
+
+#[tokio::test]
+async fn the_rules_follow_a_change_only_if_the_node_version_its_tag_names_would_boot_it() {
+    let moto = Moto::start();
+    let ec2 = moto.ec2().await;
+    let client = ssm::client(&moto).await;
+    let stack = SeededStack::healthy(&ec2, "demo").await;
+    let subnet = tests::seed::subnet(&ec2, &stack.vpc, "10.0.1.0/24").await;
+    let node = tests::seed::instance(&ec2, &subnet, &stack.node, "demo", "node").await;
+    tests::fleet::tag_instance(&ec2, &node, "chainlink:node-version", "2.18.0").await;
+    let text = following_stack_file_text().replace(
+        "database_max_connections = 100",
+        "node_version_tag = \"chainlink:node-version\"",
+    );
+    let file = StackFile::parse(&text, "tagged.toml").unwrap_or_else(|e| panic!("{e}"));
+    let parameters = Engine::new(
+        Clients::new(&moto.sdk_config().await),
+        file,
+        Capabilities::PARAMETERS,
+    );
+    ssm::put_as(&client, CONFIG, &config_listening_on(Some(6690)), None).await;
+    ssm::put(&client, "/chainlink/demo/secrets.toml", V2_SECRETS).await;
+    let first = handle(&parameters, change_event("Create", CONFIG)).await;
+    assert_eq!(
+        ssm::labeled(&client, CONFIG, LABEL).await,
+        Some(1),
+        "{first}"
+    );
+    // Valid for the stack file's environment alone, but a 2.9.0+ node refuses [P2P.V1] at boot.
+    let refused = format!(
+        "{}[P2P.V1]\nEnabled = false\n",
+        config_listening_on(Some(7000))
+    );
+    ssm::put_as(&client, CONFIG, &refused, None).await;
+
+    let report = handle(&parameters, change_event("Update", CONFIG)).await;
+
+    assert_eq!(
+        ssm::current(&client, CONFIG).await.1,
+        config_listening_on(Some(6690)),
+        "rolled back for the tagged version: {report}"
+    );
+    assert_eq!(
+        tests::seed::ingress(&ec2, &stack.node).await,
+        node_rules_on(&stack, 6690),
+        "the rules stay on the port the rolled-back set gives: {report}"
+    );
+}

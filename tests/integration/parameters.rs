@@ -771,17 +771,7 @@ async fn the_node_version_read_from_the_nodes_tag_applies_its_boot_rules() {
     assert_eq!(refused(&untagged), 0, "no tag, no version: {untagged}");
 
     // The node is upgraded to a 2.x release, which refuses legacy variables at boot.
-    ec2.create_tags()
-        .resources(&node)
-        .tags(
-            aws_sdk_ec2::types::Tag::builder()
-                .key("chainlink:node-version")
-                .value("v2.18.0")
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("{e:?}"));
+    tests::fleet::tag_instance(&ec2, &node, "chainlink:node-version", "v2.18.0").await;
     let tagged = handle(&engine, change_event("Update", "/chainlink/demo/ETH_URL")).await;
     // The environment variables the node reads (not the files API_* and KEYSTORE_PASSWORD
     // stand for).

@@ -116,6 +116,21 @@ pub async fn state(ec2: &aws_sdk_ec2::Client, instance: &str) -> (String, String
     )
 }
 
+/// Tags `instance` with `key` = `value`, as an operator's tooling would.
+pub async fn tag_instance(ec2: &aws_sdk_ec2::Client, instance: &str, key: &str, value: &str) {
+    ec2.create_tags()
+        .resources(instance)
+        .tags(
+            aws_sdk_ec2::types::Tag::builder()
+                .key(key)
+                .value(value)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("tag {instance}: {e:?}"));
+}
+
 /// The value of a tag on an instance.
 pub async fn instance_tag(ec2: &aws_sdk_ec2::Client, instance: &str, key: &str) -> Option<String> {
     describe(ec2, instance)

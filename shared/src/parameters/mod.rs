@@ -18,7 +18,7 @@ use domain::report::{ParameterReport, Section};
 use domain::signal::{Signal, SignalKind};
 use domain::stack::{ParameterSource, StackSelector};
 use domain::Error;
-use nodes::read_nodes;
+pub(crate) use nodes::stack_policy;
 use observe::{observe_history, observe_parameters};
 use probe::{probe_endpoints, PROBE_TIMEOUT};
 use std::collections::BTreeMap;
@@ -43,38 +43,6 @@ pub(crate) struct ObservedSet {
 
 fn source<'a>(cx: &Context<'a>) -> Option<&'a ParameterSource> {
     cx.file.parameters.as_ref()
-}
-
-/// The stack file's environment policy, completed from the stack's node instances when the
-/// file asks: the number of nodes that share the database's declared connection limit, and the
-/// node version their tag names. Nodes that cannot be read leave both out (the checks they feed
-/// find what the node would refuse or overload, never a reason to roll back on a guess), and
-/// the log says so.
-async fn stack_policy(cx: &Context<'_>, stack: &StackName) -> EnvironmentPolicy {
-    let mut policy = cx.file.environment.clone();
-    let version_tag = cx.file.node_version_tag.as_deref();
-    if policy.database_max_connections.is_none() && version_tag.is_none() {
-        return policy;
-    }
-    let roles = cx.file.node_roles();
-    if roles.is_empty() {
-        return policy;
-    }
-    match read_nodes(&cx.clients.ec2, stack, &roles, version_tag).await {
-        Ok(nodes) => {
-            if !nodes.unreadable.is_empty() {
-                tracing::warn!(stack = %stack, values = ?nodes.unreadable, "node version tags that are not versions (major.minor.patch): ignored");
-            }
-            if version_tag.is_some() {
-                policy.node_version = nodes.version;
-            }
-            policy.with_node_count(nodes.count)
-        }
-        Err(error) => {
-            tracing::warn!(stack = %stack, error = %error, "the stack's nodes could not be read: no node count or tagged version this run");
-            policy
-        }
-    }
 }
 
 impl Capability for Parameters {

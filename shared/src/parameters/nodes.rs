@@ -4,15 +4,13 @@
 //! the stack file asks for either (a declared connection limit, a version tag).
 
 use crate::aws::sdk_error;
-use crate::security_groups::observe::filter;
+use crate::capability::Context;
+use crate::security_groups::observe::{filter, PAGE_SIZE};
 use aws_sdk_ec2::types::Tag;
 use aws_sdk_ec2::Client;
-use chainlink::NodeVersion;
+use chainlink::{EnvironmentPolicy, NodeVersion};
 use domain::ids::{RoleName, StackName, ROLE_TAG, STACK_TAG};
 use domain::Error;
-
-/// AWS's largest page of instances.
-const PAGE_SIZE: i32 = 1000;
 
 /// What the stack's node instances say.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -27,7 +25,7 @@ pub struct Nodes {
 
 /// Reads `stack`'s instances in `roles`; `version_tag`, when given, is the tag whose value is
 /// the node version.
-pub async fn read_nodes(
+async fn read_nodes(
     ec2: &Client,
     stack: &StackName,
     roles: &[RoleName],
@@ -65,4 +63,37 @@ fn tag_value<'a>(tags: &'a [Tag], key: &str) -> Option<&'a str> {
     tags.iter()
         .find(|t| t.key() == Some(key))
         .and_then(|t| t.value())
+}
+
+/// The stack file's environment policy, completed from the stack's node instances when the
+/// file asks: the number of nodes that share the database's declared connection limit, and the
+/// node version their tag names. Nodes that cannot be read leave both out (the checks they feed
+/// find what the node would refuse or overload, never a reason to roll back on a guess), and
+/// the log says so. Both steps that judge the configuration (the parameters' and, in the
+/// parameter function, the security groups') judge it under this one policy.
+pub(crate) async fn stack_policy(cx: &Context<'_>, stack: &StackName) -> EnvironmentPolicy {
+    let mut policy = cx.file.environment.clone();
+    let version_tag = cx.file.node_version_tag.as_deref();
+    if policy.database_max_connections.is_none() && version_tag.is_none() {
+        return policy;
+    }
+    let roles = cx.file.node_roles();
+    if roles.is_empty() {
+        return policy;
+    }
+    match read_nodes(&cx.clients.ec2, stack, &roles, version_tag).await {
+        Ok(nodes) => {
+            if !nodes.unreadable.is_empty() {
+                tracing::warn!(stack = %stack, values = ?nodes.unreadable, "node version tags that are not versions (major.minor.patch): ignored");
+            }
+            if version_tag.is_some() {
+                policy.node_version = nodes.version;
+            }
+            policy.with_node_count(nodes.count)
+        }
+        Err(error) => {
+            tracing::warn!(stack = %stack, error = %error, "the stack's nodes could not be read: no node count or tagged version this run");
+            policy
+        }
+    }
 }

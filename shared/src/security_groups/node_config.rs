@@ -5,6 +5,7 @@
 
 use crate::capability::Context;
 use crate::parameters::observe::{labeled_values, read_under_prefix};
+use crate::parameters::stack_policy;
 use domain::ids::StackName;
 use domain::parameters::{followed_configuration, ReadConfiguration};
 use domain::security_groups::NodeConfig;
@@ -25,15 +26,24 @@ pub(crate) async fn observe_node_config(cx: &Context<'_>, stack: &StackName) -> 
         Ok::<_, domain::Error>((current, labeled))
     };
     Some(match read.await {
-        Ok((current, last_known_good)) => followed_configuration(
-            &ReadConfiguration {
-                current: &current,
-                last_known_good: &last_known_good,
-                decrypted: decrypt,
-                label: &source.label,
-            },
-            &cx.file.environment,
-        ),
+        Ok((current, last_known_good)) => {
+            // Judged under the policy the parameter step judges under (a tagged node version
+            // decides validity), so the rules never follow a change that step rolls back.
+            let policy = if decrypt {
+                stack_policy(cx, stack).await
+            } else {
+                cx.file.environment.clone()
+            };
+            followed_configuration(
+                &ReadConfiguration {
+                    current: &current,
+                    last_known_good: &last_known_good,
+                    decrypted: decrypt,
+                    label: &source.label,
+                },
+                &policy,
+            )
+        }
         Err(error) => {
             tracing::warn!(stack = %stack, error = %error, "node configuration not read");
             NodeConfig::Unknown {

@@ -19,7 +19,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
 /// The most results EC2 returns per page for the describe calls used here.
-const PAGE_SIZE: i32 = 1000;
+pub(crate) const PAGE_SIZE: i32 = 1000;
 /// The most values EC2 accepts in one filter.
 const FILTER_VALUES: usize = 200;
 

@@ -79,7 +79,9 @@ fn check_egress(flow: &OutboundFlow, source: &ObservedGroup, destination: &IpNet
     let partial: Vec<String> = source
         .egress
         .iter()
-        .filter(|rule| overlaps(rule, destination) && rule.opens_any(flow.protocol, flow.ports))
+        .filter(|rule| {
+            reaches_part_of(rule, destination) && rule.opens_any(flow.protocol, flow.ports)
+        })
         .map(Rule::as_egress)
         .collect();
     if partial.is_empty() {
@@ -92,8 +94,8 @@ fn check_egress(flow: &OutboundFlow, source: &ObservedGroup, destination: &IpNet
     }
 }
 
-/// Whether a rule's CIDR shares addresses with `destination` without containing it all.
-fn overlaps(rule: &Rule, destination: &IpNet) -> bool {
+/// Whether a rule's CIDR lies inside `destination`: it reaches part of it, not all.
+fn reaches_part_of(rule: &Rule, destination: &IpNet) -> bool {
     matches!(&rule.peer, Peer::Cidr(net) if destination.contains(net))
 }
 
