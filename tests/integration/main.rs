@@ -11,3 +11,4 @@ mod node_ports;
 mod parameters;
 mod reports;
 mod security_groups;
+mod third_party;

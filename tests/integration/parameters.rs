@@ -782,3 +782,99 @@ async fn the_node_version_read_from_the_nodes_tag_applies_its_boot_rules() {
     );
     assert!(tagged.to_string().contains("node 2.18.0"), "{tagged}");
 }
+
+/// The demo stack, its keystore password declared kept in Secrets Manager.
+fn keystore_in_secrets_manager() -> StackFile {
+    let text = std::fs::read_to_string(repo_path("samples/stack.toml"))
+        .unwrap_or_default()
+        .replace(
+            "label = \"last-known-good\"",
+            "label = \"last-known-good\"\n[parameters.external]\n\
+             KEYSTORE_PASSWORD = { secrets_manager = \"chainlink/{stack}/keystore\" }",
+        );
+    StackFile::parse(&text, "external.toml").unwrap_or_else(|e| panic!("{e}"))
+}
+
+#[tokio::test]
+async fn a_keystore_password_kept_in_secrets_manager_is_checked_to_exist_and_never_read() {
+    let moto = Moto::start();
+    let client = ssm::client(&moto).await;
+    let mut set = valid_legacy();
+    set.retain(|(key, _)| *key != "KEYSTORE_PASSWORD");
+    ssm::put_all(&client, PREFIX, &set).await;
+    let secrets = aws_sdk_secretsmanager::Client::new(&moto.sdk_config().await);
+    let engine = Engine::new(
+        Clients::new(&moto.sdk_config().await),
+        keystore_in_secrets_manager(),
+        Capabilities::PARAMETERS,
+    );
+    let codes_of = |report: &Report| -> Vec<String> {
+        finding_codes(report)
+            .into_iter()
+            .filter(|c| c.contains("KEYSTORE_PASSWORD"))
+            .collect()
+    };
+
+    // Declared, but not there: critical, and not a rollback's to fix; the valid set is labeled.
+    let recording = moto.start_recording();
+    let missing = handle(&engine, change_event("Create", "/chainlink/demo/ETH_URL")).await;
+    assert_eq!(
+        codes_of(&missing),
+        ["CL-EXT-003 KEYSTORE_PASSWORD"],
+        "{missing}"
+    );
+    assert_eq!(missing.status, Status::Invalid, "{missing}");
+    assert!(
+        missing.to_string().contains("not a rollback's to fix"),
+        "{missing}"
+    );
+    assert!(
+        parameter_actions(&missing)
+            .iter()
+            .all(|(action, _)| action.starts_with("LabelParameter")),
+        "no rollback: {missing}"
+    );
+    let looked: Vec<(String, String)> = recording
+        .requests()
+        .into_iter()
+        .filter(|(action, _)| action.contains("Secret"))
+        .collect();
+    assert_eq!(
+        looked,
+        [(
+            "DescribeSecret".to_string(),
+            "chainlink/demo/keystore".to_string()
+        )],
+        "one look, by the stack's own name, and no read of the value"
+    );
+
+    // There: advice only, and the run is clean.
+    tests::seed::stack_secret(&moto, "chainlink/demo/keystore", "demo").await;
+    let present = handle(&engine, change_event("Update", "/chainlink/demo/ETH_URL")).await;
+    assert_eq!(
+        codes_of(&present),
+        ["CL-EXT-001 KEYSTORE_PASSWORD"],
+        "{present}"
+    );
+    assert_eq!(present.status, Status::Converged, "{present}");
+    assert!(present.to_string().contains("it exists"), "{present}");
+
+    // Scheduled for deletion: the node can no longer read it.
+    secrets
+        .delete_secret()
+        .secret_id("chainlink/demo/keystore")
+        .recovery_window_in_days(7)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    let deleted = handle(&engine, change_event("Update", "/chainlink/demo/ETH_URL")).await;
+    assert_eq!(
+        codes_of(&deleted),
+        ["CL-EXT-003 KEYSTORE_PASSWORD"],
+        "{deleted}"
+    );
+    assert!(
+        deleted.to_string().contains("scheduled for deletion"),
+        "{deleted}"
+    );
+}

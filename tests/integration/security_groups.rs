@@ -1089,18 +1089,7 @@ async fn a_load_balancer_opening_the_ui_port_to_the_world_is_reported_and_left_a
     let elb = aws_sdk_elasticloadbalancingv2::Client::new(&moto.sdk_config().await);
     let stack = SeededStack::healthy(&ec2, "demo").await;
     let subnet_a = seed::subnet(&ec2, &stack.vpc, "10.0.1.0/24").await;
-    let subnet_b = ec2
-        .create_subnet()
-        .vpc_id(&stack.vpc)
-        .cidr_block("10.0.2.0/24")
-        .availability_zone("us-east-1b")
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("create subnet: {e:?}"))
-        .subnet()
-        .and_then(|s| s.subnet_id())
-        .unwrap_or_default()
-        .to_string();
+    let subnet_b = seed::subnet_in(&ec2, &stack.vpc, "10.0.2.0/24", "us-east-1b").await;
     let subnets = [subnet_a.clone(), subnet_b];
     let node = seed::instance(&ec2, &subnet_a, &stack.node, "demo", "node").await;
     // A third party's load balancers: their groups carry no stack tag. The public one opens

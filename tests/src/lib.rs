@@ -190,12 +190,18 @@ pub fn isolated_clients(config: &aws_config::SdkConfig, partition: &str) -> shar
             )),
         )
         .build();
+    let secrets = aws_sdk_secretsmanager::config::Builder::from(config)
+        .retry_partition(aws_sdk_secretsmanager::config::retry::RetryPartition::new(
+            format!("{partition}-secrets"),
+        ))
+        .build();
     shared::aws::Clients {
         ec2: aws_sdk_ec2::Client::from_conf(ec2),
         ssm: aws_sdk_ssm::Client::from_conf(ssm),
         autoscaling: aws_sdk_autoscaling::Client::from_conf(autoscaling),
         cloudwatch: aws_sdk_cloudwatch::Client::from_conf(cloudwatch),
         elb: aws_sdk_elasticloadbalancingv2::Client::from_conf(elb),
+        secrets: aws_sdk_secretsmanager::Client::from_conf(secrets),
     }
 }
 
@@ -271,12 +277,14 @@ impl Recording<'_> {
     }
 }
 
-/// The target of an SSM (JSON protocol) call: its parameter name or first instance.
+/// The target of an SSM or Secrets Manager (JSON protocol) call: its parameter name, first
+/// instance or secret.
 fn json_target(body: &str) -> Option<String> {
     let value: serde_json::Value = serde_json::from_str(body).ok()?;
     value["Name"]
         .as_str()
         .or_else(|| value["InstanceIds"][0].as_str())
+        .or_else(|| value["SecretId"].as_str())
         .map(String::from)
 }
 
@@ -491,11 +499,16 @@ pub mod seed {
     /// A subnet in us-east-1a: without a zone the emulator picks one at random, and a run must
     /// never depend on chance (us-east-1e offers few current instance types, as in AWS).
     pub async fn subnet(ec2: &aws_sdk_ec2::Client, vpc: &str, cidr: &str) -> String {
+        subnet_in(ec2, vpc, cidr, "us-east-1a").await
+    }
+
+    /// A subnet in `zone` (a load balancer needs subnets in two).
+    pub async fn subnet_in(ec2: &aws_sdk_ec2::Client, vpc: &str, cidr: &str, zone: &str) -> String {
         let created = ec2
             .create_subnet()
             .vpc_id(vpc)
             .cidr_block(cidr)
-            .availability_zone("us-east-1a")
+            .availability_zone(zone)
             .send()
             .await
             .unwrap_or_else(|e| panic!("create subnet: {e:?}"));
@@ -504,6 +517,24 @@ pub mod seed {
             .and_then(|s| s.subnet_id())
             .unwrap_or_default()
             .to_string()
+    }
+
+    /// A Secrets Manager secret `name` tagged into `stack`, as the templates' DescribeSecret
+    /// permission requires.
+    pub async fn stack_secret(moto: &Moto, name: &str, stack: &str) {
+        aws_sdk_secretsmanager::Client::new(&moto.sdk_config().await)
+            .create_secret()
+            .name(name)
+            .secret_string("a-keystore-passw0rd-long-enough")
+            .tags(
+                aws_sdk_secretsmanager::types::Tag::builder()
+                    .key(STACK_TAG)
+                    .value(stack)
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("create secret {name}: {e:?}"));
     }
 
     /// A running instance wearing `group`, tagged into `stack` with `role`.

@@ -480,6 +480,22 @@ export class RemediatorStack extends Stack {
           resources: [arn('ssm', 'parameter', `${parameterPathName}/*`)],
           conditions: tagCondition,
         }),
+        // A secret the stack file says lives in Secrets Manager ([parameters.external]) is
+        // checked to exist: DescribeSecret returns its metadata, never its value, and no
+        // statement grants GetSecretValue. Only secrets tagged with the stack.
+        new iam.PolicyStatement({
+          sid: 'CheckThisStacksSecretsExist',
+          actions: ['secretsmanager:DescribeSecret'],
+          resources: [
+            this.formatArn({
+              service: 'secretsmanager',
+              resource: 'secret',
+              resourceName: '*',
+              arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+            }),
+          ],
+          conditions: tagCondition,
+        }),
         // SecureString values: decrypt to validate, encrypt to roll back, only through
         // Parameter Store. With the AWS-managed key, the key is named by its alias.
         s.ssmKmsKeyArn === ''
@@ -500,8 +516,8 @@ export class RemediatorStack extends Stack {
             }),
       ],
       s.ssmKmsKeyArn === ''
-        ? ['describe', 'securityGroups', 'parameterPath', 'managedSsmKey']
-        : ['describe', 'securityGroups', 'parameterPath'],
+        ? ['describe', 'securityGroups', 'parameterPath', 'secrets', 'managedSsmKey']
+        : ['describe', 'securityGroups', 'parameterPath', 'secrets'],
     );
     new events.Rule(this, 'ParameterChange', {
       description: `chainlink-remediator ${s.stackName}: changes under ${s.parameterPath}/`,
@@ -1016,6 +1032,10 @@ function wildcardReasons(s: RemediatorSettings) {
     launchTemplates: [
       ec2('launch-template'),
       'Launch template ids are not known at deploy time: conditioned on aws:ResourceTag/chainlink:stack.',
+    ],
+    secrets: [
+      'Resource::arn:<AWS::Partition>:secretsmanager:<AWS::Region>:<AWS::AccountId>:secret:*',
+      'Secret names are the stack file\'s, not known at deploy time: DescribeSecret (metadata, never the value) is conditioned on aws:ResourceTag/chainlink:stack = the stack.',
     ],
     networkInterfaces: [ec2('network-interface'), launchCheck],
     subnets: [ec2('subnet'), launchCheck],

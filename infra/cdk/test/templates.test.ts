@@ -469,6 +469,24 @@ for (const [name, file] of templates) {
       }
     });
 
+    it("lets parameter-guard see that the stack's tagged secrets exist, and read none", () => {
+      const all = [securityGroupGuard, parameterGuard, instanceGuard].flatMap((fn) =>
+        statementsOf(roleOf(fn)).map((s) => ({ fn, s })));
+      const secrets = all.filter(({ s }) => actions(s).some((a) => a === '*' || /^secretsmanager:/i.test(a)));
+      assert.equal(secrets.length, 1, 'one statement names Secrets Manager');
+      const [{ fn, s }] = secrets;
+      assert.equal(fn, parameterGuard, 'only parameter-guard looks at secrets');
+      assert.deepEqual(actions(s), ['secretsmanager:DescribeSecret']);
+      assert.deepEqual(
+        resourcesOf(s).map(String).map((r) => r.replace(/<AWS::Partition>|<AWS::Region>|<AWS::AccountId>/g, 'x')),
+        ['arn:x:secretsmanager:x:x:secret:*'],
+      );
+      assert.deepEqual(s.Condition, { StringEquals: { 'aws:ResourceTag/chainlink:stack': STACK } });
+      for (const action of ['secretsmanager:GetSecretValue', 'secretsmanager:BatchGetSecretValue', 'secretsmanager:PutSecretValue']) {
+        assert.ok(!all.some(({ s }) => grantsAny(s, [action])), `no function may ${action}`);
+      }
+    });
+
     it('gives security-group-guard no kms:Decrypt that reaches Parameter Store, whatever the keys', () => {
       // The deployment where it matters most: an existing topic whose key is also the
       // SecureStrings' key.

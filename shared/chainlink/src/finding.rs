@@ -152,6 +152,11 @@ finding_codes! {
     ParameterExpires = "CL-SSM-001", Critical;
     RestoreKeyNotDeclared = "CL-SSM-002", Critical;
 
+    SecretKeptElsewhere = "CL-EXT-001", Info;
+    SecretInTwoPlaces = "CL-EXT-002", Warning;
+    SecretElsewhereMissing = "CL-EXT-003", Critical;
+    SecretElsewhereUnchecked = "CL-EXT-004", Warning;
+
     NodePortUnknown = "CL-NET-001", Error;
     FlowPortDisagrees = "CL-NET-002", Warning;
     NodePortForbidden = "CL-NET-003", Error;

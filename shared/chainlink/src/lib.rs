@@ -27,6 +27,7 @@ mod production;
 mod rpc_redundancy;
 mod rpc_url;
 mod secret;
+mod secrets_elsewhere;
 mod stack;
 mod toml_tree;
 mod url_display;
@@ -51,6 +52,9 @@ pub use node_ports::{node_ports, NodePort, NodePorts, PortSetting, UnknownPort};
 pub use node_version::{NodeVersion, NodeVersionError};
 pub use policy::EnvironmentPolicy;
 pub use secret::SecretValue;
+pub use secrets_elsewhere::{
+    check_places, PlaceState, SecretElsewhere, SecretPlace, SECRETS_KEPT_ELSEWHERE,
+};
 pub use stack::EndpointKind;
 pub use url_display::mask_url;
 pub use validate::validate;

@@ -6,6 +6,7 @@
 
 use super::host_pattern::HostPattern;
 use super::node_version::NodeVersion;
+use super::secrets_elsewhere::SecretElsewhere;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct EnvironmentPolicy {
@@ -31,6 +32,9 @@ pub struct EnvironmentPolicy {
     /// How many nodes of the stack share the database, as the caller counts
     /// them (the stack file does not say). `None`: not checked.
     pub node_count: Option<u32>,
+    /// Secrets the node gets from outside Parameter Store (`[parameters.external]`), and what a
+    /// look at each place found.
+    pub secrets_elsewhere: Vec<SecretElsewhere>,
 }
 
 impl EnvironmentPolicy {

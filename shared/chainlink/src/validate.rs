@@ -13,6 +13,7 @@ use super::policy::EnvironmentPolicy;
 use super::production::check_production;
 use super::rpc_redundancy::check_rpc_redundancy;
 use super::secret::SecretValue;
+use super::secrets_elsewhere::drop_answered;
 use super::stack::Stack;
 use super::v2_config::check_config;
 use super::v2_secrets::check_secrets;
@@ -80,6 +81,7 @@ pub fn validate(params: &[(String, SecretValue)], policy: &EnvironmentPolicy) ->
     check_version_rules(&stack, policy, &mut findings);
     check_hosts(&stack_endpoints(&stack), policy, &mut findings);
     check_chains(&declared_chains(&stack), policy, &mut findings);
+    drop_answered(&mut findings, &policy.secrets_elsewhere);
     // Worst first, then by parameter, so reports read top-down; the sort is
     // stable, keeping the node's order within a parameter.
     findings.sort_by(|a, b| {

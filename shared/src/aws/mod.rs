@@ -100,6 +100,8 @@ pub struct Clients {
     pub cloudwatch: aws_sdk_cloudwatch::Client,
     /// Load balancers in front of a stack's instances are read (never changed) on sweeps.
     pub elb: aws_sdk_elasticloadbalancingv2::Client,
+    /// Secrets the stack file says live in Secrets Manager are checked to exist, never read.
+    pub secrets: aws_sdk_secretsmanager::Client,
 }
 
 impl Clients {
@@ -110,6 +112,7 @@ impl Clients {
             autoscaling: aws_sdk_autoscaling::Client::new(config),
             cloudwatch: aws_sdk_cloudwatch::Client::new(config),
             elb: aws_sdk_elasticloadbalancingv2::Client::new(config),
+            secrets: aws_sdk_secretsmanager::Client::new(config),
         }
     }
 }

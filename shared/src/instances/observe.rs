@@ -89,8 +89,11 @@ pub async fn observe_target(
         }
         | Target::Group { group } = &mut target
         {
-            group.refresh_in_progress =
-                refresh_in_progress(clients.autoscaling, group.name.as_str()).await?;
+            // A group on a launch configuration is refused whatever its refreshes: not asked.
+            if group.launch_template.is_some() {
+                group.refresh_in_progress =
+                    refresh_in_progress(clients.autoscaling, group.name.as_str()).await?;
+            }
         }
     }
     let volume = match (&target, remediation) {

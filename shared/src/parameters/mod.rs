@@ -6,6 +6,7 @@ pub mod apply;
 mod nodes;
 pub mod observe;
 pub mod probe;
+mod secret_places;
 
 use crate::capability::{Capability, Context};
 use apply::apply_parameter_actions;

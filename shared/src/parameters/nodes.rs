@@ -1,8 +1,10 @@
 //! The stack's Chainlink nodes as the parameter checks need them: how many hold database
 //! connections (the instances, running or starting, in the roles the node's configuration
 //! speaks for), and which node version their tag says they run. One paged read, made only when
-//! the stack file asks for either (a declared connection limit, a version tag).
+//! the stack file asks for either (a declared connection limit, a version tag). The policy both
+//! complete also carries what a look at each secret kept in Secrets Manager found.
 
+use super::secret_places::look_at_places;
 use crate::aws::sdk_error;
 use crate::capability::Context;
 use crate::security_groups::observe::{filter, PAGE_SIZE};
@@ -65,14 +67,16 @@ fn tag_value<'a>(tags: &'a [Tag], key: &str) -> Option<&'a str> {
         .and_then(|t| t.value())
 }
 
-/// The stack file's environment policy, completed from the stack's node instances when the
-/// file asks: the number of nodes that share the database's declared connection limit, and the
+/// The stack file's environment policy, with what a look at each secret kept in Secrets Manager
+/// found, and completed from the stack's node instances when the file asks: the number of nodes that share the database's declared connection limit, and the
 /// node version their tag names. Nodes that cannot be read leave both out (the checks they feed
 /// find what the node would refuse or overload, never a reason to roll back on a guess), and
 /// the log says so. Both steps that judge the configuration (the parameters' and, in the
 /// parameter function, the security groups') judge it under this one policy.
 pub(crate) async fn stack_policy(cx: &Context<'_>, stack: &StackName) -> EnvironmentPolicy {
     let mut policy = cx.file.environment.clone();
+    policy.secrets_elsewhere =
+        look_at_places(&cx.clients.secrets, stack, &policy.secrets_elsewhere).await;
     let version_tag = cx.file.node_version_tag.as_deref();
     if policy.database_max_connections.is_none() && version_tag.is_none() {
         return policy;

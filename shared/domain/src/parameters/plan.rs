@@ -8,8 +8,8 @@
 use super::{ObservedParameter, ParameterAction, ParameterKind, ParameterVersion};
 use crate::ids::{KmsKeyRef, ParameterName};
 use chainlink::{
-    validate, ConfigStyle, EnvironmentPolicy, Finding, FindingCode, SecretValue, Severity,
-    Validation,
+    check_places, validate, ConfigStyle, EnvironmentPolicy, Finding, FindingCode, SecretValue,
+    Severity, Validation,
 };
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -78,7 +78,16 @@ pub fn plan_parameters(
         prefix: prefix.to_string(),
         style: current.style,
         valid: current.is_valid(),
-        findings: current.findings.iter().cloned().chain(expiring).collect(),
+        findings: current
+            .findings
+            .iter()
+            .cloned()
+            .chain(expiring)
+            .chain(check_places(
+                parameters.iter().map(|p| p.key.as_str()),
+                &policy.secrets_elsewhere,
+            ))
+            .collect(),
         actions: Vec::new(),
         note: None,
     };

@@ -5,10 +5,12 @@
 //! wants the whole list at once rather than one error per attempt.
 
 mod egress;
+mod external;
 mod instances;
 mod raw;
 
 pub use egress::{EgressFlow, EgressPorts, OutboundFlow};
+pub use external::for_stack as secret_for_stack;
 pub use instances::{AlarmMatcher, AlarmRule, DiskPolicy, InstancePolicy, Remediation};
 
 use crate::ids::{KmsKeyRef, RoleName, SecurityGroupId, StackName, VpcId};
@@ -422,11 +424,14 @@ fn build(raw: RawStackFile, problems: &mut Problems) -> Option<StackFile> {
     let selector = problems.check("stack.name", parse_selector(&raw.stack.name));
     let mode = problems.check("stack.mode", parse_mode(&raw.stack.mode));
 
-    let environment = raw
+    let mut environment = raw
         .environment
         .as_ref()
         .map(|e| build_environment(e, problems))
         .unwrap_or_default();
+    if let Some(parameters) = &raw.parameters {
+        environment.secrets_elsewhere = external::build_external(&parameters.external, problems);
+    }
 
     let mut warnings = Problems::default();
     let mut roles = BTreeMap::new();
@@ -1065,6 +1070,8 @@ fn build_environment(raw: &RawEnvironment, problems: &mut Problems) -> Environme
         // The stack file does not say how many nodes share the database; the engine counts
         // them (`EnvironmentPolicy::with_node_count`).
         node_count: None,
+        // From `[parameters.external]`, set once both sections are read.
+        secrets_elsewhere: Vec::new(),
     }
 }
 

@@ -112,6 +112,16 @@ pub(super) struct RawParameters {
     pub probes: bool,
     #[serde(default)]
     pub kms_key: Option<String>,
+    /// Secrets the node gets from elsewhere, by the parameter name they stand for.
+    #[serde(default)]
+    pub external: BTreeMap<String, RawSecretPlace>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawSecretPlace {
+    pub file: Option<String>,
+    pub secrets_manager: Option<String>,
 }
 
 fn default_label() -> String {

@@ -1,4 +1,5 @@
 use super::*;
+use chainlink::SecretPlace;
 
 const SAMPLE: &str = include_str!("../../../../samples/stack.toml");
 
@@ -783,4 +784,72 @@ fn the_node_version_is_declared_or_read_from_a_tag_never_both() {
         "node_version_tag = \"aws:version\"",
     );
     assert_eq!(problem_fields(&reserved), ["environment.node_version_tag"]);
+}
+
+#[test]
+fn a_secret_kept_outside_parameter_store_is_declared_by_its_parameter_name() {
+    let text = format!(
+        "{MINIMAL}\n[parameters]\nprefix = \"/chainlink/{{stack}}/\"\n\
+         [parameters.external]\n\
+         KEYSTORE_PASSWORD = {{ secrets_manager = \"chainlink/{{stack}}/keystore\" }}\n\
+         API_PASSWORD = {{ file = \"/chainlink/.api\" }}\n"
+    );
+    let file = parse(&text).unwrap_or_else(|e| panic!("{e}"));
+    let places: Vec<(&str, &SecretPlace)> = file
+        .environment
+        .secrets_elsewhere
+        .iter()
+        .map(|s| (s.name.as_str(), &s.place))
+        .collect();
+    assert_eq!(
+        places,
+        [
+            ("API_PASSWORD", &SecretPlace::File("/chainlink/.api".into())),
+            (
+                "KEYSTORE_PASSWORD",
+                &SecretPlace::SecretsManager("chainlink/{stack}/keystore".into())
+            ),
+        ]
+    );
+    let resolved = secret_for_stack(&file.environment.secrets_elsewhere[1], "prod-eth");
+    assert_eq!(
+        resolved.place,
+        SecretPlace::SecretsManager("chainlink/prod-eth/keystore".into())
+    );
+
+    let bad = |external: &str| {
+        problem_fields(&format!(
+            "{MINIMAL}\n[parameters]\nprefix = \"/chainlink/\"\n[parameters.external]\n{external}\n"
+        ))
+    };
+    for (external, field) in [
+        ("ETH_URL = { file = \"/x\" }", "parameters.external.ETH_URL"),
+        (
+            "KEYSTORE_PASSWORD = { file = \"relative\" }",
+            "parameters.external.KEYSTORE_PASSWORD",
+        ),
+        (
+            "KEYSTORE_PASSWORD = {}",
+            "parameters.external.KEYSTORE_PASSWORD",
+        ),
+        (
+            "KEYSTORE_PASSWORD = { file = \"/x\", secrets_manager = \"y\" }",
+            "parameters.external.KEYSTORE_PASSWORD",
+        ),
+        (
+            "DATABASE_URL = { secrets_manager = \"has space\" }",
+            "parameters.external.DATABASE_URL",
+        ),
+        (
+            "DATABASE_URL = { secrets_manager = \"arn:aws:ssm:us-east-1:1:parameter/x\" }",
+            "parameters.external.DATABASE_URL",
+        ),
+    ] {
+        assert_eq!(bad(external), [field], "{external}");
+    }
+    let arn = "arn:aws:secretsmanager:us-east-1:111111111111:secret:chainlink/db-AbCdEf";
+    parse(&format!(
+        "{MINIMAL}\n[parameters]\nprefix = \"/chainlink/\"\n[parameters.external]\nDATABASE_URL = {{ secrets_manager = \"{arn}\" }}\n"
+    ))
+    .unwrap_or_else(|e| panic!("{e}"));
 }
