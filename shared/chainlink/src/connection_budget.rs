@@ -7,9 +7,12 @@
 //! and the node count from the caller, which sees the instances; with
 //! either unknown there is nothing to compare.
 
+use serde::Serialize;
+
 use super::finding::{ConfigStyle, Finding, FindingCode};
 use super::parameters::CONFIG_TOML;
 use super::policy::EnvironmentPolicy;
+use super::secret::SecretValue;
 use super::stack::Stack;
 
 /// `Database.MaxOpenConns` when unset (config-empty-effective.toml).
@@ -24,6 +27,32 @@ struct PerNode {
     name: &'static str,
     connections: u64,
     default: bool,
+}
+
+/// How many database connections one node may open, and which setting says so: what a
+/// report on a database-connections alarm compares with the database's limit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ConnectionDemand {
+    /// The parameter the setting is read from (`config.toml`, `ORM_MAX_OPEN_CONNS`).
+    pub parameter: String,
+    /// The setting's name in the node's notation (`Database.MaxOpenConns`).
+    pub setting: String,
+    pub per_node: u64,
+    /// Not set: the node's default applies.
+    pub default: bool,
+}
+
+/// The connections one node of these parameters may open; `None` when the configuration's
+/// style is unknown or the setting is malformed (other findings say so).
+pub fn connection_demand(params: &[(String, SecretValue)]) -> Option<ConnectionDemand> {
+    let mut ignored = Vec::new();
+    let per_node = per_node(&Stack::load(params, &mut ignored))?;
+    Some(ConnectionDemand {
+        parameter: per_node.parameter,
+        setting: per_node.name.to_owned(),
+        per_node: per_node.connections,
+        default: per_node.default,
+    })
 }
 
 fn per_node(stack: &Stack<'_>) -> Option<PerNode> {
@@ -164,6 +193,22 @@ mod tests {
             let got = located(&run(pairs, limit, nodes));
             assert_eq!(got, expected, "{pairs:?} limit {limit:?} nodes {nodes:?}");
         }
+    }
+
+    #[test]
+    fn the_demand_names_its_setting_and_whether_it_is_the_default() {
+        let demand = |pairs: &[(&str, &str)]| connection_demand(&entries(pairs));
+        let v2 = demand(&[("config.toml", "[Database]\nMaxOpenConns = 40\n")]).unwrap();
+        assert_eq!(
+            (v2.setting.as_str(), v2.per_node, v2.default),
+            ("Database.MaxOpenConns", 40, false)
+        );
+        let legacy = demand(&[("DATABASE_URL", "postgresql://x")]).unwrap();
+        assert_eq!(
+            (legacy.parameter.as_str(), legacy.per_node, legacy.default),
+            ("ORM_MAX_OPEN_CONNS", 20, true)
+        );
+        assert_eq!(demand(&[]), None);
     }
 
     #[test]

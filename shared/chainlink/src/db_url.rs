@@ -104,7 +104,8 @@ fn credentials(raw: &str) -> Credentials {
     }
 }
 
-fn query_param<'a>(raw: &'a str, name: &str) -> Option<&'a str> {
+/// A query parameter's value, its name matched in any case.
+pub(super) fn query_param<'a>(raw: &'a str, name: &str) -> Option<&'a str> {
     let (_, query) = raw.split_once('?')?;
     let query = query.split('#').next().unwrap_or(query);
     query

@@ -6,6 +6,7 @@
 
 use serde::Serialize;
 
+use super::db_url::{query_param, DbUrlRole};
 use super::secret::SecretValue;
 use super::stack::{EndpointKind, Stack};
 use super::url_display::{lenient_host_port, scheme_of};
@@ -23,6 +24,14 @@ pub struct Endpoint {
     pub host: String,
     /// The explicit port, or the scheme's default.
     pub port: Option<u16>,
+    /// A database URL's `sslmode` query parameter, lowercase, as written (`None`: absent, which
+    /// the node's driver, pgx, reads as `prefer`). Not secret; always `None` for RPC URLs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sslmode: Option<String>,
+    /// A backup database URL (`DATABASE_BACKUP_URL`, `Database.BackupURL`), which the node
+    /// uses only for its backups: it may rightly point elsewhere than the primary.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub backup: bool,
     #[serde(skip)]
     pub url: Option<SecretValue>,
 }
@@ -44,13 +53,20 @@ pub(super) fn stack_endpoints(stack: &Stack<'_>) -> Vec<Endpoint> {
             let raw = setting.value.expose();
             let (host, port) = lenient_host_port(raw)?;
             let port = port.or_else(|| default_port(scheme_of(raw).as_deref()));
-            let url = (setting.kind != EndpointKind::Database).then(|| setting.value.clone());
+            let database = setting.kind == EndpointKind::Database;
+            let url = (!database).then(|| setting.value.clone());
+            let sslmode = database
+                .then(|| query_param(raw, "sslmode"))
+                .flatten()
+                .map(|mode| mode.trim().to_ascii_lowercase());
             Some(Endpoint {
                 kind: setting.kind,
                 parameter: setting.parameter,
                 field: setting.field,
                 host,
                 port,
+                sslmode,
+                backup: setting.db_role == Some(DbUrlRole::Backup),
                 url,
             })
         })
@@ -107,6 +123,36 @@ mod tests {
                 ),
                 (EndpointKind::RpcHttp, "a.rpc".into(), Some(8545), true),
                 (EndpointKind::RpcHttp, "b.rpc".into(), Some(443), true),
+            ]
+        );
+    }
+
+    #[test]
+    fn database_endpoints_carry_sslmode_and_backup_but_never_the_url() {
+        let params = entries(&[
+            (
+                "DATABASE_URL",
+                "postgresql://cl:pw@db.prod.demo.internal/cl?application_name=x&SSLMode=Require",
+            ),
+            (
+                "DATABASE_BACKUP_URL",
+                "postgresql://cl:pw@backup.internal/cl",
+            ),
+        ]);
+        let got: Vec<(String, Option<String>, bool, bool)> = endpoints(&params)
+            .into_iter()
+            .map(|e| (e.host, e.sslmode, e.backup, e.url.is_some()))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (
+                    "db.prod.demo.internal".into(),
+                    Some("require".into()),
+                    false,
+                    false
+                ),
+                ("backup.internal".into(), None, true, false),
             ]
         );
     }

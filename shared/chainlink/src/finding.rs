@@ -73,6 +73,16 @@ finding_codes! {
     DatabaseUrlOverridden = "CL-DB-010", Warning;
     DatabaseConnectionsOverLimit = "CL-DB-011", Warning;
 
+    DatabaseUrlOtherHost = "CL-RDS-001", Critical;
+    DatabaseUrlOtherPort = "CL-RDS-002", Error;
+    DatabaseSslRefused = "CL-RDS-003", Error;
+    DatabaseSslNotRequired = "CL-RDS-004", Warning;
+    DatabaseForceSslOff = "CL-RDS-005", Warning;
+    DatabaseStorageAutoscalingOff = "CL-RDS-006", Warning;
+    DatabaseLimitDisagrees = "CL-RDS-007", Warning;
+    DatabaseLimitUnknown = "CL-RDS-008", Warning;
+    DatabaseConnectionsWithinLimit = "CL-RDS-009", Info;
+
     KeystorePasswordMissing = "CL-PW-001", Critical;
     KeystorePasswordWeak = "CL-PW-002", Error;
     KeystorePasswordWhitespace = "CL-PW-003", Error;

@@ -44,6 +44,7 @@ mod reference_tests;
 #[cfg(test)]
 mod test_support;
 
+pub use connection_budget::{connection_demand, ConnectionDemand};
 pub use endpoint::{endpoints, Endpoint};
 pub use finding::{ConfigStyle, Finding, FindingCode, Severity, Validation};
 pub use host_pattern::{HostPattern, HostPatternError};

@@ -287,6 +287,38 @@ string_id!(
     }
 );
 
+string_id!(
+    /// An RDS DB instance identifier: 1 to 63 letters, digits and hyphens, starting with a
+    /// letter, not ending with a hyphen nor holding two in a row (RDS's naming rule).
+    DbInstanceId,
+    "DB instance identifier",
+    db_instance_id
+);
+string_id!(
+    /// An RDS DB instance's ARN (`arn:PARTITION:rds:REGION:ACCOUNT:db:IDENTIFIER`): what
+    /// RDS's tagging calls name.
+    DbInstanceArn,
+    "DB instance ARN",
+    |raw| {
+        let fields: Vec<&str> = raw.splitn(7, ':').collect();
+        matches!(fields.as_slice(), ["arn", partition, "rds", region, account, "db", id]
+            if partition.starts_with("aws")
+                && !region.is_empty()
+                && account.len() == 12
+                && account.bytes().all(|b| b.is_ascii_digit())
+                && db_instance_id(id))
+    }
+);
+
+/// RDS's rule for DB instance identifiers.
+fn db_instance_id(raw: &str) -> bool {
+    (1..=63).contains(&raw.len())
+        && raw.starts_with(|c: char| c.is_ascii_alphabetic())
+        && !raw.ends_with('-')
+        && !raw.contains("--")
+        && raw.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+}
+
 /// The tag that says which stack a resource belongs to.
 pub const STACK_TAG: &str = "chainlink:stack";
 /// The tag that says what a resource is within its stack.
@@ -332,6 +364,24 @@ mod tests {
             "never a fallback for a missing stack"
         );
         assert!(StackName::parse("a;b").is_none());
+    }
+
+    #[test]
+    fn db_instances_follow_rds_naming() {
+        assert!(DbInstanceId::parse("demo-db").is_some());
+        assert!(DbInstanceId::parse("a").is_some());
+        for bad in ["", "1db", "db-", "db--1", "db_1", &"d".repeat(64)] {
+            assert!(DbInstanceId::parse(bad).is_none(), "{bad:?} accepted");
+        }
+        assert!(DbInstanceArn::parse("arn:aws:rds:us-east-1:123456789012:db:demo-db").is_some());
+        for bad in [
+            "arn:aws:rds:us-east-1:123456789012:cluster:demo",
+            "arn:aws:ec2:us-east-1:123456789012:db:demo-db",
+            "arn:aws:rds:us-east-1:1234:db:demo-db",
+            "arn:aws:rds:us-east-1:123456789012:db:demo--db",
+        ] {
+            assert!(DbInstanceArn::parse(bad).is_none(), "{bad:?} accepted");
+        }
     }
 
     #[test]

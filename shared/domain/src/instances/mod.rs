@@ -118,12 +118,7 @@ impl RemediationRecord {
     /// `None` for a tag this engine did not write: it is ignored rather than trusted.
     pub fn parse(value: &str) -> Option<Self> {
         let mut words = value.split_whitespace();
-        let remediation = match words.next()? {
-            "resize" => Remediation::Resize,
-            "grow_disk" => Remediation::GrowDisk,
-            "replace" => Remediation::Replace,
-            _ => return None,
-        };
+        let remediation = Remediation::parse(words.next()?)?;
         let (mut at, mut incident, mut outcome) = (None, None, RecordOutcome::Started);
         let mut step = None;
         for word in words {

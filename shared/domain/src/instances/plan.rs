@@ -256,17 +256,18 @@ fn decide(inputs: &RemediationInputs<'_>, incident: &str) -> Result<Vec<Instance
         }
     }
     check_owned(inputs)?;
-    if let Some(earlier) = observation
-        .history
-        .iter()
-        .find(|record| record.incident == incident && record.took_effect())
-    {
-        return Err(Decision::NoAction(format!(
-            "incident {incident} was {}",
-            earlier.handled_before()
-        )));
-    }
+    check_incident(&observation.history, incident)?;
     match (inputs.remediation, &observation.target) {
+        (
+            remediation @ (Remediation::GrowStorage
+            | Remediation::ScaleClass
+            | Remediation::ReportConnections),
+            _,
+        ) => Err(Decision::Refused(format!(
+            "{} is a remediation of the stack's database, which database::plan decides, not of {}",
+            remediation.as_str(),
+            observation.target
+        ))),
         (Remediation::Resize, Target::Instance { group: Some(group), .. })
         | (Remediation::Resize, Target::Group { group }) => plan_group_resize(inputs, group),
         (Remediation::Resize, Target::Instance { instance, .. }) => {
@@ -335,6 +336,8 @@ fn check_owned(inputs: &RemediationInputs<'_>) -> Result<(), Decision> {
                 }
             }
         }
+        // Refused by `decide`: nothing of an instance is written.
+        Remediation::GrowStorage | Remediation::ScaleClass | Remediation::ReportConnections => {}
         Remediation::GrowDisk => {
             if let Some(volume) = &observation.volume {
                 if volume.stack.as_ref() != Some(stack) {
@@ -364,20 +367,47 @@ fn left_stopped_by_us(inputs: &RemediationInputs<'_>, instance: &InstanceState) 
         })
 }
 
+/// An incident is handled once: a record of it that took effect means nothing more to do.
+pub(crate) fn check_incident(
+    history: &[RemediationRecord],
+    incident: &str,
+) -> Result<(), Decision> {
+    match history
+        .iter()
+        .find(|record| record.incident == incident && record.took_effect())
+    {
+        Some(earlier) => Err(Decision::NoAction(format!(
+            "incident {incident} was {}",
+            earlier.handled_before()
+        ))),
+        None => Ok(()),
+    }
+}
+
 /// Refuses while the resource's last remediation is within the cooldown.
 fn check_cooldown(
     inputs: &RemediationInputs<'_>,
     resource: &str,
     last: Option<&RemediationRecord>,
 ) -> Result<(), Decision> {
-    let cooldown = Duration::minutes(i64::from(inputs.policy.cooldown_minutes));
+    check_cooldown_of(inputs.policy, inputs.now, resource, last)
+}
+
+/// The cooldown of `[instances]`, for any resource (an instance, a group, the database).
+pub(crate) fn check_cooldown_of(
+    policy: &InstancePolicy,
+    now: DateTime<Utc>,
+    resource: &str,
+    last: Option<&RemediationRecord>,
+) -> Result<(), Decision> {
+    let cooldown = Duration::minutes(i64::from(policy.cooldown_minutes));
     match last {
-        Some(record) if record.took_effect() && inputs.now < record.at + cooldown => {
+        Some(record) if record.took_effect() && now < record.at + cooldown => {
             Err(Decision::NoAction(format!(
                 "{resource} is cooling down: {} at {}; the {}-minute cooldown ends at {}",
                 record.remediation.as_str(),
                 record.at.to_rfc3339(),
-                inputs.policy.cooldown_minutes,
+                policy.cooldown_minutes,
                 (record.at + cooldown).to_rfc3339()
             )))
         }
@@ -410,17 +440,32 @@ fn check_running(instance: &InstanceState) -> Result<(), Decision> {
 /// Counts every recorded resize, rolled back ones included: a resize that keeps failing
 /// stops and starts a node each time, and the limit bounds that too.
 fn check_resize_limit(inputs: &RemediationInputs<'_>) -> Result<(), Decision> {
-    let since = inputs.now - Duration::hours(1);
-    let recent = inputs
-        .observation
-        .history
+    check_hourly_limit(
+        inputs.policy,
+        &inputs.observation.history,
+        Remediation::Resize,
+        inputs.now,
+        "resize(s) in this stack",
+    )
+}
+
+/// `[instances] max_resizes_per_hour` against the records of `remediation` in `history`.
+pub(crate) fn check_hourly_limit(
+    policy: &InstancePolicy,
+    history: &[RemediationRecord],
+    remediation: Remediation,
+    now: DateTime<Utc>,
+    what: &str,
+) -> Result<(), Decision> {
+    let since = now - Duration::hours(1);
+    let recent = history
         .iter()
-        .filter(|r| r.remediation == Remediation::Resize && r.at > since)
+        .filter(|r| r.remediation == remediation && r.at > since)
         .count();
-    if recent >= inputs.policy.max_resizes_per_hour {
+    if recent >= policy.max_resizes_per_hour {
         return Err(Decision::Refused(format!(
-            "{recent} resize(s) in this stack within the last hour: the limit is {} (instances.max_resizes_per_hour)",
-            inputs.policy.max_resizes_per_hour
+            "{recent} {what} within the last hour: the limit is {} (instances.max_resizes_per_hour)",
+            policy.max_resizes_per_hour
         )));
     }
     Ok(())
@@ -472,17 +517,26 @@ fn checked_next_type(
 }
 
 fn record(inputs: &RemediationInputs<'_>, resource: Resource) -> InstanceAction {
-    let record = RemediationRecord {
-        remediation: inputs.remediation,
-        at: inputs.now,
-        incident: inputs.notice.incident(),
-        outcome: RecordOutcome::Started,
-        step: None,
-    };
     InstanceAction::RecordRemediation {
         resource,
-        record: record.tag_value(),
+        record: started_record(inputs.remediation, inputs.now, inputs.notice),
     }
+}
+
+/// The tag value that marks a remediation of the notice's incident as started.
+pub(crate) fn started_record(
+    remediation: Remediation,
+    now: DateTime<Utc>,
+    notice: &AlarmNotice,
+) -> String {
+    RemediationRecord {
+        remediation,
+        at: now,
+        incident: notice.incident(),
+        outcome: RecordOutcome::Started,
+        step: None,
+    }
+    .tag_value()
 }
 
 fn plan_instance_resize(

@@ -56,21 +56,38 @@ impl fmt::Display for InstanceReport {
             report.remediation.as_str(),
             report.target
         )?;
-        match &report.decision {
-            Decision::Act => {}
-            Decision::NoAction(reason) => writeln!(f, "    no action: {reason}")?,
-            Decision::Refused(reason) => writeln!(f, "    refused: {reason}")?,
-        }
-        for (i, step) in report.actions.iter().enumerate() {
-            writeln!(f, "    {}. {}", i + 1, step.action)?;
-            writeln!(f, "       → {}", step.outcome.outcome)?;
-            if let Some(detail) = &step.outcome.detail {
-                writeln!(f, "         {detail}")?;
-            }
-            if let Some(recovery) = &step.outcome.recovery {
-                writeln!(f, "         {recovery}")?;
-            }
-        }
-        Ok(())
+        write_steps(
+            f,
+            &report.decision,
+            report
+                .actions
+                .iter()
+                .map(|step| (&step.action, &step.outcome)),
+        )
     }
+}
+
+/// An alarm remediation's decision, then each step and what became of it: the same layout
+/// for the instances and the database.
+pub(crate) fn write_steps<'a, A: fmt::Display + 'a>(
+    f: &mut fmt::Formatter<'_>,
+    decision: &Decision,
+    steps: impl Iterator<Item = (&'a A, &'a ActionOutcome)>,
+) -> fmt::Result {
+    match decision {
+        Decision::Act => {}
+        Decision::NoAction(reason) => writeln!(f, "    no action: {reason}")?,
+        Decision::Refused(reason) => writeln!(f, "    refused: {reason}")?,
+    }
+    for (i, (action, outcome)) in steps.enumerate() {
+        writeln!(f, "    {}. {action}", i + 1)?;
+        writeln!(f, "       → {}", outcome.outcome)?;
+        if let Some(detail) = &outcome.detail {
+            writeln!(f, "         {detail}")?;
+        }
+        if let Some(recovery) = &outcome.recovery {
+            writeln!(f, "         {recovery}")?;
+        }
+    }
+    Ok(())
 }

@@ -2,11 +2,10 @@
 //! role's resize ladder, and the limits that keep remediation to once per incident.
 
 use super::raw::{RawAlarm, RawInstances};
-use super::{glob_matches, Problems, RoleSpec};
+use super::{check_step, glob_matches, Problems, RoleSpec};
 use crate::ids::RoleName;
 use crate::instance_type::{InstanceType, Spec, SOURCE};
 use serde::Serialize;
-use std::cmp::Ordering;
 use std::collections::BTreeMap;
 
 /// What the instance function may do, and how often.
@@ -77,15 +76,47 @@ pub enum Remediation {
     GrowDisk,
     /// Replace an instance that fails its status checks.
     Replace,
+    /// Grow the stack's database storage by `[database]`'s step (or raise its storage
+    /// autoscaling ceiling), up to its cap.
+    GrowStorage,
+    /// One step up `[database]`'s class ladder.
+    ScaleClass,
+    /// No change: the database's connections against the nodes' pools, as a finding.
+    ReportConnections,
 }
 
 impl Remediation {
+    pub const ALL: [Self; 6] = [
+        Self::Resize,
+        Self::GrowDisk,
+        Self::Replace,
+        Self::GrowStorage,
+        Self::ScaleClass,
+        Self::ReportConnections,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Resize => "resize",
             Self::GrowDisk => "grow_disk",
             Self::Replace => "replace",
+            Self::GrowStorage => "grow_storage",
+            Self::ScaleClass => "scale_class",
+            Self::ReportConnections => "report_connections",
         }
+    }
+
+    /// As the stack file and the remediation tag write it.
+    pub fn parse(raw: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|r| r.as_str() == raw)
+    }
+
+    /// A remediation of the stack's RDS database (`database::plan`), not of an instance.
+    pub fn is_database(self) -> bool {
+        matches!(
+            self,
+            Self::GrowStorage | Self::ScaleClass | Self::ReportConnections
+        )
     }
 }
 
@@ -185,20 +216,21 @@ pub(super) fn build_instances(
 }
 
 fn build_alarm(raw: &RawAlarm, field: &str, problems: &mut Problems) -> Option<AlarmRule> {
-    let remediation = match raw.remediation.as_str() {
-        "resize" => Some(Remediation::Resize),
-        "grow_disk" => Some(Remediation::GrowDisk),
-        "replace" => Some(Remediation::Replace),
-        other => {
-            problems.push(
-                format!("{field}.remediation"),
-                format!(
-                    "{other:?} is not a remediation: use \"resize\", \"grow_disk\" or \"replace\""
-                ),
-            );
-            None
-        }
-    };
+    let remediation = Remediation::parse(&raw.remediation);
+    if remediation.is_none() {
+        let names: Vec<String> = Remediation::ALL
+            .iter()
+            .map(|r| format!("{:?}", r.as_str()))
+            .collect();
+        problems.push(
+            format!("{field}.remediation"),
+            format!(
+                "{:?} is not a remediation: use one of {}",
+                raw.remediation,
+                names.join(", ")
+            ),
+        );
+    }
     let matcher = match (&raw.name, &raw.metric) {
         (Some(name), None) if !name.trim().is_empty() => Some(AlarmMatcher::Name(name.clone())),
         (None, Some(metric)) => {
@@ -272,15 +304,12 @@ pub(super) fn build_ladder(
         .collect();
     for pair in sized.windows(2) {
         let ((_, lower, lower_spec), (i, upper, upper_spec)) = (pair[0], pair[1]);
-        let (lower_size, upper_size) = (lower_spec.capacity(), upper_spec.capacity());
-        if lower_size.compare(&upper_size) != Some(Ordering::Less) {
-            problems.push(
-                format!("{field}[{i}]"),
-                format!(
-                    "{upper} ({upper_size}) is not bigger than {lower} ({lower_size}): a step needs more vCPUs or memory, and no less of either"
-                ),
-            );
-        }
+        check_step(
+            &format!("{field}[{i}]"),
+            (lower, lower_spec.capacity()),
+            (upper, upper_spec.capacity()),
+            problems,
+        );
         if lower.shares_architecture(upper) == Some(false) {
             problems.push(
                 format!("{field}[{i}]"),

@@ -4,11 +4,13 @@
 //! Validation collects every problem, each naming its field, because an operator fixing a file
 //! wants the whole list at once rather than one error per attempt.
 
+mod database;
 mod egress;
 mod external;
 mod instances;
 mod raw;
 
+pub use database::{DatabasePolicy, PendingPolicy, MIN_STORAGE_STEP_PERCENT, RDS_NAMESPACE};
 pub use egress::{EgressFlow, EgressPorts, OutboundFlow};
 pub use external::for_stack as secret_for_stack;
 pub use instances::{AlarmMatcher, AlarmRule, DiskPolicy, InstancePolicy, Remediation};
@@ -55,6 +57,8 @@ pub struct StackFile {
     pub parameters: Option<ParameterSource>,
     /// Alarm remediations (resize, disk growth, replacement); `None`: not configured.
     pub instances: Option<InstancePolicy>,
+    /// The stack's RDS database (`[database]`); `None`: not managed.
+    pub database: Option<DatabasePolicy>,
     /// Doubtful but valid choices, such as burstable types in production, for the operator.
     pub warnings: Vec<Problem>,
 }
@@ -420,6 +424,24 @@ impl Problems {
     }
 }
 
+/// One step of a ladder (of instance types or DB classes) must be bigger: more vCPUs or
+/// memory, and no less of either.
+fn check_step(
+    field: &str,
+    (lower, lower_size): (&dyn fmt::Display, crate::instance_type::Capacity),
+    (upper, upper_size): (&dyn fmt::Display, crate::instance_type::Capacity),
+    problems: &mut Problems,
+) {
+    if lower_size.compare(&upper_size) != Some(std::cmp::Ordering::Less) {
+        problems.push(
+            field,
+            format!(
+                "{upper} ({upper_size}) is not bigger than {lower} ({lower_size}): a step needs more vCPUs or memory, and no less of either"
+            ),
+        );
+    }
+}
+
 fn build(raw: RawStackFile, problems: &mut Problems) -> Option<StackFile> {
     let selector = problems.check("stack.name", parse_selector(&raw.stack.name));
     let mode = problems.check("stack.mode", parse_mode(&raw.stack.mode));
@@ -505,6 +527,20 @@ fn build(raw: RawStackFile, problems: &mut Problems) -> Option<StackFile> {
 
     let instances =
         instances::build_instances(raw.instances.as_ref(), &raw.alarms, &roles, problems);
+    let database = raw.database.as_ref().and_then(|db| {
+        database::build_database(db, environment.production, problems, &mut warnings)
+    });
+    let alarm_rules: Vec<(Option<&str>, &str)> = raw
+        .alarms
+        .iter()
+        .map(|a| (a.metric.as_deref(), a.remediation.as_str()))
+        .collect();
+    database::check_database_alarms(
+        &alarm_rules,
+        database.as_ref(),
+        raw.database.is_some(),
+        problems,
+    );
     let parameters = match &raw.parameters {
         Some(p) => Some(build_parameters(p, problems)?),
         None => None,
@@ -519,6 +555,7 @@ fn build(raw: RawStackFile, problems: &mut Problems) -> Option<StackFile> {
         node_version_tag,
         parameters,
         instances,
+        database,
         warnings: warnings.0,
         selector: selector?,
         mode: mode?,

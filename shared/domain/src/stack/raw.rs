@@ -2,6 +2,7 @@
 //!
 //! Nothing here is trusted; `stack::StackFile::parse` turns it into validated domain types.
 
+use super::database::RawDatabase;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
@@ -26,6 +27,7 @@ pub(super) struct RawStackFile {
     pub instances: Option<RawInstances>,
     #[serde(default)]
     pub alarms: Vec<RawAlarm>,
+    pub database: Option<RawDatabase>,
 }
 
 #[derive(Debug, Deserialize)]

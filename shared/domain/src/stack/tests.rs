@@ -853,3 +853,145 @@ fn a_secret_kept_outside_parameter_store_is_declared_by_its_parameter_name() {
     ))
     .unwrap_or_else(|e| panic!("{e}"));
 }
+
+// The database: `[database]` and the alarm rules of its remediations.
+
+#[test]
+fn the_sample_declares_the_demo_database_and_its_alarms() {
+    let file = parse(SAMPLE).unwrap_or_else(|e| panic!("{e}"));
+    let policy = file.database.as_ref().expect("[database]");
+    assert_eq!(policy.role.as_str(), "db");
+    let ladder: Vec<&str> = policy.ladder.iter().map(|c| c.as_str()).collect();
+    assert_eq!(ladder, ["db.m6i.large", "db.m6i.xlarge", "db.m6i.2xlarge"]);
+    assert_eq!(policy.storage_step_percent, 20);
+    assert_eq!(policy.storage_max_gib, 500);
+    assert_eq!(policy.pending_modifications, PendingPolicy::Refuse);
+    assert!(!policy.allow_downtime && !policy.prefer_autoscaling_ceiling);
+    let rules = file.instances.as_ref().expect("[[alarms]]");
+    for (metric, expected) in [
+        ("FreeStorageSpace", Remediation::GrowStorage),
+        ("CPUUtilization", Remediation::ScaleClass),
+        ("FreeableMemory", Remediation::ScaleClass),
+        ("DatabaseConnections", Remediation::ReportConnections),
+    ] {
+        let metrics = vec![("AWS/RDS".to_string(), metric.to_string())];
+        assert_eq!(rules.remediation_for("any", &metrics), Some(expected));
+        assert!(expected.is_database());
+    }
+    assert!(file.warnings.is_empty(), "{:?}", file.warnings);
+}
+
+#[test]
+fn database_defaults() {
+    let file = StackFile::parse(&format!("{MINIMAL}[database]\n"), "test.toml")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let policy = file.database.expect("[database]");
+    assert_eq!(policy.role.as_str(), "db");
+    assert_eq!(
+        (policy.storage_step_percent, policy.storage_max_gib),
+        (20, 1000)
+    );
+    assert_eq!(policy.pending_modifications, PendingPolicy::Refuse);
+    assert!(policy.ladder.is_empty() && policy.hosts.is_empty());
+    let without = StackFile::parse(MINIMAL, "test.toml").unwrap_or_else(|e| panic!("{e}"));
+    assert!(without.database.is_none());
+}
+
+#[test]
+fn each_invalid_database_field_is_named() {
+    let text = format!(
+        r#"{MINIMAL}
+[database]
+role = "DB"
+hosts = ["db..internal"]
+ladder = ["db.m6i.xlarge", "db.m6i.large", "db.q1.large"]
+storage_step_percent = 9
+storage_max_gib = 10
+pending_modifications = "flush"
+"#
+    );
+    assert_eq!(
+        problem_fields(&text),
+        [
+            "database.role",
+            "database.hosts[0]",
+            "database.ladder[2]",
+            "database.storage_step_percent",
+            "database.storage_max_gib",
+            "database.pending_modifications",
+        ]
+    );
+    let unordered =
+        format!("{MINIMAL}[database]\nladder = [\"db.m6i.xlarge\", \"db.m6i.large\"]\n");
+    assert_eq!(problem_fields(&unordered), ["database.ladder[1]"]);
+    let single = format!("{MINIMAL}[database]\nladder = [\"db.m6i.large\"]\n");
+    assert_eq!(problem_fields(&single), ["database.ladder"]);
+    // More memory, same vCPUs is a step; the same size in another family is not.
+    let across = format!("{MINIMAL}[database]\nladder = [\"db.m6i.large\", \"db.r6i.large\"]\n");
+    assert!(StackFile::parse(&across, "t").is_ok());
+    let same = format!("{MINIMAL}[database]\nladder = [\"db.m6g.large\", \"db.m6i.large\"]\n");
+    assert_eq!(problem_fields(&same), ["database.ladder[1]"]);
+    let step_ok = format!("{MINIMAL}[database]\nstorage_step_percent = 10\n");
+    assert!(
+        StackFile::parse(&step_ok, "t").is_ok(),
+        "10 % is AWS's minimum"
+    );
+    let unknown = format!("{MINIMAL}[database]\nsize = 1\n");
+    assert!(matches!(
+        StackFile::parse(&unknown, "t"),
+        Err(StackFileError::Syntax { message, .. }) if message.contains("size")
+    ));
+}
+
+#[test]
+fn database_alarm_rules_are_checked_against_the_section_and_the_metric() {
+    let alarm = |metric: &str, remediation: &str| {
+        format!("[[alarms]]\nmetric = \"{metric}\"\nremediation = \"{remediation}\"\n")
+    };
+    let without_section = format!(
+        "{MINIMAL}{}",
+        alarm("AWS/RDS FreeStorageSpace", "grow_storage")
+    );
+    assert_eq!(problem_fields(&without_section), ["alarms[0].remediation"]);
+    let text = format!(
+        "{MINIMAL}{}{}{}{}[database]\n",
+        alarm("AWS/RDS CPUUtilization", "grow_storage"),
+        alarm("AWS/EC2 CPUUtilization", "scale_class"),
+        alarm("AWS/RDS FreeStorageSpace", "grow_disk"),
+        alarm("AWS/RDS ReadLatency", "report_connections"),
+    );
+    assert_eq!(
+        problem_fields(&text),
+        [
+            "alarms[0].remediation",
+            "alarms[1].remediation",
+            "alarms[1].metric",
+            "alarms[2].remediation",
+        ],
+        "an RDS metric without a known remedy may call for any database remediation"
+    );
+    let with_ladder = format!(
+        "{MINIMAL}{}[database]\nladder = [\"db.t4g.small\", \"db.t4g.medium\"]\n",
+        alarm("AWS/RDS CPUUtilization", "scale_class")
+    );
+    assert!(StackFile::parse(&with_ladder, "t").is_ok());
+}
+
+#[test]
+fn burstable_classes_in_a_production_ladder_are_a_warning() {
+    let text = format!(
+        "{MINIMAL}[environment]\nname = \"staging\"\n[database]\nladder = [\"db.t4g.small\", \"db.t4g.medium\"]\n"
+    );
+    let file = StackFile::parse(&text, "t").unwrap_or_else(|e| panic!("{e}"));
+    assert!(file
+        .warnings
+        .iter()
+        .all(|w| !w.field.starts_with("database")));
+    let production = SAMPLE.replace(
+        r#"ladder = ["db.m6i.large", "db.m6i.xlarge", "db.m6i.2xlarge"]"#,
+        r#"ladder = ["db.t4g.small", "db.t4g.medium"]"#,
+    );
+    let file = StackFile::parse(&production, "t").unwrap_or_else(|e| panic!("{e}"));
+    let fields: Vec<&str> = file.warnings.iter().map(|w| w.field.as_str()).collect();
+    assert_eq!(fields, ["database.ladder[0]", "database.ladder[1]"]);
+}
