@@ -13,6 +13,10 @@
 //!   `Workflow` after a finding is created. `Workflow` is never written.
 //! - `Severity` and `Types` are also sent in `FindingProviderFields`: only those can be updated
 //!   by the provider once the finding exists.
+//! - `CreatedAt` and `UpdatedAt` are both the run's `now`: a stateless run does not know when
+//!   a finding first appeared, and Security Hub applies an update only when its `UpdatedAt` is
+//!   later than the stored one, which each run's is. A finding repaired by the run that first
+//!   sees it is created archived, which is harmless.
 //! - Limits: `Title` 256 and `Description` 1024 (cut on a character boundary), `Id` and
 //!   `GeneratorId` 512, at most 32 resources, 100 findings per call (`batches`).
 //!
