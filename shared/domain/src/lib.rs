@@ -13,6 +13,7 @@ pub mod instances;
 pub mod metrics;
 pub mod net;
 pub mod outcome;
+pub mod outputs;
 pub mod parameters;
 pub mod report;
 pub mod security_groups;
