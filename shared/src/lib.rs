@@ -6,6 +6,7 @@
 
 pub mod aws;
 mod capability;
+mod database;
 pub mod engine;
 #[cfg(feature = "lambda")]
 pub mod function;

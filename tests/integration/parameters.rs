@@ -878,3 +878,138 @@ async fn a_keystore_password_kept_in_secrets_manager_is_checked_to_exist_and_nev
         "{deleted}"
     );
 }
+
+/// The demo's RDS database, tagged into the stack with role `db`, its parameter group setting
+/// `max_connections` to `limit`. Returns the endpoint's host.
+async fn seed_database(moto: &Moto, limit: &str) -> String {
+    use aws_sdk_rds::types::{Parameter, Tag};
+    let rds = aws_sdk_rds::Client::new(&moto.sdk_config().await);
+    rds.create_db_parameter_group()
+        .db_parameter_group_name("demo-postgres16")
+        .db_parameter_group_family("postgres16")
+        .description("the demo database's settings")
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    rds.modify_db_parameter_group()
+        .db_parameter_group_name("demo-postgres16")
+        .parameters(
+            Parameter::builder()
+                .parameter_name("max_connections")
+                .parameter_value(limit)
+                .apply_method(aws_sdk_rds::types::ApplyMethod::PendingReboot)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    let tag = |key: &str, value: &str| Tag::builder().key(key).value(value).build();
+    let created = rds
+        .create_db_instance()
+        .db_instance_identifier("demo-db")
+        .engine("postgres")
+        .engine_version("16.4")
+        .db_instance_class("db.m6i.large")
+        .allocated_storage(100)
+        .master_username("chainlink")
+        .master_user_password("Str0ng-enough-passw0rd")
+        .db_parameter_group_name("demo-postgres16")
+        .tags(tag("chainlink:stack", "demo"))
+        .tags(tag("chainlink:role", "db"))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    created
+        .db_instance()
+        .and_then(|i| i.endpoint())
+        .and_then(|e| e.address())
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// With `[database]`, the stack's RDS instance is read with the parameters: the connection
+/// check uses the limit its parameter group sets (over the file's), and the node's URL must
+/// name it, by its endpoint or a declared alias, on its port.
+#[tokio::test]
+async fn the_databases_own_limit_and_endpoint_are_checked_against_the_nodes_url() {
+    let moto = Moto::start();
+    let client = ssm::client(&moto).await;
+    ssm::put_all(&client, PREFIX, &valid_legacy()).await;
+    let ec2 = moto.ec2().await;
+    let subnet = tests::fleet::subnet(&ec2, "us-east-1a").await;
+    // Three legacy nodes open up to 60 connections: within the file's 100, over the
+    // database's own 50.
+    for _ in 0..3 {
+        tests::fleet::node(&ec2, &subnet, "demo", "node", "m6i.large").await;
+    }
+    let host = seed_database(&moto, "50").await;
+    let engine = engine(&moto, "enforce").await;
+    let codes_and_messages = |report: &Report| -> Vec<(String, String)> {
+        report
+            .stacks
+            .iter()
+            .filter_map(|s| s.parameters.as_ref())
+            .flat_map(|p| &p.findings)
+            .filter(|f| {
+                ["CL-DB-011", "CL-RDS"]
+                    .iter()
+                    .any(|c| f.code.as_str().starts_with(c))
+            })
+            .map(|f| (f.code.as_str().to_string(), f.message.clone()))
+            .collect()
+    };
+
+    let recording = moto.start_recording();
+    let report = handle(&engine, change_event("Create", "/chainlink/demo/ETH_URL")).await;
+    let found = codes_and_messages(&report);
+    let codes: Vec<&str> = found.iter().map(|(c, _)| c.as_str()).collect();
+    // Production: storage autoscaling off is a warning too (CL-RDS-006).
+    assert_eq!(codes, ["CL-DB-011", "CL-RDS-006", "CL-RDS-007"], "{report}");
+    assert!(
+        found[0].1.contains("limit of 50"),
+        "the database's limit: {}",
+        found[0].1
+    );
+    assert!(
+        found[2].1.contains("100"),
+        "names the file's figure: {}",
+        found[2].1
+    );
+    let rds_reads: Vec<String> = recording
+        .requests()
+        .into_iter()
+        .map(|(action, _)| action)
+        .filter(|action| action.starts_with("DescribeDB"))
+        .collect();
+    assert_eq!(
+        rds_reads,
+        ["DescribeDBInstances", "DescribeDBParameters"],
+        "one page of instances with their tags, the group's own settings"
+    );
+
+    // The URL moved to another port of the alias: named with both ports, and not rolled
+    // back (the stack file's hosts are the rollback's rule).
+    let moved = valid_legacy()
+        .iter()
+        .find(|(k, _)| *k == "DATABASE_URL")
+        .map(|(_, v)| v.replace(":5432/", ":6543/"))
+        .unwrap_or_default();
+    ssm::put(&client, "/chainlink/demo/DATABASE_URL", &moved).await;
+    let report = handle(
+        &engine,
+        change_event("Update", "/chainlink/demo/DATABASE_URL"),
+    )
+    .await;
+    let found = codes_and_messages(&report);
+    assert!(
+        found
+            .iter()
+            .any(|(c, m)| c == "CL-RDS-002" && m.contains("6543") && m.contains("5432")),
+        "{report}"
+    );
+    assert!(
+        !report.to_string().contains("Str0ng-enough"),
+        "no password in {report}"
+    );
+    assert!(!host.is_empty());
+}

@@ -411,6 +411,7 @@ pub fn routed_clients(clients: Clients, mocked: &[&'static str], rules: &[&Rule]
         cloudwatch: clients.cloudwatch,
         elb: clients.elb,
         secrets: clients.secrets,
+        rds: clients.rds,
     }
 }
 

@@ -195,6 +195,11 @@ pub fn isolated_clients(config: &aws_config::SdkConfig, partition: &str) -> shar
             format!("{partition}-secrets"),
         ))
         .build();
+    let rds = aws_sdk_rds::config::Builder::from(config)
+        .retry_partition(aws_sdk_rds::config::retry::RetryPartition::new(format!(
+            "{partition}-rds"
+        )))
+        .build();
     shared::aws::Clients {
         ec2: aws_sdk_ec2::Client::from_conf(ec2),
         ssm: aws_sdk_ssm::Client::from_conf(ssm),
@@ -202,6 +207,7 @@ pub fn isolated_clients(config: &aws_config::SdkConfig, partition: &str) -> shar
         cloudwatch: aws_sdk_cloudwatch::Client::from_conf(cloudwatch),
         elb: aws_sdk_elasticloadbalancingv2::Client::from_conf(elb),
         secrets: aws_sdk_secretsmanager::Client::from_conf(secrets),
+        rds: aws_sdk_rds::Client::from_conf(rds),
     }
 }
 

@@ -480,6 +480,16 @@ export class RemediatorStack extends Stack {
           resources: [arn('ssm', 'parameter', `${parameterPathName}/*`)],
           conditions: tagCondition,
         }),
+        // The stack's database ([database]): the node's URL is checked against its endpoint and
+        // the connection limit read from its parameter group. Reads only: the tags that find
+        // the stack's instance come with DescribeDBInstances.
+        new iam.PolicyStatement({
+          sid: 'ReadTheStacksDatabase',
+          actions: ['rds:DescribeDBInstances', 'rds:DescribeDBParameters'],
+          resources: ['db', 'pg'].map((resource) =>
+            this.formatArn({ service: 'rds', resource, resourceName: '*', arnFormat: ArnFormat.COLON_RESOURCE_NAME }),
+          ),
+        }),
         // A secret the stack file says lives in Secrets Manager ([parameters.external]) is
         // checked to exist: DescribeSecret returns its metadata, never its value, and no
         // statement grants GetSecretValue. Only secrets tagged with the stack.
@@ -516,8 +526,8 @@ export class RemediatorStack extends Stack {
             }),
       ],
       s.ssmKmsKeyArn === ''
-        ? ['describe', 'securityGroups', 'parameterPath', 'secrets', 'managedSsmKey']
-        : ['describe', 'securityGroups', 'parameterPath', 'secrets'],
+        ? ['describe', 'securityGroups', 'parameterPath', 'database', 'parameterGroups', 'secrets', 'managedSsmKey']
+        : ['describe', 'securityGroups', 'parameterPath', 'database', 'parameterGroups', 'secrets'],
     );
     new events.Rule(this, 'ParameterChange', {
       description: `chainlink-remediator ${s.stackName}: changes under ${s.parameterPath}/`,
@@ -1032,6 +1042,14 @@ function wildcardReasons(s: RemediatorSettings) {
     launchTemplates: [
       ec2('launch-template'),
       'Launch template ids are not known at deploy time: conditioned on aws:ResourceTag/chainlink:stack.',
+    ],
+    database: [
+      'Resource::arn:<AWS::Partition>:rds:<AWS::Region>:<AWS::AccountId>:db:*',
+      'DescribeDBInstances lists the region\'s instances and keeps the stack\'s by the tags it returns (one call, no tagging API); a read.',
+    ],
+    parameterGroups: [
+      'Resource::arn:<AWS::Partition>:rds:<AWS::Region>:<AWS::AccountId>:pg:*',
+      'The parameter group is the database\'s, not known at deploy time: DescribeDBParameters, a read.',
     ],
     secrets: [
       'Resource::arn:<AWS::Partition>:secretsmanager:<AWS::Region>:<AWS::AccountId>:secret:*',

@@ -469,6 +469,20 @@ for (const [name, file] of templates) {
       }
     });
 
+    it('lets parameter-guard read the databases and their parameter groups, and change nothing in RDS', () => {
+      const all = [securityGroupGuard, parameterGuard, instanceGuard].flatMap((fn) =>
+        statementsOf(roleOf(fn)).map((s) => ({ fn, s })));
+      const rds = all.filter(({ s }) => actions(s).some((a) => a === '*' || /^rds:/i.test(a)));
+      assert.equal(rds.length, 1, 'one statement names RDS');
+      const [{ fn, s }] = rds;
+      assert.equal(fn, parameterGuard, 'only parameter-guard reads the database');
+      assert.deepEqual([...actions(s)].sort(), ['rds:DescribeDBInstances', 'rds:DescribeDBParameters']);
+      assert.deepEqual(
+        resourcesOf(s).map(String).map((r) => r.replace(/<AWS::Partition>|<AWS::Region>|<AWS::AccountId>/g, 'x')),
+        ['arn:x:rds:x:x:db:*', 'arn:x:rds:x:x:pg:*'],
+      );
+    });
+
     it("lets parameter-guard see that the stack's tagged secrets exist, and read none", () => {
       const all = [securityGroupGuard, parameterGuard, instanceGuard].flatMap((fn) =>
         statementsOf(roleOf(fn)).map((s) => ({ fn, s })));

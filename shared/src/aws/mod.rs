@@ -102,6 +102,8 @@ pub struct Clients {
     pub elb: aws_sdk_elasticloadbalancingv2::Client,
     /// Secrets the stack file says live in Secrets Manager are checked to exist, never read.
     pub secrets: aws_sdk_secretsmanager::Client,
+    /// The stack's RDS database: read for the parameter checks.
+    pub rds: aws_sdk_rds::Client,
 }
 
 impl Clients {
@@ -113,6 +115,7 @@ impl Clients {
             cloudwatch: aws_sdk_cloudwatch::Client::new(config),
             elb: aws_sdk_elasticloadbalancingv2::Client::new(config),
             secrets: aws_sdk_secretsmanager::Client::new(config),
+            rds: aws_sdk_rds::Client::new(config),
         }
     }
 }

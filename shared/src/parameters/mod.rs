@@ -11,6 +11,7 @@ mod secret_places;
 use crate::capability::{Capability, Context};
 use apply::apply_parameter_actions;
 use chainlink::{EnvironmentPolicy, Finding};
+use domain::database::{check_database, ObservedDatabase};
 use domain::ids::{KmsKeyRef, ParameterName, StackName};
 use domain::outcome::ActionOutcome;
 use domain::parameters::ParameterVersion;
@@ -19,6 +20,7 @@ use domain::report::{ParameterReport, Section};
 use domain::signal::{Signal, SignalKind};
 use domain::stack::{ParameterSource, StackSelector};
 use domain::Error;
+use nodes::stack_facts;
 pub(crate) use nodes::stack_policy;
 use observe::{observe_history, observe_parameters};
 use probe::{probe_endpoints, PROBE_TIMEOUT};
@@ -38,8 +40,28 @@ pub(crate) struct ObservedSet {
     parameters: Vec<ObservedParameter>,
     history: BTreeMap<ParameterName, Vec<ParameterVersion>>,
     probe_findings: Vec<Finding>,
+    /// The stack's database against the node's URL and the stack's rules (`[database]`), and
+    /// how its connection limit was chosen: reported, never a reason to roll back.
+    database_findings: Vec<Finding>,
     /// The stack's environment policy, with the number of its nodes when it matters.
     policy: EnvironmentPolicy,
+}
+
+/// The checks of the stack's database (`domain::database::check_database`), when it was read.
+fn database_findings(
+    cx: &Context<'_>,
+    database: Option<&ObservedDatabase>,
+    endpoints: &[chainlink::Endpoint],
+) -> Vec<Finding> {
+    match (database, &cx.file.database) {
+        (Some(database), Some(declared)) => check_database(
+            database,
+            endpoints,
+            declared,
+            cx.file.environment.production,
+        ),
+        _ => Vec::new(),
+    }
 }
 
 fn source<'a>(cx: &Context<'a>) -> Option<&'a ParameterSource> {
@@ -93,7 +115,13 @@ impl Capability for Parameters {
         let ssm = &cx.clients.ssm;
         let prefix = source.prefix_for(stack);
         let parameters = observe_parameters(ssm, &prefix, &source.label).await?;
-        let policy = stack_policy(cx, stack).await;
+        let values: Vec<_> = parameters
+            .iter()
+            .map(|p| (p.key.clone(), p.value.clone()))
+            .collect();
+        let endpoints = chainlink::endpoints(&values);
+        let facts = stack_facts(cx, stack, &endpoints).await;
+        let policy = facts.policy;
         let mut history = BTreeMap::new();
         for suspect in histories_needed(&policy, &parameters) {
             history.insert(
@@ -102,11 +130,6 @@ impl Capability for Parameters {
             );
         }
         let probe_findings = if source.probes {
-            let values: Vec<_> = parameters
-                .iter()
-                .map(|p| (p.key.clone(), p.value.clone()))
-                .collect();
-            let endpoints = chainlink::endpoints(&values);
             probe_endpoints(&endpoints, cx.file.environment.chain_id, PROBE_TIMEOUT).await
         } else {
             Vec::new()
@@ -119,6 +142,10 @@ impl Capability for Parameters {
             parameters,
             history,
             probe_findings,
+            database_findings: database_findings(cx, facts.database.as_ref(), &endpoints)
+                .into_iter()
+                .chain(facts.findings)
+                .collect(),
             policy,
         }])
     }
@@ -134,6 +161,8 @@ impl Capability for Parameters {
         );
         plan.findings
             .extend(observed.probe_findings.iter().cloned());
+        plan.findings
+            .extend(observed.database_findings.iter().cloned());
         plan
     }
 

@@ -1,0 +1,182 @@
+//! Reads the stack's DB instance: one paged `DescribeDBInstances` (which carries each
+//! instance's tags, so no tagging call is needed: one call for up to 100 instances of the
+//! region, where the Resource Groups Tagging API would take one to find the ARN and another to
+//! describe it), then the parameters its group sets (`DescribeDBParameters` with
+//! `Source = user`: only what differs from the engine's defaults, usually one page).
+
+use crate::aws::sdk_error;
+use aws_sdk_rds::types::{DbInstance, Tag};
+use aws_sdk_rds::Client;
+use domain::database::{
+    DatabaseEndpoint, MaxConnectionsSetting, ObservedDatabase, PendingModifications,
+};
+use domain::ids::{
+    DbInstanceArn, DbInstanceId, RoleName, SecurityGroupId, StackName, SubnetId, ROLE_TAG,
+    STACK_TAG,
+};
+use domain::Error;
+use std::collections::BTreeMap;
+
+/// RDS's largest page.
+const PAGE_SIZE: i32 = 100;
+
+/// The DB instances tagged into `stack` with `role`, in the order RDS lists them.
+pub(crate) async fn read_stack_databases(
+    rds: &Client,
+    stack: &StackName,
+    role: &RoleName,
+) -> Result<Vec<ObservedDatabase>, Error> {
+    let mut pages = rds
+        .describe_db_instances()
+        .into_paginator()
+        .page_size(PAGE_SIZE)
+        .send();
+    let mut found = Vec::new();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| sdk_error("DescribeDBInstances", e))?;
+        for instance in page.db_instances() {
+            let tags = tags(instance.tag_list());
+            if tags.get(STACK_TAG).map(String::as_str) != Some(stack.as_str())
+                || tags.get(ROLE_TAG).map(String::as_str) != Some(role.as_str())
+            {
+                continue;
+            }
+            if let Some(observed) = observe(instance, tags) {
+                let group = instance
+                    .db_parameter_groups()
+                    .first()
+                    .and_then(|g| g.db_parameter_group_name())
+                    .map(String::from);
+                found.push((observed, group));
+            }
+        }
+    }
+    let mut databases = Vec::with_capacity(found.len());
+    for (mut database, group) in found {
+        if let Some(group) = group {
+            read_settings(rds, &group, &mut database).await?;
+        }
+        databases.push(database);
+    }
+    Ok(databases)
+}
+
+fn tags(list: &[Tag]) -> BTreeMap<String, String> {
+    list.iter()
+        .filter_map(|t| {
+            Some((
+                t.key()?.to_string(),
+                t.value().unwrap_or_default().to_string(),
+            ))
+        })
+        .collect()
+}
+
+/// The instance as the model holds it; `None` for an answer without an identifier or ARN.
+fn observe(instance: &DbInstance, tags: BTreeMap<String, String>) -> Option<ObservedDatabase> {
+    let whole = |n: Option<i32>| n.and_then(|n| u32::try_from(n).ok());
+    let pending = instance.pending_modified_values();
+    let other_pending = pending
+        .map(|p| {
+            [
+                ("EngineVersion", p.engine_version().is_some()),
+                ("MultiAZ", p.multi_az().is_some()),
+                ("MasterUserPassword", p.master_user_password().is_some()),
+                ("StorageType", p.storage_type().is_some()),
+                ("Iops", p.iops().is_some()),
+                ("Port", p.port().is_some()),
+                (
+                    "BackupRetentionPeriod",
+                    p.backup_retention_period().is_some(),
+                ),
+            ]
+            .into_iter()
+            .filter(|(_, pending)| *pending)
+            .map(|(name, _)| name.to_string())
+            .collect()
+        })
+        .unwrap_or_default();
+    Some(ObservedDatabase {
+        id: DbInstanceId::parse(instance.db_instance_identifier()?)?,
+        arn: DbInstanceArn::parse(instance.db_instance_arn()?)?,
+        engine: instance.engine().unwrap_or_default().to_string(),
+        engine_version: instance.engine_version().unwrap_or_default().to_string(),
+        class: instance.db_instance_class().unwrap_or_default().to_string(),
+        allocated_storage_gib: whole(instance.allocated_storage()).unwrap_or_default(),
+        max_allocated_storage_gib: whole(instance.max_allocated_storage()),
+        storage_type: instance.storage_type().unwrap_or_default().to_string(),
+        iops: whole(instance.iops()),
+        multi_az: instance.multi_az().unwrap_or(false),
+        status: instance
+            .db_instance_status()
+            .unwrap_or_default()
+            .to_string(),
+        pending: PendingModifications {
+            class: pending
+                .and_then(|p| p.db_instance_class())
+                .map(String::from),
+            allocated_storage_gib: whole(pending.and_then(|p| p.allocated_storage())),
+            other: other_pending,
+        },
+        maintenance_window: instance.preferred_maintenance_window().map(String::from),
+        // Only a storage remediation needs it (from DescribeEvents); the checks do not.
+        storage_modified_at: None,
+        endpoint: instance.endpoint().and_then(|e| {
+            Some(DatabaseEndpoint {
+                host: e.address()?.to_string(),
+                port: u16::try_from(e.port()?).ok()?,
+            })
+        }),
+        security_groups: instance
+            .vpc_security_groups()
+            .iter()
+            .filter_map(|g| g.vpc_security_group_id())
+            .map(SecurityGroupId::new)
+            .collect(),
+        subnets: instance
+            .db_subnet_group()
+            .map(|g| {
+                g.subnets()
+                    .iter()
+                    .filter_map(|s| s.subnet_identifier())
+                    .map(SubnetId::new)
+                    .collect()
+            })
+            .unwrap_or_default(),
+        max_connections: MaxConnectionsSetting::from_parameter_value(None),
+        force_ssl: None,
+        tags,
+    })
+}
+
+/// `max_connections` and `rds.force_ssl` from the instance's parameter group `group`, when
+/// set there.
+async fn read_settings(
+    rds: &Client,
+    group: &str,
+    database: &mut ObservedDatabase,
+) -> Result<(), Error> {
+    let mut pages = rds
+        .describe_db_parameters()
+        .db_parameter_group_name(group)
+        .source("user")
+        .into_paginator()
+        .page_size(PAGE_SIZE)
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| sdk_error("DescribeDBParameters", e))?;
+        for parameter in page.parameters() {
+            match parameter.parameter_name() {
+                Some("max_connections") => {
+                    database.max_connections =
+                        MaxConnectionsSetting::from_parameter_value(parameter.parameter_value());
+                }
+                Some("rds.force_ssl") => {
+                    database.force_ssl = parameter.parameter_value().map(|v| v.trim() == "1");
+                }
+                _ => {}
+            }
+        }
+    }
+    Ok(())
+}
