@@ -870,3 +870,94 @@ async fn validate_on_an_invalid_set_with_no_valid_history_exits_1() {
         (1, "http://eth-1.rpc.prod.demo.internal".to_string())
     );
 }
+
+/// `--html FILE` writes the report as one self-contained page beside the usual output: each
+/// flow drawn with its hops, a blocked hop marked as such, nothing fetched from anywhere.
+#[tokio::test]
+async fn html_writes_one_self_contained_page_with_each_flow_and_its_blocked_hops() {
+    let (moto, ec2, stack) = node_ui_open_to_the_world().await;
+    // The node lost its way to the database: blocked now, open after the plan.
+    ec2.revoke_security_group_ingress()
+        .group_id(stack.db.as_str())
+        .ip_permissions(shared::security_groups::apply::permission(
+            &rule::tcp(5432, stack.node.as_str()),
+            None,
+        ))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    let subnet = seed::subnet(&ec2, &stack.vpc, "10.0.1.0/24").await;
+    seed::instance(&ec2, &subnet, &stack.node, "demo", "node").await;
+    seed::instance(&ec2, &subnet, &stack.db, "demo", "db").await;
+    let page =
+        std::env::temp_dir().join(format!("remediator-cli-{}-report.html", std::process::id()));
+    let _ = std::fs::remove_file(&page);
+
+    let plan = remediator(
+        &moto,
+        &[
+            "plan",
+            "--stack",
+            &sample_stack(),
+            "--json",
+            "--html",
+            &page.display().to_string(),
+        ],
+    );
+    assert_eq!(plan.status.code(), Some(0), "{}", text(&plan.stderr));
+    assert_eq!(
+        json(&plan)["command"],
+        "plan",
+        "stdout still carries the JSON document"
+    );
+    let html = std::fs::read_to_string(&page).unwrap_or_else(|e| panic!("no page: {e}"));
+    assert!(
+        html.starts_with("<!DOCTYPE html>"),
+        "{}",
+        &html[..80.min(html.len())]
+    );
+    for flow in ["operator-ui", "node-p2p", "ocr-peers", "node-db"] {
+        assert!(
+            html.contains(&format!("data-flow=\"{flow}\"")),
+            "{flow} is drawn"
+        );
+    }
+    assert!(
+        html.contains("data-flow=\"node-db\" data-status=\"blocked\" data-after=\"open\""),
+        "node-db: blocked now, open after the plan"
+    );
+    assert!(
+        html.contains("data-verdict=\"blocked\""),
+        "the blocked hop is marked"
+    );
+    assert!(html.contains("data-verdict=\"allowed\""));
+    for external in ["http://", "https://", "<script", "<link", "@import"] {
+        assert!(
+            !html
+                .replace("http://www.w3.org/2000/svg", "")
+                .contains(external),
+            "a self-contained page has no {external}"
+        );
+    }
+
+    // An unwritable path: the report still prints, and the run says why it failed.
+    let unwritable = remediator(
+        &moto,
+        &[
+            "plan",
+            "--stack",
+            &sample_stack(),
+            "--json",
+            "--html",
+            "/nonexistent/dir/report.html",
+        ],
+    );
+    assert_eq!(unwritable.status.code(), Some(1));
+    assert_eq!(json(&unwritable)["command"], "plan");
+    assert!(
+        text(&unwritable.stderr)
+            .contains("cannot write the HTML report /nonexistent/dir/report.html"),
+        "{}",
+        text(&unwritable.stderr)
+    );
+}

@@ -66,6 +66,10 @@ struct Common {
     /// by hand: the CLI never runs a command through AWS-RunShellScript.
     #[arg(long, value_name = "NAME", value_parser = parse_document)]
     filesystem_document: Option<DocumentName>,
+    /// Also write the report as one self-contained HTML page (inline CSS and SVG, no network
+    /// when opened): actions, findings, and each flow drawn hop by hop.
+    #[arg(long, value_name = "FILE")]
+    html: Option<PathBuf>,
 }
 
 const EXIT_BAD_INPUT: u8 = 2;
@@ -77,11 +81,12 @@ fn parse_document(raw: &str) -> Result<DocumentName, String> {
 const EXIT_FAILED: u8 = 1;
 
 /// What a run's report needs before anything is known: the command, and how to print.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 struct Output {
     command: &'static str,
     execution: Execution,
     json: bool,
+    html: Option<PathBuf>,
 }
 
 impl Output {
@@ -96,6 +101,7 @@ impl Output {
             command: name,
             execution,
             json: common.json,
+            html: common.html.clone(),
         }
     }
 
@@ -120,6 +126,7 @@ impl Output {
                 _ => Execution::Plan,
             },
             json: args.iter().any(|a| a == "--json"),
+            html: None,
         }
     }
 
@@ -130,10 +137,28 @@ impl Output {
         let report = Report::bad_input(self.execution, error)
             .with_command(self.command)
             .with_warnings(warnings);
-        if self.json {
+        let code = if self.json {
             print_report(&report, true)
         } else {
             exit_code(&report)
+        };
+        self.write_html(&report).unwrap_or(code)
+    }
+
+    /// Writes the report as HTML when `--html` asks; `Some(exit code)` when that failed: a
+    /// report someone expects as a file must not go missing silently.
+    fn write_html(&self, report: &Report) -> Option<ExitCode> {
+        let path = self.html.as_ref()?;
+        let page = shared::domain::outputs::render_html(report, chrono::Utc::now());
+        match std::fs::write(path, page) {
+            Ok(()) => None,
+            Err(e) => {
+                eprintln!(
+                    "error: cannot write the HTML report {}: {e}",
+                    path.display()
+                );
+                Some(ExitCode::from(EXIT_FAILED))
+            }
         }
     }
 }
@@ -273,10 +298,9 @@ async fn run(cli: Cli) -> ExitCode {
             Report::unreadable(output.execution, engine.stack_file().mode, error)
         }
     };
-    print_report(
-        &report.with_command(output.command).with_warnings(warnings),
-        output.json,
-    )
+    let report = report.with_command(output.command).with_warnings(warnings);
+    let code = print_report(&report, output.json);
+    output.write_html(&report).unwrap_or(code)
 }
 
 fn read_event(path: &Path) -> anyhow::Result<serde_json::Value> {
