@@ -877,15 +877,7 @@ async fn validate_on_an_invalid_set_with_no_valid_history_exits_1() {
 async fn html_writes_one_self_contained_page_with_each_flow_and_its_blocked_hops() {
     let (moto, ec2, stack) = node_ui_open_to_the_world().await;
     // The node lost its way to the database: blocked now, open after the plan.
-    ec2.revoke_security_group_ingress()
-        .group_id(stack.db.as_str())
-        .ip_permissions(shared::security_groups::apply::permission(
-            &rule::tcp(5432, stack.node.as_str()),
-            None,
-        ))
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("{e:?}"));
+    seed::revoke(&ec2, &stack.db, &rule::tcp(5432, stack.node.as_str())).await;
     let subnet = seed::subnet(&ec2, &stack.vpc, "10.0.1.0/24").await;
     seed::instance(&ec2, &subnet, &stack.node, "demo", "node").await;
     seed::instance(&ec2, &subnet, &stack.db, "demo", "db").await;

@@ -604,15 +604,7 @@ async fn a_stale_plan_converges_when_a_duplicate_delivery_already_made_the_chang
         .send()
         .await
         .unwrap_or_else(|e| panic!("{e:?}"));
-    ec2.revoke_security_group_ingress()
-        .group_id(node.as_str())
-        .ip_permissions(shared::security_groups::apply::permission(
-            &rule::tcp(22, "0.0.0.0/0"),
-            None,
-        ))
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("{e:?}"));
+    seed::revoke(&ec2, &node, &rule::tcp(22, "0.0.0.0/0")).await;
     let recording = moto.start_recording();
 
     let outcomes = shared::security_groups::apply::apply_plan(&ec2, &plan).await;
@@ -864,15 +856,7 @@ async fn seed_cidr_admitted_database(
     db_cidr: &str,
 ) -> (SeededStack, String) {
     let stack = SeededStack::healthy(ec2, "demo").await;
-    ec2.revoke_security_group_ingress()
-        .group_id(stack.db.as_str())
-        .ip_permissions(shared::security_groups::apply::permission(
-            &rule::tcp(5432, stack.node.as_str()),
-            None,
-        ))
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("{e:?}"));
+    seed::revoke(ec2, &stack.db, &rule::tcp(5432, stack.node.as_str())).await;
     seed::allow(ec2, &stack.db, &[rule::tcp(5432, db_cidr)]).await;
     let app = seed::subnet(ec2, &stack.vpc, "10.0.1.0/24").await;
     let data = seed::subnet(ec2, &stack.vpc, "10.0.2.0/24").await;

@@ -36,15 +36,7 @@ async fn deploy(test: &str) -> Deployment {
     // The network: the node and database groups (the UI open to the operators' network), the
     // database admitting Postgres from the whole VPC, not from the nodes' group.
     let stack = SeededStack::healthy(&ec2, "demo").await;
-    ec2.revoke_security_group_ingress()
-        .group_id(stack.db.as_str())
-        .ip_permissions(shared::security_groups::apply::permission(
-            &rule::tcp(5432, stack.node.as_str()),
-            None,
-        ))
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("{e:?}"));
+    seed::revoke(&ec2, &stack.db, &rule::tcp(5432, stack.node.as_str())).await;
     seed::allow(&ec2, &stack.db, &[rule::tcp(5432, "10.0.0.0/16")]).await;
     let app = seed::subnet(&ec2, &stack.vpc, "10.0.1.0/24").await;
     let data = seed::subnet_in(&ec2, &stack.vpc, "10.0.2.0/24", "us-east-1b").await;

@@ -502,6 +502,16 @@ pub mod seed {
             .unwrap_or_else(|e| panic!("seed rules on {group}: {e:?}"));
     }
 
+    /// Revokes one ingress rule of `group`, as someone drifting the stack would.
+    pub async fn revoke(ec2: &aws_sdk_ec2::Client, group: &SecurityGroupId, rule: &Rule) {
+        ec2.revoke_security_group_ingress()
+            .group_id(group.as_str())
+            .ip_permissions(shared::security_groups::apply::permission(rule, None))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("revoke on {group}: {e:?}"));
+    }
+
     /// A subnet in us-east-1a: without a zone the emulator picks one at random, and a run must
     /// never depend on chance (us-east-1e offers few current instance types, as in AWS).
     pub async fn subnet(ec2: &aws_sdk_ec2::Client, vpc: &str, cidr: &str) -> String {
