@@ -8,6 +8,8 @@
 //! - `STACK_FILE_PARAMETER`: an SSM parameter holding the stack file instead;
 //! - `REMEDIATOR_MODE`: `report` or `enforce`, overriding the stack file's mode;
 //! - `REPORT_TOPIC_ARN`: the SNS topic every notable report is published to;
+//! - `CHAT_TOPIC_ARN`: with the report topic, a topic of its own that gets each such report as
+//!   an AWS Chatbot custom notification (a Slack or Teams channel subscribes through Chatbot);
 //! - `FILESYSTEM_DOCUMENT`: the stack's SSM document that extends a filesystem after its volume
 //!   grew (both templates create it and set this); without it, a person extends it by hand;
 //! - `STACK_VPC_IDS`: the deployment's `StackVpcIds` (comma-separated), the VPCs IAM lets the
@@ -37,6 +39,8 @@ struct Settings {
     stack_file: StackFileSource,
     mode: Option<Mode>,
     report_topic: Option<String>,
+    /// A topic of its own for AWS Chatbot (`CHAT_TOPIC_ARN`), beside the report topic.
+    chat_topic: Option<String>,
     filesystem_document: Option<DocumentName>,
     /// The deployment's VPCs (`STACK_VPC_IDS`), when it says.
     deployed_vpcs: Option<Vec<VpcId>>,
@@ -82,6 +86,7 @@ impl Settings {
             },
             mode,
             report_topic: var("REPORT_TOPIC_ARN"),
+            chat_topic: var("CHAT_TOPIC_ARN"),
             filesystem_document,
             deployed_vpcs,
             namespace: var("METRICS_NAMESPACE").unwrap_or_else(|| DEFAULT_NAMESPACE.into()),
@@ -189,9 +194,13 @@ pub async fn serve(capabilities: Capabilities) -> Result<(), Error> {
     let function = Function::new(
         Engine::new(clients, file, capabilities)
             .with_filesystem_document(settings.filesystem_document),
-        settings
-            .report_topic
-            .map(|topic| ReportTopic::new(&config, topic)),
+        settings.report_topic.map(|topic| {
+            let topic = ReportTopic::new(&config, topic);
+            match settings.chat_topic {
+                Some(chat) => topic.with_chat_topic(chat),
+                None => topic,
+            }
+        }),
         settings.namespace,
     );
     lambda_runtime::run(service_fn(|event: LambdaEvent<serde_json::Value>| {
@@ -262,6 +271,10 @@ fn emit_metrics(function: &Function, report: &Report, cold: bool) {
 pub struct ReportTopic {
     sns: aws_sdk_sns::Client,
     arn: String,
+    /// A topic of its own for AWS Chatbot, which gets the same reports as custom notifications
+    /// (`domain::outputs::chatbot_notification`). Of its own, not a per-protocol message on the
+    /// report topic: every HTTPS subscriber of that topic would get the chat format too.
+    chat: Option<String>,
 }
 
 impl ReportTopic {
@@ -269,7 +282,14 @@ impl ReportTopic {
         Self {
             sns: aws_sdk_sns::Client::new(config),
             arn: arn.into(),
+            chat: None,
         }
+    }
+
+    /// Also publishes each report, as a Chatbot custom notification, to `arn`.
+    pub fn with_chat_topic(mut self, arn: impl Into<String>) -> Self {
+        self.chat = Some(arn.into());
+        self
     }
 
     /// Publishes a report that did or found something (a quiet sweep is not worth a message),
@@ -312,6 +332,20 @@ impl ReportTopic {
         if let Err(e) = published {
             let error = crate::aws::sdk_error("Publish", e);
             tracing::error!(error = %error, "the report could not be published");
+        }
+        if let Some(chat) = &self.chat {
+            let notification = domain::outputs::chatbot_notification(report).to_string();
+            let published = self
+                .sns
+                .publish()
+                .topic_arn(chat)
+                .message(notification)
+                .send()
+                .await;
+            if let Err(e) = published {
+                let error = crate::aws::sdk_error("Publish", e);
+                tracing::error!(error = %error, "the chat notification could not be published");
+            }
         }
     }
 }

@@ -38,6 +38,11 @@ struct Summary {
 
 /// A topic with a queue subscribed to it: (topic ARN, queue URL).
 async fn topic_with_queue(moto: &Moto) -> (String, String) {
+    named_topic_with_queue(moto, "demo-reports").await
+}
+
+/// [`topic_with_queue`], both named `name`.
+async fn named_topic_with_queue(moto: &Moto, name: &str) -> (String, String) {
     let config = moto.sdk_config().await;
     let (sns, sqs) = (
         aws_sdk_sns::Client::new(&config),
@@ -45,7 +50,7 @@ async fn topic_with_queue(moto: &Moto) -> (String, String) {
     );
     let topic = sns
         .create_topic()
-        .name("demo-reports")
+        .name(name)
         .send()
         .await
         .unwrap_or_else(|e| panic!("create topic: {e:?}"))
@@ -54,7 +59,7 @@ async fn topic_with_queue(moto: &Moto) -> (String, String) {
         .to_string();
     let queue = sqs
         .create_queue()
-        .queue_name("demo-reports")
+        .queue_name(name)
         .send()
         .await
         .unwrap_or_else(|e| panic!("create queue: {e:?}"))
@@ -238,4 +243,50 @@ async fn a_failed_publication_does_not_fail_the_invocation_or_its_repair() {
         stack.healthy_node_rules()
     );
     assert!(received(&moto, &queue).await.is_empty());
+}
+
+/// With a chat topic, each notable report also goes there as an AWS Chatbot custom
+/// notification, and the report topic's subscribers still get the report's JSON.
+#[tokio::test]
+async fn a_chat_topic_gets_the_report_as_a_chatbot_custom_notification() {
+    let moto = Moto::start();
+    let (topic, queue) = topic_with_queue(&moto).await;
+    let (chat, chat_queue) = named_topic_with_queue(&moto, "demo-chat").await;
+    let stack = drifted(&moto).await;
+    let file = StackFile::load(&repo_path("samples/stack.toml")).unwrap_or_else(|e| panic!("{e}"));
+    let config = moto.sdk_config().await;
+    let function = Function::new(
+        Engine::new(moto.clients().await, file, Capabilities::SECURITY_GROUPS),
+        Some(ReportTopic::new(&config, &topic).with_chat_topic(&chat)),
+        "Test",
+    );
+
+    let report = function
+        .invoke(sample_event("schedule.json"))
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+
+    let reports = received(&moto, &queue).await;
+    assert_eq!(reports.len(), 1, "{reports:?}");
+    let published: serde_json::Value =
+        serde_json::from_str(&reports[0].message).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        published["status"], "converged",
+        "the report topic keeps the report"
+    );
+    let chats = received(&moto, &chat_queue).await;
+    assert_eq!(chats.len(), 1, "{chats:?}");
+    let chat: serde_json::Value =
+        serde_json::from_str(&chats[0].message).unwrap_or_else(|e| panic!("{e}"));
+    // The schema AWS Chatbot documents for custom notifications.
+    assert_eq!(chat["version"], "1.0", "{chat:#}");
+    assert_eq!(chat["source"], "custom", "{chat:#}");
+    let title = chat["content"]["title"].as_str().unwrap_or_default();
+    let description = chat["content"]["description"].as_str().unwrap_or_default();
+    assert!(title.contains("demo"), "{chat:#}");
+    assert!(
+        description.contains(stack.node.as_str()) || description.contains("revoke"),
+        "the summary names what was done: {chat:#}"
+    );
+    assert!(report.count(|_| true) > 0);
 }

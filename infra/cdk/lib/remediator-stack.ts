@@ -205,6 +205,15 @@ export class RemediatorStack extends Stack {
         resources: [topic.topicArn],
       }),
     ];
+    if (s.chatTopicArn !== '') {
+      commonStatements.push(
+        new iam.PolicyStatement({
+          sid: 'PublishChatNotifications',
+          actions: ['sns:Publish'],
+          resources: [s.chatTopicArn],
+        }),
+      );
+    }
     if (topicKey) {
       commonStatements.push(
         new iam.PolicyStatement({
@@ -239,6 +248,7 @@ export class RemediatorStack extends Stack {
       // The engine checks the stack file's vpcs against the VPCs IAM lets it write in.
       STACK_VPC_IDS: Fn.join(',', vpcIds),
       REPORT_TOPIC_ARN: topic.topicArn,
+      ...(s.chatTopicArn !== '' ? { CHAT_TOPIC_ARN: s.chatTopicArn } : {}),
       METRICS_NAMESPACE,
       ...(s.stackFileSource === 'bundled'
         ? { STACK_FILE: '/var/task/stack.toml' }

@@ -24,6 +24,8 @@ export interface RemediatorSettings {
   /** An existing report topic; empty creates one. */
   readonly notificationTopicArn: string;
   readonly notificationTopicKmsKeyArn: string;
+  /** A topic subscribed to AWS Chatbot: each report also goes there as a custom notification. */
+  readonly chatTopicArn: string;
   readonly logRetentionDays: number;
   readonly logKmsKeyArn: string;
   /** KMS key of the SecureString parameters; empty means the AWS-managed alias/aws/ssm. */
@@ -125,6 +127,7 @@ export function settingsFromContext(node: Node, baseDir: string): RemediatorSett
       false,
     ),
     notificationTopicArn: checked('notificationTopicArn', text('notificationTopicArn'), TOPIC_ARN, true),
+    chatTopicArn: checked('chatTopicArn', text('chatTopicArn'), TOPIC_ARN, true),
     notificationTopicKmsKeyArn: checked(
       'notificationTopicKmsKeyArn',
       text('notificationTopicKmsKeyArn'),

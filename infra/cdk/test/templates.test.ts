@@ -501,6 +501,26 @@ for (const [name, file] of templates) {
       }
     });
 
+    it('publishes to a chat topic only when one is given, and only to it', () => {
+      const chat = 'arn:aws:sns:us-east-1:123456789012:ops-chatbot';
+      const withChat =
+        name === 'cdk'
+          ? resolveTemplate(cdkTemplateWith({ chatTopicArn: chat }))
+          : resolveTemplate(JSON.parse(fs.readFileSync(file, 'utf8')) as Template, { ChatTopicArn: chat });
+      for (const [deployment, t, expected] of [['no chat topic', template, false], ['a chat topic', withChat, true]] as const) {
+        const grants = grantsOf(t);
+        for (const words of ['security-group drift', 'node parameters', 'CloudWatch alarms']) {
+          const fn = grants.fnByDescription(words);
+          const publishesToChat = grants.statementsOf(grants.roleOf(fn))
+            .filter((s) => grantsAny(s, ['sns:Publish']))
+            .some((s) => resourcesOf(s).map(String).includes(chat));
+          assert.equal(publishesToChat, expected, `${deployment}: ${fn}`);
+          const env = ((t.Resources[fn].Properties?.Environment as Json) as { Variables?: Record<string, Json> })?.Variables ?? {};
+          assert.equal(env.CHAT_TOPIC_ARN === chat, expected, `${deployment}: ${fn} CHAT_TOPIC_ARN`);
+        }
+      }
+    });
+
     it('gives security-group-guard no kms:Decrypt that reaches Parameter Store, whatever the keys', () => {
       // The deployment where it matters most: an existing topic whose key is also the
       // SecureStrings' key.
