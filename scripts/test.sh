@@ -2,8 +2,8 @@
 # Runs every check and test of the project on a fresh machine: installs what it needs (the
 # pinned AWS emulator in a virtualenv, a local Ethereum node from npm, cargo-lambda,
 # rustfmt/clippy), then formatting, the instance type catalog against moto's data, lints, unit
-# and integration tests, the deployment templates, and the function binaries under a local Lambda
-# Runtime API. `.ci/run` calls this script.
+# and integration tests, the deployment templates, the function binaries under a local Lambda
+# Runtime API, and the HTML report in headless Chromium. `.ci/run` calls this script.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$REPO_ROOT"
@@ -68,3 +68,6 @@ bash "$REPO_ROOT/scripts/infra_check.sh"
 
 log "the function binaries under a Lambda Runtime API (cargo lambda watch + invoke)"
 bash "$REPO_ROOT/scripts/runtime_test.sh"
+
+log "the HTML report in a real browser (headless Chromium, installed if missing)"
+bash "$REPO_ROOT/scripts/browser_check.sh"

@@ -10,6 +10,8 @@
 //! - `REPORT_TOPIC_ARN`: the SNS topic every notable report is published to;
 //! - `CHAT_TOPIC_ARN`: with the report topic, a topic of its own that gets each such report as
 //!   an AWS Chatbot custom notification (a Slack or Teams channel subscribes through Chatbot);
+//! - `SECURITY_HUB_ACCOUNT_ID`: the account (the deployment's own) whose Security Hub gets
+//!   each run's findings and unresolved drift; unset, none are sent;
 //! - `FILESYSTEM_DOCUMENT`: the stack's SSM document that extends a filesystem after its volume
 //!   grew (both templates create it and set this); without it, a person extends it by hand;
 //! - `STACK_VPC_IDS`: the deployment's `StackVpcIds` (comma-separated), the VPCs IAM lets the
@@ -21,6 +23,7 @@
 use crate::aws::{load_sdk_config, Clients};
 use crate::engine::{Capabilities, Engine};
 use crate::invocation::{handle_event, Retryable};
+use crate::security_hub::SecurityHub;
 use domain::ids::{DocumentName, VpcId};
 use domain::metrics::{emf_documents, DEFAULT_NAMESPACE};
 use domain::report::{Report, Status};
@@ -41,6 +44,9 @@ struct Settings {
     report_topic: Option<String>,
     /// A topic of its own for AWS Chatbot (`CHAT_TOPIC_ARN`), beside the report topic.
     chat_topic: Option<String>,
+    /// The account whose Security Hub gets the findings (`SECURITY_HUB_ACCOUNT_ID`); `None`:
+    /// not sent.
+    security_hub_account: Option<String>,
     filesystem_document: Option<DocumentName>,
     /// The deployment's VPCs (`STACK_VPC_IDS`), when it says.
     deployed_vpcs: Option<Vec<VpcId>>,
@@ -87,6 +93,18 @@ impl Settings {
             mode,
             report_topic: var("REPORT_TOPIC_ARN"),
             chat_topic: var("CHAT_TOPIC_ARN"),
+            security_hub_account: var("SECURITY_HUB_ACCOUNT_ID")
+                .map(|raw| {
+                    let account = raw.trim().to_string();
+                    if account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit()) {
+                        Ok(account)
+                    } else {
+                        Err(format!(
+                            "SECURITY_HUB_ACCOUNT_ID={raw:?} is not an account ID (12 digits)"
+                        ))
+                    }
+                })
+                .transpose()?,
             filesystem_document,
             deployed_vpcs,
             namespace: var("METRICS_NAMESPACE").unwrap_or_else(|| DEFAULT_NAMESPACE.into()),
@@ -127,6 +145,7 @@ fn init_logging() {
 pub struct Function {
     engine: Engine,
     topic: Option<ReportTopic>,
+    security_hub: Option<SecurityHub>,
     namespace: String,
     cold: AtomicBool,
 }
@@ -137,9 +156,16 @@ impl Function {
         Self {
             engine,
             topic,
+            security_hub: None,
             namespace: namespace.into(),
             cold: AtomicBool::new(true),
         }
+    }
+
+    /// Also imports each report's findings into Security Hub.
+    pub fn with_security_hub(mut self, security_hub: SecurityHub) -> Self {
+        self.security_hub = Some(security_hub);
+        self
     }
 
     /// One invocation: the engine's report, its metrics on stdout, and its publication. Only an
@@ -156,6 +182,9 @@ impl Function {
             if let Some(topic) = &self.topic {
                 let selector = self.engine.stack_file().selector.to_string();
                 topic.publish(report, &selector).await;
+            }
+            if let Some(security_hub) = &self.security_hub {
+                security_hub.import(report).await;
             }
         }
         result.map_err(|e| Diagnostic {
@@ -203,6 +232,10 @@ pub async fn serve(capabilities: Capabilities) -> Result<(), Error> {
         }),
         settings.namespace,
     );
+    let function = match settings.security_hub_account {
+        Some(account) => function.with_security_hub(SecurityHub::new(&config, account)),
+        None => function,
+    };
     lambda_runtime::run(service_fn(|event: LambdaEvent<serde_json::Value>| {
         function.invoke(event.payload)
     }))

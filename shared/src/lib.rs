@@ -14,6 +14,8 @@ pub mod instances;
 pub mod invocation;
 pub mod parameters;
 pub mod security_groups;
+#[cfg(feature = "lambda")]
+pub mod security_hub;
 
 pub use aws_sdk_autoscaling;
 pub use aws_sdk_ec2;

@@ -290,3 +290,100 @@ async fn a_chat_topic_gets_the_report_as_a_chatbot_custom_notification() {
     );
     assert!(report.count(|_| true) > 0);
 }
+
+/// With Security Hub on, each run's findings go to the account's default product with stable
+/// IDs: the drift a run repairs is imported `PASSED` and `ARCHIVED`, and the next run updates
+/// the same findings instead of adding others.
+#[tokio::test]
+async fn findings_go_to_security_hub_with_stable_ids_and_repairs_archived() {
+    let moto = Moto::start();
+    let (topic, _) = topic_with_queue(&moto).await;
+    let stack = drifted(&moto).await;
+    let config = moto.sdk_config().await;
+    let account = "123456789012";
+    let function = function(&moto, &topic)
+        .await
+        .with_security_hub(shared::security_hub::SecurityHub::new(&config, account));
+    let hub = aws_sdk_securityhub::Client::new(&config);
+    let stored = || async {
+        hub.get_findings()
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{e:?}"))
+            .findings()
+            .to_vec()
+    };
+
+    let report = function
+        .invoke(sample_event("schedule.json"))
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    assert!(report.count(|_| true) > 0, "{report}");
+    let first = stored().await;
+    assert!(!first.is_empty(), "findings were imported");
+    let revoked = first
+        .iter()
+        .find(|f| {
+            f.resources()
+                .iter()
+                .any(|r| r.id().is_some_and(|id| id.ends_with(stack.node.as_str())))
+        })
+        .unwrap_or_else(|| panic!("no finding on {}: {first:#?}", stack.node));
+    assert_eq!(
+        revoked.compliance().and_then(|c| c.status()),
+        Some(&aws_sdk_securityhub::types::ComplianceStatus::Passed),
+        "repaired by this run: {revoked:#?}"
+    );
+    assert_eq!(
+        revoked.record_state(),
+        Some(&aws_sdk_securityhub::types::RecordState::Archived)
+    );
+    for finding in &first {
+        // What AWS requires and allows of a finding provider.
+        assert_eq!(finding.schema_version(), Some("2018-10-08"));
+        assert_eq!(
+            finding.product_arn(),
+            Some(
+                format!("arn:aws:securityhub:us-east-1:{account}:product/{account}/default")
+                    .as_str()
+            )
+        );
+        assert!(finding
+            .title()
+            .is_some_and(|t| !t.is_empty() && t.chars().count() <= 256));
+        assert!(finding
+            .description()
+            .is_some_and(|d| d.chars().count() <= 1024));
+        assert!(
+            finding.workflow().is_none(),
+            "a provider never sets Workflow: {finding:#?}"
+        );
+        assert!(!finding.types().is_empty());
+    }
+
+    // Drift again, the same exposure: the same finding is updated, none is added.
+    seed::allow(
+        &moto.ec2().await,
+        &stack.node,
+        &[rule::tcp(6688, "0.0.0.0/0")],
+    )
+    .await;
+    function
+        .invoke(sample_event("schedule.json"))
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    let second = stored().await;
+    let ids = |findings: &[aws_sdk_securityhub::types::AwsSecurityFinding]| {
+        let mut ids: Vec<String> = findings
+            .iter()
+            .filter_map(|f| f.id().map(String::from))
+            .collect();
+        ids.sort();
+        ids
+    };
+    assert_eq!(
+        ids(&second),
+        ids(&first),
+        "stable IDs: updated, not duplicated"
+    );
+}

@@ -205,6 +205,21 @@ export class RemediatorStack extends Stack {
         resources: [topic.topicArn],
       }),
     ];
+    if (s.securityHubFindings) {
+      commonStatements.push(
+        new iam.PolicyStatement({
+          sid: 'ImportFindingsToSecurityHub',
+          actions: ['securityhub:BatchImportFindings'],
+          resources: [
+            this.formatArn({
+              service: 'securityhub',
+              resource: 'product',
+              resourceName: `${this.account}/default`,
+            }),
+          ],
+        }),
+      );
+    }
     if (s.chatTopicArn !== '') {
       commonStatements.push(
         new iam.PolicyStatement({
@@ -249,6 +264,7 @@ export class RemediatorStack extends Stack {
       STACK_VPC_IDS: Fn.join(',', vpcIds),
       REPORT_TOPIC_ARN: topic.topicArn,
       ...(s.chatTopicArn !== '' ? { CHAT_TOPIC_ARN: s.chatTopicArn } : {}),
+      ...(s.securityHubFindings ? { SECURITY_HUB_ACCOUNT_ID: this.account } : {}),
       METRICS_NAMESPACE,
       ...(s.stackFileSource === 'bundled'
         ? { STACK_FILE: '/var/task/stack.toml' }

@@ -33,6 +33,8 @@ export interface RemediatorSettings {
   /** Role of the node's instance profile, passed when a group moves to a new template version. */
   readonly nodeInstanceRoleArn: string;
   readonly createAlarms: boolean;
+  /** Import each run's findings into this account's Security Hub (BatchImportFindings). */
+  readonly securityHubFindings: boolean;
   readonly alarmRole: string;
   readonly autoScalingGroupName: string;
   readonly nodeInstanceIds: string[];
@@ -83,6 +85,11 @@ export function settingsFromContext(node: Node, baseDir: string): RemediatorSett
   const createAlarms = createAlarmsRaw === true || createAlarmsRaw === 'true';
   if (![true, false, 'true', 'false'].includes(createAlarmsRaw as never)) {
     problems.push(`createAlarms: expected true or false, got ${JSON.stringify(createAlarmsRaw)}`);
+  }
+  const securityHubRaw: unknown = node.tryGetContext('securityHubFindings') ?? false;
+  const securityHubFindings = securityHubRaw === true || securityHubRaw === 'true';
+  if (![true, false, 'true', 'false'].includes(securityHubRaw as never)) {
+    problems.push(`securityHubFindings: expected true or false, got ${JSON.stringify(securityHubRaw)}`);
   }
   const retentionRaw: unknown = node.tryGetContext('logRetentionDays') ?? 30;
   const logRetentionDays = Number(retentionRaw);
@@ -139,6 +146,7 @@ export function settingsFromContext(node: Node, baseDir: string): RemediatorSett
     ssmKmsKeyArn: checked('ssmKmsKeyArn', text('ssmKmsKeyArn'), KMS_KEY_ARN, true),
     nodeInstanceRoleArn: checked('nodeInstanceRoleArn', text('nodeInstanceRoleArn'), ROLE_ARN, true),
     createAlarms,
+    securityHubFindings,
     alarmRole: checked('alarmRole', text('alarmRole', 'node'), ROLE, false),
     autoScalingGroupName: text('autoScalingGroupName'),
     nodeInstanceIds,

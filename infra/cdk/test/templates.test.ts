@@ -501,6 +501,29 @@ for (const [name, file] of templates) {
       }
     });
 
+    it("imports findings into the account's own Security Hub product only when asked", () => {
+      const withHub =
+        name === 'cdk'
+          ? resolveTemplate(cdkTemplateWith({ securityHubFindings: true }))
+          : resolveTemplate(JSON.parse(fs.readFileSync(file, 'utf8')) as Template, { SecurityHubFindings: 'true' });
+      for (const [deployment, t, expected] of [['off', template, false], ['on', withHub, true]] as const) {
+        const grants = grantsOf(t);
+        for (const words of ['security-group drift', 'node parameters', 'CloudWatch alarms']) {
+          const fn = grants.fnByDescription(words);
+          const statements = grants.statementsOf(grants.roleOf(fn))
+            .filter((s) => actions(s).some((a) => a === '*' || /^securityhub:/i.test(a)));
+          assert.equal(statements.length, expected ? 1 : 0, `${deployment}: ${fn}`);
+          for (const s of statements) {
+            assert.deepEqual(actions(s), ['securityhub:BatchImportFindings'], `${deployment}: ${fn}`);
+            const [resource] = resourcesOf(s).map(String);
+            assert.match(resource, /:securityhub:<AWS::Region>:<AWS::AccountId>:product\/<AWS::AccountId>\/default$/);
+          }
+          const env = ((t.Resources[fn].Properties?.Environment as Json) as { Variables?: Record<string, Json> })?.Variables ?? {};
+          assert.equal('SECURITY_HUB_ACCOUNT_ID' in env, expected, `${deployment}: ${fn} SECURITY_HUB_ACCOUNT_ID`);
+        }
+      }
+    });
+
     it('publishes to a chat topic only when one is given, and only to it', () => {
       const chat = 'arn:aws:sns:us-east-1:123456789012:ops-chatbot';
       const withChat =

@@ -448,13 +448,15 @@ fn request_order(layer: HopLayer) -> Option<u8> {
     }
 }
 
-const BOX_WIDTH: usize = 200;
+const BOX_WIDTH: usize = 220;
 const GAP: usize = 34;
 const LINE: usize = 14;
 const MARGIN: usize = 8;
 /// Characters per line of a box's text, and lines of a hop's rule text shown in its box (the
-/// whole text is in the box's tooltip and in the list below the diagram).
-const LINE_CHARS: usize = 31;
+/// whole text is in the box's tooltip and in the list below the diagram). Sized for the widest
+/// common fallback font (DejaVu Sans: digits are 0.64 em, 7.6 px at 12 px): 26 of them fit the
+/// box with its padding, as a headless Chromium screenshot showed 31 did not.
+const LINE_CHARS: usize = 26;
 const DETAIL_LINES: usize = 5;
 
 /// One box of a diagram.
