@@ -4,6 +4,7 @@
 //! capability is a folder and one line in `engine`.
 
 use crate::aws::{Clients, Waits};
+use crate::database::observe::RegionDatabases;
 use crate::security_groups::observe::{describe_groups, GroupScope};
 use chrono::{DateTime, Utc};
 use domain::ids::{DocumentName, StackName};
@@ -83,6 +84,9 @@ pub(crate) struct Context<'a> {
     pub decrypts_parameters: bool,
     /// The stacks earlier capabilities of this run have reported.
     pub reported: Vec<StackName>,
+    /// The region's DB instances, listed once per run however many stacks a sweep checks
+    /// (`database::observe::RegionDatabases`).
+    pub databases: RegionDatabases,
 }
 
 impl Context<'_> {

@@ -5,6 +5,7 @@
 use crate::aws::{Clients, Waits};
 pub use crate::capability::Capabilities;
 use crate::capability::{Capability, Context};
+use crate::database::observe::RegionDatabases;
 use crate::instances::Instances;
 use crate::parameters::Parameters;
 use crate::security_groups::SecurityGroups;
@@ -77,6 +78,7 @@ impl Engine {
                 guards_security_groups: self.capabilities.security_groups,
                 decrypts_parameters: self.capabilities.parameters,
                 reported: Vec::new(),
+                databases: RegionDatabases::default(),
             },
             apply,
             reports: Vec::new(),

@@ -1146,3 +1146,41 @@ async fn a_forged_or_stale_alarm_does_nothing_and_says_why() {
     assert!(recording.mutating_calls().is_empty());
     assert_eq!(fleet::state(&moto.ec2().await, &node).await.1, "m6i.large");
 }
+
+/// The sample stack maps RDS alarms to database remediations, which the engine plans but no
+/// function applies yet: a real, breaching free-storage alarm of the stack's database is a
+/// no-op that says so, and nothing is written.
+#[tokio::test]
+async fn a_database_alarm_is_a_no_op_that_says_why() {
+    let moto = Moto::start();
+    let raw = std::fs::read_to_string(repo_path(
+        "samples/events/alarm-eventbridge-rds-free-storage.json",
+    ))
+    .unwrap_or_else(|e| panic!("{e}"));
+    let seed = fleet::AlarmSeed {
+        dimensions: vec![("DBInstanceIdentifier".to_string(), "demo-db".to_string())],
+        comparison: "LessThanThreshold",
+        value: Some(5.0),
+        ..fleet::AlarmSeed::firing("demo-db-free-storage", "AWS/RDS", "FreeStorageSpace")
+    };
+    let at = fleet::seed_alarm(&moto.cloudwatch().await, &seed).await;
+    let event: serde_json::Value =
+        serde_json::from_str(&raw.replace("2026-11-24T10:15:00.000+0000", &at))
+            .unwrap_or_else(|e| panic!("{e}"));
+    let engine = engine(moto.clients().await, sample_stack());
+
+    let recording = moto.start_recording();
+    let report = handle(&engine, event).await;
+
+    assert_eq!(report.status, Status::Converged, "{report}");
+    assert!(
+        report
+            .to_string()
+            .contains("grow_storage, a remediation of the database")
+            && report
+                .to_string()
+                .contains("no function applies database changes yet"),
+        "{report}"
+    );
+    assert_eq!(recording.mutating_calls(), Vec::<String>::new());
+}

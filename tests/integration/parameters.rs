@@ -457,18 +457,33 @@ async fn a_pattern_sweep_finds_its_stacks_with_one_read_and_checks_each_prefix()
 
     let stacks: Vec<String> = report.stacks.iter().map(|s| s.stack.to_string()).collect();
     assert_eq!(stacks, ["prod-a", "prod-b"], "{report}");
-    let ec2_reads: Vec<String> = recording
+    let reads: Vec<String> = recording
         .requests()
         .into_iter()
         .map(|(action, _)| action)
-        .filter(|action| {
-            action.starts_with("Describe") && !action.starts_with("DescribeParameters")
-        })
+        .filter(|action| action.starts_with("Describe"))
+        .collect();
+    let of = |prefix: &str| -> Vec<&str> {
+        reads
+            .iter()
+            .map(String::as_str)
+            .filter(|a| a.starts_with(prefix))
+            .collect()
+    };
+    let ec2_reads: Vec<&str> = reads
+        .iter()
+        .map(String::as_str)
+        .filter(|a| !a.starts_with("DescribeParameters") && !a.starts_with("DescribeDB"))
         .collect();
     assert_eq!(
         ec2_reads,
         ["DescribeSecurityGroups"],
         "stack names need one read, not the whole network"
+    );
+    assert_eq!(
+        of("DescribeDBInstances"),
+        ["DescribeDBInstances"],
+        "the region's databases are listed once for both stacks ([database])"
     );
     assert_eq!(
         ssm::labeled(&client, "/chainlink/prod-b/DATABASE_URL", LABEL).await,

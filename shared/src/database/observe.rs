@@ -1,4 +1,4 @@
-//! Reads the stack's DB instance: one paged `DescribeDBInstances` (which carries each
+//! Reads the stack's DB instance: one paged `DescribeDBInstances` per run (which carries each
 //! instance's tags, so no tagging call is needed: one call for up to 100 instances of the
 //! region, where the Resource Groups Tagging API would take one to find the ARN and another to
 //! describe it), then the parameters its group sets (`DescribeDBParameters` with
@@ -16,16 +16,27 @@ use domain::ids::{
 };
 use domain::Error;
 use std::collections::BTreeMap;
+use tokio::sync::OnceCell;
 
 /// RDS's largest page.
 const PAGE_SIZE: i32 = 100;
 
-/// The DB instances tagged into `stack` with `role`, in the order RDS lists them.
-pub(crate) async fn read_stack_databases(
-    rds: &Client,
-    stack: &StackName,
-    role: &RoleName,
-) -> Result<Vec<ObservedDatabase>, Error> {
+/// The region's DB instances with their parameter groups' names, as one paged
+/// `DescribeDBInstances` lists them: read at most once per run, on the first stack that needs
+/// it, so a sweep of many stacks lists the region once.
+#[derive(Debug, Default)]
+pub(crate) struct RegionDatabases(OnceCell<Vec<(ObservedDatabase, Option<String>)>>);
+
+impl RegionDatabases {
+    async fn get(&self, rds: &Client) -> Result<&[(ObservedDatabase, Option<String>)], Error> {
+        self.0
+            .get_or_try_init(|| list_databases(rds))
+            .await
+            .map(Vec::as_slice)
+    }
+}
+
+async fn list_databases(rds: &Client) -> Result<Vec<(ObservedDatabase, Option<String>)>, Error> {
     let mut pages = rds
         .describe_db_instances()
         .into_paginator()
@@ -35,13 +46,7 @@ pub(crate) async fn read_stack_databases(
     while let Some(page) = pages.next().await {
         let page = page.map_err(|e| sdk_error("DescribeDBInstances", e))?;
         for instance in page.db_instances() {
-            let tags = tags(instance.tag_list());
-            if tags.get(STACK_TAG).map(String::as_str) != Some(stack.as_str())
-                || tags.get(ROLE_TAG).map(String::as_str) != Some(role.as_str())
-            {
-                continue;
-            }
-            if let Some(observed) = observe(instance, tags) {
+            if let Some(observed) = observe(instance, tags(instance.tag_list())) {
                 let group = instance
                     .db_parameter_groups()
                     .first()
@@ -51,10 +56,26 @@ pub(crate) async fn read_stack_databases(
             }
         }
     }
-    let mut databases = Vec::with_capacity(found.len());
-    for (mut database, group) in found {
+    Ok(found)
+}
+
+/// The DB instances tagged into `stack` with `role`, in the order RDS lists them, with the
+/// settings of their parameter groups.
+pub(crate) async fn read_stack_databases(
+    rds: &Client,
+    region: &RegionDatabases,
+    stack: &StackName,
+    role: &RoleName,
+) -> Result<Vec<ObservedDatabase>, Error> {
+    let mut databases = Vec::new();
+    for (database, group) in region.get(rds).await? {
+        let tag = |key: &str| database.tags.get(key).map(String::as_str);
+        if tag(STACK_TAG) != Some(stack.as_str()) || tag(ROLE_TAG) != Some(role.as_str()) {
+            continue;
+        }
+        let mut database = database.clone();
         if let Some(group) = group {
-            read_settings(rds, &group, &mut database).await?;
+            read_settings(rds, group, &mut database).await?;
         }
         databases.push(database);
     }

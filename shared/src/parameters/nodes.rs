@@ -120,7 +120,7 @@ async fn stack_database(
     role: &RoleName,
     endpoints: &[Endpoint],
 ) -> Option<ObservedDatabase> {
-    let databases = match read_stack_databases(&cx.clients.rds, stack, role).await {
+    let databases = match read_stack_databases(&cx.clients.rds, &cx.databases, stack, role).await {
         Ok(databases) => databases,
         Err(error) => {
             tracing::warn!(stack = %stack, error = %error, "the stack's database could not be read: its checks and connection limit are left out this run");
