@@ -29,7 +29,9 @@ environment at start, so a test chooses per emulator):
   body is read and kept before moto parses it, so the check signs the bytes as sent.
 - IAM action names. moto names an action after the request's signing name; CloudWatch signs as
   `monitoring`, and IAM's actions are `cloudwatch:DescribeAlarms`, not `monitoring:…`: renamed
-  here, so a policy written for AWS is the one enforced.
+  here, so a policy written for AWS is the one enforced. A REST service's request names no
+  action (moto saw `securityhub:None`): its route does, as AWS's model says (Security Hub's
+  `POST /findings/import` is `securityhub:BatchImportFindings`).
 - Rule identity. AWS knows a security-group rule by its protocol, ports and peer; the
   description is not part of it (a revocation naming the peer alone removes a described rule).
   moto compares a source group's whole entry, Description included, so revoking a rule that
@@ -267,16 +269,23 @@ convert_to_flask_response.__call__ = _keep_signed_bytes(convert_to_flask_respons
 # --- IAM action names -----------------------------------------------------------------------------
 
 # moto names the action after the request's SigV4 signing name; IAM does not always: CloudWatch
-# signs as `monitoring` and its actions are `cloudwatch:*`.
+# signs as `monitoring` and its actions are `cloudwatch:*`. A REST service's request names no
+# action at all (moto sees `securityhub:None`): its action is the route's, as AWS's model says.
 _IAM_PREFIX = {"monitoring": "cloudwatch"}
+_REST_ACTIONS = {
+    ("securityhub", "POST", "/findings/import"): "BatchImportFindings",
+    ("securityhub", "POST", "/findings"): "GetFindings",
+}
 _moto_iam_request_init = IAMRequestBase.__init__
 
 
 def _iam_request_init(self, *args, **kwargs):
     _moto_iam_request_init(self, *args, **kwargs)
     service, _, operation = self._action.partition(":")
-    if service in _IAM_PREFIX:
-        self._action = f"{_IAM_PREFIX[service]}:{operation}"
+    route = _REST_ACTIONS.get((service, self._method, self._path.split("?")[0].rstrip("/") or "/"))
+    if route:
+        operation = route
+    self._action = f"{_IAM_PREFIX.get(service, service)}:{operation}"
 
 
 IAMRequestBase.__init__ = _iam_request_init

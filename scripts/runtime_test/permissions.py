@@ -115,6 +115,14 @@ def policy_document(actions):
         {"Effect": "Allow", "Action": sorted(actions), "Resource": "*"}]})
 
 
+# A REST service's request names no action: its route does (as the emulator maps it for moto's
+# enforcement: scripts/emulator/aws_like.py).
+REST_ACTIONS = {
+    ("securityhub", "POST", "/findings/import"): "BatchImportFindings",
+    ("securityhub", "POST", "/findings"): "GetFindings",
+}
+
+
 def _action_of(entry, headers):
     target = headers.get("x-amz-target")
     if target:
@@ -148,7 +156,8 @@ def called_actions(recording, owners):
             continue
         key, service = match.groups()
         service = IAM_PREFIX.get(service, service)
-        action = _action_of(entry, headers)
+        path = urlparse(entry.get("url", "")).path.rstrip("/") or "/"
+        action = REST_ACTIONS.get((service, entry.get("method"), path)) or _action_of(entry, headers)
         called[owners[key]][f"{service}:{action}" if action else f"{service}:? {entry.get('method')} "
                             f"{urlparse(entry.get('url', '')).path}"] += 1
     return called

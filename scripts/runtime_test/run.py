@@ -487,8 +487,11 @@ class RuntimeTest:
         queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
         reports = {"REPORT_TOPIC_ARN": topic}
-        sg = Function(self, "security-group-guard", reports)
-        pg = Function(self, "parameter-guard", reports)
+        # Findings go to Security Hub as a SecurityHubFindings deployment sends them (the
+        # emulator's default account): the grant is exercised under IAM enforcement.
+        findings = {"SECURITY_HUB_ACCOUNT_ID": "123456789012"}
+        sg = Function(self, "security-group-guard", {**reports, **findings})
+        pg = Function(self, "parameter-guard", {**reports, **findings})
         # As both templates set it: the stack's own document, the only one the role may send.
         ig = Function(self, "instance-guard", {**reports, "FILESYSTEM_DOCUMENT": filesystem_document})
         node, db = self.group("node"), self.group("db")

@@ -205,21 +205,6 @@ export class RemediatorStack extends Stack {
         resources: [topic.topicArn],
       }),
     ];
-    if (s.securityHubFindings) {
-      commonStatements.push(
-        new iam.PolicyStatement({
-          sid: 'ImportFindingsToSecurityHub',
-          actions: ['securityhub:BatchImportFindings'],
-          resources: [
-            this.formatArn({
-              service: 'securityhub',
-              resource: 'product',
-              resourceName: `${this.account}/default`,
-            }),
-          ],
-        }),
-      );
-    }
     if (s.chatTopicArn !== '') {
       commonStatements.push(
         new iam.PolicyStatement({
@@ -384,6 +369,21 @@ export class RemediatorStack extends Stack {
       arn('ssm', 'parameter', `${parameterPathName}/*`),
     ];
 
+    // SecurityHubFindings: a function's findings go to the account's own product. Not
+    // instance-guard's: its reports carry none (remediations are operations).
+    const importFindings = (): iam.PolicyStatement[] =>
+      s.securityHubFindings
+        ? [
+            new iam.PolicyStatement({
+              sid: 'ImportFindingsToSecurityHub',
+              actions: ['securityhub:BatchImportFindings'],
+              resources: [
+                this.formatArn({ service: 'securityhub', resource: 'product', resourceName: `${this.account}/default` }),
+              ],
+            }),
+          ]
+        : [];
+
     // ---- security-group-guard ------------------------------------------------------------
     const securityGroups = makeFunction(
       {
@@ -395,6 +395,7 @@ export class RemediatorStack extends Stack {
         maxEventAge: Duration.seconds(1800),
       },
       [
+        ...importFindings(),
         observeNetwork(),
         // Sweeps read the load balancers in front of the stack's instances (a third party's,
         // untagged) to report world exposures; never changed. No resource-level permissions.
@@ -475,6 +476,7 @@ export class RemediatorStack extends Stack {
         // stack's security-group plan runs here too: it observes what security-group-guard
         // observes, except load balancers (only that function's sweeps report exposures
         // through them).
+        ...importFindings(),
         observeNetwork(),
         // A parameter change that moves a port moves its rule in the same run, not at the next
         // security-group sweep: the new port is authorized before the old rule is revoked, so
