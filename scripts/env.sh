@@ -55,17 +55,25 @@ free_port() {
 }
 
 # Starts moto on a free port; sets MOTO_PID and AWS_ENDPOINT_URL, and fake credentials so
-# that nothing can reach a real account.
+# that nothing can reach a real account. A port that looked free may be taken before moto binds
+# it: the server must answer its own instance token, or it is started again on another port.
 start_moto() {
-  local port; port="$(free_port)"
-  "$REMEDIATOR_MOTO_SERVER" -H 127.0.0.1 -p "$port" >"$CACHE_DIR/moto-$port.log" 2>&1 &
-  MOTO_PID=$!
-  export AWS_ENDPOINT_URL="http://127.0.0.1:$port"
   export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
   unset AWS_PROFILE AWS_SESSION_TOKEN
-  for _ in $(seq 1 100); do
-    if curl -fsS "$AWS_ENDPOINT_URL/moto-api/" >/dev/null 2>&1; then return 0; fi
-    sleep 0.1
+  local attempt port instance
+  for attempt in 1 2 3 4 5; do
+    port="$(free_port)"
+    instance="script-$$-$port"
+    AWS_LIKE_INSTANCE="$instance" "$REMEDIATOR_MOTO_SERVER" -H 127.0.0.1 -p "$port" >"$CACHE_DIR/moto-$port.log" 2>&1 &
+    MOTO_PID=$!
+    export AWS_ENDPOINT_URL="http://127.0.0.1:$port"
+    for _ in $(seq 1 100); do
+      kill -0 "$MOTO_PID" 2>/dev/null || break
+      if [ "$(curl -fsS "$AWS_ENDPOINT_URL/aws-like/instance" 2>/dev/null)" = "$instance" ]; then return 0; fi
+      sleep 0.1
+    done
+    kill "$MOTO_PID" 2>/dev/null || true
+    wait "$MOTO_PID" 2>/dev/null || true
   done
   echo "moto did not start; see $CACHE_DIR/moto-$port.log" >&2
   return 1

@@ -37,6 +37,9 @@ environment at start, so a test chooses per emulator):
   moto compares a source group's whole entry, Description included, so revoking a rule that
   was authorized with a description failed with InvalidPermission.NotFound. Here a source group
   is compared by its ID, as a CIDR already is by the CIDR alone.
+- Identity (not a semantic change): `GET /aws-like/instance` answers the `AWS_LIKE_INSTANCE`
+  the server was started with, so a harness that picked a free port can tell its own server from
+  another one that took the same port first.
 - Speed of the emulator itself (not a semantic change): moto reads one resource's tags by
   scanning every tag in the account, O(N^2) for a describe of N tagged groups; here the lookup of
   one exact resource ID reads that resource's tags directly, with the same result.
@@ -63,6 +66,7 @@ from moto.ec2.responses.security_groups import SecurityGroups
 from moto.ec2.responses.subnets import Subnets
 from moto.ec2.utils import EC2_PREFIX_TO_RESOURCE, get_prefix
 from moto.iam.access_control import IAMRequestBase
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication
 from moto.server import main
 
 TRANSITION_READS = int(os.environ.get("AWS_LIKE_TRANSITION_READS", "1"))
@@ -333,6 +337,22 @@ def _describe_tags(self, filters=None):
 
 
 TagBackend.describe_tags = _describe_tags
+
+
+# --- Identity ------------------------------------------------------------------------------------
+
+_dispatch = DomainDispatcherApplication.__call__
+
+
+def _answer_identity(self, environ, start_response):
+    if environ.get("PATH_INFO") == "/aws-like/instance":
+        body = os.environ.get("AWS_LIKE_INSTANCE", "").encode()
+        start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
+        return [body]
+    return _dispatch(self, environ, start_response)
+
+
+DomainDispatcherApplication.__call__ = _answer_identity
 
 if __name__ == "__main__":
     main()

@@ -39,35 +39,21 @@ impl Moto {
         let server = std::env::var_os("REMEDIATOR_MOTO_SERVER")
             .map(PathBuf::from)
             .unwrap_or_else(|| repo_path("scripts/emulator/moto_server"));
-        let port = free_port();
-        let recording = std::env::temp_dir().join(format!("moto-recording-{port}.jsonl"));
-        let child = Command::new(&server)
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .env("MOTO_RECORDER_FILEPATH", &recording)
-            .envs(settings.iter().copied())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!(
-                    "cannot start {}: {e}; run scripts/test.sh, which installs it",
-                    server.display()
-                )
-            });
-        let moto = Moto {
+        let (child, port) = start_server(&server.display().to_string(), true, |port, instance| {
+            let recording = std::env::temp_dir().join(format!("moto-recording-{port}.jsonl"));
+            let mut command = Command::new(&server);
+            command
+                .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+                .env("MOTO_RECORDER_FILEPATH", &recording)
+                .env("AWS_LIKE_INSTANCE", instance)
+                .envs(settings.iter().copied());
+            command
+        });
+        Moto {
             child,
             port,
             endpoint: format!("http://127.0.0.1:{port}"),
-        };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "moto did not listen on port {port} within 30 s"
-            );
-            std::thread::sleep(Duration::from_millis(50));
         }
-        moto
     }
 
     /// SDK configuration for this emulator: the engine's own loader (HTTP client, timeouts),
@@ -344,34 +330,108 @@ fn anvil_in_cache() -> PathBuf {
         })
 }
 
-/// Starts `command` quietly and waits until it listens on `port` (30 s at most).
-fn spawn_listening(mut command: Command, port: u16) -> Child {
-    let program = command.get_program().to_string_lossy().into_owned();
-    let child = command
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| {
-            panic!("cannot start {program}: {e}; run scripts/test.sh, which installs it")
-        });
+/// Starts a server on a port reserved for it, quietly, and returns it once it is the one that
+/// answers there: another server may hold a port that looked free (a parallel test, another
+/// process), in which case ours exits or another answers, and it is started again on a new port.
+/// `command` builds the command for a port and an instance token; a server that `identifies`
+/// itself answers that token at `GET /aws-like/instance` (the emulator does), another is judged
+/// by staying alive (the in-process reservation already keeps parallel tests apart).
+fn start_server(
+    program: &str,
+    identifies: bool,
+    command: impl Fn(u16, &str) -> Command,
+) -> (Child, u16) {
+    const ATTEMPTS: usize = 5;
+    for _ in 0..ATTEMPTS {
+        let port = reserve_port();
+        let instance = format!("{}-{port}", std::process::id());
+        let mut child = command(port, &instance)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("cannot start {program}: {e}; run scripts/test.sh, which installs it")
+            });
+        let expected = identifies.then_some(instance.as_str());
+        match wait_listening(&mut child, port, expected, program) {
+            Listening::Ours => return (child, port),
+            Listening::Exited | Listening::Another => {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+    }
+    panic!("{program} could not keep a free port in {ATTEMPTS} attempts")
+}
+
+enum Listening {
+    Ours,
+    Another,
+    Exited,
+}
+
+/// Waits (30 s at most) until `port` accepts connections, then tells whose server it is.
+fn wait_listening(
+    child: &mut Child,
+    port: u16,
+    instance: Option<&str>,
+    program: &str,
+) -> Listening {
     let deadline = Instant::now() + Duration::from_secs(30);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+    loop {
+        if matches!(child.try_wait(), Ok(Some(_))) {
+            return Listening::Exited;
+        }
+        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            break;
+        }
         assert!(
             Instant::now() < deadline,
             "{program} did not listen on port {port} within 30 s"
         );
         std::thread::sleep(Duration::from_millis(50));
     }
-    child
+    if let Some(instance) = instance {
+        if identity(port).as_deref() != Some(instance) {
+            return Listening::Another;
+        }
+    }
+    match child.try_wait() {
+        Ok(None) => Listening::Ours,
+        _ => Listening::Exited,
+    }
 }
 
-fn free_port() -> u16 {
-    let listener =
-        TcpListener::bind(("127.0.0.1", 0)).unwrap_or_else(|e| panic!("no free port: {e}"));
-    listener
-        .local_addr()
-        .map(|a| a.port())
-        .unwrap_or_else(|e| panic!("{e}"))
+/// The instance token of the emulator answering on `port`, if it answers with one.
+fn identity(port: u16) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    let request = "GET /aws-like/instance HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+    stream.write_all(request.as_bytes()).ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    let (head, body) = response.split_once("\r\n\r\n")?;
+    head.contains(" 200 ").then(|| body.trim().to_string())
+}
+
+/// A loopback port nothing listens on, never handed out twice by this process: two tests
+/// starting servers at once would otherwise be given the same port by the kernel.
+fn reserve_port() -> u16 {
+    static HANDED_OUT: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let mut handed_out = HANDED_OUT.lock().unwrap_or_else(|e| e.into_inner());
+    loop {
+        let listener =
+            TcpListener::bind(("127.0.0.1", 0)).unwrap_or_else(|e| panic!("no free port: {e}"));
+        let port = listener
+            .local_addr()
+            .map(|a| a.port())
+            .unwrap_or_else(|e| panic!("{e}"));
+        if !handed_out.contains(&port) {
+            handed_out.push(port);
+            return port;
+        }
+    }
 }
 
 /// A local Ethereum node (anvil) serving `chain_id`, stopped when dropped.
@@ -387,14 +447,14 @@ impl Anvil {
             .filter(|path| !path.is_empty())
             .map(PathBuf::from)
             .unwrap_or_else(anvil_in_cache);
-        let port = free_port();
-        let mut command = Command::new(binary);
-        command.args(["--host", "127.0.0.1", "--port", &port.to_string()]);
-        command.args(["--chain-id", &chain_id.to_string(), "--silent"]);
-        Anvil {
-            child: spawn_listening(command, port),
-            port,
-        }
+        let program = binary.display().to_string();
+        let (child, port) = start_server(&program, false, |port, _| {
+            let mut command = Command::new(&binary);
+            command.args(["--host", "127.0.0.1", "--port", &port.to_string()]);
+            command.args(["--chain-id", &chain_id.to_string(), "--silent"]);
+            command
+        });
+        Anvil { child, port }
     }
 }
 
@@ -989,5 +1049,43 @@ pub mod ssm {
             .unwrap_or_else(|e| panic!("history {name}: {e:?}"))
             .parameters()
             .len()
+    }
+}
+
+#[cfg(test)]
+mod harness_tests {
+    use super::*;
+
+    #[test]
+    fn a_port_is_never_handed_out_twice() {
+        let ports: Vec<u16> = (0..500).map(|_| reserve_port()).collect();
+        let mut unique = ports.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!(unique.len(), ports.len());
+    }
+
+    /// The CI failure this guards against: a second emulator given a port the first already
+    /// held exited, and its test talked to the first test's emulator.
+    #[test]
+    fn an_emulator_answering_on_a_taken_port_is_told_apart_from_ours() {
+        let first = Moto::start();
+        let server = std::env::var_os("REMEDIATOR_MOTO_SERVER")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| repo_path("scripts/emulator/moto_server"));
+        let mut second = Command::new(server)
+            .args(["-H", "127.0.0.1", "-p", &first.port.to_string()])
+            .env("AWS_LIKE_INSTANCE", "second")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{e}"));
+        let seen = wait_listening(&mut second, first.port, Some("second"), "second");
+        let _ = second.kill();
+        let _ = second.wait();
+        assert!(matches!(seen, Listening::Another | Listening::Exited));
+        assert!(
+            identity(first.port).is_some_and(|token| token.ends_with(&format!("-{}", first.port)))
+        );
     }
 }
