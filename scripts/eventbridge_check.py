@@ -40,8 +40,9 @@ EXPECTED = {
     "alarm-eventbridge-cpu.json": {INSTANCES},
     "alarm-eventbridge-group-cpu.json": {INSTANCES},
     "alarm-eventbridge-ok.json": set(),
-    # The database's alarms go where the instances' do: instance-guard re-reads them and, until
-    # it applies database changes, says so and does nothing.
+    # The database's alarms go where the instances' do: instance-guard re-reads them and
+    # remediates the stack's DB instance.
+    "alarm-eventbridge-rds-cpu.json": {INSTANCES},
     "alarm-eventbridge-rds-free-storage.json": {INSTANCES},
     "alarm-eventbridge-status-check.json": {INSTANCES},
     "cloudtrail-authorize-egress.json": {SG},

@@ -37,6 +37,11 @@ environment at start, so a test chooses per emulator):
   moto compares a source group's whole entry, Description included, so revoking a rule that
   was authorized with a description failed with InvalidPermission.NotFound. Here a source group
   is compared by its ID, as a CIDR already is by the CIDR alone.
+- RDS's event history. moto records no event when a DB instance's storage is modified; AWS
+  writes two `configuration change` events (RDS-EVENT-0018 "Applying modification to allocated
+  storage.", RDS-EVENT-0017 "Finished applying modification to allocated storage."), which are
+  the only trace of the last storage change that the six-hour rule counts from. Here a
+  ModifyDBInstance that changes the allocated storage records both, with AWS's messages.
 - Identity (not a semantic change): `GET /aws-like/instance` answers the `AWS_LIKE_INSTANCE`
   the server was started with, so a harness that picked a free port can tell its own server from
   another one that took the same port first.
@@ -67,6 +72,8 @@ from moto.ec2.responses.subnets import Subnets
 from moto.ec2.utils import EC2_PREFIX_TO_RESOURCE, get_prefix
 from moto.iam.access_control import IAMRequestBase
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+from moto.rds.models import Event as RdsEvent
+from moto.rds.models import RDSBackend
 from moto.server import main
 
 TRANSITION_READS = int(os.environ.get("AWS_LIKE_TRANSITION_READS", "1"))
@@ -316,6 +323,31 @@ def _same_rule(self, other):
 
 
 SecurityGroupRule.__eq__ = _same_rule
+
+
+# --- RDS's event history --------------------------------------------------------------------------
+
+RdsEvent.EVENT_MAP["AWS_LIKE_STORAGE_MODIFYING"] = {
+    "Categories": ["configuration change"],
+    "Message": "Applying modification to allocated storage.",
+}
+RdsEvent.EVENT_MAP["AWS_LIKE_STORAGE_MODIFIED"] = {
+    "Categories": ["configuration change"],
+    "Message": "Finished applying modification to allocated storage.",
+}
+_modify_db_instance = RDSBackend.modify_db_instance
+
+
+def _modify_db_instance_with_events(self, db_instance_identifier, db_kwargs):
+    before = self.describe_db_instances(db_instance_identifier)[0].allocated_storage
+    database = _modify_db_instance(self, db_instance_identifier, db_kwargs)
+    if int(database.allocated_storage) != int(before):
+        database.add_event("AWS_LIKE_STORAGE_MODIFYING")
+        database.add_event("AWS_LIKE_STORAGE_MODIFIED")
+    return database
+
+
+RDSBackend.modify_db_instance = _modify_db_instance_with_events
 
 
 # --- The emulator's own speed ------------------------------------------------------------------

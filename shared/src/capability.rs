@@ -8,12 +8,14 @@ use crate::database::observe::RegionDatabases;
 use crate::security_groups::observe::{describe_groups, GroupScope};
 use chrono::{DateTime, Utc};
 use domain::ids::{DocumentName, StackName};
+use domain::instances::alarm::CheckedAlarm;
 use domain::outcome::ActionOutcome;
 use domain::report::Section;
 use domain::signal::{Signal, SignalKind};
 use domain::stack::{StackFile, StackSelector};
 use domain::Error;
 use std::collections::BTreeSet;
+use tokio::sync::OnceCell;
 
 /// What an engine takes care of: each function guards one capability, the CLI all of them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -87,6 +89,10 @@ pub(crate) struct Context<'a> {
     /// The region's DB instances, listed once per run however many stacks a sweep checks
     /// (`database::observe::RegionDatabases`).
     pub databases: RegionDatabases,
+    /// The alarm the run's signal names, re-read and checked once for the instance and the
+    /// database capabilities (`instances::alarm::checked_alarm`): the checked alarm, or why
+    /// nothing is done.
+    pub alarm: OnceCell<Result<CheckedAlarm, String>>,
 }
 
 impl Context<'_> {

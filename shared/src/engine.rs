@@ -6,6 +6,7 @@ use crate::aws::{Clients, Waits};
 pub use crate::capability::Capabilities;
 use crate::capability::{Capability, Context};
 use crate::database::observe::RegionDatabases;
+use crate::database::Databases;
 use crate::instances::Instances;
 use crate::parameters::Parameters;
 use crate::security_groups::SecurityGroups;
@@ -17,6 +18,7 @@ use domain::signal::{Signal, SignalKind};
 use domain::stack::{Mode, StackFile};
 use domain::Error;
 use std::collections::HashMap;
+use tokio::sync::OnceCell;
 
 /// The engine for one stack file.
 #[derive(Debug)]
@@ -79,6 +81,7 @@ impl Engine {
                 decrypts_parameters: self.capabilities.parameters,
                 reported: Vec::new(),
                 databases: RegionDatabases::default(),
+                alarm: OnceCell::new(),
             },
             apply,
             reports: Vec::new(),
@@ -113,6 +116,8 @@ impl Engine {
         }
         if self.capabilities.instances {
             Box::pin(run.capability(&Instances, &signal)).await?;
+            // After the instances: they re-read and check the alarm, and say why it is left.
+            Box::pin(run.capability(&Databases, &signal)).await?;
         }
         let report = Report::new(execution, self.file.mode, signal, run.reports, run.skipped)
             .with_warnings(&self.file.warnings);

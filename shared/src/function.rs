@@ -332,7 +332,10 @@ impl ReportTopic {
     pub async fn publish(&self, report: &Report, selector: &str) {
         let quiet = report.status == Status::Converged
             && report.count(|_| true) == 0
-            && report.stacks.iter().all(|s| s.instances.is_none());
+            && report
+                .stacks
+                .iter()
+                .all(|s| s.instances.is_none() && s.database.is_none());
         if quiet {
             return;
         }

@@ -239,6 +239,20 @@ fn failed(report: &Report) -> usize {
     report.count(|o| matches!(o, Outcome::Failed { .. }))
 }
 
+/// The engine made at most one `operation` call: the SDK may repeat that call's request after
+/// a lost answer (the same request), the engine never sends a second one.
+fn assert_called_at_most_once(log: &[Exchange], operation: &str, case: &str) {
+    let calls_made = log
+        .iter()
+        .filter(|e| e.operation == operation && e.attempt.unwrap_or(1) == 1)
+        .count();
+    assert!(
+        calls_made <= 1,
+        "{case}: {calls_made} {operation} calls: {:?}",
+        calls(log)
+    );
+}
+
 fn calls(log: &[Exchange]) -> Vec<String> {
     log.iter()
         .map(|e| format!("{} {:?}", e.operation, e.handling))
@@ -293,6 +307,12 @@ fault_matrix! {
     node_replace_start: NodeReplace, "StartInstances";
     disk_modify: DiskGrowth, "ModifyVolume";
     disk_extend: DiskGrowth, "SendCommand";
+    // The database's storage: the region's DB instances, the six-hour rule's events, the
+    // record, the re-read of the precondition and the modification itself.
+    db_read: StorageGrowth, "DescribeDBInstances";
+    db_events: StorageGrowth, "DescribeEvents";
+    db_record: StorageGrowth, "AddTagsToResource";
+    db_modify: StorageGrowth, "ModifyDBInstance";
 }
 
 /// One test per row of a partial failure: every attempt of one call of several fails.
@@ -1013,17 +1033,8 @@ impl Scenario for DiskGrowth {
         _report: Option<&Report>,
         case: &str,
     ) {
-        // One growth per incident: the engine makes at most one ModifyVolume call (the SDK may
-        // retry that call's request after a lost answer, to the same size), never a second one.
-        let calls_made = log
-            .iter()
-            .filter(|e| e.operation == "ModifyVolume" && e.attempt.unwrap_or(1) == 1)
-            .count();
-        assert!(
-            calls_made <= 1,
-            "{case}: {calls_made} ModifyVolume calls: {:?}",
-            calls(log)
-        );
+        // One growth per incident.
+        assert_called_at_most_once(log, "ModifyVolume", case);
         let ec2 = moto.ec2().await;
         let (volume, size) = fleet::root_volume(&ec2, &self.node).await;
         assert_eq!(volume, self.volume, "{case}");
@@ -1038,5 +1049,62 @@ impl Scenario for DiskGrowth {
     async fn assert_repaired(&self, moto: &Moto, case: &str) {
         let (_, size) = fleet::root_volume(&moto.ec2().await, &self.node).await;
         assert_eq!(size, self.grown(), "{case}: grown once, never twice");
+    }
+}
+
+/// A free-storage alarm of the stack's database: the allocated storage grows by the step
+/// (100 → 120 GiB), once. It must never grow twice for one incident, nor be left between sizes.
+#[derive(Debug)]
+struct StorageGrowth {
+    event: Value,
+}
+
+const GROWN_GIB: i32 = 120;
+
+impl StorageGrowth {
+    async fn storage(moto: &Moto) -> i32 {
+        let rds = aws_sdk_rds::Client::new(&moto.sdk_config().await);
+        fleet::database_state(&rds, "demo-db", REMEDIATION_TAG)
+            .await
+            .1
+    }
+}
+
+impl Scenario for StorageGrowth {
+    const CAPABILITIES: Capabilities = Capabilities::INSTANCES;
+
+    async fn seed(moto: &Moto) -> Self {
+        let rds = aws_sdk_rds::Client::new(&moto.sdk_config().await);
+        fleet::database(&rds, &fleet::DatabaseSeed::default()).await;
+        let event = fleet::rds_alarm(moto, "demo-db-free-storage", "FreeStorageSpace").await;
+        StorageGrowth { event }
+    }
+
+    fn event(&self) -> Value {
+        self.event.clone()
+    }
+
+    async fn assert_not_worse(
+        &self,
+        moto: &Moto,
+        log: &[Exchange],
+        _report: Option<&Report>,
+        case: &str,
+    ) {
+        // One modification per incident.
+        assert_called_at_most_once(log, "ModifyDBInstance", case);
+        let storage = Self::storage(moto).await;
+        assert!(
+            storage == 100 || storage == GROWN_GIB,
+            "{case}: {storage} GiB, from 100 GiB"
+        );
+    }
+
+    async fn assert_repaired(&self, moto: &Moto, case: &str) {
+        assert_eq!(
+            Self::storage(moto).await,
+            GROWN_GIB,
+            "{case}: grown once, never twice"
+        );
     }
 }

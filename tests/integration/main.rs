@@ -3,6 +3,7 @@
 //! re-reads AWS and asserts what it finds there.
 
 mod cli;
+mod database;
 mod delivery;
 mod environment;
 mod faults;

@@ -616,3 +616,98 @@ pub async fn real_alarm_event(moto: &Moto, raw: &str) -> String {
     let at = seed_alarm(&moto.cloudwatch().await, &seed).await;
     raw.replace(&notice.changed_at, &at)
 }
+
+/// A DB instance to seed: the demo's Postgres unless told otherwise.
+#[derive(Clone, Debug)]
+pub struct DatabaseSeed<'a> {
+    pub id: &'a str,
+    pub stack: &'a str,
+    pub class: &'a str,
+    pub allocated_gib: i32,
+    pub multi_az: bool,
+}
+
+impl Default for DatabaseSeed<'_> {
+    fn default() -> Self {
+        Self {
+            id: "demo-db",
+            stack: "demo",
+            class: "db.m6i.large",
+            allocated_gib: 100,
+            multi_az: false,
+        }
+    }
+}
+
+/// Creates the DB instance, tagged into `seed.stack` with the role `db`.
+pub async fn database(rds: &aws_sdk_rds::Client, seed: &DatabaseSeed<'_>) {
+    use aws_sdk_rds::types::Tag;
+    let tag = |key: &str, value: &str| Tag::builder().key(key).value(value).build();
+    rds.create_db_instance()
+        .db_instance_identifier(seed.id)
+        .engine("postgres")
+        .engine_version("16.4")
+        .db_instance_class(seed.class)
+        .allocated_storage(seed.allocated_gib)
+        .multi_az(seed.multi_az)
+        .master_username("chainlink")
+        .master_user_password("Str0ng-enough-passw0rd")
+        .tags(tag(STACK_TAG, seed.stack))
+        .tags(tag(ROLE_TAG, "db"))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("create DB instance {}: {e:?}", seed.id));
+}
+
+/// The DB instance's class, allocated storage and the value of `tag`, as RDS describes it.
+pub async fn database_state(
+    rds: &aws_sdk_rds::Client,
+    id: &str,
+    tag: &str,
+) -> (String, i32, Option<String>) {
+    let described = rds
+        .describe_db_instances()
+        .db_instance_identifier(id)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("describe DB instance {id}: {e:?}"));
+    let instance = described
+        .db_instances()
+        .first()
+        .unwrap_or_else(|| panic!("no DB instance {id}"));
+    (
+        instance.db_instance_class().unwrap_or_default().to_string(),
+        instance.allocated_storage().unwrap_or_default(),
+        instance
+            .tag_list()
+            .iter()
+            .find(|t| t.key() == Some(tag))
+            .and_then(|t| t.value())
+            .map(String::from),
+    )
+}
+
+/// An alarm on the `demo-db` DB instance's `metric` (`AWS/RDS`) in ALARM, its datapoint on the
+/// trouble side (low for free space and memory, high otherwise), and the EventBridge
+/// notification of that transition: the RDS sample, renamed.
+pub async fn rds_alarm(moto: &Moto, name: &str, metric: &str) -> serde_json::Value {
+    const SAMPLE: &str = "samples/events/alarm-eventbridge-rds-free-storage.json";
+    let low = metric.starts_with("Free");
+    let seed = AlarmSeed {
+        dimensions: vec![("DBInstanceIdentifier".to_string(), "demo-db".to_string())],
+        comparison: if low {
+            "LessThanThreshold"
+        } else {
+            "GreaterThanThreshold"
+        },
+        value: Some(if low { 5.0 } else { 95.0 }),
+        ..AlarmSeed::firing(name, "AWS/RDS", metric)
+    };
+    let at = seed_alarm(&moto.cloudwatch().await, &seed).await;
+    let raw = std::fs::read_to_string(crate::repo_path(SAMPLE))
+        .unwrap_or_else(|e| panic!("{SAMPLE}: {e}"))
+        .replace("2026-11-24T10:15:00.000+0000", &at)
+        .replace("demo-db-free-storage", name)
+        .replace("\"FreeStorageSpace\"", &format!("\"{metric}\""));
+    serde_json::from_str(&raw).unwrap_or_else(|e| panic!("{SAMPLE}: {e}"))
+}

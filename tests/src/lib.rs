@@ -220,6 +220,39 @@ impl Recording<'_> {
 
     /// (action, target) of every recorded request.
     pub fn requests(&self) -> Vec<(String, String)> {
+        self.recorded()
+            .into_iter()
+            .map(|(action, body)| {
+                let target = [
+                    "GroupId",
+                    "InstanceId.1",
+                    "InstanceId",
+                    "ResourceId.1",
+                    "Tags.member.1.ResourceId",
+                    "AutoScalingGroupName",
+                    "LaunchTemplateId",
+                    "VolumeId",
+                ]
+                .iter()
+                .find_map(|name| form_field(&body, name))
+                .or_else(|| json_target(&body))
+                .unwrap_or_default();
+                (action, target)
+            })
+            .collect()
+    }
+
+    /// The body of each recorded `action` request, decoded: what was asked, field by field.
+    pub fn bodies_of(&self, action: &str) -> Vec<String> {
+        self.recorded()
+            .into_iter()
+            .filter(|(name, _)| name == action)
+            .map(|(_, body)| body)
+            .collect()
+    }
+
+    /// (action, body) of every recorded request.
+    fn recorded(&self) -> Vec<(String, String)> {
         let download = self
             .moto
             .call("GET", "/moto-api/recorder/download-recording");
@@ -236,12 +269,7 @@ impl Recording<'_> {
                 } else {
                     request.body
                 };
-                let field = |name: &str| {
-                    body.split('&')
-                        .find_map(|pair| pair.strip_prefix(&format!("{name}=")))
-                        .map(|value| value.replace("%2F", "/").replace("%3A", ":"))
-                };
-                let action = field("Action")
+                let action = form_field(&body, "Action")
                     .or_else(|| {
                         request
                             .headers
@@ -249,24 +277,17 @@ impl Recording<'_> {
                             .map(|t| t.rsplit('.').next().unwrap_or_default().to_string())
                     })
                     .unwrap_or_default();
-                let target = [
-                    "GroupId",
-                    "InstanceId.1",
-                    "InstanceId",
-                    "ResourceId.1",
-                    "Tags.member.1.ResourceId",
-                    "AutoScalingGroupName",
-                    "LaunchTemplateId",
-                    "VolumeId",
-                ]
-                .iter()
-                .find_map(|name| field(name))
-                .or_else(|| json_target(&body))
-                .unwrap_or_default();
-                (action, target)
+                (action, body)
             })
             .collect()
     }
+}
+
+/// A field of a query-protocol (form-encoded) body.
+fn form_field(body: &str, name: &str) -> Option<String> {
+    body.split('&')
+        .find_map(|pair| pair.strip_prefix(&format!("{name}=")))
+        .map(|value| value.replace("%2F", "/").replace("%3A", ":"))
 }
 
 /// The target of an SSM or Secrets Manager (JSON protocol) call: its parameter name, first

@@ -362,6 +362,16 @@ export class RemediatorStack extends Stack {
         // StackVpcIds parameter, given at deploy time) hold its groups.
         conditions: { ...tagCondition, ArnLike: { 'ec2:Vpc': stackVpcArnPatterns(vpcIds) } },
       });
+    // What both parameter-guard and instance-guard read of the stack's database: its instance
+    // (found by the tags DescribeDBInstances returns) and its parameter group.
+    const readTheStacksDatabase = () =>
+      new iam.PolicyStatement({
+        sid: 'ReadTheStacksDatabase',
+        actions: ['rds:DescribeDBInstances', 'rds:DescribeDBParameters'],
+        resources: ['db', 'pg'].map((resource) =>
+          this.formatArn({ service: 'rds', resource, resourceName: '*', arnFormat: ArnFormat.COLON_RESOURCE_NAME }),
+        ),
+      });
     // The path itself (GetParametersByPath is authorized on it) and everything below.
     const parameterPathName = s.parameterPath.slice(1);
     const parameterPathArns = [
@@ -511,13 +521,7 @@ export class RemediatorStack extends Stack {
         // The stack's database ([database]): the node's URL is checked against its endpoint and
         // the connection limit read from its parameter group. Reads only: the tags that find
         // the stack's instance come with DescribeDBInstances.
-        new iam.PolicyStatement({
-          sid: 'ReadTheStacksDatabase',
-          actions: ['rds:DescribeDBInstances', 'rds:DescribeDBParameters'],
-          resources: ['db', 'pg'].map((resource) =>
-            this.formatArn({ service: 'rds', resource, resourceName: '*', arnFormat: ArnFormat.COLON_RESOURCE_NAME }),
-          ),
-        }),
+        readTheStacksDatabase(),
         // A secret the stack file says lives in Secrets Manager ([parameters.external]) is
         // checked to exist: DescribeSecret returns its metadata, never its value, and no
         // statement grants GetSecretValue. Only secrets tagged with the stack.
@@ -773,6 +777,58 @@ export class RemediatorStack extends Stack {
         conditions: { StringEquals: { 'ssm:resourceTag/chainlink:stack': s.stackName } },
       }),
     ];
+    // The stack's database, on its AWS/RDS alarms ([database], [[alarms]] grow_storage,
+    // scale_class, report_connections): the instance is found by the tags DescribeDBInstances
+    // returns, max_connections read from its parameter group. parameter-guard's statement (the
+    // template tests keep them equal).
+    const databaseClasses = databaseClassLadder(this);
+    const databaseStorageMaxGib = databaseStorageCap(this);
+    const databaseArn = this.formatArn({
+      service: 'rds',
+      resource: 'db',
+      resourceName: '*',
+      arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+    });
+    instanceStatements.push(
+      readTheStacksDatabase(),
+      // The instance's last storage change (SourceType db-instance). DescribeEvents supports no
+      // resource-level permissions (Service Authorization Reference).
+      new iam.PolicyStatement({
+        sid: 'ReadDatabaseEvents',
+        actions: ['rds:DescribeEvents'],
+        resources: ['*'],
+      }),
+      // Grow the storage (AllocatedStorage or MaxAllocatedStorage) or move one class up the
+      // ladder, on the stack's tagged DB instance only. rds:DatabaseClass and rds:StorageSize are
+      // keys of the db resource: a class of the ladder, storage up to the cap (IfExists: a request
+      // that names no class or no size still passes the other checks). Only db:* is granted, so a
+      // request that also names a parameter, option or subnet group (resources ModifyDBInstance
+      // then authorizes too) is denied. IAM has no key for the master password, public
+      // accessibility, VPC security groups or backup retention: infra/README.md says what a
+      // stolen role could still change.
+      new iam.PolicyStatement({
+        sid: 'ModifyTheStacksDatabaseWithinLadderAndCap',
+        actions: ['rds:ModifyDBInstance'],
+        resources: [databaseArn],
+        conditions: {
+          ...tagCondition,
+          StringEqualsIfExists: { 'rds:DatabaseClass': databaseClasses },
+          NumericLessThanEqualsIfExists: { 'rds:StorageSize': databaseStorageMaxGib },
+        },
+      }),
+      // The last remediation is recorded on the DB instance (once per incident); no other tag
+      // may be written, and a request must name its tags (Null guard).
+      new iam.PolicyStatement({
+        sid: 'RecordRemediationTagOnDatabaseOnly',
+        actions: ['rds:AddTagsToResource'],
+        resources: [databaseArn],
+        conditions: {
+          ...tagCondition,
+          'ForAllValues:StringEquals': { 'aws:TagKeys': ['chainlink:remediation'] },
+          Null: { 'aws:TagKeys': 'false' },
+        },
+      }),
+    );
     if (s.nodeInstanceRoleArn !== '') {
       instanceStatements.push(
         new iam.PolicyStatement({
@@ -810,6 +866,8 @@ export class RemediatorStack extends Stack {
         'images',
         'groups',
         'alarms',
+        'database',
+        'parameterGroups',
       ],
       { FILESYSTEM_DOCUMENT: filesystemDocument.ref },
     );
@@ -853,6 +911,7 @@ export class RemediatorStack extends Stack {
     }).addAlarmAction(notify);
 
     if (s.createAlarms) this.addInstanceAlarms(s);
+    if (s.createAlarms && s.databaseInstanceId !== '') this.addDatabaseAlarms(s);
     const dashboard = this.addDashboard(s, failedInvocations, [
       ['security-group-guard', securityGroups],
       ['parameter-guard', parameters],
@@ -936,6 +995,54 @@ export class RemediatorStack extends Stack {
         // instance-guard acts only on alarms that carry the stack tag (it re-reads each one).
         Tags.of(alarm).add('chainlink:stack', s.stackName, { priority: 200 });
       }
+    }
+  }
+
+  /**
+   * The alarms on the stack's RDS instance (SAM: DatabaseAlarms), named <stack>-db-<what>: the
+   * same rule takes them to instance-guard, which maps them by metric to the stack file's
+   * [[alarms]] (grow_storage, scale_class, report_connections). No actions; tagged into the
+   * stack. Free storage and freeable memory are in trouble when low.
+   */
+  private addDatabaseAlarms(s: RemediatorSettings): void {
+    const id = s.databaseInstanceId;
+    const kinds = [
+      { what: 'free-storage', logicalId: 'DatabaseFreeStorageAlarm', metricName: 'FreeStorageSpace',
+        statistic: 'Minimum', periods: 1, threshold: 10737418240,
+        description: `Free storage of ${id} below 10 GiB (grow_storage).`,
+        op: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD },
+      { what: 'cpu', logicalId: 'DatabaseCpuAlarm', metricName: 'CPUUtilization',
+        statistic: 'Average', periods: 3, threshold: 80,
+        description: `CPU of ${id} above 80% for 15 minutes (scale_class).`,
+        op: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD },
+      { what: 'memory', logicalId: 'DatabaseMemoryAlarm', metricName: 'FreeableMemory',
+        statistic: 'Average', periods: 3, threshold: 268435456,
+        description: `Freeable memory of ${id} below 256 MiB for 15 minutes (scale_class).`,
+        op: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD },
+      { what: 'connections', logicalId: 'DatabaseConnectionsAlarm', metricName: 'DatabaseConnections',
+        statistic: 'Maximum', periods: 2, threshold: 80,
+        description: `More than 80 connections to ${id} for 10 minutes (report_connections).`,
+        op: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD },
+    ];
+    for (const kind of kinds) {
+      const alarm = new cloudwatch.Alarm(this, kind.logicalId, {
+        alarmName: `${s.stackName}-db-${kind.what}`,
+        alarmDescription: kind.description,
+        metric: new cloudwatch.Metric({
+          namespace: 'AWS/RDS',
+          metricName: kind.metricName,
+          dimensionsMap: { DBInstanceIdentifier: id },
+          statistic: kind.statistic,
+          period: Duration.seconds(300),
+        }),
+        threshold: kind.threshold,
+        comparisonOperator: kind.op,
+        evaluationPeriods: kind.periods,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      });
+      Tags.of(alarm).add('chainlink:role', 'db', { priority: 200 });
+      // instance-guard acts only on alarms that carry the stack tag (it re-reads each one).
+      Tags.of(alarm).add('chainlink:stack', s.stackName, { priority: 200 });
     }
   }
 
@@ -1042,6 +1149,37 @@ function ladderInstanceTypes(scope: Construct): string[] {
 }
 
 /**
+ * The DB instance classes of the stack file's `[database]` ladder, from the `DatabaseClasses`
+ * deploy-time parameter (as in the SAM template): instance-guard may change the stack's DB
+ * instance only to (and from) one of them (`rds:DatabaseClass`).
+ */
+function databaseClassLadder(scope: Construct): string[] {
+  return new CfnParameter(scope, 'DatabaseClasses', {
+    type: 'CommaDelimitedList',
+    default: 'db.m6i.large,db.m6i.xlarge,db.m6i.2xlarge',
+    allowedPattern: '^db\\.[a-z0-9-]+\\.[a-z0-9-]+$',
+    description:
+      "Every DB instance class of the stack file's [database] ladder. instance-guard may change the stack's DB instance only to (and only from) one of them (rds:DatabaseClass).",
+  }).valueAsList;
+}
+
+/**
+ * The stack file's `[database] storage_max_gib`, from the `DatabaseStorageMaxGiB` deploy-time
+ * parameter (as in the SAM template): instance-guard may modify the stack's DB instance only
+ * while its storage stays at or below it (`rds:StorageSize`).
+ */
+function databaseStorageCap(scope: Construct): number {
+  return new CfnParameter(scope, 'DatabaseStorageMaxGiB', {
+    type: 'Number',
+    default: 1000,
+    minValue: 20,
+    maxValue: 65536,
+    description:
+      "The stack file's [database] storage_max_gib (its default is 1000). instance-guard may modify the stack's DB instance only while its storage stays at or below it (rds:StorageSize).",
+  }).valueAsNumber;
+}
+
+/**
  * The wildcard resources (and actions) cdk-nag's AwsSolutions-IAM5 reports, by name: the
  * finding's id, as cdk-nag prints it, and why the wildcard stays.
  */
@@ -1053,7 +1191,7 @@ function wildcardReasons(s: RemediatorSettings) {
   return {
     describe: [
       'Resource::*',
-      'Describe calls (ec2:Describe*, autoscaling:Describe*, ssm:DescribeParameters) and cloudwatch:GetMetricData support no resource-level permissions; they only read.',
+      'Describe calls (ec2:Describe*, autoscaling:Describe*, ssm:DescribeParameters, rds:DescribeEvents) and cloudwatch:GetMetricData support no resource-level permissions; they only read.',
     ],
     securityGroups: [
       ec2('security-group'),
@@ -1073,7 +1211,7 @@ function wildcardReasons(s: RemediatorSettings) {
     ],
     database: [
       'Resource::arn:<AWS::Partition>:rds:<AWS::Region>:<AWS::AccountId>:db:*',
-      'DescribeDBInstances lists the region\'s instances and keeps the stack\'s by the tags it returns (one call, no tagging API); a read.',
+      'DescribeDBInstances lists the region\'s instances and keeps the stack\'s by the tags it returns (one call, no tagging API), a read; instance-guard\'s ModifyDBInstance and AddTagsToResource are conditioned on aws:ResourceTag/chainlink:stack (and on the ladder and storage cap, or on the chainlink:remediation tag key).',
     ],
     parameterGroups: [
       'Resource::arn:<AWS::Partition>:rds:<AWS::Region>:<AWS::AccountId>:pg:*',

@@ -38,6 +38,8 @@ export interface RemediatorSettings {
   readonly alarmRole: string;
   readonly autoScalingGroupName: string;
   readonly nodeInstanceIds: string[];
+  /** With createAlarms: the stack's RDS instance to alarm on (free storage, CPU, memory, connections). */
+  readonly databaseInstanceId: string;
 }
 
 const STACK_NAME = /^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/;
@@ -45,6 +47,7 @@ const PARAMETER_PATH = /^(\/[A-Za-z0-9_.-]+)+$/;
 const PARAMETER_NAME = /^\/[A-Za-z0-9_.\-/]+$/;
 const RATE = /^rate\(\d+ (minute|minutes|hour|hours|day|days)\)$/;
 const INSTANCE_ID = /^i-[0-9a-f]{8,17}$/;
+const DB_INSTANCE_ID = /^[A-Za-z][A-Za-z0-9-]{0,62}$/;
 const KMS_KEY_ARN = /^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key\/[a-f0-9-]+$/;
 const TOPIC_ARN = /^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]+$/;
 const ROLE_ARN = /^arn:aws[a-z-]*:iam::\d{12}:role\/[A-Za-z0-9+=,.@_/-]+$/;
@@ -150,6 +153,7 @@ export function settingsFromContext(node: Node, baseDir: string): RemediatorSett
     alarmRole: checked('alarmRole', text('alarmRole', 'node'), ROLE, false),
     autoScalingGroupName: text('autoScalingGroupName'),
     nodeInstanceIds,
+    databaseInstanceId: checked('databaseInstanceId', text('databaseInstanceId'), DB_INSTANCE_ID, true),
   };
   if (problems.length > 0) {
     throw new Error(`invalid context settings:\n  ${problems.join('\n  ')}`);

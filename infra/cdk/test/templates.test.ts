@@ -469,18 +469,110 @@ for (const [name, file] of templates) {
       }
     });
 
-    it('lets parameter-guard read the databases and their parameter groups, and change nothing in RDS', () => {
-      const all = [securityGroupGuard, parameterGuard, instanceGuard].flatMap((fn) =>
-        statementsOf(roleOf(fn)).map((s) => ({ fn, s })));
-      const rds = all.filter(({ s }) => actions(s).some((a) => a === '*' || /^rds:/i.test(a)));
-      assert.equal(rds.length, 1, 'one statement names RDS');
-      const [{ fn, s }] = rds;
-      assert.equal(fn, parameterGuard, 'only parameter-guard reads the database');
-      assert.deepEqual([...actions(s)].sort(), ['rds:DescribeDBInstances', 'rds:DescribeDBParameters']);
-      assert.deepEqual(
-        resourcesOf(s).map(String).map((r) => r.replace(/<AWS::Partition>|<AWS::Region>|<AWS::AccountId>/g, 'x')),
-        ['arn:x:rds:x:x:db:*', 'arn:x:rds:x:x:pg:*'],
-      );
+    // ---- The stack's database: parameter-guard reads it, instance-guard also remediates it.
+    const rdsStatements = (t: Template = template) => {
+      const grants = grantsOf(t);
+      return ['security-group drift', 'node parameters', 'CloudWatch alarms'].flatMap((words) => {
+        const fn = grants.fnByDescription(words);
+        return grants.statementsOf(grants.roleOf(fn))
+          .filter((s) => actions(s).some((a) => a === '*' || /^rds:/i.test(a)))
+          .map((s) => ({ fn, s }));
+      });
+    };
+    const generic = (r: Json) => String(r).replace(/<AWS::Partition>|<AWS::Region>|<AWS::AccountId>/g, 'x');
+    const withParameters = (overrides: Record<string, string>) =>
+      resolveTemplate(JSON.parse(fs.readFileSync(file, 'utf8')) as Template, overrides);
+
+    it('lets parameter-guard and instance-guard read the databases and their parameter groups, with the same statement', () => {
+      const reads = rdsStatements().filter(({ s }) => actions(s).includes('rds:DescribeDBInstances'));
+      assert.deepEqual(reads.map(({ fn }) => fn).sort(), [instanceGuard, parameterGuard].sort());
+      for (const { s } of reads) {
+        assert.deepEqual([...actions(s)].sort(), ['rds:DescribeDBInstances', 'rds:DescribeDBParameters']);
+        assert.deepEqual(resourcesOf(s).map(generic), ['arn:x:rds:x:x:db:*', 'arn:x:rds:x:x:pg:*']);
+        assert.equal(s.Condition, undefined);
+      }
+      assert.deepEqual(reads[0].s, reads[1].s, 'the same statement in both roles');
+      assert.ok(!rdsStatements().some(({ fn }) => fn === securityGroupGuard), 'security-group-guard names no RDS action');
+    });
+
+    it('grants exactly these RDS actions: reads to parameter-guard, reads, events and two writes to instance-guard', () => {
+      const byFunction = (fn: string) =>
+        rdsStatements().filter((x) => x.fn === fn).flatMap(({ s }) => actions(s)).sort();
+      assert.deepEqual(byFunction(parameterGuard), ['rds:DescribeDBInstances', 'rds:DescribeDBParameters']);
+      assert.deepEqual(byFunction(instanceGuard), [
+        'rds:AddTagsToResource', 'rds:DescribeDBInstances', 'rds:DescribeDBParameters', 'rds:DescribeEvents',
+        'rds:ModifyDBInstance',
+      ]);
+      // DescribeEvents supports no resource-level permissions: "*", alone in its statement.
+      const events = rdsStatements().filter(({ s }) => actions(s).includes('rds:DescribeEvents'));
+      assert.equal(events.length, 1);
+      assert.deepEqual(actions(events[0].s), ['rds:DescribeEvents']);
+      assert.deepEqual(resourcesOf(events[0].s), ['*']);
+      const all = [securityGroupGuard, parameterGuard, instanceGuard].flatMap((fn) => statementsOf(roleOf(fn)));
+      for (const action of ['rds:DeleteDBInstance', 'rds:RebootDBInstance', 'rds:CreateDBInstance',
+        'rds:CreateDBInstanceReadReplica', 'rds:RestoreDBInstanceFromDBSnapshot', 'rds:StopDBInstance',
+        'rds:RemoveTagsFromResource', 'rds:ModifyDBParameterGroup', 'rds:ResetDBParameterGroup',
+        'rds:ModifyDBCluster', 'rds:DeleteDBSnapshot', 'rds:ModifyDBSnapshotAttribute']) {
+        assert.ok(!all.some((s) => grantsAny(s, [action])), `no function may ${action}`);
+      }
+    });
+
+    it("lets instance-guard modify only the stack's tagged DB instances, to a class of the ladder, within the storage cap", () => {
+      const modifyStatements = (t: Template) =>
+        rdsStatements(t).filter(({ s }) => grantsAny(s, ['rds:ModifyDBInstance']));
+      const expected = (classes: string[], cap: string) => ({
+        StringEquals: { 'aws:ResourceTag/chainlink:stack': STACK },
+        StringEqualsIfExists: { 'rds:DatabaseClass': classes },
+        NumericLessThanEqualsIfExists: { 'rds:StorageSize': cap },
+      });
+      const check = (t: Template, classes: string[], cap: string) => {
+        const found = modifyStatements(t);
+        assert.equal(found.length, 1, 'one statement grants ModifyDBInstance');
+        const [{ fn, s }] = found;
+        assert.equal(fn, instanceGuard, 'only instance-guard');
+        assert.deepEqual(actions(s), ['rds:ModifyDBInstance'], 'alone in its statement');
+        // db:* only: a request that also names a parameter, option or subnet group is denied.
+        assert.deepEqual(resourcesOf(s).map(generic), ['arn:x:rds:x:x:db:*']);
+        const condition = JSON.parse(JSON.stringify(s.Condition), (_k, v) => (typeof v === 'number' ? String(v) : v));
+        assert.deepEqual(condition, expected(classes, cap));
+      };
+      // The defaults: the demo stack file's ladder, the engine's default storage_max_gib.
+      check(template, ['db.m6i.large', 'db.m6i.xlarge', 'db.m6i.2xlarge'], '1000');
+      const raw = JSON.parse(fs.readFileSync(file, 'utf8')) as Template;
+      assert.equal(raw.Parameters?.DatabaseClasses?.Type, 'CommaDelimitedList');
+      assert.equal(raw.Parameters?.DatabaseStorageMaxGiB?.Type, 'Number');
+      // What a deployment gives is what IAM enforces.
+      check(withParameters({ DatabaseClasses: 'db.r6g.large,db.r6g.xlarge', DatabaseStorageMaxGiB: '500' }),
+        ['db.r6g.large', 'db.r6g.xlarge'], '500');
+    });
+
+    it('lets instance-guard tag the DB instance with chainlink:remediation only', () => {
+      const tagging = rdsStatements().filter(({ s }) => grantsAny(s, ['rds:AddTagsToResource']));
+      assert.equal(tagging.length, 1, 'one statement grants AddTagsToResource');
+      const [{ fn, s }] = tagging;
+      assert.equal(fn, instanceGuard);
+      assert.deepEqual(actions(s), ['rds:AddTagsToResource'], 'alone in its statement');
+      assert.deepEqual(resourcesOf(s).map(generic), ['arn:x:rds:x:x:db:*'], 'DB instances only');
+      assert.deepEqual(s.Condition, {
+        StringEquals: { 'aws:ResourceTag/chainlink:stack': STACK },
+        // Neither chainlink:stack nor chainlink:role can be added or overwritten, and a request
+        // without tag keys does not pass ForAllValues vacuously.
+        'ForAllValues:StringEquals': { 'aws:TagKeys': ['chainlink:remediation'] },
+        Null: { 'aws:TagKeys': 'false' },
+      });
+    });
+
+    it('creates the database alarms only with CreateAlarms and a DatabaseInstanceId', () => {
+      const rdsAlarms = (t: Template) =>
+        Object.values(t.Resources).filter((r) => r.Type === 'AWS::CloudWatch::Alarm' && props(r).Namespace === 'AWS/RDS');
+      const variant = (createAlarms: boolean, databaseInstanceId: string) =>
+        name === 'cdk'
+          ? resolveTemplate(cdkTemplateWith({ createAlarms: String(createAlarms), databaseInstanceId }))
+          : withParameters({ CreateAlarms: String(createAlarms), DatabaseInstanceId: databaseInstanceId });
+      assert.equal(rdsAlarms(template).length, 0, 'none by default');
+      assert.equal(rdsAlarms(variant(true, '')).length, 0, 'none without an instance id');
+      assert.equal(rdsAlarms(variant(false, DB_INSTANCE)).length, 0, 'none without CreateAlarms');
+      assert.equal(rdsAlarms(variant(true, DB_INSTANCE)).length, 4, 'four with both');
     });
 
     it("lets parameter-guard see that the stack's tagged secrets exist, and read none", () => {
@@ -665,7 +757,8 @@ for (const [name, file] of templates) {
       );
       for (const a of ['ec2:StopInstances', 'ec2:StartInstances', 'ec2:ModifyInstanceAttribute', 'ec2:ModifyVolume',
         'autoscaling:UpdateAutoScalingGroup', 'autoscaling:StartInstanceRefresh',
-        'autoscaling:SetInstanceHealth', 'autoscaling:CreateOrUpdateTags', 'ssm:SendCommand']) {
+        'autoscaling:SetInstanceHealth', 'autoscaling:CreateOrUpdateTags', 'ssm:SendCommand',
+        'rds:ModifyDBInstance', 'rds:AddTagsToResource']) {
         assert.ok(writes(instanceGuard).has(a), `instance-guard may ${a}`);
       }
       // It re-reads alarms and their metric, and can neither create nor set one.
@@ -764,6 +857,7 @@ for (const [name, file] of templates) {
 
 const INSTANCE = 'i-0123456789abcdef0';
 const GROUP = 'demo-nodes';
+const DB_INSTANCE = 'demo-db';
 
 function cdkTemplateWith(context: Record<string, unknown>): Template {
   const outdir = fs.mkdtempSync(path.join(os.tmpdir(), 'cdk-test-'));
@@ -788,6 +882,7 @@ const variants: Array<[string, () => Template]> = [
         createAlarms: 'true',
         autoScalingGroupName: GROUP,
         nodeInstanceIds: INSTANCE,
+        databaseInstanceId: DB_INSTANCE,
         stackFileSource: 'ssm',
       }),
   ],
@@ -801,6 +896,7 @@ if (process.env.SAM_TRANSFORMED_TEMPLATE) {
         CreateAlarms: 'true',
         AutoScalingGroupName: GROUP,
         NodeInstanceId: INSTANCE,
+        DatabaseInstanceId: DB_INSTANCE,
         StackFileSource: 'ssm',
       }),
   ]);
@@ -816,7 +912,7 @@ for (const [name, load] of variants) {
       const alarms = resources
         .filter((r) => r.Type === 'AWS::CloudWatch::Alarm')
         .map(props)
-        .filter((a) => String(a.AlarmName).startsWith(`${STACK}-`));
+        .filter((a) => String(a.AlarmName).startsWith(`${STACK}-`) && a.Namespace !== 'AWS/RDS');
       const byName = Object.fromEntries(alarms.map((a) => [String(a.AlarmName), a]));
       assert.deepEqual(Object.keys(byName).sort(), [
         'demo-node-cpu', `demo-node-cpu-${INSTANCE}`, 'demo-node-disk', `demo-node-disk-${INSTANCE}`,
@@ -849,6 +945,42 @@ for (const [name, load] of variants) {
         const target = alarmName.endsWith(INSTANCE) ? { InstanceId: INSTANCE } : { AutoScalingGroupName: GROUP };
         assert.deepEqual(dims, what === 'disk' ? { ...target, path: '/' } : target, alarmName);
       }
+    });
+
+    it("alarms on the database's free storage, CPU, freeable memory and connections, tagged, through the rule", () => {
+      const alarms = resources
+        .filter((r) => r.Type === 'AWS::CloudWatch::Alarm' && props(r).Namespace === 'AWS/RDS')
+        .map(props);
+      const byName = Object.fromEntries(alarms.map((a) => [String(a.AlarmName), a]));
+      assert.deepEqual(Object.keys(byName).sort(), ['demo-db-connections', 'demo-db-cpu', 'demo-db-free-storage', 'demo-db-memory']);
+      const expected: Record<string, [string, string, number, number, number, string]> = {
+        'free-storage': ['FreeStorageSpace', 'Minimum', 10737418240, 300, 1, 'LessThanThreshold'],
+        cpu: ['CPUUtilization', 'Average', 80, 300, 3, 'GreaterThanThreshold'],
+        memory: ['FreeableMemory', 'Average', 268435456, 300, 3, 'LessThanThreshold'],
+        connections: ['DatabaseConnections', 'Maximum', 80, 300, 2, 'GreaterThanThreshold'],
+      };
+      for (const [alarmName, a] of Object.entries(byName)) {
+        const what = alarmName.slice(`${STACK}-db-`.length);
+        assert.deepEqual(
+          [a.MetricName, a.Statistic, a.Threshold, a.Period, a.EvaluationPeriods, a.ComparisonOperator],
+          expected[what],
+          alarmName,
+        );
+        assert.deepEqual(a.Dimensions, [{ Name: 'DBInstanceIdentifier', Value: DB_INSTANCE }], alarmName);
+        assert.equal(a.TreatMissingData, 'notBreaching', alarmName);
+        const alarmTags = Object.fromEntries(
+          ((a.Tags ?? []) as Array<{ Key: string; Value: string }>).map((t) => [t.Key, t.Value]),
+        );
+        assert.equal(alarmTags['chainlink:stack'], STACK, `${alarmName} tagged into the stack`);
+        assert.equal(alarmTags['chainlink:role'], 'db', alarmName);
+        assert.equal(a.AlarmActions, undefined, `${alarmName}: the EventBridge rule is the wiring`);
+      }
+      // The rule that takes the node's alarms to instance-guard matches these names too.
+      const rule = resources.find((r) => r.Type === 'AWS::Events::Rule'
+        && JSON.stringify(props(r).EventPattern ?? '').includes('CloudWatch Alarm State Change'));
+      assert.ok(rule);
+      const prefix = ((props(rule).EventPattern as { detail: { alarmName: Array<{ prefix: string }> } }).detail.alarmName)[0].prefix;
+      for (const alarmName of Object.keys(byName)) assert.ok(alarmName.startsWith(prefix), alarmName);
     });
 
     it('reads the stack file from exactly its parameter', () => {

@@ -2,6 +2,7 @@
 //! the function's log, which CloudWatch turns into metrics without an API call. Pure: a report
 //! in, documents out.
 
+use crate::database::DatabaseAction;
 use crate::instances::{Decision, InstanceAction};
 use crate::outcome::Outcome;
 use crate::report::{Report, StackReport};
@@ -108,11 +109,20 @@ fn stack_counts(stack: &StackReport) -> [u64; 11] {
             .filter(|a| !matches!(a.action, InstanceAction::RecordRemediation { .. }))
             .count();
     }
+    if let Some(database) = &stack.database {
+        for step in &database.actions {
+            count(&step.outcome.outcome);
+        }
+        drift += database
+            .actions
+            .iter()
+            .filter(|a| !matches!(a.action, DatabaseAction::RecordRemediation { .. }))
+            .count();
+    }
     counts[0] = drift as u64;
     let refused_instances = stack
-        .instances
-        .as_ref()
-        .is_some_and(|i| matches!(i.decision, Decision::Refused(_)));
+        .alarm_decisions()
+        .any(|decision| matches!(decision, Decision::Refused(_)));
     counts[5] = u64::from(stack.security_groups.refusal.is_some() || refused_instances);
     if let Some(parameters) = &stack.parameters {
         for finding in &parameters.findings {

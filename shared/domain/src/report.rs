@@ -12,6 +12,7 @@ use chainlink::{FindingCode, Severity};
 use serde::Serialize;
 use std::fmt;
 
+pub use crate::database::report::{DatabaseActionReport, DatabaseReport};
 pub use crate::instances::report::{InstanceActionReport, InstanceReport};
 pub use crate::parameters::report::{ParameterActionReport, ParameterReport};
 pub use crate::security_groups::report::{ActionReport, FlowReport, SecurityGroupReport};
@@ -32,6 +33,7 @@ pub enum Section {
     SecurityGroups(Box<SecurityGroupReport>),
     Parameters(ParameterReport),
     Instances(InstanceReport),
+    Database(DatabaseReport),
 }
 
 /// One stack's report: a section per capability that ran for it.
@@ -44,6 +46,8 @@ pub struct StackReport {
     pub parameters: Option<ParameterReport>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub instances: Option<InstanceReport>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database: Option<DatabaseReport>,
 }
 
 impl StackReport {
@@ -53,6 +57,7 @@ impl StackReport {
             security_groups: SecurityGroupReport::default(),
             parameters: None,
             instances: None,
+            database: None,
         }
     }
 
@@ -69,6 +74,7 @@ impl StackReport {
             Section::SecurityGroups(section) => self.security_groups = *section,
             Section::Parameters(parameters) => self.parameters = Some(parameters),
             Section::Instances(instances) => self.instances = Some(instances),
+            Section::Database(database) => self.database = Some(database),
         }
     }
 
@@ -85,20 +91,30 @@ impl StackReport {
             .instances
             .iter()
             .flat_map(|i| i.actions.iter().map(|a| &a.outcome.outcome));
+        let database_outcomes = self
+            .database
+            .iter()
+            .flat_map(|d| d.actions.iter().map(|a| &a.outcome.outcome));
         self.security_groups
             .actions
             .iter()
             .map(|a| &a.outcome.outcome)
             .chain(parameter_outcomes)
             .chain(instance_outcomes)
+            .chain(database_outcomes)
+    }
+
+    /// The alarm remediations' decisions: of an instance, of the database.
+    pub fn alarm_decisions(&self) -> impl Iterator<Item = &Decision> {
+        let instances = self.instances.iter().map(|i| &i.decision);
+        instances.chain(self.database.iter().map(|d| &d.decision))
     }
 
     fn refused(&self) -> bool {
         self.security_groups.refusal.is_some()
             || self
-                .instances
-                .as_ref()
-                .is_some_and(|i| matches!(i.decision, Decision::Refused(_)))
+                .alarm_decisions()
+                .any(|decision| matches!(decision, Decision::Refused(_)))
     }
 }
 
@@ -320,21 +336,28 @@ impl Report {
     /// closed its record as rolled back acts again; one recorded as failed (or whose record
     /// could not be closed) does not; anything else is re-read and redone where still needed.
     pub fn retry_note(&self) -> String {
-        let failed_step = self
+        let instance_steps = self
             .stacks
             .iter()
             .filter_map(|stack| stack.instances.as_ref())
             .flat_map(|instances| &instances.actions)
-            .find(|step| step.outcome.is_failed());
+            .map(|step| (step.action.kind(), &step.outcome));
+        let database_steps = self
+            .stacks
+            .iter()
+            .filter_map(|stack| stack.database.as_ref())
+            .flat_map(|database| &database.actions)
+            .map(|step| (step.action.kind(), &step.outcome));
+        let failed_step = instance_steps
+            .chain(database_steps)
+            .find(|(_, outcome)| outcome.is_failed());
         match failed_step {
-            Some(step) => match step.outcome.record_closed {
+            Some((kind, outcome)) => match outcome.record_closed {
                 Some(crate::instances::RecordOutcome::RolledBack) => format!(
-                    "a Lambda function would retry this event, and the retry acts again: the attempt is recorded as rolled back after {} failed",
-                    step.action.kind()
+                    "a Lambda function would retry this event, and the retry acts again: the attempt is recorded as rolled back after {kind} failed"
                 ),
                 _ => format!(
-                    "a Lambda function would retry this event, but the retry will not act again: the incident is recorded as failed at {}",
-                    step.action.kind()
+                    "a Lambda function would retry this event, but the retry will not act again: the incident is recorded as failed at {kind}"
                 ),
             },
             None => "a Lambda function would retry this event: the retry re-reads the stacks and does what is still needed".to_string(),
@@ -476,8 +499,10 @@ impl Report {
             if let Some(refusal) = &stack.security_groups.refusal {
                 reasons.push(format!("{}: {refusal}", stack.stack));
             }
-            if let Some(Decision::Refused(reason)) = stack.instances.as_ref().map(|i| &i.decision) {
-                reasons.push(format!("{}: {reason}", stack.stack));
+            for decision in stack.alarm_decisions() {
+                if let Decision::Refused(reason) = decision {
+                    reasons.push(format!("{}: {reason}", stack.stack));
+                }
             }
         }
         reasons
@@ -491,6 +516,9 @@ fn write_stack(f: &mut fmt::Formatter<'_>, stack: &StackReport) -> fmt::Result {
     }
     if let Some(instances) = &stack.instances {
         write!(f, "{instances}")?;
+    }
+    if let Some(database) = &stack.database {
+        write!(f, "{database}")?;
     }
     write!(f, "{}", stack.security_groups)
 }

@@ -5,8 +5,10 @@
 //! `Source = user`: only what differs from the engine's defaults, usually one page).
 
 use crate::aws::sdk_error;
-use aws_sdk_rds::types::{DbInstance, Tag};
+use aws_sdk_rds::types::{DbInstance, SourceType, Tag};
 use aws_sdk_rds::Client;
+use chrono::{DateTime, Duration, Utc};
+use domain::database::plan::STORAGE_CHANGE_INTERVAL_HOURS;
 use domain::database::{
     DatabaseEndpoint, MaxConnectionsSetting, ObservedDatabase, PendingModifications,
 };
@@ -28,7 +30,10 @@ const PAGE_SIZE: i32 = 100;
 pub(crate) struct RegionDatabases(OnceCell<Vec<(ObservedDatabase, Option<String>)>>);
 
 impl RegionDatabases {
-    async fn get(&self, rds: &Client) -> Result<&[(ObservedDatabase, Option<String>)], Error> {
+    pub(crate) async fn get(
+        &self,
+        rds: &Client,
+    ) -> Result<&[(ObservedDatabase, Option<String>)], Error> {
         self.0
             .get_or_try_init(|| list_databases(rds))
             .await
@@ -82,6 +87,80 @@ pub(crate) async fn read_stack_databases(
     Ok(databases)
 }
 
+/// The DB instance `id` as RDS describes it now, without its parameter group's settings (what
+/// an action's precondition compares); `None` when it does not exist.
+pub(crate) async fn read_database(
+    rds: &Client,
+    id: &DbInstanceId,
+) -> Result<Option<ObservedDatabase>, Error> {
+    let answer = rds
+        .describe_db_instances()
+        .db_instance_identifier(id.as_str())
+        .send()
+        .await;
+    let page = match answer {
+        Ok(page) => page,
+        Err(error) => {
+            let not_found = error
+                .as_service_error()
+                .is_some_and(|e| e.is_db_instance_not_found_fault());
+            if not_found {
+                return Ok(None);
+            }
+            return Err(sdk_error("DescribeDBInstances", error));
+        }
+    };
+    Ok(page
+        .db_instances()
+        .iter()
+        .find(|instance| instance.db_instance_identifier() == Some(id.as_str()))
+        .and_then(|instance| observe(instance, tags(instance.tag_list()))))
+}
+
+/// How a configuration-change event tells a storage modification: DescribeEvents carries no
+/// field for what was modified, only the message. RDS's are "Applying modification to
+/// allocated storage." (RDS-EVENT-0018), "Finished applying modification to allocated
+/// storage." (RDS-EVENT-0017) and their "autoscaling-initiated" forms (RDS-EVENT-0217/0218);
+/// "Allocated storage has been exhausted" is a `low storage` event, not asked for.
+const STORAGE_MODIFICATION: &str = "modification to allocated storage";
+
+/// When the storage of `id` was last modified within the six hours before `now`, from RDS's
+/// configuration-change events: the only window the six-hour rule looks at, so the query asks
+/// for no more (one page).
+pub(crate) async fn last_storage_change(
+    rds: &Client,
+    id: &DbInstanceId,
+    now: DateTime<Utc>,
+) -> Result<Option<DateTime<Utc>>, Error> {
+    let window = Duration::hours(STORAGE_CHANGE_INTERVAL_HOURS);
+    let since = aws_smithy_types::DateTime::from_secs((now - window).timestamp());
+    let mut pages = rds
+        .describe_events()
+        .source_type(SourceType::DbInstance)
+        .source_identifier(id.as_str())
+        .event_categories("configuration change")
+        .start_time(since)
+        .into_paginator()
+        .page_size(PAGE_SIZE)
+        .send();
+    let mut last = None;
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| sdk_error("DescribeEvents", e))?;
+        for event in page.events() {
+            let about_storage = event
+                .message()
+                .is_some_and(|m| m.to_ascii_lowercase().contains(STORAGE_MODIFICATION));
+            let at = event
+                .date()
+                .and_then(|d| DateTime::<Utc>::from_timestamp(d.secs(), d.subsec_nanos()));
+            if let (true, Some(at)) = (about_storage, at) {
+                last = last.max(Some(at));
+            }
+        }
+    }
+    Ok(last)
+}
+
 fn tags(list: &[Tag]) -> BTreeMap<String, String> {
     list.iter()
         .filter_map(|t| {
@@ -94,7 +173,10 @@ fn tags(list: &[Tag]) -> BTreeMap<String, String> {
 }
 
 /// The instance as the model holds it; `None` for an answer without an identifier or ARN.
-fn observe(instance: &DbInstance, tags: BTreeMap<String, String>) -> Option<ObservedDatabase> {
+pub(crate) fn observe(
+    instance: &DbInstance,
+    tags: BTreeMap<String, String>,
+) -> Option<ObservedDatabase> {
     let whole = |n: Option<i32>| n.and_then(|n| u32::try_from(n).ok());
     let pending = instance.pending_modified_values();
     let other_pending = pending
@@ -172,7 +254,7 @@ fn observe(instance: &DbInstance, tags: BTreeMap<String, String>) -> Option<Obse
 
 /// `max_connections` and `rds.force_ssl` from the instance's parameter group `group`, when
 /// set there.
-async fn read_settings(
+pub(crate) async fn read_settings(
     rds: &Client,
     group: &str,
     database: &mut ObservedDatabase,

@@ -3,15 +3,55 @@
 //! the re-read alarm allows is decided by the pure `domain::instances::alarm::check_alarm`, and
 //! whether its metric really breaches (`GetMetricData`, `recent_datapoints`) by `confirm_breach`.
 
+use crate::capability::Context;
 use aws_sdk_cloudwatch::types::{
     Metric, MetricAlarm, MetricDataQuery, MetricDataResult, MetricStat, ScanBy,
 };
 use chrono::{DateTime, Utc};
 use domain::ids::{StackName, STACK_TAG};
-use domain::instances::alarm::{BandSide, Datapoint, Evaluation, ObservedAlarm};
+use domain::instances::alarm::{
+    check_alarm, confirm_breach, BandSide, CheckedAlarm, Datapoint, Evaluation, ObservedAlarm,
+};
 use domain::signal::AlarmMetric;
+use domain::signal::AlarmNotice;
+use domain::stack::InstancePolicy;
 use domain::Error;
 use serde::Deserialize;
+
+/// The alarm `notice` names, as CloudWatch describes it now, checked against the stack file
+/// (`check_alarm`) and its metric's recent datapoints (`confirm_breach`): `Err` says why
+/// nothing is done. Read once per run, however many capabilities ask.
+pub(crate) async fn checked_alarm<'c>(
+    cx: &'c Context<'_>,
+    notice: &AlarmNotice,
+    policy: &InstancePolicy,
+) -> Result<&'c Result<CheckedAlarm, String>, Error> {
+    cx.alarm.get_or_try_init(|| check(cx, notice, policy)).await
+}
+
+async fn check(
+    cx: &Context<'_>,
+    notice: &AlarmNotice,
+    policy: &InstancePolicy,
+) -> Result<Result<CheckedAlarm, String>, Error> {
+    // The notification is a hint: the rule, the target and the direction come from the
+    // alarm as CloudWatch describes it now.
+    let cloudwatch = &cx.clients.cloudwatch;
+    let observed = observe_alarm(cloudwatch, &notice.name).await?;
+    let alarm = observed.as_ref().map(|(alarm, _)| alarm);
+    let checked = match check_alarm(notice, alarm, policy, &cx.file.selector) {
+        Ok(checked) => checked,
+        Err(reason) => return Ok(Err(reason)),
+    };
+    // Whoever may SetAlarmState can fire a real alarm: the metric itself must breach.
+    if let Some((alarm, described)) = &observed {
+        let recent = recent_datapoints(cloudwatch, described, &alarm.evaluation, cx.now).await?;
+        if let Err(reason) = confirm_breach(alarm, &recent) {
+            return Ok(Err(reason));
+        }
+    }
+    Ok(Ok(checked))
+}
 
 /// `None` when no metric alarm of that name exists; else the alarm as the checks see it, and
 /// as CloudWatch gave it (its queries are what `recent_datapoints` repeats).

@@ -7,10 +7,9 @@ pub mod apply;
 pub mod observe;
 
 use crate::capability::{Capability, Context};
-use alarm::{observe_alarm, recent_datapoints};
+use alarm::checked_alarm;
 use apply::apply_instance_actions;
 use domain::ids::StackName;
-use domain::instances::alarm::{check_alarm, confirm_breach};
 use domain::instances::{plan_remediation, InstancePlan, Observation, RemediationInputs};
 use domain::outcome::ActionOutcome;
 use domain::report::{InstanceReport, Section};
@@ -61,26 +60,16 @@ impl Capability for Instances {
             ));
             return Ok(Vec::new());
         };
-        // The notification is a hint: the rule, the target and the direction come from the
-        // alarm as CloudWatch describes it now.
-        let cloudwatch = &cx.clients.cloudwatch;
-        let observed = observe_alarm(cloudwatch, &notice.name).await?;
-        let alarm = observed.as_ref().map(|(alarm, _)| alarm);
-        let checked = match check_alarm(notice, alarm, policy, &cx.file.selector) {
-            Ok(checked) => checked,
+        let checked = match checked_alarm(cx, notice, policy).await? {
+            Ok(checked) => checked.clone(),
             Err(reason) => {
-                skipped.push(reason);
+                skipped.push(reason.clone());
                 return Ok(Vec::new());
             }
         };
-        // Whoever may SetAlarmState can fire a real alarm: the metric itself must breach.
-        if let Some((alarm, described)) = &observed {
-            let recent =
-                recent_datapoints(cloudwatch, described, &alarm.evaluation, cx.now).await?;
-            if let Err(reason) = confirm_breach(alarm, &recent) {
-                skipped.push(reason);
-                return Ok(Vec::new());
-            }
+        // The database capability's, which runs next.
+        if checked.remediation.is_database() {
+            return Ok(Vec::new());
         }
         Ok(vec![AlarmScope {
             notice: checked.notice,

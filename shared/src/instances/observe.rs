@@ -32,9 +32,6 @@ pub enum NoTarget {
     Missing(String),
     /// It exists but is not tagged into a stack this file guards.
     OutsideStack(String),
-    /// The stack file maps the alarm to a remediation of the database (`grow_storage`,
-    /// `scale_class`, `report_connections`), which no function applies yet.
-    Database(Remediation),
 }
 
 impl std::fmt::Display for NoTarget {
@@ -47,11 +44,6 @@ impl std::fmt::Display for NoTarget {
             Self::OutsideStack(what) => write!(
                 f,
                 "{what} is not part of a stack this file guards (tag {STACK_TAG})"
-            ),
-            Self::Database(remediation) => write!(
-                f,
-                "the stack file maps this alarm to {}, a remediation of the database: the engine plans it, but no function applies database changes yet; nothing is done",
-                remediation.as_str()
             ),
         }
     }
@@ -83,9 +75,6 @@ pub async fn observe_target(
     remediation: Remediation,
     now: DateTime<Utc>,
 ) -> Result<Result<(StackName, Observation), NoTarget>, Error> {
-    if remediation.is_database() {
-        return Ok(Err(NoTarget::Database(remediation)));
-    }
     let mut target = match read_target(clients, notice).await? {
         Ok(target) => target,
         Err(no_target) => return Ok(Err(no_target)),

@@ -3,7 +3,7 @@
 //! (`apply`). The model, the planner and the report section are `domain::parameters`.
 
 pub mod apply;
-mod nodes;
+pub(crate) mod nodes;
 pub mod observe;
 pub mod probe;
 mod secret_places;

@@ -30,7 +30,7 @@ pub struct Nodes {
 
 /// Reads `stack`'s instances in `roles`; `version_tag`, when given, is the tag whose value is
 /// the node version.
-async fn read_nodes(
+pub(crate) async fn read_nodes(
     ec2: &Client,
     stack: &StackName,
     roles: &[RoleName],

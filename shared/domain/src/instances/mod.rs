@@ -7,6 +7,7 @@
 //! re-checking each precondition and never leaving a node stopped, are `shared::instances`.
 
 pub mod alarm;
+pub mod closing;
 pub mod plan;
 pub mod report;
 pub mod target;

@@ -209,16 +209,29 @@ fn write_actions(out: &mut String, stack: &StackReport) -> fmt::Result {
             )?;
         }
     }
-    if let Some(instances) = &stack.instances {
+    let alarms = stack.instances.iter().map(|i| {
+        (
+            &i.alarm,
+            &i.incident,
+            i.remediation,
+            i.target.clone(),
+            &i.decision,
+        )
+    });
+    let database = stack.database.iter().map(|d| {
+        let target = format!("DB instance {}", d.database);
+        (&d.alarm, &d.incident, d.remediation, target, &d.decision)
+    });
+    for (alarm, incident, remediation, target, decision) in alarms.chain(database) {
         writeln!(
             out,
             "<p class=\"meta\">alarm {} (incident {}) → {} of {}</p>",
-            Esc(&instances.alarm),
-            Esc(&instances.incident),
-            Esc(instances.remediation.as_str()),
-            Esc(&instances.target)
+            Esc(alarm),
+            Esc(incident),
+            Esc(remediation.as_str()),
+            Esc(&target)
         )?;
-        match &instances.decision {
+        match decision {
             crate::instances::Decision::Act => {}
             crate::instances::Decision::NoAction(reason) => {
                 writeln!(out, "<p class=\"meta\">no action: {}</p>", Esc(reason))?;
@@ -227,6 +240,9 @@ fn write_actions(out: &mut String, stack: &StackReport) -> fmt::Result {
                 writeln!(out, "<p class=\"warning\">refused: {}</p>", Esc(reason))?;
             }
         }
+    }
+    for finding in stack.database.iter().flat_map(|d| &d.findings) {
+        writeln!(out, "<p class=\"meta\">{}</p>", Esc(&finding.to_string()))?;
     }
     let rows = action_lines(stack);
     writeln!(out, "<h3>Actions</h3>")?;

@@ -78,13 +78,16 @@ fn line<'a>(
     }
 }
 
-/// Every action of `stack` in the text report's order: parameters, instances, security groups.
+/// Every action of `stack` in the text report's order: parameters, instances, the database,
+/// security groups.
 pub(crate) fn action_lines(stack: &StackReport) -> Vec<ActionLine<'_>> {
     let groups = &stack.security_groups;
     let parameters = stack.parameters.iter().flat_map(|p| &p.actions);
     let instances = stack.instances.iter().flat_map(|i| &i.actions);
     let parameters = parameters.map(|a| line("parameters", a.action.to_string(), &a.outcome));
     let instances = instances.map(|a| line("instances", a.action.to_string(), &a.outcome));
+    let database = stack.database.iter().flat_map(|d| &d.actions);
+    let database = database.map(|a| line("database", a.action.to_string(), &a.outcome));
     let security_groups = groups.actions.iter().map(|a| {
         let labeled = Labeled {
             action: &a.action,
@@ -92,5 +95,9 @@ pub(crate) fn action_lines(stack: &StackReport) -> Vec<ActionLine<'_>> {
         };
         line("security groups", labeled.to_string(), &a.outcome)
     });
-    parameters.chain(instances).chain(security_groups).collect()
+    parameters
+        .chain(instances)
+        .chain(database)
+        .chain(security_groups)
+        .collect()
 }

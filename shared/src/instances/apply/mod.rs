@@ -11,8 +11,8 @@ pub use volume::MOUNT_PATH_PARAMETER;
 
 use super::observe::InstanceClients;
 use domain::ids::{DocumentName, InstanceId};
+use domain::instances::closing::{closing_of, note_closing};
 use domain::instances::plan::{InstanceAction, Resource};
-use domain::instances::RecordOutcome;
 use domain::outcome::{ActionOutcome, Outcome};
 use domain::Error;
 
@@ -84,48 +84,21 @@ async fn close_record(
     let Some(InstanceAction::RecordRemediation { resource, record }) = actions.first() else {
         return;
     };
-    let changed_before = outcomes[..failed]
-        .iter()
-        .zip(actions)
-        .any(|(outcome, action)| {
-            outcome.outcome == Outcome::Applied
-                && !matches!(action, InstanceAction::RecordRemediation { .. })
-        });
-    let closed = if outcomes[failed].left_as_it_was && !changed_before {
-        RecordOutcome::RolledBack
-    } else {
-        RecordOutcome::Failed
-    };
+    let is_record = |at: usize| matches!(actions[at], InstanceAction::RecordRemediation { .. });
+    let closed = closing_of(outcomes, is_record, failed);
     let word = closed.tag_word().unwrap_or_default();
     let step = actions[failed].kind();
     let value = format!("{record} {word} step={step}");
     let written = record_remediation(clients, resource, &value).await;
-    let note = match &written {
-        Ok(_) => retry_story(closed, step),
-        Err(error) => format!(
-            "the record on {resource} could not be closed ({error}): it still says the incident is handled, so a retry of the event will not act again"
-        ),
-    };
-    if written.is_ok() {
-        outcomes[failed].record_closed = Some(closed);
-    }
     tracing::info!(target = %resource, outcome = word, step, "remediation record closed");
-    let step = &mut outcomes[failed];
-    step.recovery = Some(match step.recovery.take() {
-        Some(recovery) => format!("{recovery}; {note}"),
-        None => note,
-    });
-}
-
-/// What the record closed as means for a retry of the event: the words the report, the log and
-/// a replay of the incident share.
-fn retry_story(closed: RecordOutcome, step: &str) -> String {
-    match closed {
-        RecordOutcome::RolledBack => {
-            format!("recorded as rolled back after {step} failed: a retry of the event acts again")
-        }
-        _ => format!("recorded as failed at {step}: a retry of the event will not act again"),
-    }
+    let written = written.map(|_| ()).map_err(|error| error.to_string());
+    note_closing(
+        &mut outcomes[failed],
+        closed,
+        step,
+        &resource.to_string(),
+        written,
+    );
 }
 
 async fn apply_one(
