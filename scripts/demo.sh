@@ -2,7 +2,8 @@
 # The demo: starts a local AWS emulator, seeds a drifted `demo` Chainlink stack, shows the plan
 # and the flow check, applies it, shows that nothing is left to do; then breaks a node parameter
 # the way the origin article describes and shows it rolled back; then fires a CPU alarm on the
-# node and shows it resized, once; and stops the emulator.
+# node and shows it resized, once; then fires the database's free-storage alarm and shows its
+# storage grown by the stack file's step; and stops the emulator.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$REPO_ROOT"
@@ -49,7 +50,7 @@ found = boto3.client("ec2").describe_instances(Filters=[{"Name": "tag:chainlink:
 print(found["Reservations"][0]["Instances"][0]["InstanceId"])')
 ALARM="$CACHE_DIR/demo-alarm-cpu.json"
 step "7. The node's CPU alarm fires (the remediator re-reads the alarm and its metric before acting)" python3 scripts/fire_demo_alarm.py
-"$MOTO_VENV/bin/python" scripts/fire_demo_alarm.py "$NODE" samples/events/alarm-eventbridge-cpu.json "$ALARM"
+"$MOTO_VENV/bin/python" scripts/fire_demo_alarm.py samples/events/alarm-eventbridge-cpu.json "$ALARM" "$NODE"
 
 step "8. A CPU alarm on the node ($NODE): the plan for it" remediator plan --stack samples/stack.toml --event alarm-eventbridge-cpu.json
 "$REMEDIATOR" plan --stack samples/stack.toml --event "$ALARM"
@@ -59,6 +60,16 @@ step "9. The instance function resizes it one step up its ladder: stop, change, 
 
 step "10. The same alarm delivered again (EventBridge delivers at least once): nothing happens" remediator handle --stack samples/stack.toml --event alarm-eventbridge-cpu.json
 "$REMEDIATOR" handle --stack samples/stack.toml --event "$ALARM" || true
+
+DB_ALARM="$CACHE_DIR/demo-alarm-rds-free-storage.json"
+step "11. The database's free-storage alarm fires" python3 scripts/fire_demo_alarm.py alarm-eventbridge-rds-free-storage.json
+"$MOTO_VENV/bin/python" scripts/fire_demo_alarm.py samples/events/alarm-eventbridge-rds-free-storage.json "$DB_ALARM"
+
+step "12. Its plan: one ModifyDBInstance, re-checked against the instance just before it is sent" remediator plan --stack samples/stack.toml --event alarm-eventbridge-rds-free-storage.json
+"$REMEDIATOR" plan --stack samples/stack.toml --event "$DB_ALARM"
+
+step "13. The instance function grows the database's storage by the stack file's step, once, applied immediately" remediator handle --stack samples/stack.toml --event alarm-eventbridge-rds-free-storage.json
+"$REMEDIATOR" handle --stack samples/stack.toml --event "$DB_ALARM" || true
 
 cat <<'NOTE'
 

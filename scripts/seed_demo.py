@@ -70,13 +70,31 @@ current = ec2.describe_network_acls(Filters=[{"Name": "association.subnet-id", "
 association = next(a for a in current["Associations"] if a["SubnetId"] == data)
 ec2.replace_network_acl_association(AssociationId=association["NetworkAclAssociationId"], NetworkAclId=acl)
 
+# The database's password: the node's DATABASE_URL below carries it.
+PASSWORD = "demo-db-passw0rd-" + "x" * 8
+# The stack's RDS for PostgreSQL database ([database]): in the data subnet, wearing the db group,
+# its parameter group setting the max_connections the stack file declares.
+rds = boto3.client("rds")
+rds.create_db_subnet_group(DBSubnetGroupName="demo-data", DBSubnetGroupDescription="the demo's data subnet",
+                           SubnetIds=[data])
+rds.create_db_parameter_group(DBParameterGroupName="demo-postgres16", DBParameterGroupFamily="postgres16",
+                              Description="the demo database's settings")
+rds.modify_db_parameter_group(DBParameterGroupName="demo-postgres16", Parameters=[
+    {"ParameterName": "max_connections", "ParameterValue": "100", "ApplyMethod": "pending-reboot"}])
+rds.create_db_instance(
+    DBInstanceIdentifier="demo-db", Engine="postgres", EngineVersion="16.4", DBInstanceClass="db.m6i.large",
+    AllocatedStorage=100, MaxAllocatedStorage=400, MasterUsername="chainlink",
+    MasterUserPassword=PASSWORD,
+    DBSubnetGroupName="demo-data", VpcSecurityGroupIds=[db], DBParameterGroupName="demo-postgres16",
+    Tags=[{"Key": "chainlink:stack", "Value": "demo"}, {"Key": "chainlink:role", "Value": "db"}])
+
 print(f"seeded stack demo: node group {node}, db group {db}; outside the stack: {bastion}")
+print("seeded DB instance demo-db: db.m6i.large, 100 GiB, storage autoscaling up to 400 GiB")
 
 # The node's parameters in Parameter Store: a valid production set, marked last-known-good by
 # the first apply, and then the origin article's incident: production pointed at the dev database.
 ssm = boto3.client("ssm")
 PREFIX = "/chainlink/demo/"
-PASSWORD = "demo-db-passw0rd-" + "x" * 8
 VALID = {
     "DATABASE_URL": f"postgresql://chainlink:{PASSWORD}@db.prod.demo.internal:5432/chainlink?sslmode=require",
     "ETH_URL": "wss://eth-1.rpc.prod.demo.internal",

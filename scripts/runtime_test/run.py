@@ -196,7 +196,8 @@ def expect_emf(text, cold_start):
 
 
 def actions(report, kind=None):
-    """Every action of a report (security groups, parameters, instances), optionally of a kind.
+    """Every action of a report (security groups, parameters, instances, the database), optionally
+    of a kind.
     Kinds compare loosely: instance actions name theirs `"action": "resize_instance"`, the others
     `"kind": "RevertParameter"`."""
     def loose(name):
@@ -207,6 +208,7 @@ def actions(report, kind=None):
         found += stack.get("actions", [])
         found += (stack.get("parameters") or {}).get("actions", [])
         found += (stack.get("instances") or {}).get("actions", [])
+        found += (stack.get("database") or {}).get("actions", [])
     return [a for a in found if kind is None or loose(a.get("kind", a.get("action"))) == loose(kind)]
 
 
@@ -711,6 +713,26 @@ class RuntimeTest:
         else:
             print("skip  instance-guard, CPU alarm on a group: the emulator has no instance refreshes "
                   "(infra/unexercised-actions.toml)", flush=True)
+
+        def ig_database():
+            # The demo's DB instance (seed_demo.py), single-AZ: one class up the ladder, for the
+            # maintenance window; the record and the modification under the role's conditions.
+            rds = boto3.client("rds")
+            report = ig.invoke(self.alarm_file("alarm-eventbridge-rds-cpu.json"))
+            expect(report.get("status") == "converged", f"status {report.get('status')!r}: "
+                   f"{json.dumps([s.get('database') for s in report.get('stacks', [])])}")
+            steps = [(a["action"], a["outcome"]) for a in actions(report)]
+            expect(steps == [("record_remediation", "applied"), ("scale_class", "applied")], f"steps: {steps}")
+            db = rds.describe_db_instances(DBInstanceIdentifier="demo-db")["DBInstances"][0]
+            tags = {t["Key"]: t["Value"] for t in db.get("TagList", [])}
+            expect("scale_class" in tags.get("chainlink:remediation", ""), f"record: {tags}")
+            expect(db["DBInstanceClass"] == "db.m6i.xlarge" or
+                   db.get("PendingModifiedValues", {}).get("DBInstanceClass") == "db.m6i.xlarge",
+                   f"the DB instance is {db['DBInstanceClass']}, pending {db.get('PendingModifiedValues')}")
+            ig.new_output()
+
+        self.check("instance-guard, the database's CPU alarm: one class up the ladder, recorded on the DB instance",
+                   ig_database)
 
         def every_sample():
             # Each sample event the function is wired to, with the sample's resource ids

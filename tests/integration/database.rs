@@ -102,6 +102,23 @@ async fn a_free_storage_alarm_grows_the_storage_once_by_the_step_applied_immedia
         ["AddTagsToResource", "ModifyDBInstance"],
         "the record first, then one modification"
     );
+    // Every call of the run: the alarm re-read and its metric, the region's DB instances once,
+    // the six hours of events, the record, the precondition's re-read, the modification.
+    let calls: Vec<String> = recording.requests().into_iter().map(|(a, _)| a).collect();
+    assert_eq!(
+        calls,
+        [
+            "DescribeAlarms",
+            "ListTagsForResource",
+            "GetMetricData",
+            "DescribeDBInstances",
+            "DescribeEvents",
+            "AddTagsToResource",
+            "DescribeDBInstances",
+            "ModifyDBInstance"
+        ],
+        "{report}"
+    );
     let modifications = recording.bodies_of("ModifyDBInstance");
     // The sample's step is 20 % of 100 GiB; a storage change always applies at once.
     assert!(
@@ -435,4 +452,65 @@ async fn a_lost_answer_to_the_modification_is_read_back_not_sent_twice() {
         .count();
     assert_eq!(modifications, 1, "sent once");
     assert_eq!(fleet::database_state(&rds, "demo-db", "none").await.1, 120);
+}
+
+/// The flow check locates the stack's RDS database by its DB subnet group (no EC2 instance
+/// wears the db group here): the node → db path crosses the data subnet's ACL, which denies it.
+#[tokio::test]
+async fn the_flow_check_reaches_the_database_through_its_subnet_group() {
+    use tests::seed;
+    let moto = Moto::start();
+    let ec2 = moto.ec2().await;
+    let vpc = seed::vpc(&ec2, "10.0.0.0/16").await;
+    let app = seed::subnet(&ec2, &vpc, "10.0.1.0/24").await;
+    let data = seed::subnet(&ec2, &vpc, "10.0.2.0/24").await;
+    let node = seed::group(&ec2, &vpc, "demo-node", "demo", "node").await;
+    let db = seed::group(&ec2, &vpc, "demo-db", "demo", "db").await;
+    seed::allow(&ec2, &db, &[tests::rule::tcp(5432, node.as_str())]).await;
+    seed::instance(&ec2, &app, &node, "demo", "node").await;
+    seed::acl_denying(&ec2, &vpc, &data, 5432, "10.0.1.0/24").await;
+    let rds = rds(&moto).await;
+    rds.create_db_subnet_group()
+        .db_subnet_group_name("demo-data")
+        .db_subnet_group_description("the data subnet")
+        .subnet_ids(&data)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    fleet::database(&rds, &DatabaseSeed::default()).await;
+    rds.modify_db_instance()
+        .db_instance_identifier("demo-db")
+        .db_subnet_group_name("demo-data")
+        .vpc_security_group_ids(db.as_str())
+        .apply_immediately(true)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    let engine = Engine::new(
+        moto.clients().await,
+        sample_stack(),
+        Capabilities::SECURITY_GROUPS,
+    );
+
+    let report = engine
+        .run(domain::signal::Signal::sweep("test"), Execution::Plan)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+
+    let flow = report.stacks[0]
+        .security_groups
+        .flow_check
+        .iter()
+        .find(|f| f.check.flow == "node-db")
+        .unwrap_or_else(|| panic!("{report}"));
+    let text = report.to_string();
+    assert_eq!(
+        flow.check.status,
+        domain::security_groups::FlowStatus::Blocked,
+        "{text}"
+    );
+    assert!(
+        text.contains("inbound rule 90 denies tcp 5432 from 10.0.1.0/24"),
+        "{text}"
+    );
 }

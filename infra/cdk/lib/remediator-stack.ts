@@ -378,6 +378,16 @@ export class RemediatorStack extends Stack {
       arn('ssm', 'parameter', parameterPathName),
       arn('ssm', 'parameter', `${parameterPathName}/*`),
     ];
+    // What security-group-guard (GetParametersByPath and GetParameters) and instance-guard
+    // (GetParametersByPath only) read of the stack's parameters: the values as stored, never
+    // decrypted. Neither role has kms:Decrypt through Parameter Store, so SecureString values
+    // come back encrypted and a stolen role never reads the node's secrets.
+    const readThisStacksParametersUndecrypted = (actions: string[]) =>
+      new iam.PolicyStatement({
+        sid: 'ReadThisStacksParametersUndecrypted',
+        actions,
+        resources: parameterPathArns,
+      });
 
     // SecurityHubFindings: a function's findings go to the account's own product. Not
     // instance-guard's: its reports carry none (remediations are operations).
@@ -425,13 +435,19 @@ export class RemediatorStack extends Stack {
         // encrypted, so a stolen role never reads the node's secrets, and a port taken from one
         // (the database URL) is resolved by parameter-guard and the CLI only. Neither
         // GetParameter nor GetParameterHistory: ports come from the current values under the path.
+        readThisStacksParametersUndecrypted(['ssm:GetParametersByPath', 'ssm:GetParameters']),
+        // The flow check locates the stack's RDS database ([database]) by the groups it wears
+        // and the subnets of its DB subnet group, both in DescribeDBInstances's answer (which
+        // carries the tags that find it). Not its parameter group.
         new iam.PolicyStatement({
-          sid: 'ReadThisStacksParametersUndecrypted',
-          actions: ['ssm:GetParametersByPath', 'ssm:GetParameters'],
-          resources: parameterPathArns,
+          sid: 'LocateTheStacksDatabase',
+          actions: ['rds:DescribeDBInstances'],
+          resources: [
+            this.formatArn({ service: 'rds', resource: 'db', resourceName: '*', arnFormat: ArnFormat.COLON_RESOURCE_NAME }),
+          ],
         }),
       ],
-      ['describe', 'securityGroups', 'parameterPath'],
+      ['describe', 'securityGroups', 'parameterPath', 'database'],
     );
     new events.Rule(this, 'SecurityGroupApiCall', {
       description: `chainlink-remediator ${s.stackName}: security-group API calls (CloudTrail)`,
@@ -791,6 +807,14 @@ export class RemediatorStack extends Stack {
     });
     instanceStatements.push(
       readTheStacksDatabase(),
+      // On a DatabaseConnections alarm (report_connections) the nodes' connection pools
+      // (Database.MaxOpenConns of config.toml or CL_CONFIG, or ORM_MAX_OPEN_CONNS) are compared
+      // with max_connections: read from the current values under the stack's parameter path, as
+      // stored (WithDecryption false). No kms:Decrypt through Parameter Store: SecureString
+      // values come back encrypted (a pool size kept in one is reported as unknown).
+      // security-group-guard's statement without GetParameters: GetParametersByPath only, which
+      // the path itself authorizes.
+      readThisStacksParametersUndecrypted(['ssm:GetParametersByPath']),
       // The instance's last storage change (SourceType db-instance). DescribeEvents supports no
       // resource-level permissions (Service Authorization Reference).
       new iam.PolicyStatement({
@@ -868,6 +892,7 @@ export class RemediatorStack extends Stack {
         'alarms',
         'database',
         'parameterGroups',
+        'parameterPath',
       ],
       { FILESYSTEM_DOCUMENT: filesystemDocument.ref },
     );

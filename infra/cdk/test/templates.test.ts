@@ -469,6 +469,43 @@ for (const [name, file] of templates) {
       }
     });
 
+    it("lets instance-guard read the stack's parameters undecrypted with GetParametersByPath only, and write none", () => {
+      // A DatabaseConnections alarm: the nodes' pools are read as stored and compared with the
+      // database's limit.
+      const parameterArn = (name: string) => `arn:<AWS::Partition>:ssm:<AWS::Region>:<AWS::AccountId>:parameter${name}`;
+      const parameterPath = `/chainlink/${STACK}`;
+      const statements = statementsOf(roleOf(instanceGuard));
+      // Every SSM action it has that is not Run Command is this one read.
+      const ssmStatements = statements.filter((s) =>
+        actions(s).some((a) => a === '*' || (/^ssm:/i.test(a) && a !== 'ssm:SendCommand')));
+      assert.equal(ssmStatements.length, 1, 'one statement grants SSM actions besides SendCommand');
+      const [read] = ssmStatements;
+      assert.equal(read.Sid, 'ReadThisStacksParametersUndecrypted');
+      assert.deepEqual(actions(read), ['ssm:GetParametersByPath']);
+      assert.deepEqual(resourcesOf(read), [parameterArn(parameterPath), parameterArn(`${parameterPath}/*`)]);
+      assert.equal(read.Condition, undefined);
+      // security-group-guard's statement, narrowed to GetParametersByPath.
+      const [sgRead] = statementsOf(roleOf(securityGroupGuard)).filter((s) => s.Sid === 'ReadThisStacksParametersUndecrypted');
+      assert.ok(sgRead, "security-group-guard's statement is found");
+      assert.deepEqual({ ...read, Action: undefined }, { ...sgRead, Action: undefined }, 'the same statement but its actions');
+      for (const action of ['ssm:GetParameter', 'ssm:GetParameters', 'ssm:GetParameterHistory', 'ssm:PutParameter',
+        'ssm:LabelParameterVersion', 'ssm:UnlabelParameterVersion', 'ssm:DeleteParameter', 'ssm:DeleteParameters',
+        'ssm:DescribeParameters']) {
+        assert.ok(!statements.some((s) => grantsAny(s, [action])), `instance-guard may not ${action}`);
+      }
+      // A deployment's own path (the one parameter-guard validates) is what IAM enforces.
+      const custom =
+        name === 'cdk'
+          ? resolveTemplate(cdkTemplateWith({ parameterPath: '/nodes/demo' }))
+          : resolveTemplate(JSON.parse(fs.readFileSync(file, 'utf8')) as Template, { ParameterPath: '/nodes/demo' });
+      const grants = grantsOf(custom);
+      const customRead = grants.statementsOf(grants.roleOf(grants.fnByDescription('CloudWatch alarms')))
+        .filter((s) => actions(s).some((a) => /^ssm:/i.test(a) && a !== 'ssm:SendCommand'));
+      assert.equal(customRead.length, 1, 'one SSM read with a ParameterPath given');
+      assert.deepEqual(actions(customRead[0]), ['ssm:GetParametersByPath']);
+      assert.deepEqual(resourcesOf(customRead[0]), [parameterArn('/nodes/demo'), parameterArn('/nodes/demo/*')]);
+    });
+
     // ---- The stack's database: parameter-guard reads it, instance-guard also remediates it.
     const rdsStatements = (t: Template = template) => {
       const grants = grantsOf(t);
@@ -484,7 +521,7 @@ for (const [name, file] of templates) {
       resolveTemplate(JSON.parse(fs.readFileSync(file, 'utf8')) as Template, overrides);
 
     it('lets parameter-guard and instance-guard read the databases and their parameter groups, with the same statement', () => {
-      const reads = rdsStatements().filter(({ s }) => actions(s).includes('rds:DescribeDBInstances'));
+      const reads = rdsStatements().filter(({ s }) => actions(s).includes('rds:DescribeDBParameters'));
       assert.deepEqual(reads.map(({ fn }) => fn).sort(), [instanceGuard, parameterGuard].sort());
       for (const { s } of reads) {
         assert.deepEqual([...actions(s)].sort(), ['rds:DescribeDBInstances', 'rds:DescribeDBParameters']);
@@ -492,7 +529,16 @@ for (const [name, file] of templates) {
         assert.equal(s.Condition, undefined);
       }
       assert.deepEqual(reads[0].s, reads[1].s, 'the same statement in both roles');
-      assert.ok(!rdsStatements().some(({ fn }) => fn === securityGroupGuard), 'security-group-guard names no RDS action');
+    });
+
+    it('lets security-group-guard locate the database (DescribeDBInstances on db:*) and nothing else of RDS', () => {
+      const located = rdsStatements().filter(({ fn }) => fn === securityGroupGuard);
+      assert.equal(located.length, 1);
+      const { s } = located[0];
+      assert.equal(s.Sid, 'LocateTheStacksDatabase');
+      assert.deepEqual(actions(s), ['rds:DescribeDBInstances']);
+      assert.deepEqual(resourcesOf(s).map(generic), ['arn:x:rds:x:x:db:*']);
+      assert.equal(s.Condition, undefined);
     });
 
     it('grants exactly these RDS actions: reads to parameter-guard, reads, events and two writes to instance-guard', () => {
@@ -637,7 +683,7 @@ for (const [name, file] of templates) {
       }
     });
 
-    it('gives security-group-guard no kms:Decrypt that reaches Parameter Store, whatever the keys', () => {
+    it('gives security-group-guard and instance-guard no kms:Decrypt that reaches Parameter Store, whatever the keys', () => {
       // The deployment where it matters most: an existing topic whose key is also the
       // SecureStrings' key.
       const key = 'arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab';
@@ -650,15 +696,23 @@ for (const [name, file] of templates) {
           });
       for (const [deployment, t] of [['a created topic', template], ['a shared key', sharedKey]] as const) {
         const grants = grantsOf(t);
-        const decrypt = grants.statementsOf(grants.roleOf(grants.fnByDescription('security-group drift')))
-          .filter((s) => grantsAny(s, ['kms:Decrypt']));
-        assert.ok(decrypt.length >= 1, `${deployment}: the report topic's key is found`);
-        for (const s of decrypt) {
-          assert.deepEqual(
-            s.Condition?.StringEquals?.['kms:ViaService'],
-            'sns.<AWS::Region>.amazonaws.com',
-            `${deployment}: ${s.Sid} decrypts through SNS only`,
-          );
+        for (const words of ['security-group drift', 'CloudWatch alarms']) {
+          const statements = grants.statementsOf(grants.roleOf(grants.fnByDescription(words)));
+          const decrypt = statements.filter((s) => grantsAny(s, ['kms:Decrypt']));
+          assert.ok(decrypt.length >= 1, `${deployment}, ${words}: the report topic's key is found`);
+          for (const s of decrypt) {
+            assert.deepEqual(
+              s.Condition?.StringEquals?.['kms:ViaService'],
+              'sns.<AWS::Region>.amazonaws.com',
+              `${deployment}, ${words}: ${s.Sid} decrypts through SNS only`,
+            );
+          }
+          // Whatever else names KMS: the report topic's statement is the only one (what every
+          // function has to publish); none through Parameter Store, none on every key.
+          const kms = statements.filter((s) => actions(s).some((a) => a === '*' || /^kms:/i.test(a)));
+          assert.deepEqual(kms.map((s) => s.Sid), ['EncryptReportsThroughSns'], `${deployment}, ${words}`);
+          assert.deepEqual([...actions(kms[0])].sort(), ['kms:Decrypt', 'kms:GenerateDataKey*'], `${deployment}, ${words}`);
+          assert.ok(!JSON.stringify(statements).includes('ssm.<AWS::Region>.amazonaws.com'), `${deployment}, ${words}: no kms:ViaService ssm`);
         }
       }
     });

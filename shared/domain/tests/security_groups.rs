@@ -299,6 +299,29 @@ fn applying_the_plan_converges() {
     assert!(second.actions.is_empty(), "{:?}", second.actions);
 }
 
+/// An app subnet open both ways, and a data subnet whose ACL denies Postgres from the app
+/// subnet (rule 90) and allows the rest.
+fn with_data_acl_denying_postgres(stack: ObservedStack) -> ObservedStack {
+    stack
+        .with_subnet("subnet-app", "10.0.1.0/24", "acl-app")
+        .with_subnet("subnet-data", "10.0.2.0/24", "acl-data")
+        .with_acl(
+            "acl-app",
+            vec![
+                acl_entry(100, Inbound, None, "0.0.0.0/0", true),
+                acl_entry(100, Outbound, None, "0.0.0.0/0", true),
+            ],
+        )
+        .with_acl(
+            "acl-data",
+            vec![
+                acl_entry(90, Inbound, Some((5432, 5432)), "10.0.1.0/24", false),
+                acl_entry(100, Inbound, None, "0.0.0.0/0", true),
+                acl_entry(100, Outbound, None, "0.0.0.0/0", true),
+            ],
+        )
+}
+
 #[test]
 fn the_flow_check_names_what_blocks_each_path() {
     let stack = demo_with("sg-db", |mut db| {
@@ -306,24 +329,8 @@ fn the_flow_check_names_what_blocks_each_path() {
         db
     })
     .with_instance("i-node", "node", "subnet-app", &["sg-node"])
-    .with_instance("i-db", "db", "subnet-data", &["sg-db"])
-    .with_subnet("subnet-app", "10.0.1.0/24", "acl-app")
-    .with_subnet("subnet-data", "10.0.2.0/24", "acl-data")
-    .with_acl(
-        "acl-app",
-        vec![
-            acl_entry(100, Inbound, None, "0.0.0.0/0", true),
-            acl_entry(100, Outbound, None, "0.0.0.0/0", true),
-        ],
-    )
-    .with_acl(
-        "acl-data",
-        vec![
-            acl_entry(90, Inbound, Some((5432, 5432)), "10.0.1.0/24", false),
-            acl_entry(100, Inbound, None, "0.0.0.0/0", true),
-            acl_entry(100, Outbound, None, "0.0.0.0/0", true),
-        ],
-    );
+    .with_instance("i-db", "db", "subnet-data", &["sg-db"]);
+    let stack = with_data_acl_denying_postgres(stack);
     let checks = check_flows(&sample_stack_file(), &stack);
     let node_db = checks
         .iter()
@@ -838,5 +845,82 @@ fn a_dual_stack_source_is_admitted_by_a_rule_containing_either_of_its_addresses(
     assert_eq!(
         node_db(&sample_stack_file(), &stack).status,
         FlowStatus::Open
+    );
+}
+
+/// An RDS DB instance of the stack, wearing `groups`, in its subnet group's `subnets`.
+fn with_database(mut stack: ObservedStack, groups: &[&str], subnets: &[&str]) -> ObservedStack {
+    use domain::ids::{DbInstanceId, RoleName, SecurityGroupId, SubnetId};
+    stack
+        .databases
+        .push(domain::security_groups::observed::DatabasePlacement {
+            id: DbInstanceId::parse("demo-db").unwrap_or_else(|| panic!("an identifier")),
+            role: RoleName::parse("db"),
+            groups: groups.iter().map(|g| SecurityGroupId::new(*g)).collect(),
+            subnets: subnets.iter().map(|s| SubnetId::new(*s)).collect(),
+        });
+    stack
+}
+
+/// No EC2 instance wears the database's group (RDS's own interfaces are not read): the DB
+/// instance's subnet group locates it, so the path crosses the data subnet's ACL.
+#[test]
+fn the_flow_to_an_rds_database_crosses_the_acls_of_its_subnet_group() {
+    let stack = with_data_acl_denying_postgres(demo_with("sg-db", |db| db).with_instance(
+        "i-node",
+        "node",
+        "subnet-app",
+        &["sg-node"],
+    ));
+    let unlocated = node_db(&sample_stack_file(), &stack);
+    assert_eq!(unlocated.status, FlowStatus::Unverified, "{unlocated:?}");
+
+    let located = node_db(
+        &sample_stack_file(),
+        &with_database(stack, &["sg-db"], &["subnet-data"]),
+    );
+    assert_eq!(located.status, FlowStatus::Blocked, "{located:?}");
+    assert!(
+        located.paths[0]
+            .hops
+            .iter()
+            .any(|h| h.verdict == Verdict::Denied && h.resource == "acl-data"),
+        "{located:?}"
+    );
+}
+
+/// A DB instance that wears none of the stack's db groups: what the check says of those groups
+/// says nothing of the database, so its path is unverified and names its groups.
+#[test]
+fn a_database_off_the_db_groups_is_reported_unverified_with_its_own_groups() {
+    let stack = demo_with("sg-db", |db| db)
+        .with_instance("i-node", "node", "subnet-app", &["sg-node"])
+        .with_instance("i-db", "db", "subnet-app", &["sg-db"])
+        .with_subnet("subnet-app", "10.0.1.0/24", "acl-app")
+        .with_acl(
+            "acl-app",
+            vec![
+                acl_entry(100, Inbound, None, "0.0.0.0/0", true),
+                acl_entry(100, Outbound, None, "0.0.0.0/0", true),
+            ],
+        );
+    assert_eq!(
+        node_db(&sample_stack_file(), &stack).status,
+        FlowStatus::Open
+    );
+
+    let check = node_db(
+        &sample_stack_file(),
+        &with_database(stack, &["sg-someone-elses"], &["subnet-app"]),
+    );
+    assert_eq!(check.status, FlowStatus::Unverified, "{check:?}");
+    let path = check
+        .paths
+        .iter()
+        .find(|p| p.target == "DB instance demo-db")
+        .unwrap_or_else(|| panic!("{check:?}"));
+    assert!(
+        path.hops[0].detail.contains("wears sg-someone-elses"),
+        "{path:?}"
     );
 }

@@ -12,7 +12,7 @@ use apply::apply_plan;
 use domain::ids::{SecurityGroupId, StackName, STACK_TAG};
 use domain::outcome::{ActionOutcome, Outcome};
 use domain::report::{ActionReport, FlowReport, Section, SecurityGroupReport};
-use domain::security_groups::observed::ObservedStack;
+use domain::security_groups::observed::{DatabasePlacement, ObservedStack};
 use domain::security_groups::report::GroupLabel;
 use domain::security_groups::{
     check_flows, plan_security_groups, world_exposures, FlowStatus, SecurityGroupAction,
@@ -107,7 +107,8 @@ impl Capability for SecurityGroups {
         scope: &GroupsScope,
         skipped: &mut Vec<String>,
     ) -> Result<Vec<ObservedStack>, Error> {
-        let mut stacks = observe_stacks(&cx.clients.ec2, &scope.selector).await?;
+        let databases = database_placements(cx, &scope.selector);
+        let mut stacks = observe_stacks(&cx.clients.ec2, &scope.selector, databases).await?;
         if scope.load_balancers {
             observe_load_balancers(&cx.clients.elb, &cx.clients.ec2, cx.file, &mut stacks).await?;
         }
@@ -252,4 +253,30 @@ async fn stacks_of(
         }
     }
     Ok(stacks)
+}
+
+/// Where the stacks' DB instances (`[database]`) receive traffic, from the region's list the
+/// run reads once: nothing is read without `[database]`.
+async fn database_placements(
+    cx: &Context<'_>,
+    selector: &StackSelector,
+) -> Result<Vec<(StackName, DatabasePlacement)>, Error> {
+    let Some(declared) = &cx.file.database else {
+        return Ok(Vec::new());
+    };
+    let region = cx.databases.get(&cx.clients.rds).await?;
+    Ok(region
+        .iter()
+        .filter(|(database, _)| database.role().as_ref() == Some(&declared.role))
+        .filter_map(|(database, _)| {
+            let stack = database.stack().filter(|s| selector.matches(s))?;
+            let placement = DatabasePlacement {
+                id: database.id.clone(),
+                role: database.role(),
+                groups: database.security_groups.clone(),
+                subnets: database.subnets.clone(),
+            };
+            Some((stack, placement))
+        })
+        .collect())
 }

@@ -10,12 +10,13 @@ use domain::ids::{
 };
 use domain::net::{Peer, PortRange, Protocol, Rule};
 use domain::security_groups::observed::{
-    AclEntry, Direction, NetworkAcl, ObservedGroup, ObservedInstance, ObservedInterface,
-    ObservedStack, ObservedSubnet,
+    AclEntry, DatabasePlacement, Direction, NetworkAcl, ObservedGroup, ObservedInstance,
+    ObservedInterface, ObservedStack, ObservedSubnet,
 };
 use domain::stack::StackSelector;
 use domain::Error;
 use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
 use std::net::IpAddr;
 
 /// The most results EC2 returns per page for the describe calls used here.
@@ -73,10 +74,12 @@ pub async fn describe_groups(
     Ok(groups)
 }
 
-/// Reads every stack `selector` matches, each with its own groups, instances and network.
+/// Reads every stack `selector` matches, each with its own groups, instances and network, and
+/// the subnets of the stacks' DB instances `databases` reads, awaited only once a stack is found.
 pub async fn observe_stacks(
     ec2: &Client,
     selector: &StackSelector,
+    databases: impl Future<Output = Result<Vec<(StackName, DatabasePlacement)>, Error>>,
 ) -> Result<Vec<ObservedStack>, Error> {
     let groups = describe_groups(ec2, GroupScope::Stacks(selector)).await?;
     let mut stacks: BTreeMap<StackName, ObservedStack> = BTreeMap::new();
@@ -105,10 +108,20 @@ pub async fn observe_stacks(
         })
         .collect();
     let interfaces = describe_interfaces(ec2, stack_of.keys()).await?;
+    for (stack_name, database) in databases.await? {
+        if let Some(stack) = stacks.get_mut(&stack_name) {
+            stack.databases.push(database);
+        }
+    }
+    let database_subnets = stacks
+        .values()
+        .flat_map(|s| &s.databases)
+        .flat_map(|d| d.subnets.iter().cloned());
     let subnet_ids: BTreeSet<SubnetId> = instances
         .iter()
         .filter_map(|(_, instance)| instance.subnet.clone())
         .chain(interfaces.iter().filter_map(|i| i.subnet.clone()))
+        .chain(database_subnets)
         .collect();
     let subnets = describe_subnets(ec2, &subnet_ids).await?;
     let acls = describe_acls(ec2, &subnet_ids).await?;
@@ -135,6 +148,7 @@ pub async fn observe_stacks(
             .iter()
             .filter_map(|i| i.subnet.as_ref())
             .chain(stack.interfaces.iter().filter_map(|i| i.subnet.as_ref()))
+            .chain(stack.databases.iter().flat_map(|d| &d.subnets))
             .collect();
         for subnet in used {
             if let Some(observed) = subnets.get(subnet) {
@@ -162,6 +176,7 @@ fn empty_stack(name: StackName) -> ObservedStack {
         subnets: BTreeMap::new(),
         acls: BTreeMap::new(),
         load_balancers: Vec::new(),
+        databases: Vec::new(),
         node: None,
     }
 }

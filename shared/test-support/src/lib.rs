@@ -121,6 +121,7 @@ pub fn stack(name: &str, groups: Vec<ObservedGroup>) -> ObservedStack {
         subnets: BTreeMap::new(),
         acls: BTreeMap::new(),
         load_balancers: Vec::new(),
+        databases: Vec::new(),
         node: None,
     }
 }

@@ -23,7 +23,8 @@ pub(crate) struct Place {
 }
 
 /// The places of `group`: every network interface wearing it; when none was read, the subnet of
-/// every instance wearing it (a rule whose CIDR contains the subnet contains the instance).
+/// every instance wearing it and the subnets of every DB instance's subnet group (a rule whose
+/// CIDR contains the subnet contains the instance).
 /// Empty when nothing locates the group.
 pub(crate) fn places_of(stack: &ObservedStack, group: &SecurityGroupId) -> Vec<Place> {
     let interfaces: Vec<Place> = stack
@@ -42,9 +43,11 @@ pub(crate) fn places_of(stack: &ObservedStack, group: &SecurityGroupId) -> Vec<P
     if !interfaces.is_empty() {
         return interfaces;
     }
+    let databases = stack.databases_in(group).flat_map(|d| &d.subnets);
     stack
         .instances_in(group)
         .filter_map(|instance| instance.subnet.as_ref())
+        .chain(databases)
         .collect::<BTreeSet<_>>()
         .into_iter()
         .filter_map(|subnet| {

@@ -129,6 +129,9 @@ pub(super) fn check_flow(file: &StackFile, flow: &Flow, stack: &ObservedStack) -
             paths.push(check_path(flow, stack, peer, *source, target));
         }
     }
+    if !targets.is_empty() {
+        paths.extend(databases_off_the_targets(flow, stack, &targets, &sources));
+    }
     let note = if targets.is_empty() {
         Some(format!(
             "no security group of the stack has role {}",
@@ -149,6 +152,48 @@ pub(super) fn check_flow(file: &StackFile, flow: &Flow, stack: &ObservedStack) -
         paths,
         note,
     }
+}
+
+/// The stack's DB instances of the flow's target role that wear none of the groups checked: the
+/// paths above say nothing of how traffic reaches them, so each is a path of its own, unverified.
+fn databases_off_the_targets(
+    flow: &Flow,
+    stack: &ObservedStack,
+    targets: &[&ObservedGroup],
+    sources: &[(Peer, Option<&ObservedGroup>)],
+) -> Vec<PathCheck> {
+    let checked: BTreeSet<&SecurityGroupId> = targets.iter().map(|g| &g.id).collect();
+    let mut paths = Vec::new();
+    for database in stack
+        .databases
+        .iter()
+        .filter(|d| d.role.as_ref() == Some(&flow.to))
+    {
+        if database.groups.iter().any(|g| checked.contains(g)) {
+            continue;
+        }
+        let detail = format!(
+            "DB instance {} wears {}, none of them a group of role {} that the stack's rules are checked and repaired on: the database's own rules are not checked",
+            database.id,
+            named(database.groups.iter().map(SecurityGroupId::as_str)),
+            flow.to
+        );
+        for (peer, _) in sources {
+            let hop = Hop::new(
+                HopLayer::TargetIngress,
+                format!("DB instance {}", database.id),
+                Verdict::Unknown,
+                detail.clone(),
+            );
+            paths.push(PathCheck {
+                source: peer.to_string(),
+                target: format!("DB instance {}", database.id),
+                status: FlowStatus::Unverified,
+                hops: vec![hop],
+            });
+        }
+    }
+    paths
 }
 
 impl FlowStatus {
@@ -387,14 +432,16 @@ fn named<'a>(names: impl ExactSizeIterator<Item = &'a str>) -> String {
 }
 
 /// Where traffic of a group really is: the subnets of the instances and of the other network
-/// interfaces (a database's, a load balancer's) wearing it.
+/// interfaces (a database's, a load balancer's) wearing it, and those of the DB subnet group of
+/// each of the stack's DB instances wearing it.
 pub(super) fn subnets_of<'a>(
     stack: &'a ObservedStack,
     group: &'a SecurityGroupId,
 ) -> BTreeSet<&'a SubnetId> {
     let instances = stack.instances_in(group).filter_map(|i| i.subnet.as_ref());
     let interfaces = stack.interfaces_in(group).filter_map(|i| i.subnet.as_ref());
-    instances.chain(interfaces).collect()
+    let databases = stack.databases_in(group).flat_map(|d| &d.subnets);
+    instances.chain(interfaces).chain(databases).collect()
 }
 
 fn check_acls(
@@ -502,7 +549,7 @@ fn check_acls(
 /// The ACL hop of a group no instance or interface wears: nothing says which subnets it is in.
 pub(super) fn unlocated(group: &SecurityGroupId) -> Hop {
     unknown_acl_hop(format!(
-        "no instance or network interface wears {group}: its subnets are unknown"
+        "no instance, network interface or DB instance wears {group}: its subnets are unknown"
     ))
 }
 

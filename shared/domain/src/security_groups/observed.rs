@@ -6,8 +6,8 @@
 
 use super::node_flows::NodeConfig;
 use crate::ids::{
-    InstanceId, LoadBalancerArn, NetworkAclId, NetworkInterfaceId, RoleName, SecurityGroupId,
-    StackName, SubnetId, TargetGroupArn, VpcId,
+    DbInstanceId, InstanceId, LoadBalancerArn, NetworkAclId, NetworkInterfaceId, RoleName,
+    SecurityGroupId, StackName, SubnetId, TargetGroupArn, VpcId,
 };
 use crate::net::{PortRange, Protocol, Rule};
 use ipnet::IpNet;
@@ -31,10 +31,26 @@ pub struct ObservedStack {
     /// sweeps only (empty when not read).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub load_balancers: Vec<ObservedLoadBalancer>,
+    /// The stack's RDS DB instances (`[database]`): the groups each wears and the subnets of
+    /// its DB subnet group, where traffic to it arrives. Empty without `[database]`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub databases: Vec<DatabasePlacement>,
     /// The node's ports, read from its parameters when a flow of the stack file follows them
     /// (`None`: not read).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub node: Option<NodeConfig>,
+}
+
+/// Where an RDS DB instance of the stack receives traffic: RDS's own network interfaces are not
+/// always listed as wearing its groups (and the emulator has none), so the flow check locates
+/// the database by the subnets of its DB subnet group.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct DatabasePlacement {
+    pub id: DbInstanceId,
+    /// Its `chainlink:role` tag.
+    pub role: Option<RoleName>,
+    pub groups: Vec<SecurityGroupId>,
+    pub subnets: Vec<SubnetId>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -153,6 +169,16 @@ impl ObservedStack {
         self.instances
             .iter()
             .filter(move |i| i.groups.contains(group))
+    }
+
+    /// The DB instances wearing `group`.
+    pub fn databases_in<'a>(
+        &'a self,
+        group: &'a SecurityGroupId,
+    ) -> impl Iterator<Item = &'a DatabasePlacement> + 'a {
+        self.databases
+            .iter()
+            .filter(move |d| d.groups.contains(group))
     }
 
     /// The network interfaces wearing `group`, of instances and of anything else.
