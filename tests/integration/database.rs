@@ -454,6 +454,37 @@ async fn a_lost_answer_to_the_modification_is_read_back_not_sent_twice() {
     assert_eq!(fleet::database_state(&rds, "demo-db", "none").await.1, 120);
 }
 
+/// The demo database in a DB subnet group of `subnet` only, wearing `group` only, and the
+/// security-group engine that checks the stack's flows.
+async fn database_wearing(
+    moto: &Moto,
+    subnet: &str,
+    group: &domain::ids::SecurityGroupId,
+) -> Engine {
+    let rds = rds(moto).await;
+    rds.create_db_subnet_group()
+        .db_subnet_group_name("demo-subnets")
+        .db_subnet_group_description("the database's subnet")
+        .subnet_ids(subnet)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    fleet::database(&rds, &DatabaseSeed::default()).await;
+    rds.modify_db_instance()
+        .db_instance_identifier("demo-db")
+        .db_subnet_group_name("demo-subnets")
+        .vpc_security_group_ids(group.as_str())
+        .apply_immediately(true)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    Engine::new(
+        moto.clients().await,
+        sample_stack(),
+        Capabilities::SECURITY_GROUPS,
+    )
+}
+
 /// The flow check locates the stack's RDS database by its DB subnet group (no EC2 instance
 /// wears the db group here): the node → db path crosses the data subnet's ACL, which denies it.
 #[tokio::test]
@@ -469,28 +500,7 @@ async fn the_flow_check_reaches_the_database_through_its_subnet_group() {
     seed::allow(&ec2, &db, &[tests::rule::tcp(5432, node.as_str())]).await;
     seed::instance(&ec2, &app, &node, "demo", "node").await;
     seed::acl_denying(&ec2, &vpc, &data, 5432, "10.0.1.0/24").await;
-    let rds = rds(&moto).await;
-    rds.create_db_subnet_group()
-        .db_subnet_group_name("demo-data")
-        .db_subnet_group_description("the data subnet")
-        .subnet_ids(&data)
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("{e:?}"));
-    fleet::database(&rds, &DatabaseSeed::default()).await;
-    rds.modify_db_instance()
-        .db_instance_identifier("demo-db")
-        .db_subnet_group_name("demo-data")
-        .vpc_security_group_ids(db.as_str())
-        .apply_immediately(true)
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("{e:?}"));
-    let engine = Engine::new(
-        moto.clients().await,
-        sample_stack(),
-        Capabilities::SECURITY_GROUPS,
-    );
+    let engine = database_wearing(&moto, &data, &db).await;
 
     let report = engine
         .run(domain::signal::Signal::sweep("test"), Execution::Plan)
@@ -513,4 +523,52 @@ async fn the_flow_check_reaches_the_database_through_its_subnet_group() {
         text.contains("inbound rule 90 denies tcp 5432 from 10.0.1.0/24"),
         "{text}"
     );
+}
+
+/// A database that wears a group of its own, outside the stack (as a third-party template
+/// makes them): the flow check reads that group by ID and judges the path by its rules, and
+/// the planner never touches it.
+#[tokio::test]
+async fn the_flow_check_judges_the_database_by_the_groups_it_really_wears() {
+    use tests::seed;
+    let moto = Moto::start();
+    let ec2 = moto.ec2().await;
+    let vpc = seed::vpc(&ec2, "10.0.0.0/16").await;
+    let app = seed::subnet(&ec2, &vpc, "10.0.1.0/24").await;
+    let node = seed::group(&ec2, &vpc, "demo-node", "demo", "node").await;
+    seed::group(&ec2, &vpc, "demo-db", "demo", "db").await;
+    let theirs = seed::group(&ec2, &vpc, "rds-from-their-template", "", "").await;
+    seed::allow(&ec2, &theirs, &[tests::rule::tcp(5432, node.as_str())]).await;
+    seed::instance(&ec2, &app, &node, "demo", "node").await;
+    let engine = database_wearing(&moto, &app, &theirs).await;
+
+    let recording = moto.start_recording();
+    let report = engine
+        .run(domain::signal::Signal::sweep("test"), Execution::Apply)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+
+    let flow = report.stacks[0]
+        .security_groups
+        .flow_check
+        .iter()
+        .find(|f| f.check.flow == "node-db")
+        .unwrap_or_else(|| panic!("{report}"));
+    let through_theirs = format!("DB instance demo-db ({theirs})");
+    let path = flow
+        .check
+        .paths
+        .iter()
+        .find(|p| p.target == through_theirs)
+        .unwrap_or_else(|| panic!("no path through {theirs}: {report}"));
+    assert_eq!(
+        path.status,
+        domain::security_groups::FlowStatus::Open,
+        "{report}"
+    );
+    let touched_theirs = recording
+        .mutating_calls()
+        .into_iter()
+        .any(|call| call.contains(theirs.as_str()));
+    assert!(!touched_theirs, "{:?}", recording.mutating_calls());
 }

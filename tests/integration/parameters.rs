@@ -1028,3 +1028,83 @@ async fn the_databases_own_limit_and_endpoint_are_checked_against_the_nodes_url(
     );
     assert!(!host.is_empty());
 }
+
+/// An Aurora PostgreSQL cluster's member tagged as the stack's database: the node's URL names
+/// the cluster's writer endpoint, which is the database (no CL-RDS-001), and Aurora's volume
+/// asks for no storage threshold (no CL-RDS-006). One more read, for the clusters' endpoints.
+/// (The stack file's `database_hosts` allowlist, the rollback's rule, does not name the
+/// cluster: CL-ISO-001 says so, as it would on AWS.)
+#[tokio::test]
+async fn an_aurora_clusters_endpoint_is_the_stacks_database() {
+    use aws_sdk_rds::types::Tag;
+    let moto = Moto::start();
+    let rds = aws_sdk_rds::Client::new(&moto.sdk_config().await);
+    let tag = |key: &str, value: &str| Tag::builder().key(key).value(value).build();
+    let cluster = rds
+        .create_db_cluster()
+        .db_cluster_identifier("demo-cluster")
+        .engine("aurora-postgresql")
+        .engine_version("16.4")
+        .master_username("chainlink")
+        .master_user_password("Str0ng-enough-passw0rd")
+        .tags(tag("chainlink:stack", "demo"))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    let writer = cluster
+        .db_cluster()
+        .and_then(|c| c.endpoint())
+        .unwrap_or_default()
+        .to_string();
+    rds.create_db_instance()
+        .db_instance_identifier("demo-db-1")
+        .db_cluster_identifier("demo-cluster")
+        .engine("aurora-postgresql")
+        .db_instance_class("db.r6g.large")
+        .tags(tag("chainlink:stack", "demo"))
+        .tags(tag("chainlink:role", "db"))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    let client = ssm::client(&moto).await;
+    let mut set = valid_legacy();
+    let url = format!(
+        "postgresql://chainlink:Str0ng-enough-passw0rd@{writer}:5432/chainlink?sslmode=require"
+    );
+    for (key, value) in &mut set {
+        if *key == "DATABASE_URL" {
+            *value = &url;
+        }
+    }
+    ssm::put_all(&client, PREFIX, &set).await;
+    let engine = engine(&moto, "enforce").await;
+
+    let recording = moto.start_recording();
+    let report = handle(&engine, change_event("Create", "/chainlink/demo/ETH_URL")).await;
+
+    let rds_codes: Vec<String> = report
+        .stacks
+        .iter()
+        .filter_map(|s| s.parameters.as_ref())
+        .flat_map(|p| &p.findings)
+        .map(|f| f.code.as_str().to_string())
+        .filter(|code| code.starts_with("CL-RDS-00") && code != "CL-RDS-008")
+        .collect();
+    assert!(!writer.is_empty());
+    assert_eq!(rds_codes, Vec::<String>::new(), "{report}");
+    let rds_reads: Vec<String> = recording
+        .requests()
+        .into_iter()
+        .map(|(action, _)| action)
+        .filter(|action| action.starts_with("DescribeDB"))
+        .collect();
+    assert_eq!(
+        rds_reads,
+        [
+            "DescribeDBInstances",
+            "DescribeDBClusters",
+            "DescribeDBParameters"
+        ],
+        "{report}"
+    );
+}

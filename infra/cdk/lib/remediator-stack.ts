@@ -367,8 +367,8 @@ export class RemediatorStack extends Stack {
     const readTheStacksDatabase = () =>
       new iam.PolicyStatement({
         sid: 'ReadTheStacksDatabase',
-        actions: ['rds:DescribeDBInstances', 'rds:DescribeDBParameters'],
-        resources: ['db', 'pg'].map((resource) =>
+        actions: ['rds:DescribeDBInstances', 'rds:DescribeDBClusters', 'rds:DescribeDBParameters'],
+        resources: ['db', 'cluster', 'pg'].map((resource) =>
           this.formatArn({ service: 'rds', resource, resourceName: '*', arnFormat: ArnFormat.COLON_RESOURCE_NAME }),
         ),
       });
@@ -438,16 +438,17 @@ export class RemediatorStack extends Stack {
         readThisStacksParametersUndecrypted(['ssm:GetParametersByPath', 'ssm:GetParameters']),
         // The flow check locates the stack's RDS database ([database]) by the groups it wears
         // and the subnets of its DB subnet group, both in DescribeDBInstances's answer (which
-        // carries the tags that find it). Not its parameter group.
+        // carries the tags that find it); an Aurora member's cluster endpoints come with
+        // DescribeDBClusters. Not its parameter group.
         new iam.PolicyStatement({
           sid: 'LocateTheStacksDatabase',
-          actions: ['rds:DescribeDBInstances'],
-          resources: [
-            this.formatArn({ service: 'rds', resource: 'db', resourceName: '*', arnFormat: ArnFormat.COLON_RESOURCE_NAME }),
-          ],
+          actions: ['rds:DescribeDBInstances', 'rds:DescribeDBClusters'],
+          resources: ['db', 'cluster'].map((resource) =>
+            this.formatArn({ service: 'rds', resource, resourceName: '*', arnFormat: ArnFormat.COLON_RESOURCE_NAME }),
+          ),
         }),
       ],
-      ['describe', 'securityGroups', 'parameterPath', 'database'],
+      ['describe', 'securityGroups', 'parameterPath', 'database', 'clusters'],
     );
     new events.Rule(this, 'SecurityGroupApiCall', {
       description: `chainlink-remediator ${s.stackName}: security-group API calls (CloudTrail)`,
@@ -574,8 +575,8 @@ export class RemediatorStack extends Stack {
             }),
       ],
       s.ssmKmsKeyArn === ''
-        ? ['describe', 'securityGroups', 'parameterPath', 'database', 'parameterGroups', 'secrets', 'managedSsmKey']
-        : ['describe', 'securityGroups', 'parameterPath', 'database', 'parameterGroups', 'secrets'],
+        ? ['describe', 'securityGroups', 'parameterPath', 'database', 'clusters', 'parameterGroups', 'secrets', 'managedSsmKey']
+        : ['describe', 'securityGroups', 'parameterPath', 'database', 'clusters', 'parameterGroups', 'secrets'],
     );
     new events.Rule(this, 'ParameterChange', {
       description: `chainlink-remediator ${s.stackName}: changes under ${s.parameterPath}/`,
@@ -891,6 +892,7 @@ export class RemediatorStack extends Stack {
         'groups',
         'alarms',
         'database',
+        'clusters',
         'parameterGroups',
         'parameterPath',
       ],
@@ -1237,6 +1239,10 @@ function wildcardReasons(s: RemediatorSettings) {
     database: [
       'Resource::arn:<AWS::Partition>:rds:<AWS::Region>:<AWS::AccountId>:db:*',
       'DescribeDBInstances lists the region\'s instances and keeps the stack\'s by the tags it returns (one call, no tagging API), a read; instance-guard\'s ModifyDBInstance and AddTagsToResource are conditioned on aws:ResourceTag/chainlink:stack (and on the ladder and storage cap, or on the chainlink:remediation tag key).',
+    ],
+    clusters: [
+      'Resource::arn:<AWS::Partition>:rds:<AWS::Region>:<AWS::AccountId>:cluster:*',
+      'An Aurora member\'s cluster is the database\'s, not known at deploy time: DescribeDBClusters reads its endpoints, a read made only when the region has a cluster member.',
     ],
     parameterGroups: [
       'Resource::arn:<AWS::Partition>:rds:<AWS::Region>:<AWS::AccountId>:pg:*',

@@ -524,29 +524,29 @@ for (const [name, file] of templates) {
       const reads = rdsStatements().filter(({ s }) => actions(s).includes('rds:DescribeDBParameters'));
       assert.deepEqual(reads.map(({ fn }) => fn).sort(), [instanceGuard, parameterGuard].sort());
       for (const { s } of reads) {
-        assert.deepEqual([...actions(s)].sort(), ['rds:DescribeDBInstances', 'rds:DescribeDBParameters']);
-        assert.deepEqual(resourcesOf(s).map(generic), ['arn:x:rds:x:x:db:*', 'arn:x:rds:x:x:pg:*']);
+        assert.deepEqual([...actions(s)].sort(), ['rds:DescribeDBClusters', 'rds:DescribeDBInstances', 'rds:DescribeDBParameters']);
+        assert.deepEqual(resourcesOf(s).map(generic).sort(), ['arn:x:rds:x:x:cluster:*', 'arn:x:rds:x:x:db:*', 'arn:x:rds:x:x:pg:*']);
         assert.equal(s.Condition, undefined);
       }
       assert.deepEqual(reads[0].s, reads[1].s, 'the same statement in both roles');
     });
 
-    it('lets security-group-guard locate the database (DescribeDBInstances on db:*) and nothing else of RDS', () => {
+    it('lets security-group-guard locate the database (its instances and clusters) and nothing else of RDS', () => {
       const located = rdsStatements().filter(({ fn }) => fn === securityGroupGuard);
       assert.equal(located.length, 1);
       const { s } = located[0];
       assert.equal(s.Sid, 'LocateTheStacksDatabase');
-      assert.deepEqual(actions(s), ['rds:DescribeDBInstances']);
-      assert.deepEqual(resourcesOf(s).map(generic), ['arn:x:rds:x:x:db:*']);
+      assert.deepEqual([...actions(s)].sort(), ['rds:DescribeDBClusters', 'rds:DescribeDBInstances']);
+      assert.deepEqual(resourcesOf(s).map(generic).sort(), ['arn:x:rds:x:x:cluster:*', 'arn:x:rds:x:x:db:*']);
       assert.equal(s.Condition, undefined);
     });
 
     it('grants exactly these RDS actions: reads to parameter-guard, reads, events and two writes to instance-guard', () => {
       const byFunction = (fn: string) =>
         rdsStatements().filter((x) => x.fn === fn).flatMap(({ s }) => actions(s)).sort();
-      assert.deepEqual(byFunction(parameterGuard), ['rds:DescribeDBInstances', 'rds:DescribeDBParameters']);
+      assert.deepEqual(byFunction(parameterGuard), ['rds:DescribeDBClusters', 'rds:DescribeDBInstances', 'rds:DescribeDBParameters']);
       assert.deepEqual(byFunction(instanceGuard), [
-        'rds:AddTagsToResource', 'rds:DescribeDBInstances', 'rds:DescribeDBParameters', 'rds:DescribeEvents',
+        'rds:AddTagsToResource', 'rds:DescribeDBClusters', 'rds:DescribeDBInstances', 'rds:DescribeDBParameters', 'rds:DescribeEvents',
         'rds:ModifyDBInstance',
       ]);
       // DescribeEvents supports no resource-level permissions: "*", alone in its statement.

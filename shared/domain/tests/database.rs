@@ -5,7 +5,7 @@ use chainlink::{connection_demand, endpoints, FindingCode, SecretValue, Severity
 use chrono::{DateTime, Duration, Utc};
 use domain::database::{
     check_database, connections_finding, plan_database_remediation, resolve_connection_limit,
-    ApplyTiming, DatabaseAction, DatabaseEndpoint, DatabaseInputs, DatabasePlan,
+    ApplyTiming, DatabaseAction, DatabaseEndpoint, DatabaseInputs, DatabasePlan, DbInstanceClass,
     MaxConnectionsSetting, ObservedDatabase, PendingModifications,
 };
 use domain::ids::{DbInstanceArn, DbInstanceId, StackName};
@@ -61,6 +61,7 @@ fn db() -> ObservedDatabase {
             ("chainlink:stack".into(), "demo".into()),
             ("chainlink:role".into(), "db".into()),
         ]),
+        cluster: None,
     }
 }
 
@@ -593,4 +594,68 @@ fn a_connections_alarm_compares_the_pools_with_the_limit() {
         "{}",
         over.message
     );
+}
+
+// ---- Aurora: observed and checked, never changed ------------------------------------------
+
+/// A member of an Aurora PostgreSQL cluster: clients use the cluster's endpoints.
+fn aurora_member() -> ObservedDatabase {
+    let mut database = db();
+    database.engine = "aurora-postgresql".into();
+    database.class = "db.r6g.large".into();
+    database.cluster = Some(domain::database::DatabaseCluster {
+        id: "demo-cluster".into(),
+        hosts: vec![
+            "demo-cluster.cluster-abcdefghijkl.us-east-1.rds.amazonaws.com".into(),
+            "demo-cluster.cluster-ro-abcdefghijkl.us-east-1.rds.amazonaws.com".into(),
+        ],
+        port: Some(5432),
+    });
+    database
+}
+
+#[test]
+fn an_aurora_url_names_the_clusters_endpoints_and_no_storage_threshold_is_asked_for() {
+    let database = aurora_member();
+    for host in [
+        "demo-cluster.cluster-abcdefghijkl.us-east-1.rds.amazonaws.com",
+        "demo-cluster.cluster-ro-abcdefghijkl.us-east-1.rds.amazonaws.com",
+        "demo-db.abcdefghijkl.us-east-1.rds.amazonaws.com",
+    ] {
+        let url = format!("postgresql://cl:s3cret@{host}:5432/cl?sslmode=require");
+        assert_eq!(codes(&database, &url, true), vec![], "{url}");
+    }
+    let other =
+        "postgresql://cl:s3cret@other.cluster-x.us-east-1.rds.amazonaws.com/cl?sslmode=require";
+    let found = check_database(&database, &endpoints(&params(other)), &policy(), true);
+    assert_eq!(
+        found.iter().map(|f| f.code).collect::<Vec<_>>(),
+        [FindingCode::DatabaseUrlOtherHost]
+    );
+    assert!(
+        found[0]
+            .message
+            .contains("cluster demo-cluster: demo-cluster.cluster-abcdefghijkl"),
+        "{}",
+        found[0].message
+    );
+}
+
+#[test]
+fn an_aurora_member_is_never_modified() {
+    let mut c = case();
+    c.db = aurora_member();
+    c.policy.ladder = vec![
+        DbInstanceClass::parse("db.r6g.large").unwrap_or_else(|e| panic!("{e:?}")),
+        DbInstanceClass::parse("db.r6g.xlarge").unwrap_or_else(|e| panic!("{e:?}")),
+    ];
+    for remediation in [Remediation::GrowStorage, Remediation::ScaleClass] {
+        let plan = c.plan(remediation);
+        assert!(
+            refused(&plan).contains("Aurora cluster demo-cluster"),
+            "{plan}"
+        );
+        assert!(plan.actions.is_empty());
+    }
+    assert!(no_action(&c.plan(Remediation::ReportConnections)).contains("connections"));
 }

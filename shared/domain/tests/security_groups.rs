@@ -890,9 +890,10 @@ fn the_flow_to_an_rds_database_crosses_the_acls_of_its_subnet_group() {
 }
 
 /// A DB instance that wears none of the stack's db groups: what the check says of those groups
-/// says nothing of the database, so its path is unverified and names its groups.
+/// says nothing of the database. Its own groups decide (any of them may admit); unread, the
+/// path is unverified and names them.
 #[test]
-fn a_database_off_the_db_groups_is_reported_unverified_with_its_own_groups() {
+fn a_database_off_the_db_groups_is_checked_through_its_own_groups() {
     let stack = demo_with("sg-db", |db| db)
         .with_instance("i-node", "node", "subnet-app", &["sg-node"])
         .with_instance("i-db", "db", "subnet-app", &["sg-db"])
@@ -908,19 +909,40 @@ fn a_database_off_the_db_groups_is_reported_unverified_with_its_own_groups() {
         node_db(&sample_stack_file(), &stack).status,
         FlowStatus::Open
     );
+    let off = with_database(stack, &["sg-theirs", "sg-other"], &["subnet-app"]);
 
-    let check = node_db(
-        &sample_stack_file(),
-        &with_database(stack, &["sg-someone-elses"], &["subnet-app"]),
-    );
-    assert_eq!(check.status, FlowStatus::Unverified, "{check:?}");
-    let path = check
+    let unread = node_db(&sample_stack_file(), &off);
+    assert_eq!(unread.status, FlowStatus::Unverified, "{unread:?}");
+    let path = unread
         .paths
         .iter()
         .find(|p| p.target == "DB instance demo-db")
-        .unwrap_or_else(|| panic!("{check:?}"));
+        .unwrap_or_else(|| panic!("{unread:?}"));
     assert!(
-        path.hops[0].detail.contains("wears sg-someone-elses"),
+        path.hops[0].detail.contains("wears sg-theirs, sg-other"),
         "{path:?}"
+    );
+
+    let mut closed = off.clone();
+    closed.database_groups = vec![
+        group("sg-theirs", "").allow(tcp(22).from("10.0.0.0/16")),
+        group("sg-other", ""),
+    ];
+    let check = node_db(&sample_stack_file(), &closed);
+    assert_eq!(check.status, FlowStatus::Blocked, "{check:?}");
+
+    let mut open = off;
+    open.database_groups = vec![
+        group("sg-theirs", "").allow(tcp(22).from("10.0.0.0/16")),
+        group("sg-other", "").allow(tcp(5432).from("sg-node")),
+    ];
+    let check = node_db(&sample_stack_file(), &open);
+    assert_eq!(check.status, FlowStatus::Open, "{check:?}");
+    assert!(
+        check
+            .paths
+            .iter()
+            .any(|p| p.target == "DB instance demo-db (sg-other)" && p.status == FlowStatus::Open),
+        "{check:?}"
     );
 }

@@ -1,7 +1,8 @@
 //! Reads the stack's DB instance: one paged `DescribeDBInstances` per run (which carries each
 //! instance's tags, so no tagging call is needed: one call for up to 100 instances of the
 //! region, where the Resource Groups Tagging API would take one to find the ARN and another to
-//! describe it), then the parameters its group sets (`DescribeDBParameters` with
+//! describe it), the endpoints of the Aurora clusters when an instance is a member (one paged
+//! `DescribeDBClusters`), then the parameters its group sets (`DescribeDBParameters` with
 //! `Source = user`: only what differs from the engine's defaults, usually one page).
 
 use crate::aws::sdk_error;
@@ -10,7 +11,8 @@ use aws_sdk_rds::Client;
 use chrono::{DateTime, Duration, Utc};
 use domain::database::plan::STORAGE_CHANGE_INTERVAL_HOURS;
 use domain::database::{
-    DatabaseEndpoint, MaxConnectionsSetting, ObservedDatabase, PendingModifications,
+    DatabaseCluster, DatabaseEndpoint, MaxConnectionsSetting, ObservedDatabase,
+    PendingModifications,
 };
 use domain::ids::{
     DbInstanceArn, DbInstanceId, RoleName, SecurityGroupId, StackName, SubnetId, ROLE_TAG,
@@ -48,6 +50,7 @@ async fn list_databases(rds: &Client) -> Result<Vec<(ObservedDatabase, Option<St
         .page_size(PAGE_SIZE)
         .send();
     let mut found = Vec::new();
+    let mut members = BTreeMap::new();
     while let Some(page) = pages.next().await {
         let page = page.map_err(|e| sdk_error("DescribeDBInstances", e))?;
         for instance in page.db_instances() {
@@ -57,11 +60,54 @@ async fn list_databases(rds: &Client) -> Result<Vec<(ObservedDatabase, Option<St
                     .first()
                     .and_then(|g| g.db_parameter_group_name())
                     .map(String::from);
+                if let Some(cluster) = instance.db_cluster_identifier() {
+                    members.insert(found.len(), cluster.to_string());
+                }
                 found.push((observed, group));
             }
         }
     }
+    // Aurora members answer at their cluster's endpoints: one more paged call, made only when
+    // the region has a cluster member.
+    if !members.is_empty() {
+        let clusters = list_clusters(rds).await?;
+        for (at, id) in members {
+            found[at].0.cluster = Some(clusters.get(&id).cloned().unwrap_or(DatabaseCluster {
+                id,
+                hosts: Vec::new(),
+                port: None,
+            }));
+        }
+    }
     Ok(found)
+}
+
+/// The region's Aurora clusters by identifier, with their endpoints.
+async fn list_clusters(rds: &Client) -> Result<BTreeMap<String, DatabaseCluster>, Error> {
+    let mut pages = rds
+        .describe_db_clusters()
+        .into_paginator()
+        .page_size(PAGE_SIZE)
+        .send();
+    let mut clusters = BTreeMap::new();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| sdk_error("DescribeDBClusters", e))?;
+        for cluster in page.db_clusters() {
+            let Some(id) = cluster.db_cluster_identifier() else {
+                continue;
+            };
+            let hosts = [cluster.endpoint(), cluster.reader_endpoint()]
+                .into_iter()
+                .flatten()
+                .map(String::from)
+                .chain(cluster.custom_endpoints().iter().cloned())
+                .collect();
+            let port = cluster.port().and_then(|p| u16::try_from(p).ok());
+            let id = id.to_string();
+            clusters.insert(id.clone(), DatabaseCluster { id, hosts, port });
+        }
+    }
+    Ok(clusters)
 }
 
 /// The DB instances tagged into `stack` with `role`, in the order RDS lists them, with the
@@ -249,6 +295,7 @@ pub(crate) fn observe(
         max_connections: MaxConnectionsSetting::from_parameter_value(None),
         force_ssl: None,
         tags,
+        cluster: None,
     })
 }
 

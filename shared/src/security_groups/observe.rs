@@ -113,6 +113,7 @@ pub async fn observe_stacks(
             stack.databases.push(database);
         }
     }
+    read_database_groups(ec2, &mut stacks).await?;
     let database_subnets = stacks
         .values()
         .flat_map(|s| &s.databases)
@@ -167,6 +168,43 @@ pub async fn observe_stacks(
     Ok(stacks.into_values().collect())
 }
 
+/// The groups the stacks' DB instances wear that are not their stacks' own, read by ID (one
+/// call, none when every database wears only its stack's groups): the flow check judges a
+/// database by the groups it really wears.
+async fn read_database_groups(
+    ec2: &Client,
+    stacks: &mut BTreeMap<StackName, ObservedStack>,
+) -> Result<(), Error> {
+    let foreign = |stack: &ObservedStack| -> BTreeSet<SecurityGroupId> {
+        stack
+            .databases
+            .iter()
+            .flat_map(|d| &d.groups)
+            .filter(|id| !stack.groups.iter().any(|g| &g.id == *id))
+            .cloned()
+            .collect()
+    };
+    let wanted: Vec<SecurityGroupId> = stacks
+        .values()
+        .flat_map(foreign)
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    if wanted.is_empty() {
+        return Ok(());
+    }
+    let read = describe_groups(ec2, GroupScope::Ids(&wanted)).await?;
+    for stack in stacks.values_mut() {
+        let ids = foreign(stack);
+        stack.database_groups = read
+            .iter()
+            .filter(|tagged| ids.contains(&tagged.group.id))
+            .map(|tagged| tagged.group.clone())
+            .collect();
+    }
+    Ok(())
+}
+
 fn empty_stack(name: StackName) -> ObservedStack {
     ObservedStack {
         name,
@@ -177,6 +215,7 @@ fn empty_stack(name: StackName) -> ObservedStack {
         acls: BTreeMap::new(),
         load_balancers: Vec::new(),
         databases: Vec::new(),
+        database_groups: Vec::new(),
         node: None,
     }
 }

@@ -122,6 +122,7 @@ pub fn stack(name: &str, groups: Vec<ObservedGroup>) -> ObservedStack {
         acls: BTreeMap::new(),
         load_balancers: Vec::new(),
         databases: Vec::new(),
+        database_groups: Vec::new(),
         node: None,
     }
 }

@@ -60,12 +60,12 @@ fn check_target(
     policy: &DatabasePolicy,
     out: &mut Vec<Finding>,
 ) {
-    let Some(expected) = &database.endpoint else {
+    let (Some(expected), Some(port)) = (&database.endpoint, database.port()) else {
         return;
     };
     let label = label(endpoint);
     let host = endpoint.host.as_str();
-    let is_endpoint = host.eq_ignore_ascii_case(&expected.host);
+    let is_endpoint = database.answers_at(host);
     let alias = policy.hosts.iter().find(|pattern| pattern.matches(host));
     if !is_endpoint && alias.is_none() {
         let aliases = if policy.hosts.is_empty() {
@@ -79,23 +79,37 @@ fn check_target(
             FindingCode::DatabaseUrlOtherHost,
             format!(
                 "{label} points at host {host}, not at the stack's {} (endpoint {}), and {aliases}: the node uses another database",
-                database, expected.host
+                database,
+                known_hosts(database, &expected.host)
             ),
         ));
         return;
     }
-    if endpoint.port != Some(expected.port) {
-        let port = endpoint
+    if endpoint.port != Some(port) {
+        let named = endpoint
             .port
             .map_or_else(|| "no port".to_string(), |p| format!("port {p}"));
         out.push(located(
             endpoint,
             FindingCode::DatabaseUrlOtherPort,
             format!(
-                "{label} points at {host} on {port}, but {} listens on port {} (endpoint {}): the node cannot connect",
-                database, expected.port, expected.host
+                "{label} points at {host} on {named}, but {} listens on port {port} (endpoint {}): the node cannot connect",
+                database,
+                known_hosts(database, &expected.host)
             ),
         ));
+    }
+}
+
+/// The instance's endpoint, and its Aurora cluster's endpoints.
+fn known_hosts(database: &ObservedDatabase, own: &str) -> String {
+    match &database.cluster {
+        Some(cluster) if !cluster.hosts.is_empty() => format!(
+            "{own}; cluster {}: {}",
+            cluster.id,
+            cluster.hosts.join(", ")
+        ),
+        _ => own.to_string(),
     }
 }
 
@@ -146,7 +160,8 @@ fn check_production(database: &ObservedDatabase, out: &mut Vec<Finding>) {
             .with_field("rds.force_ssl"),
         );
     }
-    if database.max_allocated_storage_gib.is_none() {
+    // Aurora's cluster volume grows by itself: there is no threshold to set.
+    if database.max_allocated_storage_gib.is_none() && database.cluster.is_none() {
         out.push(
             Finding::new(
                 FindingCode::DatabaseStorageAutoscalingOff,

@@ -17,7 +17,7 @@ pub use class::{DbInstanceClass, UnknownClass};
 pub use connection_limit::{
     ConnectionLimit, ConnectionLimitError, MaxConnectionsSetting, POSTGRES_DEFAULT_MAX_CONNECTIONS,
 };
-pub use observed::{DatabaseEndpoint, ObservedDatabase, PendingModifications};
+pub use observed::{DatabaseCluster, DatabaseEndpoint, ObservedDatabase, PendingModifications};
 pub use plan::{
     plan_database_remediation, ApplyTiming, DatabaseAction, DatabaseInputs, DatabasePlan,
     Precondition,

@@ -58,6 +58,20 @@ pub struct ObservedDatabase {
     /// `rds.force_ssl` as the parameter group sets it; `None`: not set, the engine's default.
     pub force_ssl: Option<bool>,
     pub tags: BTreeMap<String, String>,
+    /// The Aurora cluster the instance is a member of (`DBClusterIdentifier`); `None`: a
+    /// standalone instance.
+    pub cluster: Option<DatabaseCluster>,
+}
+
+/// An Aurora DB cluster as its members see it: the node connects to the cluster's endpoints,
+/// not the instance's, and the cluster owns the storage, which grows by itself. Observed and
+/// checked only: the engine changes nothing of a cluster or its members.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct DatabaseCluster {
+    pub id: String,
+    /// The writer, reader and custom endpoints' host names.
+    pub hosts: Vec<String>,
+    pub port: Option<u16>,
 }
 
 /// Where clients connect.
@@ -130,6 +144,26 @@ impl ObservedDatabase {
         }
         let major: u32 = self.engine_version.split('.').next()?.parse().ok()?;
         Some(major >= 15)
+    }
+
+    /// Whether the node's URL may name `host` for this instance: its own endpoint, or one of its
+    /// Aurora cluster's.
+    pub fn answers_at(&self, host: &str) -> bool {
+        let own = self.endpoint.iter().map(|e| e.host.as_str());
+        let cluster = self
+            .cluster
+            .iter()
+            .flat_map(|c| c.hosts.iter().map(String::as_str));
+        own.chain(cluster)
+            .any(|known| known.eq_ignore_ascii_case(host))
+    }
+
+    /// The port clients reach it on: the cluster's for an Aurora member, else its own.
+    pub fn port(&self) -> Option<u16> {
+        self.cluster
+            .as_ref()
+            .and_then(|c| c.port)
+            .or(self.endpoint.as_ref().map(|e| e.port))
     }
 
     /// `max_connections` evaluated for this instance's class, storage and port.

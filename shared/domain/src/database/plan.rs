@@ -232,6 +232,12 @@ fn decide(inputs: &DatabaseInputs<'_>, incident: &str) -> Result<Vec<DatabaseAct
     let database = inputs.database;
     check_owned(inputs)?;
     check_incident(inputs.history, incident)?;
+    if let (Some(cluster), true) = (&database.cluster, inputs.remediation.changes_database()) {
+        return Err(Decision::Refused(format!(
+            "{database} is a member of Aurora cluster {}: Aurora's storage grows by itself, and a member's class change is a failover within its cluster, which the engine leaves to a person (Aurora is observed and checked only)",
+            cluster.id
+        )));
+    }
     match inputs.remediation {
         Remediation::ReportConnections => {
             return Err(Decision::NoAction(match inputs.connections {

@@ -154,8 +154,11 @@ pub(super) fn check_flow(file: &StackFile, flow: &Flow, stack: &ObservedStack) -
     }
 }
 
-/// The stack's DB instances of the flow's target role that wear none of the groups checked: the
-/// paths above say nothing of how traffic reaches them, so each is a path of its own, unverified.
+/// The stack's DB instances of the flow's target role that wear none of the groups checked:
+/// the paths above say nothing of how traffic reaches them, so each gets a path through its own
+/// groups (the stack's, or read by ID: `ObservedStack::database_groups`), the most open one,
+/// since any group a database wears may admit the traffic. A database whose groups could not be
+/// read is unverified, naming them.
 fn databases_off_the_targets(
     flow: &Flow,
     stack: &ObservedStack,
@@ -163,6 +166,7 @@ fn databases_off_the_targets(
     sources: &[(Peer, Option<&ObservedGroup>)],
 ) -> Vec<PathCheck> {
     let checked: BTreeSet<&SecurityGroupId> = targets.iter().map(|g| &g.id).collect();
+    let known = || stack.groups.iter().chain(&stack.database_groups);
     let mut paths = Vec::new();
     for database in stack
         .databases
@@ -172,25 +176,43 @@ fn databases_off_the_targets(
         if database.groups.iter().any(|g| checked.contains(g)) {
             continue;
         }
-        let detail = format!(
-            "DB instance {} wears {}, none of them a group of role {} that the stack's rules are checked and repaired on: the database's own rules are not checked",
-            database.id,
-            named(database.groups.iter().map(SecurityGroupId::as_str)),
-            flow.to
-        );
-        for (peer, _) in sources {
-            let hop = Hop::new(
-                HopLayer::TargetIngress,
-                format!("DB instance {}", database.id),
-                Verdict::Unknown,
-                detail.clone(),
-            );
-            paths.push(PathCheck {
-                source: peer.to_string(),
-                target: format!("DB instance {}", database.id),
-                status: FlowStatus::Unverified,
-                hops: vec![hop],
-            });
+        let own: Vec<&ObservedGroup> = database
+            .groups
+            .iter()
+            .filter_map(|id| known().find(|g| &g.id == id))
+            .collect();
+        let target = format!("DB instance {}", database.id);
+        for (peer, source) in sources {
+            let best = own
+                .iter()
+                .map(|group| check_path(flow, stack, peer, *source, group))
+                .max_by_key(|path| path.status);
+            let path = match best {
+                Some(path) => PathCheck {
+                    target: format!("{target} ({})", path.target),
+                    ..path
+                },
+                None => {
+                    let detail = format!(
+                        "{target} wears {}, none of them a group of role {} and none readable: its rules are not checked",
+                        named(database.groups.iter().map(SecurityGroupId::as_str)),
+                        flow.to
+                    );
+                    let hop = Hop::new(
+                        HopLayer::TargetIngress,
+                        target.clone(),
+                        Verdict::Unknown,
+                        detail,
+                    );
+                    PathCheck {
+                        source: peer.to_string(),
+                        target: target.clone(),
+                        status: FlowStatus::Unverified,
+                        hops: vec![hop],
+                    }
+                }
+            };
+            paths.push(path);
         }
     }
     paths

@@ -35,6 +35,10 @@ pub struct ObservedStack {
     /// its DB subnet group, where traffic to it arrives. Empty without `[database]`.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub databases: Vec<DatabasePlacement>,
+    /// Groups the stack's DB instances wear that are not the stack's, read by ID for the flow
+    /// check: never planned, never changed.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub database_groups: Vec<ObservedGroup>,
     /// The node's ports, read from its parameters when a flow of the stack file follows them
     /// (`None`: not read).
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -118,6 +118,11 @@ impl Remediation {
             Self::GrowStorage | Self::ScaleClass | Self::ReportConnections
         )
     }
+
+    /// A remediation that modifies the stack's database (not `report_connections`).
+    pub fn changes_database(self) -> bool {
+        matches!(self, Self::GrowStorage | Self::ScaleClass)
+    }
 }
 
 impl InstancePolicy {
