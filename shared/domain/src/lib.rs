@@ -4,6 +4,7 @@
 //! neither the AWS SDK nor an async runtime, so the compiler, not a convention, keeps the
 //! planners pure (`scripts/test.sh` checks the dependency tree).
 
+pub mod approvals;
 pub mod database;
 pub mod error;
 pub mod event;
