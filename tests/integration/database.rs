@@ -26,10 +26,6 @@ async fn rds(moto: &Moto) -> aws_sdk_rds::Client {
     aws_sdk_rds::Client::new(&moto.sdk_config().await)
 }
 
-async fn rds_alarm(moto: &Moto, name: &str, metric: &str) -> Value {
-    fleet::rds_alarm(moto, name, metric).await
-}
-
 /// What one alarm on the demo database did: the report and the requests the run sent.
 struct Handled {
     report: Report,
@@ -42,7 +38,7 @@ struct Handled {
 async fn handle_alarm(seed: DatabaseSeed<'_>, name: &str, metric: &str) -> Handled {
     let moto = Moto::start();
     fleet::database(&rds(&moto).await, &seed).await;
-    let event = rds_alarm(&moto, name, metric).await;
+    let event = fleet::rds_alarm(&moto, name, metric).await;
     let recording = moto.start_recording();
     let report = handle(&engine(moto.clients().await), event).await;
     Handled {
@@ -82,7 +78,7 @@ async fn a_free_storage_alarm_grows_the_storage_once_by_the_step_applied_immedia
     let moto = Moto::start();
     let rds = rds(&moto).await;
     fleet::database(&rds, &DatabaseSeed::default()).await;
-    let event = rds_alarm(&moto, "demo-db-free-storage", "FreeStorageSpace").await;
+    let event = fleet::rds_alarm(&moto, "demo-db-free-storage", "FreeStorageSpace").await;
     let engine = engine(moto.clients().await);
 
     let recording = moto.start_recording();
@@ -170,7 +166,7 @@ async fn a_storage_change_within_six_hours_of_the_last_is_refused_without_a_call
         .send()
         .await
         .unwrap_or_else(|e| panic!("{e:?}"));
-    let event = rds_alarm(&moto, "demo-db-free-storage", "FreeStorageSpace").await;
+    let event = fleet::rds_alarm(&moto, "demo-db-free-storage", "FreeStorageSpace").await;
     let engine = engine(moto.clients().await);
 
     let recording = moto.start_recording();
@@ -200,7 +196,7 @@ async fn a_storage_change_made_by_hand_is_read_from_rds_events() {
         .send()
         .await
         .unwrap_or_else(|e| panic!("{e:?}"));
-    let event = rds_alarm(&moto, "demo-db-free-storage", "FreeStorageSpace").await;
+    let event = fleet::rds_alarm(&moto, "demo-db-free-storage", "FreeStorageSpace").await;
 
     let recording = moto.start_recording();
     let report = handle(&engine(moto.clients().await), event).await;
@@ -291,7 +287,7 @@ async fn a_connections_alarm_changes_nothing_and_a_memory_alarm_steps_the_class(
     fleet::database(&rds, &DatabaseSeed::default()).await;
     let engine = engine(moto.clients().await);
 
-    let event = rds_alarm(&moto, "demo-db-connections", "DatabaseConnections").await;
+    let event = fleet::rds_alarm(&moto, "demo-db-connections", "DatabaseConnections").await;
     let recording = moto.start_recording();
     let report = handle(&engine, event).await;
     assert_eq!(report.status, Status::Converged, "{report}");
@@ -303,7 +299,7 @@ async fn a_connections_alarm_changes_nothing_and_a_memory_alarm_steps_the_class(
     );
     assert_eq!(recording.mutating_calls(), Vec::<String>::new());
 
-    let event = rds_alarm(&moto, "demo-db-memory", "FreeableMemory").await;
+    let event = fleet::rds_alarm(&moto, "demo-db-memory", "FreeableMemory").await;
     let report = handle(&engine, event).await;
     assert_eq!(report.status, Status::Converged, "{report}");
     assert_eq!(
@@ -338,7 +334,7 @@ async fn a_connections_alarm_compares_the_nodes_pools_with_the_limit_without_dec
     }
     let engine = engine(moto.clients().await);
 
-    let event = rds_alarm(&moto, "demo-db-connections", "DatabaseConnections").await;
+    let event = fleet::rds_alarm(&moto, "demo-db-connections", "DatabaseConnections").await;
     let recording = moto.start_recording();
     let report = handle(&engine, event).await;
     let text = report.to_string();
@@ -362,7 +358,7 @@ async fn a_connections_alarm_compares_the_nodes_pools_with_the_limit_without_dec
         Some("alias/aws/ssm"),
     )
     .await;
-    let event = rds_alarm(&moto, "demo-db-connections-2", "DatabaseConnections").await;
+    let event = fleet::rds_alarm(&moto, "demo-db-connections-2", "DatabaseConnections").await;
     let report = handle(&engine, event).await;
     let text = report.to_string();
     assert!(
@@ -376,7 +372,7 @@ async fn a_connections_alarm_compares_the_nodes_pools_with_the_limit_without_dec
 #[tokio::test]
 async fn an_alarm_of_a_deleted_db_instance_is_a_no_op_that_says_why() {
     let moto = Moto::start();
-    let event = rds_alarm(&moto, "demo-db-free-storage", "FreeStorageSpace").await;
+    let event = fleet::rds_alarm(&moto, "demo-db-free-storage", "FreeStorageSpace").await;
 
     let recording = moto.start_recording();
     let report = handle(&engine(moto.clients().await), event).await;
@@ -397,7 +393,7 @@ async fn a_plan_shows_the_modification_and_sends_nothing() {
     let moto = Moto::start();
     let rds = rds(&moto).await;
     fleet::database(&rds, &DatabaseSeed::default()).await;
-    let event = rds_alarm(&moto, "demo-db-free-storage", "FreeStorageSpace").await;
+    let event = fleet::rds_alarm(&moto, "demo-db-free-storage", "FreeStorageSpace").await;
     let signal = domain::event::parse_event_value(event).unwrap_or_else(|e| panic!("{e}"));
 
     let recording = moto.start_recording();
@@ -424,7 +420,7 @@ async fn a_lost_answer_to_the_modification_is_read_back_not_sent_twice() {
     let moto = Moto::start();
     let rds = rds(&moto).await;
     fleet::database(&rds, &DatabaseSeed::default()).await;
-    let event = rds_alarm(&moto, "demo-db-free-storage", "FreeStorageSpace").await;
+    let event = fleet::rds_alarm(&moto, "demo-db-free-storage", "FreeStorageSpace").await;
     let proxy = FaultProxy::start(&moto.endpoint);
     proxy.fail(
         "ModifyDBInstance",

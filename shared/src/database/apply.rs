@@ -5,11 +5,12 @@
 
 use crate::aws::sdk_error;
 use crate::database::observe::read_database;
+use crate::instances::apply::in_order;
 use aws_sdk_rds::types::Tag;
 use aws_sdk_rds::Client;
 use domain::database::plan::ApplyTiming;
 use domain::database::{DatabaseAction, ObservedDatabase};
-use domain::ids::{DbInstanceArn, DbInstanceId};
+use domain::ids::DbInstanceArn;
 use domain::instances::closing::{closing_of, note_closing};
 use domain::instances::REMEDIATION_TAG;
 use domain::outcome::{ActionOutcome, Outcome};
@@ -21,22 +22,12 @@ pub(crate) async fn apply_database_actions(
     rds: &Client,
     actions: &[DatabaseAction],
 ) -> Vec<ActionOutcome> {
-    let mut outcomes: Vec<ActionOutcome> = Vec::with_capacity(actions.len());
-    let mut failed = None;
-    for (index, action) in actions.iter().enumerate() {
-        if failed.is_some() {
-            outcomes.push(ActionOutcome::plain(Outcome::Skipped {
-                reason: "an earlier step failed".into(),
-            }));
-            continue;
-        }
+    let (mut outcomes, failed) = in_order(actions, async |action| {
         let outcome = apply_one(rds, action).await;
-        tracing::info!(action = action.kind(), outcome = %outcome.outcome, "database action executed");
-        if outcome.is_failed() {
-            failed = Some(index);
-        }
-        outcomes.push(outcome);
-    }
+        tracing::info!(action = action.kind(), database = %action.database(), outcome = %outcome.outcome, "database action executed");
+        outcome
+    })
+    .await;
     if let Some(index) = failed {
         close_record(rds, actions, &mut outcomes, index).await;
     }
@@ -65,15 +56,6 @@ async fn tag_remediation(rds: &Client, arn: &DbInstanceArn, record: &str) -> Res
     Ok(())
 }
 
-fn database_of(action: &DatabaseAction) -> &DbInstanceId {
-    match action {
-        DatabaseAction::RecordRemediation { database, .. }
-        | DatabaseAction::GrowStorage { database, .. }
-        | DatabaseAction::RaiseStorageCeiling { database, .. }
-        | DatabaseAction::ScaleClass { database, .. } => database,
-    }
-}
-
 /// Whether `now` already shows the change, applied or pending.
 fn shows(action: &DatabaseAction, now: &ObservedDatabase) -> bool {
     match action {
@@ -95,7 +77,7 @@ fn shows(action: &DatabaseAction, now: &ObservedDatabase) -> bool {
 }
 
 async fn modify(rds: &Client, action: &DatabaseAction) -> ActionOutcome {
-    let id = database_of(action);
+    let id = action.database();
     let Some(precondition) = action.precondition() else {
         return ActionOutcome::plain(Outcome::Skipped {
             reason: format!("{} changes nothing on DB instance {id}", action.kind()),
@@ -136,7 +118,7 @@ async fn modify(rds: &Client, action: &DatabaseAction) -> ActionOutcome {
 async fn send_modification(rds: &Client, action: &DatabaseAction) -> Result<(), Error> {
     let request = rds
         .modify_db_instance()
-        .db_instance_identifier(database_of(action).as_str())
+        .db_instance_identifier(action.database().as_str())
         .apply_immediately(action.applies_immediately());
     let request = match action {
         DatabaseAction::GrowStorage { to_gib, .. } => request.allocated_storage(gib(*to_gib)),
@@ -160,7 +142,7 @@ fn gib(value: u32) -> i32 {
 
 /// What the accepted modification does, and when.
 fn effect(action: &DatabaseAction) -> String {
-    let id = database_of(action);
+    let id = action.database();
     match action {
         DatabaseAction::GrowStorage { to_gib, .. } => format!(
             "DB instance {id} is growing to {to_gib} GiB now; RDS optimizes the storage next, and refuses another storage change for six hours"

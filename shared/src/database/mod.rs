@@ -22,7 +22,7 @@ use domain::instances::{RemediationRecord, REMEDIATION_TAG};
 use domain::outcome::ActionOutcome;
 use domain::report::Section;
 use domain::signal::{AlarmNotice, Signal, SignalKind};
-use domain::stack::Remediation;
+use domain::stack::{DatabasePolicy, InstancePolicy, Remediation};
 use domain::Error;
 
 /// The dimension of RDS's per-instance metrics.
@@ -38,6 +38,9 @@ pub(crate) struct DatabaseAlarm {
     remediation: Remediation,
     stack: StackName,
     database: DbInstanceId,
+    policy: DatabasePolicy,
+    /// The cooldown and the per-stack hourly limit (`[instances]`).
+    limits: InstancePolicy,
 }
 
 /// The alarm's DB instance as read, and every remediation recorded on the stack's DB instances.
@@ -75,14 +78,14 @@ impl Capability for Databases {
         if !checked.remediation.is_database() {
             return Ok(Vec::new());
         }
-        if cx.file.database.is_none() {
+        let Some(policy) = &cx.file.database else {
             skipped.push(format!(
                 "alarm {}: {} acts on the stack's database, and the stack file declares no [database]",
                 notice.name,
                 checked.remediation.as_str()
             ));
             return Ok(Vec::new());
-        }
+        };
         let Some(database) = alarmed_database(&checked.notice) else {
             skipped.push(format!(
                 "alarm {}: it has no {DB_INSTANCE_DIMENSION} dimension: nothing to act on",
@@ -95,6 +98,8 @@ impl Capability for Databases {
             remediation: checked.remediation,
             stack: checked.stack.clone(),
             database,
+            policy: policy.clone(),
+            limits: limits.clone(),
         }])
     }
 
@@ -149,12 +154,9 @@ impl Capability for Databases {
     }
 
     fn plan(&self, cx: &Context<'_>, observed: &ObservedDatabaseAlarm) -> DatabasePlan {
-        let (Some(policy), Some(limits)) = (&cx.file.database, &cx.file.instances) else {
-            unreachable!("scopes() only yields an alarm of a file with [database] and [[alarms]]")
-        };
         plan_database_remediation(DatabaseInputs {
-            policy,
-            limits,
+            policy: &observed.alarm.policy,
+            limits: &observed.alarm.limits,
             notice: &observed.alarm.notice,
             remediation: observed.alarm.remediation,
             stack: &observed.alarm.stack,

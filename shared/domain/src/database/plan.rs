@@ -150,6 +150,16 @@ impl DatabaseAction {
         }
     }
 
+    /// The DB instance the step acts on.
+    pub fn database(&self) -> &DbInstanceId {
+        match self {
+            Self::RecordRemediation { database, .. }
+            | Self::GrowStorage { database, .. }
+            | Self::RaiseStorageCeiling { database, .. }
+            | Self::ScaleClass { database, .. } => database,
+        }
+    }
+
     /// What the apply step re-checks before its call; `None` for the tag.
     pub fn precondition(&self) -> Option<&Precondition> {
         match self {

@@ -45,6 +45,29 @@ pub async fn apply_instance_actions(
     waits: Waits,
     filesystem_document: Option<&DocumentName>,
 ) -> Vec<ActionOutcome> {
+    let (mut outcomes, failed) = in_order(actions, async |action| {
+        let outcome = apply_one(clients, action, waits, filesystem_document).await;
+        tracing::info!(
+            action = action.kind(),
+            target = %action.target(),
+            outcome = %outcome.outcome,
+            "action executed"
+        );
+        outcome
+    })
+    .await;
+    if let Some(index) = failed {
+        close_record(clients, actions, &mut outcomes, index).await;
+    }
+    outcomes
+}
+
+/// Runs a remediation's steps in order with `apply`, one outcome each: after the first that
+/// fails, the rest are skipped. Returns the outcomes and the failed step's index.
+pub(crate) async fn in_order<A>(
+    actions: &[A],
+    mut apply: impl AsyncFnMut(&A) -> ActionOutcome,
+) -> (Vec<ActionOutcome>, Option<usize>) {
     let mut outcomes: Vec<ActionOutcome> = Vec::with_capacity(actions.len());
     let mut failed = None;
     for (index, action) in actions.iter().enumerate() {
@@ -54,22 +77,13 @@ pub async fn apply_instance_actions(
             }));
             continue;
         }
-        let outcome = apply_one(clients, action, waits, filesystem_document).await;
-        tracing::info!(
-            action = action.kind(),
-            target = %action.target(),
-            outcome = %outcome.outcome,
-            "action executed"
-        );
+        let outcome = apply(action).await;
         if outcome.is_failed() {
             failed = Some(index);
         }
         outcomes.push(outcome);
     }
-    if let Some(index) = failed {
-        close_record(clients, actions, &mut outcomes, index).await;
-    }
-    outcomes
+    (outcomes, failed)
 }
 
 /// After the step at `failed`, marks the record the plan wrote first: rolled back when nothing
