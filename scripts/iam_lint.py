@@ -11,7 +11,8 @@ Policies: each role's inline policies, AWS::IAM::Policy and AWS::IAM::ManagedPol
 queue and keys. Templates are read as deployed (the template tests' own resolver,
 infra/cdk/test/resolve.ts, compiled) with their defaults; the SAM template also with every
 optional parameter set (an existing topic and its key, the SSM key, the stack file in Parameter
-Store, the node's instance role), so both branches of its conditions are linted. What the
+Store, the node's instance role, the approval key), and with the approval key alone, so both
+branches of its conditions are linted. What the
 resolver leaves symbolic becomes a plausible value: pseudo parameters an example account and
 region, a reference to a resource of the template the ARN (or name) that resource would have.
 
@@ -53,7 +54,11 @@ SAM_OPTIONS = {
     "NodeInstanceRoleArn": f"arn:{PARTITION}:iam::{ACCOUNT}:role/chainlink-node",
     "CreateAlarms": "true",
     "AutoScalingGroupName": "demo-nodes",
+    "ApprovalKeyParameter": "/chainlink-remediator/demo/approval-key",
 }
+# Approvals with the AWS-managed SSM key (the options above give a key of their own): the other
+# branch of the approval key's kms:Decrypt.
+SAM_APPROVALS = {"ApprovalKeyParameter": SAM_OPTIONS["ApprovalKeyParameter"]}
 
 # Severities parliament's own CLI shows by default (it hides INFO and MUTE).
 SHOWN = ("LOW", "MEDIUM", "HIGH", "CRITICAL")
@@ -206,7 +211,7 @@ def main():
         raw = json.loads(pathlib.Path(path).read_text())
         variants = [("defaults", {})]
         if name == "sam":
-            variants.append(("options", SAM_OPTIONS))
+            variants += [("options", SAM_OPTIONS), ("approvals", SAM_APPROVALS)]
         seen = set()
         for variant, overrides in variants:
             template = resolved(args.resolver, path, overrides)

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Checks the deployment infrastructure in infra/, offline: the SAM template (cfn-lint on it and
 # on its plain-CloudFormation transform, checkov), the CDK app (`cdk synth` without building the
-# Rust binaries, with cdk-nag's AwsSolutions checks), the template tests, which read both
-# synthesized templates, parliament (an IAM policy linter) over every policy of both templates,
+# Rust binaries, with cdk-nag's AwsSolutions checks; again with approvals on), the template
+# tests, which read both synthesized templates, parliament (an IAM policy linter) over every policy of both templates,
 # and every event rule of both against the sample events on moto's EventBridge. Installs what it needs itself, pinned, under the cache directory (a
 # virtualenv for the Python tools; `npm ci` into infra/cdk/node_modules) and reuses it when
 # already there. Prints one line per check and a closing "infra: N passed, N failed".
@@ -20,6 +20,9 @@ WORK_DIR="$CACHE_DIR/infra-check"
 CDK_DIR="$REPO_ROOT/infra/cdk"
 SAM_TEMPLATE="infra/sam/template.yaml"
 SAM_TRANSFORMED="$WORK_DIR/sam-transformed.json"
+# The CDK app synthesized again with approvals on (approval-handler), outside the repository.
+CDK_APPROVALS_OUT="$WORK_DIR/cdk.out.approvals"
+APPROVAL_KEY="/chainlink-remediator/demo/approval-key"
 
 # Nothing here may reach for the network: no CLI notices, version checks or telemetry.
 export CDK_DISABLE_VERSION_CHECK=true CDK_DISABLE_CLI_TELEMETRY=true
@@ -98,18 +101,28 @@ cdk_synth() (
     && node_modules/.bin/cdk synth --quiet --no-notices -c skipBundling=true
 )
 
+# cdk-nag sees approval-handler only in a synthesis with approvals on.
+cdk_synth_approvals() (
+  cd "$CDK_DIR" \
+    && rm -rf "$CDK_APPROVALS_OUT" \
+    && node_modules/.bin/cdk synth --quiet --no-notices -c skipBundling=true \
+      -c approvalKeyParameter="$APPROVAL_KEY" -o "$CDK_APPROVALS_OUT"
+)
+
 template_tests() (
   cd "$CDK_DIR" \
     && SAM_TRANSFORMED_TEMPLATE="$SAM_TRANSFORMED" node --test dist/test/templates.test.js
 )
 
 # parliament over every policy of both templates (the SAM one also with its optional parameters
-# set); each finding it may report is justified in infra/iam-lint-allowed.toml.
+# set), and of the CDK app's with approvals on; each finding it may report is justified in
+# infra/iam-lint-allowed.toml.
 iam_lint() {
   "$INFRA_VENV/bin/python" scripts/iam_lint.py --resolver "$CDK_DIR/dist/test/resolve.js" \
     --allowed infra/iam-lint-allowed.toml \
     --template "sam=$SAM_TRANSFORMED" \
-    --template "cdk=$CDK_DIR/cdk.out/ChainlinkRemediator-demo.template.json"
+    --template "cdk=$CDK_DIR/cdk.out/ChainlinkRemediator-demo.template.json" \
+    --template "cdk-approvals=$CDK_APPROVALS_OUT/ChainlinkRemediator-demo.template.json"
 }
 
 # Every rule's pattern of both templates against every sample event, with moto's real
@@ -135,6 +148,7 @@ run_check "cfn-lint of the SAM template transformed to CloudFormation" cfn_lint_
 run_check "checkov infra/sam/template.yaml" checkov_sam
 add_counts "$(grep -o 'Passed checks: [0-9]*, Failed checks: [0-9]*, Skipped checks: [0-9]*' "$LAST_LOG" || true)"
 run_check "cdk synth (bundling skipped, cdk-nag AwsSolutions)" cdk_synth
+run_check "cdk synth with approvals on (approval-handler, cdk-nag AwsSolutions)" cdk_synth_approvals
 run_check "template tests (CDK and SAM templates)" template_tests
 add_counts "$(awk '/^# pass /{p=$3} /^# fail /{f=$3} END{if (p != "") printf "%d passed, %d failed", p, f}' "$LAST_LOG")"
 run_check "parliament (IAM policy linter) over every policy of both templates" iam_lint

@@ -3,10 +3,13 @@
 //! result as a report section — so that the router runs them all the same way and a new
 //! capability is a folder and one line in `engine`.
 
+use crate::approvals::issuer::Issuer;
+use crate::approvals::subject::Approvable;
 use crate::aws::{Clients, Waits};
 use crate::database::observe::RegionDatabases;
 use crate::security_groups::observe::{describe_groups, GroupScope};
 use chrono::{DateTime, Utc};
+use domain::approvals::ApprovalClaim;
 use domain::ids::{DocumentName, StackName};
 use domain::instances::alarm::CheckedAlarm;
 use domain::outcome::ActionOutcome;
@@ -61,6 +64,9 @@ impl Capabilities {
             SignalKind::AlarmFired(_) if !self.instances => {
                 Some("alarm events are handled by the instance function")
             }
+            SignalKind::Approval { .. } if !self.instances => {
+                Some("approvals are handled by the instance function, which owns the remediations that wait")
+            }
             _ => None,
         }
     }
@@ -93,6 +99,12 @@ pub(crate) struct Context<'a> {
     /// database capabilities (`instances::alarm::checked_alarm`): the checked alarm, or why
     /// nothing is done.
     pub alarm: OnceCell<Result<CheckedAlarm, String>>,
+    /// The verified approval this run acts on, when its signal is one (`approvals::verified`).
+    pub approval: Option<ApprovalClaim>,
+    /// Where approval links point: the approval handler's function URL, when deployed.
+    pub approval_url: Option<&'a str>,
+    /// The approval key and the run's account, read once when first needed.
+    pub issuer: OnceCell<Result<Issuer, String>>,
 }
 
 impl Context<'_> {
@@ -151,6 +163,17 @@ pub(crate) trait Capability {
     fn plan(&self, cx: &Context<'_>, observed: &Self::Observed) -> Self::Plan;
 
     fn action_count(plan: &Self::Plan) -> usize;
+
+    /// The remediation of `plan` a person may be asked to approve (`[approvals]`); `None`:
+    /// this capability's plans never wait.
+    fn approvable(
+        &self,
+        _cx: &Context<'_>,
+        _observed: &Self::Observed,
+        _plan: &Self::Plan,
+    ) -> Option<Approvable> {
+        None
+    }
 
     /// Why none of the plan's actions may run, when a limit of the stack file says so.
     fn refusal(_plan: &Self::Plan) -> Option<String> {

@@ -2,6 +2,7 @@
 //! concerns, then observe → plan → (mode, limits) → apply → report, the same way for every
 //! capability. The Lambda functions and the CLI all run this.
 
+use crate::approvals::{self, Gate};
 use crate::aws::{Clients, Waits};
 pub use crate::capability::Capabilities;
 use crate::capability::{Capability, Context};
@@ -14,7 +15,7 @@ use chrono::Utc;
 use domain::ids::{DocumentName, StackName};
 use domain::outcome::{ActionOutcome, Outcome};
 use domain::report::{Execution, Report, Section, StackReport};
-use domain::signal::{Signal, SignalKind};
+use domain::signal::{AlarmNotice, Signal, SignalKind};
 use domain::stack::{Mode, StackFile};
 use domain::Error;
 use std::collections::HashMap;
@@ -28,6 +29,7 @@ pub struct Engine {
     capabilities: Capabilities,
     waits: Waits,
     filesystem_document: Option<DocumentName>,
+    approval_url: Option<String>,
 }
 
 impl Engine {
@@ -38,7 +40,15 @@ impl Engine {
             capabilities,
             waits: Waits::default(),
             filesystem_document: None,
+            approval_url: None,
         }
+    }
+
+    /// The approval handler's URL (its Lambda function URL): approval links point there.
+    /// Without one, a request carries the bare tokens.
+    pub fn with_approval_url(mut self, url: Option<String>) -> Self {
+        self.approval_url = url.filter(|u| !u.trim().is_empty());
+        self
     }
 
     /// The stack's SSM document that grows a partition and filesystem (its one parameter, the
@@ -82,11 +92,15 @@ impl Engine {
                 reported: Vec::new(),
                 databases: RegionDatabases::default(),
                 alarm: OnceCell::new(),
+                approval: None,
+                approval_url: self.approval_url.as_deref(),
+                issuer: OnceCell::new(),
             },
             apply,
             reports: Vec::new(),
             index: HashMap::new(),
             skipped: Vec::new(),
+            approval_acted_on: false,
         };
         match &signal.kind {
             SignalKind::Ignored { reason } => run.skipped.push(reason.clone()),
@@ -96,6 +110,40 @@ impl Engine {
                 }
             }
         }
+        // An approval names what it decides; its remediation is re-read, re-checked and
+        // re-planned from there, exactly as when the alarm was first notified.
+        let acting = match &signal.kind {
+            SignalKind::Approval { token } if self.capabilities.instances => {
+                match approvals::verified(&run.cx, token).await {
+                    Ok(claim) => {
+                        let notice = AlarmNotice {
+                            name: claim.alarm.clone(),
+                            arn: None,
+                            changed_at: claim.changed_at.clone(),
+                            metrics: Vec::new(),
+                        };
+                        run.cx.approval = Some(claim);
+                        Signal {
+                            kind: SignalKind::AlarmFired(notice),
+                            ..signal.clone()
+                        }
+                    }
+                    Err(reason) => {
+                        tracing::warn!(reason = %reason, "approval refused");
+                        run.skipped.push(reason);
+                        Signal {
+                            kind: SignalKind::Ignored {
+                                reason: String::new(),
+                            },
+                            ..signal.clone()
+                        }
+                    }
+                }
+            }
+            _ => signal.clone(),
+        };
+        let signal_for_report = signal;
+        let signal = acting;
         // The order matters: parameters reuse the stacks the security-group step found, and a
         // moved port's rules follow the configuration before its change is labeled.
         if self.capabilities.security_groups {
@@ -119,8 +167,23 @@ impl Engine {
             // After the instances: they re-read and check the alarm, and say why it is left.
             Box::pin(run.capability(&Databases, &signal)).await?;
         }
-        let report = Report::new(execution, self.file.mode, signal, run.reports, run.skipped)
-            .with_warnings(&self.file.warnings);
+        if let Some(claim) = &run.cx.approval {
+            if !run.approval_acted_on {
+                run.skipped.push(format!(
+                    "the approved {} of stack {} no longer applies (the reason is above): nothing was done",
+                    claim.remediation.as_str(),
+                    claim.stack
+                ));
+            }
+        }
+        let report = Report::new(
+            execution,
+            self.file.mode,
+            signal_for_report,
+            run.reports,
+            run.skipped,
+        )
+        .with_warnings(&self.file.warnings);
         tracing::info!(
             signal_id = %report.signal.id,
             origin = %report.signal.origin,
@@ -140,6 +203,8 @@ struct Run<'a> {
     /// Where each stack's report is in `reports`.
     index: HashMap<StackName, usize>,
     skipped: Vec<String>,
+    /// Whether a plan of the run's approval was found (applied, refused or asked again).
+    approval_acted_on: bool,
 }
 
 impl Run<'_> {
@@ -171,26 +236,59 @@ impl Run<'_> {
             for observed in observed {
                 let plan = capability.plan(&self.cx, &observed);
                 let count = C::action_count(&plan);
-                let outcomes = match (self.apply, C::refusal(&plan)) {
-                    (false, _) => vec![ActionOutcome::from(Outcome::Planned); count],
-                    (true, Some(reason)) => vec![Outcome::Skipped { reason }.into(); count],
-                    (true, None) => capability.apply(&self.cx, &plan).await,
+                let gate = match self.apply {
+                    true => {
+                        let subject = capability.approvable(&self.cx, &observed, &plan);
+                        self.approval_acted_on |= subject.is_some() && self.cx.approval.is_some();
+                        approvals::gate(&self.cx, subject, count).await
+                    }
+                    false => Gate::Open,
+                };
+                let mut request = None;
+                let outcomes = match (self.apply, C::refusal(&plan), gate) {
+                    (false, _, _) => vec![ActionOutcome::from(Outcome::Planned); count],
+                    (true, Some(reason), _) => vec![Outcome::Skipped { reason }.into(); count],
+                    (
+                        true,
+                        None,
+                        Gate::Wait {
+                            request: asked,
+                            note,
+                        },
+                    ) => {
+                        let until = asked.expires_at;
+                        self.skipped.extend(note);
+                        request = Some(asked);
+                        vec![Outcome::PendingApproval { until }.into(); count]
+                    }
+                    (true, None, Gate::Closed(reason)) if count == 0 => {
+                        self.skipped.push(reason);
+                        Vec::new()
+                    }
+                    (true, None, Gate::Closed(reason)) => {
+                        vec![Outcome::Skipped { reason }.into(); count]
+                    }
+                    (true, None, Gate::Open) => capability.apply(&self.cx, &plan).await,
                 };
                 let (stack, section) = capability.report(&self.cx, observed, plan, outcomes);
-                self.add(stack, section);
+                let at = self.add(stack, section);
+                self.reports[at].approvals.extend(request);
             }
         }
         Ok(())
     }
 
     /// One stack, one report: a capability's section joins the stack's report if it has one.
-    fn add(&mut self, stack: StackName, section: Section) {
+    /// Where that report is.
+    fn add(&mut self, stack: StackName, section: Section) -> usize {
         if let Some(&at) = self.index.get(&stack) {
             self.reports[at].add(section);
-            return;
+            return at;
         }
-        self.index.insert(stack.clone(), self.reports.len());
+        let at = self.reports.len();
+        self.index.insert(stack.clone(), at);
         self.cx.reported.push(stack.clone());
         self.reports.push(StackReport::with_section(stack, section));
+        at
     }
 }

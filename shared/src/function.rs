@@ -14,6 +14,8 @@
 //!   each run's findings and unresolved drift; unset, none are sent;
 //! - `FILESYSTEM_DOCUMENT`: the stack's SSM document that extends a filesystem after its volume
 //!   grew (both templates create it and set this); without it, a person extends it by hand;
+//! - `APPROVAL_URL`: the approval handler's function URL, which the approve and deny links of a
+//!   remediation that waits for a person point to (without it they carry bare tokens);
 //! - `STACK_VPC_IDS`: the deployment's `StackVpcIds` (comma-separated), the VPCs IAM lets the
 //!   security-group function write in: a stack file naming other `vpcs` fails the cold start,
 //!   one naming none is pinned to them;
@@ -48,6 +50,8 @@ struct Settings {
     /// not sent.
     security_hub_account: Option<String>,
     filesystem_document: Option<DocumentName>,
+    /// The approval handler's function URL (`APPROVAL_URL`), which approval links point to.
+    approval_url: Option<String>,
     /// The deployment's VPCs (`STACK_VPC_IDS`), when it says.
     deployed_vpcs: Option<Vec<VpcId>>,
     namespace: String,
@@ -84,12 +88,7 @@ impl Settings {
             })
             .transpose()?;
         Ok(Self {
-            stack_file: match var("STACK_FILE_PARAMETER") {
-                Some(name) => StackFileSource::Parameter(name),
-                None => StackFileSource::File(
-                    var("STACK_FILE").unwrap_or_else(|| DEFAULT_STACK_FILE.into()),
-                ),
-            },
+            stack_file: StackFileSource::from_env(),
             mode,
             report_topic: var("REPORT_TOPIC_ARN"),
             chat_topic: var("CHAT_TOPIC_ARN"),
@@ -106,6 +105,7 @@ impl Settings {
                 })
                 .transpose()?,
             filesystem_document,
+            approval_url: var("APPROVAL_URL"),
             deployed_vpcs,
             namespace: var("METRICS_NAMESPACE").unwrap_or_else(|| DEFAULT_NAMESPACE.into()),
         })
@@ -115,7 +115,7 @@ impl Settings {
 /// lambda_runtime's default subscriber (honouring `AWS_LAMBDA_LOG_FORMAT` and
 /// `AWS_LAMBDA_LOG_LEVEL`), minus colour: with tracing-subscriber's `ansi` feature on (the CLI
 /// enables it), text lines would reach CloudWatch Logs full of escape codes.
-fn init_logging() {
+pub fn init_logging() {
     use tracing_subscriber::filter::{EnvFilter, LevelFilter};
     let level = std::env::var("AWS_LAMBDA_LOG_LEVEL")
         .or_else(|_| std::env::var("RUST_LOG"))
@@ -201,6 +201,17 @@ pub enum StackFileSource {
     Parameter(String),
 }
 
+impl StackFileSource {
+    /// `STACK_FILE_PARAMETER`, else `STACK_FILE`, else the bundled `stack.toml`.
+    pub fn from_env() -> Self {
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+        match var("STACK_FILE_PARAMETER") {
+            Some(name) => Self::Parameter(name),
+            None => Self::File(var("STACK_FILE").unwrap_or_else(|| DEFAULT_STACK_FILE.into())),
+        }
+    }
+}
+
 /// Runs the function until the runtime stops it. A bad environment or an invalid stack file
 /// fails the cold start: the function is misconfigured, and Lambda reports an init error
 /// rather than serving.
@@ -222,7 +233,8 @@ pub async fn serve(capabilities: Capabilities) -> Result<(), Error> {
     tracing::info!(stack = %file.selector, mode = %file.mode, "function ready");
     let function = Function::new(
         Engine::new(clients, file, capabilities)
-            .with_filesystem_document(settings.filesystem_document),
+            .with_filesystem_document(settings.filesystem_document)
+            .with_approval_url(settings.approval_url),
         settings.report_topic.map(|topic| {
             let topic = ReportTopic::new(&config, topic);
             match settings.chat_topic {

@@ -4,6 +4,7 @@
 //! planner and report in `domain`. `engine` routes a signal to the capabilities it concerns;
 //! the Lambda functions and the `remediator` CLI all run it.
 
+pub mod approvals;
 pub mod aws;
 mod capability;
 mod database;

@@ -154,6 +154,7 @@ async fn a_storage_change_within_six_hours_of_the_last_is_refused_without_a_call
         incident: "0123456789abcdef".into(),
         outcome: RecordOutcome::Started,
         step: None,
+        approval: None,
     };
     rds.add_tags_to_resource()
         .resource_name("arn:aws:rds:us-east-1:123456789012:db:demo-db")

@@ -2,6 +2,7 @@
 //! one fresh emulator per test. Each test seeds a stack through the SDK, runs the engine, then
 //! re-reads AWS and asserts what it finds there.
 
+mod approvals;
 mod cli;
 mod database;
 mod delivery;

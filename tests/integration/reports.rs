@@ -38,82 +38,16 @@ struct Summary {
 
 /// A topic with a queue subscribed to it: (topic ARN, queue URL).
 async fn topic_with_queue(moto: &Moto) -> (String, String) {
-    named_topic_with_queue(moto, "demo-reports").await
-}
-
-/// [`topic_with_queue`], both named `name`.
-async fn named_topic_with_queue(moto: &Moto, name: &str) -> (String, String) {
-    let config = moto.sdk_config().await;
-    let (sns, sqs) = (
-        aws_sdk_sns::Client::new(&config),
-        aws_sdk_sqs::Client::new(&config),
-    );
-    let topic = sns
-        .create_topic()
-        .name(name)
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("create topic: {e:?}"))
-        .topic_arn()
-        .unwrap_or_default()
-        .to_string();
-    let queue = sqs
-        .create_queue()
-        .queue_name(name)
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("create queue: {e:?}"))
-        .queue_url()
-        .unwrap_or_default()
-        .to_string();
-    let arn = sqs
-        .get_queue_attributes()
-        .queue_url(&queue)
-        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("queue attributes: {e:?}"))
-        .attributes()
-        .and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn))
-        .cloned()
-        .unwrap_or_default();
-    sns.subscribe()
-        .topic_arn(&topic)
-        .protocol("sqs")
-        .endpoint(arn)
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("subscribe: {e:?}"));
-    (topic, queue)
+    tests::notifications::topic_with_queue(moto, "demo-reports").await
 }
 
 /// Every notification waiting in the queue, removed from it.
 async fn received(moto: &Moto, queue: &str) -> Vec<Notification> {
-    let sqs = aws_sdk_sqs::Client::new(&moto.sdk_config().await);
-    let mut notifications = Vec::new();
-    loop {
-        let batch = sqs
-            .receive_message()
-            .queue_url(queue)
-            .max_number_of_messages(10)
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("receive: {e:?}"));
-        if batch.messages().is_empty() {
-            return notifications;
-        }
-        for message in batch.messages() {
-            let body = message.body().unwrap_or_default();
-            notifications
-                .push(serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body}")));
-            sqs.delete_message()
-                .queue_url(queue)
-                .set_receipt_handle(message.receipt_handle().map(String::from))
-                .send()
-                .await
-                .unwrap_or_else(|e| panic!("delete: {e:?}"));
-        }
-    }
+    tests::notifications::received_bodies(moto, queue)
+        .await
+        .iter()
+        .map(|body| serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body}")))
+        .collect()
 }
 
 fn sample_event(name: &str) -> serde_json::Value {
@@ -251,7 +185,7 @@ async fn a_failed_publication_does_not_fail_the_invocation_or_its_repair() {
 async fn a_chat_topic_gets_the_report_as_a_chatbot_custom_notification() {
     let moto = Moto::start();
     let (topic, queue) = topic_with_queue(&moto).await;
-    let (chat, chat_queue) = named_topic_with_queue(&moto, "demo-chat").await;
+    let (chat, chat_queue) = tests::notifications::topic_with_queue(&moto, "demo-chat").await;
     let stack = drifted(&moto).await;
     let file = StackFile::load(&repo_path("samples/stack.toml")).unwrap_or_else(|e| panic!("{e}"));
     let config = moto.sdk_config().await;

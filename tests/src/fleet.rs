@@ -116,6 +116,42 @@ pub async fn state(ec2: &aws_sdk_ec2::Client, instance: &str) -> (String, String
     )
 }
 
+/// Resizes `instance` by hand, as an operator would: stop, change the type, start, each
+/// waited for (the emulator passes through `stopping` and `pending` as AWS does).
+pub async fn set_instance_type(ec2: &aws_sdk_ec2::Client, instance: &str, instance_type: &str) {
+    async fn wait_for(ec2: &aws_sdk_ec2::Client, instance: &str, wanted: &str) {
+        for _ in 0..500 {
+            if state(ec2, instance).await.0 == wanted {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        panic!("{instance} never became {wanted}");
+    }
+    ec2.stop_instances()
+        .instance_ids(instance)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("stop {instance}: {e:?}"));
+    wait_for(ec2, instance, "stopped").await;
+    ec2.modify_instance_attribute()
+        .instance_id(instance)
+        .instance_type(
+            aws_sdk_ec2::types::AttributeValue::builder()
+                .value(instance_type)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("modify {instance}: {e:?}"));
+    ec2.start_instances()
+        .instance_ids(instance)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("start {instance}: {e:?}"));
+    wait_for(ec2, instance, "running").await;
+}
+
 /// Tags `instance` with `key` = `value`, as an operator's tooling would.
 pub async fn tag_instance(ec2: &aws_sdk_ec2::Client, instance: &str, key: &str, value: &str) {
     ec2.create_tags()
@@ -412,6 +448,8 @@ pub fn routed_clients(clients: Clients, mocked: &[&'static str], rules: &[&Rule]
         elb: clients.elb,
         secrets: clients.secrets,
         rds: clients.rds,
+        sts: clients.sts,
+        region: clients.region,
     }
 }
 

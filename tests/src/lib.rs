@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 pub mod fault_proxy;
 pub mod fleet;
+pub mod notifications;
 pub mod output;
 pub use fault_proxy::{Fault, FaultProxy, Schedule};
 
@@ -194,6 +195,11 @@ pub fn isolated_clients(config: &aws_config::SdkConfig, partition: &str) -> shar
         elb: aws_sdk_elasticloadbalancingv2::Client::from_conf(elb),
         secrets: aws_sdk_secretsmanager::Client::from_conf(secrets),
         rds: aws_sdk_rds::Client::from_conf(rds),
+        sts: aws_sdk_sts::Client::new(config),
+        region: config
+            .region()
+            .map(|r| r.as_ref().to_string())
+            .unwrap_or_default(),
     }
 }
 

@@ -1,6 +1,6 @@
 // The CDK counterpart of infra/sam/template.yaml: the three remediation functions of one
 // Chainlink stack, their event wiring, least-privilege roles, failure queue, alarms, report
-// topic and dashboard. Every mutating permission is conditioned on the resource's tag
+// topic and dashboard, and optionally the approval handler behind a function URL. Every mutating permission is conditioned on the resource's tag
 // chainlink:stack = <stack name>, so one deployment can only ever touch its own stack.
 
 import * as fs from 'node:fs';
@@ -125,6 +125,8 @@ interface FunctionSpec {
   readonly description: string;
   readonly timeout: Duration;
   readonly maxEventAge: Duration;
+  /** A name of our own, where another resource must name the function before it exists. */
+  readonly functionName?: string;
 }
 
 export class RemediatorStack extends Stack {
@@ -224,15 +226,19 @@ export class RemediatorStack extends Stack {
         }),
       );
     }
-    if (s.stackFileSource === 'ssm') {
-      commonStatements.push(
-        new iam.PolicyStatement({
-          sid: 'ReadStackFileParameter',
-          actions: ['ssm:GetParameter'],
-          resources: [arn('ssm', 'parameter', s.stackFileParameterName.slice(1))],
-        }),
-      );
-    } else if (!fs.existsSync(s.stackFile)) {
+    // approval-handler reads the stack file as the others do, with the same statement.
+    const readStackFile = (): iam.PolicyStatement[] =>
+      s.stackFileSource === 'ssm'
+        ? [
+            new iam.PolicyStatement({
+              sid: 'ReadStackFileParameter',
+              actions: ['ssm:GetParameter'],
+              resources: [arn('ssm', 'parameter', s.stackFileParameterName.slice(1))],
+            }),
+          ]
+        : [];
+    commonStatements.push(...readStackFile());
+    if (s.stackFileSource === 'bundled' && !fs.existsSync(s.stackFile)) {
       throw new Error(`stackFile ${s.stackFile} does not exist (context "stackFile")`);
     }
 
@@ -243,6 +249,10 @@ export class RemediatorStack extends Stack {
         : path.posix.join(inputDir, ...relativeStackFile.split(path.sep));
 
     const vpcIds = stackVpcIds(this);
+    const stackFileEnvironment: Record<string, string> =
+      s.stackFileSource === 'bundled'
+        ? { STACK_FILE: '/var/task/stack.toml' }
+        : { STACK_FILE_PARAMETER: s.stackFileParameterName };
     const environment: Record<string, string> = {
       REMEDIATOR_MODE: s.mode,
       // The engine checks the stack file's vpcs against the VPCs IAM lets it write in.
@@ -251,29 +261,47 @@ export class RemediatorStack extends Stack {
       ...(s.chatTopicArn !== '' ? { CHAT_TOPIC_ARN: s.chatTopicArn } : {}),
       ...(s.securityHubFindings ? { SECURITY_HUB_ACCOUNT_ID: this.account } : {}),
       METRICS_NAMESPACE,
-      ...(s.stackFileSource === 'bundled'
-        ? { STACK_FILE: '/var/task/stack.toml' }
-        : { STACK_FILE_PARAMETER: s.stackFileParameterName }),
+      ...stackFileEnvironment,
     };
 
     // cdk-nag's IAM5 flags every wildcard; each one a role keeps is acknowledged on that role,
     // with the reason it cannot be narrower.
     const wildcard = wildcardReasons(s);
+    const functionLogs = (id: string, binary: string) =>
+      new logs.LogGroup(this, `${id}Logs`, {
+        logGroupName: `/chainlink-remediator/${s.stackName}/${binary}`,
+        retention: s.logRetentionDays as logs.RetentionDays,
+        encryptionKey:
+          s.logKmsKeyArn === '' ? undefined : kms.Key.fromKeyArn(this, `${id}LogKey`, s.logKmsKeyArn),
+        removalPolicy: RemovalPolicy.DESTROY,
+      });
+    const rustBuild = (binary: string) => ({
+      // The workspace manifest and the binary's name: the crates depend on `shared` by path,
+      // so the build (local or in Docker) must see the whole workspace.
+      manifestPath: `${props.workspaceDir}/Cargo.toml`,
+      binaryName: binary,
+      architecture: lambda.Architecture.ARM_64,
+      bundling: {
+        architecture: lambda.Architecture.ARM_64,
+        commandHooks: {
+          beforeBundling: () => [],
+          // The bundled stack file travels next to the binary (/var/task/stack.toml). Inside
+          // the workspace it is named from the build's input directory, which Docker bundling
+          // mounts elsewhere; a file outside the workspace works with local bundling only.
+          afterBundling: (inputDir: string, outputDir: string) =>
+            s.stackFileSource === 'bundled'
+              ? [`cp "${stackFileIn(inputDir)}" "${outputDir}/stack.toml"`]
+              : [],
+        },
+      },
+    });
     const makeFunction = (
       spec: FunctionSpec,
       statements: iam.PolicyStatement[],
       wildcards: Array<keyof typeof wildcard>,
       ownEnvironment: Record<string, string> = {},
     ) => {
-      const logGroup = new logs.LogGroup(this, `${spec.id}Logs`, {
-        logGroupName: `/chainlink-remediator/${s.stackName}/${spec.binary}`,
-        retention: s.logRetentionDays as logs.RetentionDays,
-        encryptionKey:
-          s.logKmsKeyArn === ''
-            ? undefined
-            : kms.Key.fromKeyArn(this, `${spec.id}LogKey`, s.logKmsKeyArn),
-        removalPolicy: RemovalPolicy.DESTROY,
-      });
+      const logGroup = functionLogs(spec.id, spec.binary);
       const role = new iam.Role(this, `${spec.id}Role`, {
         description: `chainlink-remediator ${spec.binary} of stack ${s.stackName}`,
         assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
@@ -296,24 +324,8 @@ export class RemediatorStack extends Stack {
         Validations.of(role).acknowledge({ id: `AwsSolutions-IAM5[${id}]`, reason });
       }
       const fn = new RustFunction(this, spec.id, {
-        // The workspace manifest and the binary's name: the crates depend on `shared` by path,
-        // so the build (local or in Docker) must see the whole workspace.
-        manifestPath: `${props.workspaceDir}/Cargo.toml`,
-        binaryName: spec.binary,
-        architecture: lambda.Architecture.ARM_64,
-        bundling: {
-          architecture: lambda.Architecture.ARM_64,
-          commandHooks: {
-            beforeBundling: () => [],
-            // The bundled stack file travels next to the binary (/var/task/stack.toml). Inside
-            // the workspace it is named from the build's input directory, which Docker bundling
-            // mounts elsewhere; a file outside the workspace works with local bundling only.
-            afterBundling: (inputDir: string, outputDir: string) =>
-              s.stackFileSource === 'bundled'
-                ? [`cp "${stackFileIn(inputDir)}" "${outputDir}/stack.toml"`]
-                : [],
-          },
-        },
+        ...rustBuild(spec.binary),
+        functionName: spec.functionName,
         description: spec.description,
         role,
         // The binaries are a few MB and work on one stack's worth of resources at a time.
@@ -854,6 +866,44 @@ export class RemediatorStack extends Stack {
         },
       }),
     );
+    // ---- Approvals (approvalKeyParameter) ------------------------------------------------
+    // A remediation the stack file makes wait for a person is reported with an approve and a
+    // deny link, <APPROVAL_URL>?token=<signed token>, which approval-handler serves. The
+    // handler must name instance-guard and instance-guard the handler's URL: both by reference
+    // would be a dependency cycle, so instance-guard gets a name of its own, known here.
+    const approvals = s.approvalKeyParameter !== '';
+    const instanceGuardName = `${this.stackName}-instance-guard`;
+    if (approvals && instanceGuardName.length > 64) {
+      throw new Error(
+        `approvalKeyParameter: instance-guard is then named ${instanceGuardName}, longer than Lambda's 64 characters: use a shorter stackName`,
+      );
+    }
+    const approvalKeyArn = arn('ssm', 'parameter', s.approvalKeyParameter.slice(1));
+    // What both approval-handler and instance-guard (which verifies a token again) read: the
+    // key parameter by its exact ARN, and kms:Decrypt only for that parameter's value
+    // (Parameter Store's encryption context names the parameter), only through Parameter
+    // Store. instance-guard's reads under the stack's path stay undecrypted.
+    const readApprovalKey = (): iam.PolicyStatement[] => [
+      new iam.PolicyStatement({
+        sid: 'ReadApprovalKey',
+        actions: ['ssm:GetParameter'],
+        resources: [approvalKeyArn],
+      }),
+      new iam.PolicyStatement({
+        sid: 'DecryptApprovalKeyOnly',
+        actions: ['kms:Decrypt'],
+        resources: [s.ssmKmsKeyArn === '' ? arn('kms', 'key', '*') : s.ssmKmsKeyArn],
+        conditions: {
+          StringEquals: {
+            'kms:ViaService': `ssm.${this.region}.amazonaws.com`,
+            'kms:EncryptionContext:PARAMETER_ARN': approvalKeyArn,
+          },
+          ...(s.ssmKmsKeyArn === '' ? { 'ForAnyValue:StringEquals': { 'kms:ResourceAliases': 'alias/aws/ssm' } } : {}),
+        },
+      }),
+    ];
+    const approvalKeyWildcards: Array<keyof typeof wildcard> = s.ssmKmsKeyArn === '' ? ['approvalKey'] : [];
+    if (approvals) instanceStatements.push(...readApprovalKey());
     if (s.nodeInstanceRoleArn !== '') {
       instanceStatements.push(
         new iam.PolicyStatement({
@@ -877,6 +927,7 @@ export class RemediatorStack extends Stack {
         // An alarm stays in ALARM until its cause is gone, and the function re-reads the
         // instance before acting: an event up to an hour old is still worth handling.
         maxEventAge: Duration.seconds(3600),
+        functionName: approvals ? instanceGuardName : undefined,
       },
       instanceStatements,
       [
@@ -895,6 +946,7 @@ export class RemediatorStack extends Stack {
         'clusters',
         'parameterGroups',
         'parameterPath',
+        ...(approvals ? approvalKeyWildcards : []),
       ],
       { FILESYSTEM_DOCUMENT: filesystemDocument.ref },
     );
@@ -911,6 +963,91 @@ export class RemediatorStack extends Stack {
       targets: [new targets.LambdaFunction(instances)],
     });
     this.functions = { securityGroups, parameters, instances };
+
+    // ---- approval-handler ------------------------------------------------------------------
+    // Behind a public function URL: GET shows a confirmation page (chat tools fetch links to
+    // unfurl them); POST verifies the token's HMAC under the key and hands the decision to
+    // instance-guard (asynchronous Invoke), which verifies it again, re-reads, re-plans and
+    // applies only the plan the token names. The role can read the key and invoke
+    // instance-guard, and change nothing itself.
+    if (approvals) {
+      const handlerLogs = functionLogs('ApprovalHandler', 'approval-handler');
+      const handlerRole = new iam.Role(this, 'ApprovalHandlerRole', {
+        description: `chainlink-remediator approval-handler of stack ${s.stackName}`,
+        assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
+        // Not the common statements: the handler publishes no report and has no failure queue
+        // (its URL invokes it synchronously).
+        inlinePolicies: {
+          'approval-handler': new iam.PolicyDocument({
+            statements: [
+              new iam.PolicyStatement({
+                sid: 'WriteOwnLogs',
+                actions: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+                resources: [handlerLogs.logGroupArn],
+              }),
+              ...readStackFile(),
+              ...readApprovalKey(),
+              // instance-guard, by the name it is given above, and no other function.
+              new iam.PolicyStatement({
+                sid: 'InvokeInstanceGuardOnly',
+                actions: ['lambda:InvokeFunction'],
+                resources: [
+                  this.formatArn({
+                    service: 'lambda',
+                    resource: 'function',
+                    resourceName: instanceGuardName,
+                    arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+                  }),
+                ],
+              }),
+            ],
+          }),
+        },
+      });
+      for (const finding of approvalKeyWildcards) {
+        const [id, reason] = wildcard[finding];
+        Validations.of(handlerRole).acknowledge({ id: `AwsSolutions-IAM5[${id}]`, reason });
+      }
+      const handler = new RustFunction(this, 'ApprovalHandler', {
+        ...rustBuild('approval-handler'),
+        description:
+          "Takes a person's approve or deny link for a remediation waiting for approval and hands the signed decision to instance-guard.",
+        role: handlerRole,
+        memorySize: 256,
+        // Verifying a token and one asynchronous Invoke take milliseconds; the key is read
+        // once, at cold start.
+        timeout: Duration.seconds(10),
+        // The URL is public: reserved concurrency bounds what a flood of requests can cost and
+        // keeps it from taking concurrency the account's other functions share. A person's
+        // click needs one; five leave room for several people at once.
+        reservedConcurrentExecutions: 5,
+        environment: {
+          ...stackFileEnvironment,
+          APPROVAL_TARGET_FUNCTION: instanceGuardName,
+          APPROVAL_KEY_PARAMETER: s.approvalKeyParameter,
+        },
+        logGroup: handlerLogs,
+        loggingFormat: lambda.LoggingFormat.JSON,
+        applicationLogLevelV2: lambda.ApplicationLogLevel.INFO,
+        systemLogLevelV2: lambda.SystemLogLevel.WARN,
+      });
+      // AuthType NONE: the links are opened by people without AWS credentials. The token in
+      // the link is the authorisation (HMAC-SHA3-256 under the stack's key, bound to account,
+      // region, stack, plan digest, decision and expiry), verified before anything is done.
+      // addFunctionUrl also grants the public InvokeFunctionUrl (auth type NONE) and
+      // InvokeFunction through the URL only (lambda:InvokedViaFunctionUrl).
+      const url = handler.addFunctionUrl({
+        authType: lambda.FunctionUrlAuthType.NONE,
+        invokeMode: lambda.InvokeMode.BUFFERED,
+      });
+      // The approve and deny links of a report's approvals: <APPROVAL_URL>?token=<token>.
+      instances.addEnvironment('APPROVAL_URL', url.url);
+      new CfnOutput(this, 'ApprovalUrl', {
+        description:
+          "The approve and deny links' base (APPROVAL_URL of instance-guard); public, each link carries a signed token.",
+        value: url.url,
+      });
+    }
 
     // ---- Alarms on the remediator itself (names with spaces: never "<stack>-" prefixed) ----
     const notify = new cloudwatchActions.SnsAction(topic);
@@ -1267,6 +1404,10 @@ function wildcardReasons(s: RemediatorSettings) {
     parameterPath: [
       `Resource::arn:<AWS::Partition>:ssm:<AWS::Region>:<AWS::AccountId>:parameter${s.parameterPath}/*`,
       "The stack's own parameter path: every parameter below it is the node's configuration.",
+    ],
+    approvalKey: [
+      'Resource::arn:<AWS::Partition>:kms:<AWS::Region>:<AWS::AccountId>:key/*',
+      'The AWS-managed aws/ssm key has no ARN known at deploy time: restricted to it by kms:ResourceAliases, to calls through Parameter Store by kms:ViaService, and to the approval key parameter\'s value by kms:EncryptionContext:PARAMETER_ARN; kms:Decrypt only.',
     ],
     managedSsmKey: [
       'Resource::arn:<AWS::Partition>:kms:<AWS::Region>:<AWS::AccountId>:key/*',

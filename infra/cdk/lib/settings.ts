@@ -40,6 +40,11 @@ export interface RemediatorSettings {
   readonly nodeInstanceIds: string[];
   /** With createAlarms: the stack's RDS instance to alarm on (free storage, CPU, memory, connections). */
   readonly databaseInstanceId: string;
+  /**
+   * The SSM SecureString parameter holding the approval signing key (the stack file's
+   * [approvals] key_parameter); empty: approvals off, no approval-handler.
+   */
+  readonly approvalKeyParameter: string;
 }
 
 const STACK_NAME = /^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/;
@@ -154,6 +159,7 @@ export function settingsFromContext(node: Node, baseDir: string): RemediatorSett
     autoScalingGroupName: text('autoScalingGroupName'),
     nodeInstanceIds,
     databaseInstanceId: checked('databaseInstanceId', text('databaseInstanceId'), DB_INSTANCE_ID, true),
+    approvalKeyParameter: checked('approvalKeyParameter', text('approvalKeyParameter'), PARAMETER_NAME, true),
   };
   if (problems.length > 0) {
     throw new Error(`invalid context settings:\n  ${problems.join('\n  ')}`);

@@ -1,14 +1,15 @@
 // Reads a synthesized CloudFormation template as deployed with given parameter values: the
-// template's conditions are evaluated, Fn::If picks its branch, AWS::NoValue disappears and
-// parameters are substituted. References to resources and pseudo parameters stay symbolic
-// (`{ Ref: X }`, `<AWS::Region>`). Enough for the templates of this directory, not a general
-// CloudFormation engine.
+// template's conditions are evaluated (resources and outputs whose condition is false are left
+// out), Fn::If picks its branch, AWS::NoValue disappears and parameters are substituted.
+// References to resources and pseudo parameters stay symbolic (`{ Ref: X }`, `<AWS::Region>`).
+// Enough for the templates of this directory, not a general CloudFormation engine.
 
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 export type Template = {
   Parameters?: Record<string, { Default?: Json; Type?: string }>;
   Conditions?: Record<string, Json>;
   Resources: Record<string, Resource>;
+  Outputs?: Record<string, { Condition?: string; Description?: string; Value: Json }>;
 };
 export type Resource = {
   Type: string;
@@ -121,7 +122,12 @@ export function resolveTemplate(template: Template, overrides: Record<string, st
     if (resource.Condition && !condition(resource.Condition)) continue;
     resources[id] = value(resource as unknown as Json) as unknown as Resource;
   }
-  return { ...template, Resources: resources };
+  const outputs: NonNullable<Template['Outputs']> = {};
+  for (const [id, output] of Object.entries(template.Outputs ?? {})) {
+    if (output.Condition && !condition(output.Condition)) continue;
+    outputs[id] = value(output as unknown as Json) as unknown as NonNullable<Template['Outputs']>[string];
+  }
+  return { ...template, Resources: resources, Outputs: outputs };
 }
 
 export function isObject(node: unknown): node is Record<string, Json> {

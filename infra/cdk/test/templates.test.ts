@@ -2,7 +2,8 @@
 // CDK app's (cdk.out, from `cdk synth`) and, when given, the SAM template transformed to plain
 // CloudFormation (SAM_TRANSFORMED_TEMPLATE, written by scripts/infra_check.sh). Both are read
 // with their default settings, stack "demo"; then both again with the instance alarms on and
-// the stack file in Parameter Store (the CDK app synthesized in process, without bundling).
+// the stack file in Parameter Store, and with approvals on (the CDK app synthesized in process,
+// without bundling).
 //
 //   npm run synth && npm test      (or: bash scripts/infra_check.sh, which also checks SAM)
 
@@ -17,6 +18,9 @@ import { settingsFromContext } from '../lib/settings';
 import { isObject, Json, Resource, resolveTemplate, Template } from './resolve';
 
 const STACK = 'demo';
+/** The approval key parameter of the approvals variants (SAM ApprovalKeyParameter, CDK approvalKeyParameter). */
+const APPROVAL_KEY = `/chainlink-remediator/${STACK}/approval-key`;
+const APPROVAL_KEY_ARN = `arn:<AWS::Partition>:ssm:<AWS::Region>:<AWS::AccountId>:parameter${APPROVAL_KEY}`;
 const CDK_DIR = path.resolve(__dirname, '..', '..');
 const CDK_TEMPLATE = path.join(
   process.env.CDK_OUT_DIR ?? path.join(CDK_DIR, 'cdk.out'),
@@ -115,6 +119,11 @@ for (const [name, file] of templates) {
       }
       return isObject(t) ? t : {};
     };
+    // The same deployment with approvals on (SAM ApprovalKeyParameter, CDK approvalKeyParameter).
+    const withApprovals = (): Template =>
+      name === 'cdk'
+        ? resolveTemplate(cdkTemplateWith({ approvalKeyParameter: APPROVAL_KEY }))
+        : resolveTemplate(JSON.parse(fs.readFileSync(file, 'utf8')) as Template, { ApprovalKeyParameter: APPROVAL_KEY });
 
     it('has the three functions: arm64, provided.al2023, bootstrap, 256 MB, one at a time', () => {
       assert.equal(functions.length, 3);
@@ -315,23 +324,30 @@ for (const [name, file] of templates) {
         'kms:GenerateDataKey': 'the stack key, through the service that uses it',
         'kms:GenerateDataKey*': 'the stack key, through the service that uses it',
         'iam:PassRole': 'the node role named at deploy time, to Auto Scaling only',
+        'lambda:InvokeFunction': "approval-handler's: instance-guard only, by its exact function ARN (asserted below)",
       };
-      let writes = 0;
-      for (const fn of [securityGroupGuard, parameterGuard, instanceGuard]) {
-        for (const s of statementsOf(roleOf(fn))) {
-          for (const action of actions(s)) {
-            const op = action.split(':')[1] ?? '';
-            if (/^(Describe|Get|List)/.test(op)) continue;
-            writes += 1;
-            assert.ok(!resourcesOf(s).some((r) => r === '*'), `${fn}: ${action} (${s.Sid}) is granted on *`);
-            assert.ok(
-              stackConditioned(s) || action in exactResourceOnly,
-              `${fn}: ${action} (${s.Sid}) has no stack-tag condition and no reason to go without one`,
-            );
+      // Every function of the deployment, approval-handler included when approvals are on.
+      for (const [deployment, t, count] of [['defaults', template, 3], ['approvals', withApprovals(), 4]] as const) {
+        const grants = grantsOf(t);
+        const fns = Object.entries(t.Resources).filter(([, r]) => r.Type === 'AWS::Lambda::Function').map(([id]) => id);
+        assert.equal(fns.length, count, deployment);
+        let writes = 0;
+        for (const fn of fns) {
+          for (const s of grants.statementsOf(grants.roleOf(fn))) {
+            for (const action of actions(s)) {
+              const op = action.split(':')[1] ?? '';
+              if (/^(Describe|Get|List)/.test(op)) continue;
+              writes += 1;
+              assert.ok(!resourcesOf(s).some((r) => r === '*'), `${deployment}, ${fn}: ${action} (${s.Sid}) is granted on *`);
+              assert.ok(
+                stackConditioned(s) || action in exactResourceOnly,
+                `${deployment}, ${fn}: ${action} (${s.Sid}) has no stack-tag condition and no reason to go without one`,
+              );
+            }
           }
         }
+        assert.ok(writes >= 15, `${deployment}: the writes were found (${writes})`);
       }
-      assert.ok(writes >= 15, `the writes were found (${writes})`);
     });
 
     it('gives instance-guard no way to launch content of its choosing through a group', () => {
@@ -817,6 +833,21 @@ for (const [name, file] of templates) {
       }
       // It re-reads alarms and their metric, and can neither create nor set one.
       assert.deepEqual([...writes(instanceGuard)].filter((a) => a.startsWith('cloudwatch:')), []);
+      // With approvals: approval-handler's one write is invoking instance-guard (it publishes
+      // no report and has no failure queue), and no other function gains a write.
+      const approvals = withApprovals();
+      const grants = grantsOf(approvals);
+      const writesThere = (fn: string) =>
+        new Set(
+          grants.statementsOf(grants.roleOf(fn))
+            .flatMap(actions)
+            .filter((a) => !/:(Describe|Get|List)/.test(a) && !a.startsWith('logs:') && !a.startsWith('kms:')),
+        );
+      assert.deepEqual([...writesThere(grants.fnByDescription('approve or deny link'))], ['lambda:InvokeFunction']);
+      for (const [words, fn] of [['security-group drift', securityGroupGuard], ['node parameters', parameterGuard],
+        ['CloudWatch alarms', instanceGuard]] as const) {
+        assert.deepEqual([...writesThere(grants.fnByDescription(words))].sort(), [...writes(fn)].sort(), `${fn} with approvals`);
+      }
     });
 
     it('sends failed invocations to an encrypted queue, alarmed, after two retries', () => {
@@ -913,12 +944,12 @@ const INSTANCE = 'i-0123456789abcdef0';
 const GROUP = 'demo-nodes';
 const DB_INSTANCE = 'demo-db';
 
-function cdkTemplateWith(context: Record<string, unknown>): Template {
+function cdkTemplateWith(context: Record<string, unknown>, stackId = 'Variant'): Template {
   const outdir = fs.mkdtempSync(path.join(os.tmpdir(), 'cdk-test-'));
   try {
     const app = new App({ context: { 'aws:cdk:bundling-stacks': [], ...context }, outdir });
     const settings = settingsFromContext(app.node, CDK_DIR);
-    const stack = new RemediatorStack(app, 'Variant', {
+    const stack = new RemediatorStack(app, stackId, {
       settings,
       workspaceDir: path.resolve(CDK_DIR, '..', '..'),
     });
@@ -1065,5 +1096,252 @@ for (const [name, load] of variants) {
         assert.deepEqual([statement.Resource].flat(), [parameterArn]);
       }
     });
+  });
+}
+
+// ---- Approvals: approval-handler behind a public function URL ------------------------------
+
+const SSM_KEY = 'arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab';
+
+const templateFiles: Record<string, string> = { cdk: CDK_TEMPLATE };
+if (process.env.SAM_TRANSFORMED_TEMPLATE) templateFiles.sam = process.env.SAM_TRANSFORMED_TEMPLATE;
+
+for (const [name, file] of Object.entries(templateFiles)) {
+  describe(`${name} template: approvals (approval-handler)`, () => {
+    const raw = () => JSON.parse(fs.readFileSync(file, 'utf8')) as Template;
+    /** The deployment with these CDK context values, or these SAM parameters. */
+    const deployed = (cdk: Record<string, unknown>, sam: Record<string, string>): Template =>
+      name === 'cdk' ? resolveTemplate(cdkTemplateWith(cdk)) : resolveTemplate(raw(), sam);
+    const off = resolveTemplate(raw());
+    const on = deployed({ approvalKeyParameter: APPROVAL_KEY }, { ApprovalKeyParameter: APPROVAL_KEY });
+    const props = (r: Resource) => r.Properties ?? {};
+    const ofType = (t: Template, type: string) => Object.entries(t.Resources).filter(([, r]) => r.Type === type);
+    const env = (t: Template, fn: string) =>
+      ((props(t.Resources[fn]).Environment as Json) as { Variables?: Record<string, Json> } | undefined)?.Variables ?? {};
+    const actions = (st: Statement) => (Array.isArray(st.Action) ? st.Action : [st.Action]);
+    const resourcesOf = (st: Statement) => (Array.isArray(st.Resource) ? st.Resource : [st.Resource]);
+    const HANDLER = 'approve or deny link';
+
+    /** approval-handler, instance-guard and what their roles are granted, in a deployment with approvals. */
+    const approvalsOf = (t: Template) => {
+      const grants = grantsOf(t);
+      const handler = grants.fnByDescription(HANDLER);
+      const instanceGuard = grants.fnByDescription('CloudWatch alarms');
+      const instanceGuardName = props(t.Resources[instanceGuard]).FunctionName;
+      assert.equal(typeof instanceGuardName, 'string', 'instance-guard is named');
+      return {
+        grants,
+        handler,
+        instanceGuard,
+        instanceGuardName: String(instanceGuardName),
+        handlerStatements: grants.statementsOf(grants.roleOf(handler)),
+        instanceStatements: grants.statementsOf(grants.roleOf(instanceGuard)),
+      };
+    };
+    /** The one statement a role has granting `action`, alone in it. */
+    const only = (statements: Statement[], action: string): Statement => {
+      const found = statements.filter((st) => actions(st).some((a) => covers(a, action, true)));
+      assert.equal(found.length, 1, `one statement grants ${action}`);
+      assert.deepEqual(actions(found[0]), [action], `${action} alone in its statement`);
+      return found[0];
+    };
+    const decryptsOnlyTheKey = (st: Statement, key: 'managed' | 'given') => {
+      assert.equal(st.Sid, 'DecryptApprovalKeyOnly');
+      assert.deepEqual(actions(st), ['kms:Decrypt']);
+      assert.deepEqual(st.Condition?.StringEquals, {
+        'kms:ViaService': 'ssm.<AWS::Region>.amazonaws.com',
+        // Parameter Store's encryption context names the parameter: no other value decrypts.
+        'kms:EncryptionContext:PARAMETER_ARN': APPROVAL_KEY_ARN,
+      });
+      if (key === 'managed') {
+        assert.deepEqual(resourcesOf(st), ['arn:<AWS::Partition>:kms:<AWS::Region>:<AWS::AccountId>:key/*']);
+        assert.deepEqual(st.Condition?.['ForAnyValue:StringEquals'], { 'kms:ResourceAliases': 'alias/aws/ssm' });
+      } else {
+        assert.deepEqual(resourcesOf(st), [SSM_KEY]);
+        assert.equal(st.Condition?.['ForAnyValue:StringEquals'], undefined);
+      }
+    };
+
+    it('deploys nothing of approvals without an approval key parameter', () => {
+      assert.equal(ofType(off, 'AWS::Lambda::Function').length, 3);
+      assert.deepEqual(ofType(off, 'AWS::Lambda::Url'), []);
+      for (const [id, perm] of ofType(off, 'AWS::Lambda::Permission')) {
+        assert.equal(props(perm).Principal, 'events.amazonaws.com', id);
+      }
+      const grants = grantsOf(off);
+      for (const words of ['security-group drift', 'node parameters', 'CloudWatch alarms']) {
+        const fn = grants.fnByDescription(words);
+        assert.equal(props(off.Resources[fn]).FunctionName, undefined, `${fn}: CloudFormation names it`);
+        assert.equal('APPROVAL_URL' in env(off, fn), false, fn);
+        const statements = grants.statementsOf(grants.roleOf(fn));
+        assert.deepEqual(statements.filter((st) => /Approval/.test(st.Sid ?? '')), [], fn);
+        assert.ok(!statements.some((st) => actions(st).some((a) => /^lambda:/i.test(a))), `${fn}: no Lambda action`);
+        assert.ok(!JSON.stringify(statements).includes('approval-key'), fn);
+      }
+      assert.ok(!Object.values(off.Resources).some((r) => JSON.stringify(r).includes('approval-handler')));
+      assert.equal(off.Outputs?.ApprovalUrl, undefined);
+      if (name === 'sam') {
+        const parameter = raw().Parameters?.ApprovalKeyParameter;
+        assert.equal(parameter?.Default, '', 'approvals are off by default');
+      }
+    });
+
+    it('runs approval-handler like the others, with its own log group, briefly, a few at a time', () => {
+      const { handler, instanceGuard, instanceGuardName } = approvalsOf(on);
+      assert.equal(ofType(on, 'AWS::Lambda::Function').length, 4);
+      const p = props(on.Resources[handler]);
+      assert.deepEqual(p.Architectures, ['arm64']);
+      assert.equal(p.Runtime, 'provided.al2023');
+      assert.equal(p.Handler, 'bootstrap');
+      assert.equal(p.MemorySize, 256);
+      assert.equal(p.Timeout, 10);
+      // The URL is public: a flood of requests costs at most five at a time.
+      assert.equal(p.ReservedConcurrentExecutions, 5);
+      const logging = p.LoggingConfig as Record<string, Json>;
+      assert.deepEqual({ ...logging, LogGroup: undefined },
+        { LogFormat: 'JSON', ApplicationLogLevel: 'INFO', SystemLogLevel: 'WARN', LogGroup: undefined });
+      const [[logsId, logGroup]] = ofType(on, 'AWS::Logs::LogGroup').filter(([, g]) =>
+        props(g).LogGroupName === `/chainlink-remediator/${STACK}/approval-handler`);
+      assert.deepEqual(logging.LogGroup, { Ref: logsId }, 'its own log group');
+      assert.ok(props(logGroup).RetentionInDays, 'with a retention');
+      // Invoked synchronously through its URL: no asynchronous configuration of its own.
+      for (const [id, c] of ofType(on, 'AWS::Lambda::EventInvokeConfig')) {
+        assert.ok(!JSON.stringify(props(c).FunctionName).includes(handler), id);
+      }
+      // Exactly what the handler reads: the stack file as the others get it, the target, the key.
+      assert.deepEqual(env(on, handler), {
+        STACK_FILE: env(on, instanceGuard).STACK_FILE,
+        APPROVAL_TARGET_FUNCTION: instanceGuardName,
+        APPROVAL_KEY_PARAMETER: APPROVAL_KEY,
+      });
+      assert.match(String(env(on, handler).STACK_FILE), /stack\.toml$/);
+      assert.deepEqual(props(on.Resources[handler]).Layers, props(on.Resources[instanceGuard]).Layers, 'the same stack-file layer (SAM)');
+      // The name both sides build, without referring to each other (no dependency cycle).
+      assert.match(instanceGuardName, /-instance-guard$/);
+      assert.ok(instanceGuardName.replace('<AWS::StackName>', 'x'.repeat(49)).length <= 64);
+    });
+
+    it('serves approval-handler on a public function URL (AuthType NONE), and gives instance-guard that URL', () => {
+      const { handler, instanceGuard, grants } = approvalsOf(on);
+      const urls = ofType(on, 'AWS::Lambda::Url');
+      assert.equal(urls.length, 1);
+      const [urlId, url] = urls[0];
+      assert.deepEqual(props(url), {
+        AuthType: 'NONE',
+        InvokeMode: 'BUFFERED',
+        TargetFunctionArn: { 'Fn::GetAtt': [handler, 'Arn'] },
+      }, 'no CORS, no qualifier');
+      // The resource policy a public URL needs, and no other public grant.
+      const refersToHandler = (j: Json | undefined) =>
+        JSON.stringify(j) === JSON.stringify({ Ref: handler }) || JSON.stringify(j) === JSON.stringify({ 'Fn::GetAtt': [handler, 'Arn'] });
+      const publicGrants = ofType(on, 'AWS::Lambda::Permission').filter(([, perm]) => props(perm).Principal !== 'events.amazonaws.com');
+      const byAction = Object.fromEntries(publicGrants.map(([, perm]) => [String(props(perm).Action), props(perm)]));
+      assert.deepEqual(Object.keys(byAction).sort(), ['lambda:InvokeFunction', 'lambda:InvokeFunctionUrl']);
+      for (const perm of Object.values(byAction)) {
+        assert.equal(perm.Principal, '*');
+        assert.ok(refersToHandler(perm.FunctionName), 'on approval-handler only');
+        assert.equal(perm.SourceArn, undefined);
+      }
+      assert.equal(byAction['lambda:InvokeFunctionUrl'].FunctionUrlAuthType, 'NONE');
+      assert.equal(byAction['lambda:InvokeFunction'].InvokedViaFunctionUrl, true, 'InvokeFunction through the URL only');
+      for (const [id, perm] of ofType(on, 'AWS::Lambda::Permission')) {
+        if (props(perm).Principal === 'events.amazonaws.com') assert.ok(props(perm).SourceArn, `${id} is limited to one rule`);
+      }
+      // The links instance-guard reports point at it; no other function is told.
+      const urlAttribute = { 'Fn::GetAtt': [urlId, 'FunctionUrl'] };
+      assert.deepEqual(env(on, instanceGuard).APPROVAL_URL, urlAttribute);
+      for (const words of ['security-group drift', 'node parameters', HANDLER]) {
+        assert.equal('APPROVAL_URL' in env(on, grants.fnByDescription(words)), false, words);
+      }
+      assert.deepEqual(on.Outputs?.ApprovalUrl?.Value, urlAttribute);
+    });
+
+    it("lets approval-handler invoke instance-guard only, read the key only, and write nothing", () => {
+      const { handlerStatements: statements, instanceGuardName, grants, handler } = approvalsOf(on);
+      // Logs, the key and the Invoke: no EC2, RDS, Auto Scaling, SNS, SQS, tag, IAM or other action.
+      assert.deepEqual([...new Set(statements.flatMap(actions))].sort(),
+        ['kms:Decrypt', 'lambda:InvokeFunction', 'logs:CreateLogStream', 'logs:PutLogEvents', 'ssm:GetParameter']);
+      const invoke = only(statements, 'lambda:InvokeFunction');
+      assert.deepEqual(resourcesOf(invoke),
+        [`arn:<AWS::Partition>:lambda:<AWS::Region>:<AWS::AccountId>:function:${instanceGuardName}`], 'instance-guard, exactly');
+      assert.equal(invoke.Condition, undefined);
+      assert.deepEqual(resourcesOf(only(statements, 'ssm:GetParameter')), [APPROVAL_KEY_ARN], 'the key parameter, exactly');
+      decryptsOnlyTheKey(only(statements, 'kms:Decrypt'), 'managed');
+      const logs = statements.filter((st) => actions(st).some((a) => a.startsWith('logs:')));
+      assert.deepEqual(logs.flatMap(resourcesOf).map((r) => JSON.stringify(r)),
+        [JSON.stringify({ 'Fn::GetAtt': [(props(on.Resources[handler]).LoggingConfig as Record<string, { Ref: string }>).LogGroup.Ref, 'Arn'] })],
+        'its own log group');
+      // Whatever a write on the stack's resources could be called: none.
+      for (const action of ['ec2:StopInstances', 'ec2:ModifyInstanceAttribute', 'ec2:CreateTags', 'ec2:AuthorizeSecurityGroupIngress',
+        'rds:ModifyDBInstance', 'rds:AddTagsToResource', 'autoscaling:UpdateAutoScalingGroup', 'autoscaling:CreateOrUpdateTags',
+        'ssm:PutParameter', 'ssm:SendCommand', 'ssm:GetParametersByPath', 'ssm:AddTagsToResource', 'sns:Publish', 'sqs:SendMessage',
+        'iam:PassRole', 'tag:TagResources', 'lambda:UpdateFunctionConfiguration', 'lambda:InvokeFunctionUrl', 'kms:Encrypt']) {
+        assert.ok(!statements.some((st) => actions(st).some((a) => covers(a, action, true))), `approval-handler may not ${action}`);
+      }
+      // Nobody else may invoke a function.
+      for (const words of ['security-group drift', 'node parameters', 'CloudWatch alarms']) {
+        const others = grants.statementsOf(grants.roleOf(grants.fnByDescription(words)));
+        assert.ok(!others.some((st) => actions(st).some((a) => /^lambda:/i.test(a) || a === '*')), words);
+      }
+    });
+
+    it('lets instance-guard read and decrypt the approval key and no other parameter', () => {
+      const { instanceStatements: statements } = approvalsOf(on);
+      const ssm = statements.filter((st) => actions(st).some((a) => a === '*' || (/^ssm:/i.test(a) && a !== 'ssm:SendCommand')));
+      assert.deepEqual(ssm.map((st) => st.Sid).sort(), ['ReadApprovalKey', 'ReadThisStacksParametersUndecrypted']);
+      const read = only(statements, 'ssm:GetParameter');
+      assert.equal(read.Sid, 'ReadApprovalKey');
+      assert.deepEqual(resourcesOf(read), [APPROVAL_KEY_ARN]);
+      // Through Parameter Store, only the key's value decrypts: the parameters under the stack's
+      // path (GetParametersByPath) still arrive encrypted.
+      const throughSsm = statements.filter((st) => JSON.stringify(st).includes('ssm.<AWS::Region>.amazonaws.com'));
+      assert.equal(throughSsm.length, 1);
+      decryptsOnlyTheKey(throughSsm[0], 'managed');
+      for (const action of ['ssm:GetParameters', 'ssm:GetParameterHistory', 'ssm:PutParameter', 'ssm:DeleteParameter', 'lambda:InvokeFunction']) {
+        assert.ok(!statements.some((st) => grantsAnyOf(st, action)), `instance-guard may not ${action}`);
+      }
+      // The other functions gain nothing (both synthesized alike: cdk.json's flags order actions).
+      const grants = grantsOf(on);
+      const before = grantsOf(deployed({}, {}));
+      for (const words of ['security-group drift', 'node parameters']) {
+        assert.deepEqual(grants.statementsOf(grants.roleOf(grants.fnByDescription(words))),
+          before.statementsOf(before.roleOf(before.fnByDescription(words))), words);
+      }
+    });
+    const grantsAnyOf = (st: Statement, action: string) => actions(st).some((a) => covers(a, action, true));
+
+    it('decrypts the approval key with the SecureStrings\' key when one is given, still that parameter only', () => {
+      const given = deployed({ approvalKeyParameter: APPROVAL_KEY, ssmKmsKeyArn: SSM_KEY },
+        { ApprovalKeyParameter: APPROVAL_KEY, SsmKmsKeyArn: SSM_KEY });
+      const { handlerStatements, instanceStatements } = approvalsOf(given);
+      decryptsOnlyTheKey(only(handlerStatements, 'kms:Decrypt'), 'given');
+      const throughSsm = instanceStatements.filter((st) => JSON.stringify(st).includes('ssm.<AWS::Region>.amazonaws.com'));
+      assert.equal(throughSsm.length, 1);
+      decryptsOnlyTheKey(throughSsm[0], 'given');
+    });
+
+    it('reads the stack file from Parameter Store as the other functions do', () => {
+      const parameterArn = `arn:<AWS::Partition>:ssm:<AWS::Region>:<AWS::AccountId>:parameter/chainlink-remediator/${STACK}/stack.toml`;
+      const ssm = deployed({ approvalKeyParameter: APPROVAL_KEY, stackFileSource: 'ssm' },
+        { ApprovalKeyParameter: APPROVAL_KEY, StackFileSource: 'ssm' });
+      const { handler, instanceGuard, handlerStatements, instanceStatements } = approvalsOf(ssm);
+      assert.equal(env(ssm, handler).STACK_FILE_PARAMETER, env(ssm, instanceGuard).STACK_FILE_PARAMETER);
+      assert.equal(env(ssm, handler).STACK_FILE, undefined);
+      assert.equal(props(ssm.Resources[handler]).Layers, undefined, 'no stack-file layer');
+      const stackFile = handlerStatements.filter((st) => st.Sid === 'ReadStackFileParameter');
+      assert.equal(stackFile.length, 1);
+      assert.deepEqual(stackFile, instanceStatements.filter((st) => st.Sid === 'ReadStackFileParameter'), 'the same statement');
+      assert.deepEqual(resourcesOf(stackFile[0]), [parameterArn]);
+      // GetParameter reaches the stack file and the key, nothing else.
+      assert.deepEqual(handlerStatements.filter((st) => grantsAnyOf(st, 'ssm:GetParameter')).flatMap(resourcesOf).sort(),
+        [APPROVAL_KEY_ARN, parameterArn].sort());
+    });
+
+    if (name === 'cdk') {
+      it('refuses a stack name that makes instance-guard\'s name longer than 64 characters', () => {
+        assert.throws(() => cdkTemplateWith({ approvalKeyParameter: APPROVAL_KEY }, `S${'x'.repeat(49)}`), /64 characters/);
+        assert.doesNotThrow(() => cdkTemplateWith({}, `S${'x'.repeat(49)}`), 'without approvals CloudFormation names it');
+      });
+    }
   });
 }

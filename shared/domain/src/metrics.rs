@@ -79,7 +79,7 @@ fn stack_counts(stack: &StackReport) -> [u64; 11] {
     let mut counts = [0u64; 11];
     let mut count = |outcome: &Outcome| {
         let index = match outcome {
-            Outcome::Planned => 1,
+            Outcome::Planned | Outcome::PendingApproval { .. } => 1,
             Outcome::Applied => 2,
             Outcome::Failed { .. } => 3,
             Outcome::Skipped { .. } => 4,

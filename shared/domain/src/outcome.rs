@@ -2,6 +2,7 @@
 //! applies produce it, reports and metrics read it.
 
 use crate::Error;
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::fmt;
 
@@ -19,6 +20,11 @@ pub enum Outcome {
     Failed {
         error: Error,
     },
+    /// Not executed: the stack file's `[approvals]` makes it wait for a person, until then
+    /// (the report's `approvals` carries the links).
+    PendingApproval {
+        until: DateTime<Utc>,
+    },
 }
 
 impl fmt::Display for Outcome {
@@ -29,6 +35,9 @@ impl fmt::Display for Outcome {
             Self::AlreadyConverged => f.write_str("already converged"),
             Self::Skipped { reason } => write!(f, "skipped: {reason}"),
             Self::Failed { error } => write!(f, "FAILED: {error}"),
+            Self::PendingApproval { until } => {
+                write!(f, "pending approval until {}", until.to_rfc3339())
+            }
         }
     }
 }

@@ -2,6 +2,7 @@
 //! capability's `report` module), the run's status, and what was left alone and why. It prints as text for people and serializes as JSON for machines;
 //! a plan and an apply report have the same shape, so the preview is exactly what runs.
 
+use crate::approvals::ApprovalRequest;
 use crate::ids::StackName;
 use crate::instances::Decision;
 use crate::outcome::Outcome;
@@ -48,6 +49,9 @@ pub struct StackReport {
     pub instances: Option<InstanceReport>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub database: Option<DatabaseReport>,
+    /// Remediations of this run that wait for a person, with the links that decide them.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub approvals: Vec<ApprovalRequest>,
 }
 
 impl StackReport {
@@ -58,6 +62,7 @@ impl StackReport {
             parameters: None,
             instances: None,
             database: None,
+            approvals: Vec::new(),
         }
     }
 
@@ -133,6 +138,8 @@ pub enum Status {
     Rejected,
     /// A stack's parameters are invalid and no earlier valid values could be restored.
     Invalid,
+    /// A remediation waits for a person's approval (`approvals` in the stack's report).
+    PendingApproval,
 }
 
 impl Status {
@@ -140,7 +147,7 @@ impl Status {
     pub fn exit_code(self) -> i32 {
         match self {
             Self::Converged | Self::Planned => 0,
-            Self::Refused | Self::Failed | Self::Invalid => 1,
+            Self::Refused | Self::Failed | Self::Invalid | Self::PendingApproval => 1,
             Self::Rejected => 2,
         }
     }
@@ -241,6 +248,8 @@ impl Report {
             .any(ParameterReport::left_invalid)
         {
             Status::Invalid
+        } else if outcomes().any(|o| matches!(o, Outcome::PendingApproval { .. })) {
+            Status::PendingApproval
         } else if outcomes().any(|o| *o == Outcome::Planned) {
             Status::Planned
         } else {
@@ -442,6 +451,10 @@ impl fmt::Display for Report {
             Status::Rejected => {
                 "rejected: the input could not be used; nothing was read or changed".to_string()
             }
+            Status::PendingApproval => format!(
+                "pending approval: {} action(s) wait for a person (the approve and deny links are in the report)",
+                self.count(|o| matches!(o, Outcome::PendingApproval { .. }))
+            ),
         };
         // Report-only findings, like a flow a network ACL blocks, leave the status alone; the
         // summary still points at them so "nothing to do" is not read as "nothing wrong".
@@ -519,6 +532,9 @@ fn write_stack(f: &mut fmt::Formatter<'_>, stack: &StackReport) -> fmt::Result {
     }
     if let Some(database) = &stack.database {
         write!(f, "{database}")?;
+    }
+    for request in &stack.approvals {
+        write!(f, "{request}")?;
     }
     write!(f, "{}", stack.security_groups)
 }

@@ -30,6 +30,13 @@ pub enum SignalKind {
     ParameterChanged { name: String, operation: String },
     /// A CloudWatch alarm went into `ALARM`.
     AlarmFired(AlarmNotice),
+    /// A person decided on a remediation that waited for approval: the token says which
+    /// (`approvals::verify`), and nothing is read before it verifies.
+    Approval {
+        /// Never echoed into a report or a log: it is a bearer credential until it expires.
+        #[serde(skip_serializing)]
+        token: String,
+    },
     /// A well-formed event that calls for nothing, and why.
     Ignored { reason: String },
 }

@@ -104,6 +104,11 @@ pub struct Clients {
     pub secrets: aws_sdk_secretsmanager::Client,
     /// The stack's RDS database: read for the parameter checks.
     pub rds: aws_sdk_rds::Client,
+    /// The run's own account (`GetCallerIdentity`, which needs no permission), read only when
+    /// an approval is issued or checked.
+    pub sts: aws_sdk_sts::Client,
+    /// The region the clients act in.
+    pub region: String,
 }
 
 impl Clients {
@@ -116,6 +121,11 @@ impl Clients {
             elb: aws_sdk_elasticloadbalancingv2::Client::new(config),
             secrets: aws_sdk_secretsmanager::Client::new(config),
             rds: aws_sdk_rds::Client::new(config),
+            sts: aws_sdk_sts::Client::new(config),
+            region: config
+                .region()
+                .map(|r| r.as_ref().to_string())
+                .unwrap_or_default(),
         }
     }
 }

@@ -10,12 +10,14 @@ pub(crate) mod apply;
 mod connections;
 pub(crate) mod observe;
 
+use crate::approvals::Approvable;
 use crate::capability::{Capability, Context};
 use crate::instances::alarm::checked_alarm;
 use chainlink::Finding;
 use connections::pools_against_limit;
 use domain::database::{
-    plan_database_remediation, DatabaseInputs, DatabasePlan, DatabaseReport, ObservedDatabase,
+    plan_database_remediation, DatabaseAction, DatabaseInputs, DatabasePlan, DatabaseReport,
+    ObservedDatabase,
 };
 use domain::ids::{DbInstanceId, StackName, STACK_TAG};
 use domain::instances::{RemediationRecord, REMEDIATION_TAG};
@@ -171,8 +173,31 @@ impl Capability for Databases {
         plan.actions.len()
     }
 
+    fn approvable(
+        &self,
+        cx: &Context<'_>,
+        observed: &ObservedDatabaseAlarm,
+        plan: &DatabasePlan,
+    ) -> Option<Approvable> {
+        Some(Approvable {
+            stack: observed.alarm.stack.clone(),
+            remediation: plan.remediation,
+            target: format!("DB instance {}", plan.database),
+            alarm: observed.alarm.notice.name.clone(),
+            changed_at: observed.alarm.notice.changed_at.clone(),
+            digest: plan.approval_digest(),
+            used: crate::instances::used_approvals(cx, &observed.history),
+        })
+    }
+
     async fn apply(&self, cx: &Context<'_>, plan: &DatabasePlan) -> Vec<ActionOutcome> {
-        apply::apply_database_actions(&cx.clients.rds, &plan.actions).await
+        let mut actions = plan.actions.clone();
+        if let (Some(claim), Some(DatabaseAction::RecordRemediation { record, .. })) =
+            (&cx.approval, actions.first_mut())
+        {
+            *record = RemediationRecord::approved(record, &claim.nonce);
+        }
+        apply::apply_database_actions(&cx.clients.rds, &actions).await
     }
 
     fn report(

@@ -6,11 +6,15 @@ pub mod alarm;
 pub mod apply;
 pub mod observe;
 
+use crate::approvals::Approvable;
 use crate::capability::{Capability, Context};
 use alarm::checked_alarm;
 use apply::apply_instance_actions;
 use domain::ids::StackName;
-use domain::instances::{plan_remediation, InstancePlan, Observation, RemediationInputs};
+use domain::instances::{
+    plan_remediation, InstanceAction, InstancePlan, Observation, RemediationInputs,
+    RemediationRecord,
+};
 use domain::outcome::ActionOutcome;
 use domain::report::{InstanceReport, Section};
 use domain::signal::{AlarmNotice, Signal, SignalKind};
@@ -123,9 +127,32 @@ impl Capability for Instances {
         plan.actions.len()
     }
 
+    fn approvable(
+        &self,
+        cx: &Context<'_>,
+        observed: &ObservedTarget,
+        plan: &InstancePlan,
+    ) -> Option<Approvable> {
+        Some(Approvable {
+            stack: observed.stack.clone(),
+            remediation: plan.remediation,
+            target: plan.target.clone(),
+            alarm: observed.scope.notice.name.clone(),
+            changed_at: observed.scope.notice.changed_at.clone(),
+            digest: plan.approval_digest(),
+            used: used_approvals(cx, &observed.observation.history),
+        })
+    }
+
     async fn apply(&self, cx: &Context<'_>, plan: &InstancePlan) -> Vec<ActionOutcome> {
         let clients = InstanceClients::from(cx.clients);
-        apply_instance_actions(clients, &plan.actions, cx.waits, cx.filesystem_document).await
+        let mut actions = plan.actions.clone();
+        if let (Some(claim), Some(InstanceAction::RecordRemediation { record, .. })) =
+            (&cx.approval, actions.first_mut())
+        {
+            *record = RemediationRecord::approved(record, &claim.nonce);
+        }
+        apply_instance_actions(clients, &actions, cx.waits, cx.filesystem_document).await
     }
 
     fn report(
@@ -149,4 +176,15 @@ impl Capability for Instances {
             Section::Instances(InstanceReport::new(plan, outcomes)),
         )
     }
+}
+
+/// The approvals the records say were used, when the run acts on one: a second use is refused.
+pub(crate) fn used_approvals(cx: &Context<'_>, history: &[RemediationRecord]) -> Vec<String> {
+    if cx.approval.is_none() {
+        return Vec::new();
+    }
+    history
+        .iter()
+        .filter_map(|record| record.approval.clone())
+        .collect()
 }

@@ -194,6 +194,19 @@ pub struct DatabasePlan {
     pub findings: Vec<Finding>,
 }
 
+impl DatabasePlan {
+    /// What a person approves: the remediation, the DB instance and its steps (with the
+    /// state each expects) but the record, whose time changes on every run.
+    pub fn approval_digest(&self) -> String {
+        let steps: Vec<&DatabaseAction> = self
+            .actions
+            .iter()
+            .filter(|a| !matches!(a, DatabaseAction::RecordRemediation { .. }))
+            .collect();
+        crate::approvals::plan_digest(&(self.remediation, &self.database, steps))
+    }
+}
+
 /// Everything the planner looks at.
 #[derive(Clone, Copy, Debug)]
 pub struct DatabaseInputs<'a> {

@@ -57,6 +57,30 @@ fn describe(error: &serde_json::Error) -> String {
     }
 }
 
+/// The event the approval handler sends the function that owns a remediation: only a hint
+/// too, as the function verifies the token itself before anything is read.
+pub const APPROVAL_SOURCE: &str = "chainlink-remediator.approval";
+pub const APPROVAL_DETAIL_TYPE: &str = "Approval Decision";
+
+#[derive(serde::Deserialize)]
+struct ApprovalDetail {
+    token: String,
+}
+
+/// The approval event for `token`, as the handler sends it at `now`.
+pub fn approval_event(token: &str, now: chrono::DateTime<chrono::Utc>) -> serde_json::Value {
+    serde_json::json!({
+        "version": "0",
+        // Not the token itself: event IDs are logged.
+        "id": format!("approval-{}", &crate::approvals::plan_digest(&token)[..16]),
+        "source": APPROVAL_SOURCE,
+        "detail-type": APPROVAL_DETAIL_TYPE,
+        "time": now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        "resources": [],
+        "detail": {"token": token},
+    })
+}
+
 fn signal_from_envelope(event: EventBridgeEvent<serde_json::Value>) -> Result<Signal, EventError> {
     let id = event.id.clone().unwrap_or_default();
     match (event.source.as_str(), event.detail_type.as_str()) {
@@ -84,6 +108,16 @@ fn signal_from_envelope(event: EventBridgeEvent<serde_json::Value>) -> Result<Si
             let detail: alarm::AlarmData = detail(event.detail)?;
             let resources = event.resources.as_deref().unwrap_or_default();
             Ok(alarm::signal_from_eventbridge(id, resources, detail))
+        }
+        (APPROVAL_SOURCE, APPROVAL_DETAIL_TYPE) => {
+            let detail: ApprovalDetail = detail(event.detail)?;
+            Ok(Signal {
+                id,
+                origin: "approval".into(),
+                kind: SignalKind::Approval {
+                    token: detail.token,
+                },
+            })
         }
         ("aws.config", "Config Configuration Item Change") => {
             let detail: ConfigDetail = detail(event.detail)?;

@@ -451,3 +451,19 @@ fn a_float_where_an_object_belongs_is_malformed_on_both_paths() {
         );
     }
 }
+
+#[test]
+fn the_handlers_approval_event_is_an_approval_whose_token_is_never_echoed() {
+    let now = chrono::DateTime::from_timestamp(1_796_000_000, 0).unwrap_or_default();
+    let signal =
+        parse_event_value(approval_event("claim.mac", now)).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        signal.kind,
+        SignalKind::Approval {
+            token: "claim.mac".into()
+        }
+    );
+    assert_eq!(signal.origin, "approval");
+    let shown = serde_json::to_string(&signal).unwrap_or_default();
+    assert!(!shown.contains("claim.mac"), "{shown}");
+}

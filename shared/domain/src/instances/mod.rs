@@ -45,6 +45,10 @@ pub struct RemediationRecord {
     /// The step that failed (`resize_group`…), as `InstanceAction::kind` names it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub step: Option<String>,
+    /// The nonce of the approval this remediation ran on, if it waited for one: a second use
+    /// of that approval finds it here and is refused.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub approval: Option<String>,
 }
 
 /// How a recorded remediation ended, as far as the engine could tell.
@@ -87,10 +91,19 @@ impl RemediationRecord {
             Some(word) => format!("{value} {word}"),
             None => value,
         };
-        match &self.step {
+        let value = match &self.step {
             Some(step) => format!("{value} step={step}"),
             None => value,
+        };
+        match &self.approval {
+            Some(nonce) => format!("{value} approval={nonce}"),
+            None => value,
         }
+    }
+
+    /// A started record's tag value (`tag_value`) marked with the approval it runs on.
+    pub fn approved(record: &str, nonce: &str) -> String {
+        format!("{record} approval={nonce}")
     }
 
     /// How a replay of this record's incident tells what happened: the same words the
@@ -121,7 +134,7 @@ impl RemediationRecord {
         let mut words = value.split_whitespace();
         let remediation = Remediation::parse(words.next()?)?;
         let (mut at, mut incident, mut outcome) = (None, None, RecordOutcome::Started);
-        let mut step = None;
+        let (mut step, mut approval) = (None, None);
         for word in words {
             match word.split_once('=')? {
                 ("at", value) => at = DateTime::parse_from_rfc3339(value).ok(),
@@ -129,6 +142,7 @@ impl RemediationRecord {
                 ("outcome", "rolled-back") => outcome = RecordOutcome::RolledBack,
                 ("outcome", "failed") => outcome = RecordOutcome::Failed,
                 ("step", value) => step = Some(value.to_string()),
+                ("approval", value) => approval = Some(value.to_string()),
                 _ => {}
             }
         }
@@ -138,6 +152,7 @@ impl RemediationRecord {
             incident: incident?,
             outcome,
             step,
+            approval,
         })
     }
 }

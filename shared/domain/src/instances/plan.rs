@@ -183,6 +183,19 @@ pub struct InstancePlan {
     pub actions: Vec<InstanceAction>,
 }
 
+impl InstancePlan {
+    /// What a person approves: the remediation, its target and its steps but the record
+    /// (whose time changes on every run). Another step, type or size is another digest.
+    pub fn approval_digest(&self) -> String {
+        let steps: Vec<&InstanceAction> = self
+            .actions
+            .iter()
+            .filter(|a| !matches!(a, InstanceAction::RecordRemediation { .. }))
+            .collect();
+        crate::approvals::plan_digest(&(self.remediation, &self.target, steps))
+    }
+}
+
 /// Everything the planner looks at.
 #[derive(Clone, Copy, Debug)]
 pub struct RemediationInputs<'a> {
@@ -535,6 +548,7 @@ pub(crate) fn started_record(
         incident: notice.incident(),
         outcome: RecordOutcome::Started,
         step: None,
+        approval: None,
     }
     .tag_value()
 }

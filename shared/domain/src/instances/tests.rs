@@ -139,6 +139,7 @@ fn record(remediation: Remediation, minutes_ago: i64, incident: &str) -> Remedia
         incident: incident.into(),
         outcome: RecordOutcome::Started,
         step: None,
+        approval: None,
     }
 }
 

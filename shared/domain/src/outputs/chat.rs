@@ -115,6 +115,7 @@ fn emoji(status: Status) -> &'static str {
         Status::Failed => ":x:",
         Status::Rejected => ":warning:",
         Status::Invalid => ":rotating_light:",
+        Status::PendingApproval => ":raised_hand:",
     }
 }
 
@@ -234,12 +235,15 @@ fn one_line(text: &str) -> String {
 /// `2 applied · 1 failed`, or `none`.
 fn action_counts(report: &Report) -> String {
     type Pick = fn(&Outcome) -> bool;
-    let kinds: [(&str, Pick); 5] = [
+    let kinds: [(&str, Pick); 6] = [
         ("applied", |o| *o == Outcome::Applied),
         ("already converged", |o| *o == Outcome::AlreadyConverged),
         ("planned", |o| *o == Outcome::Planned),
         ("skipped", |o| matches!(o, Outcome::Skipped { .. })),
         ("failed", |o| matches!(o, Outcome::Failed { .. })),
+        ("pending approval", |o| {
+            matches!(o, Outcome::PendingApproval { .. })
+        }),
     ];
     let counts: Vec<String> = kinds
         .iter()
@@ -302,6 +306,18 @@ fn next_steps(report: &Report) -> Vec<String> {
         Status::Failed => steps.push(
             "Read the failed actions in the report JSON; retryable failures are retried on the next event or sweep".to_string(),
         ),
+        Status::PendingApproval => {
+            for request in report.stacks.iter().flat_map(|s| &s.approvals) {
+                steps.push(format!(
+                    "Approve {} of {} before {}: {} · deny: {}",
+                    request.remediation.as_str(),
+                    request.target,
+                    request.expires_at.to_rfc3339(),
+                    request.approve,
+                    request.deny
+                ));
+            }
+        }
     }
     if report
         .stacks

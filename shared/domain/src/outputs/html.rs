@@ -186,6 +186,7 @@ fn outcome_name(outcome: &Outcome) -> &'static str {
         Outcome::AlreadyConverged => "already_converged",
         Outcome::Skipped { .. } => "skipped",
         Outcome::Failed { .. } => "failed",
+        Outcome::PendingApproval { .. } => "pending_approval",
     }
 }
 

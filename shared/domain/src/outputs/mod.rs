@@ -38,6 +38,7 @@ pub(crate) fn status_name(status: Status) -> &'static str {
         Status::Failed => "failed",
         Status::Rejected => "rejected",
         Status::Invalid => "invalid",
+        Status::PendingApproval => "pending_approval",
     }
 }
 

@@ -67,7 +67,7 @@ impl AlarmMatcher {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Remediation {
     /// One step up the role's ladder.
@@ -117,6 +117,11 @@ impl Remediation {
             self,
             Self::GrowStorage | Self::ScaleClass | Self::ReportConnections
         )
+    }
+
+    /// A remediation that changes a resource (every one but `report_connections`).
+    pub fn changes_something(self) -> bool {
+        self != Self::ReportConnections
     }
 
     /// A remediation that modifies the stack's database (not `report_connections`).

@@ -4,12 +4,14 @@
 //! Validation collects every problem, each naming its field, because an operator fixing a file
 //! wants the whole list at once rather than one error per attempt.
 
+mod approvals;
 mod database;
 mod egress;
 mod external;
 mod instances;
 mod raw;
 
+pub use approvals::ApprovalPolicy;
 pub use database::{DatabasePolicy, PendingPolicy, MIN_STORAGE_STEP_PERCENT, RDS_NAMESPACE};
 pub use egress::{EgressFlow, EgressPorts, OutboundFlow};
 pub use external::for_stack as secret_for_stack;
@@ -59,6 +61,8 @@ pub struct StackFile {
     pub instances: Option<InstancePolicy>,
     /// The stack's RDS database (`[database]`); `None`: not managed.
     pub database: Option<DatabasePolicy>,
+    /// Alarm remediations that wait for a person (`[approvals]`); `None`: none waits.
+    pub approvals: Option<ApprovalPolicy>,
     /// Doubtful but valid choices, such as burstable types in production, for the operator.
     pub warnings: Vec<Problem>,
 }
@@ -541,6 +545,10 @@ fn build(raw: RawStackFile, problems: &mut Problems) -> Option<StackFile> {
         raw.database.is_some(),
         problems,
     );
+    let approvals = raw
+        .approvals
+        .as_ref()
+        .and_then(|a| approvals::build_approvals(a, problems));
     let parameters = match &raw.parameters {
         Some(p) => Some(build_parameters(p, problems)?),
         None => None,
@@ -556,6 +564,7 @@ fn build(raw: RawStackFile, problems: &mut Problems) -> Option<StackFile> {
         parameters,
         instances,
         database,
+        approvals,
         warnings: warnings.0,
         selector: selector?,
         mode: mode?,

@@ -2,6 +2,7 @@
 //!
 //! Nothing here is trusted; `stack::StackFile::parse` turns it into validated domain types.
 
+use super::approvals::RawApprovals;
 use super::database::RawDatabase;
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -28,6 +29,7 @@ pub(super) struct RawStackFile {
     #[serde(default)]
     pub alarms: Vec<RawAlarm>,
     pub database: Option<RawDatabase>,
+    pub approvals: Option<RawApprovals>,
 }
 
 #[derive(Debug, Deserialize)]

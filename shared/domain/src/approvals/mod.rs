@@ -6,8 +6,12 @@
 //! is the caller's, recorded on the resource as incidents are. Pure: the key and the clock are
 //! inputs.
 //!
-//! Not wired yet (issue 20): the stack file's `[approvals]`, the handler behind a function URL
-//! and the re-plan on approval are still to come.
+//! The functions issue them for the alarm remediations the stack file's `[approvals]` names;
+//! the approval handler (behind a Lambda function URL) verifies one and hands it to the
+//! function that owns the remediation, which verifies it again, re-plans, and applies only the
+//! plan that was approved.
+
+pub mod handler;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
@@ -16,6 +20,9 @@ use hmac::{Hmac, KeyInit, Mac};
 use serde::{Deserialize, Serialize};
 use sha3::{Digest, Sha3_256};
 use std::fmt;
+
+use crate::ids::StackName;
+use crate::stack::{Remediation, StackSelector};
 
 type Signer = Hmac<Sha3_256>;
 
@@ -32,6 +39,12 @@ pub struct ApprovalClaim {
     pub plan: String,
     /// `approve` or `deny`: the two links of one request carry different tokens.
     pub decision: Decision,
+    /// The alarm whose remediation waits, and when it went to `ALARM`: on approval the
+    /// function re-reads it as if that transition were notified again (the incident).
+    pub alarm: String,
+    pub changed_at: String,
+    /// What waits: `resize`, `scale_class`…
+    pub remediation: Remediation,
     /// Unix seconds.
     pub expires_at: i64,
     /// Makes every token unique, so a use can be recorded and refused the second time.
@@ -45,12 +58,13 @@ pub enum Decision {
     Deny,
 }
 
-/// Where a token is presented: the handler's own account, region and the stack it serves.
+/// Where a token is presented: the account and region it acts in, and the stacks its stack
+/// file guards.
 #[derive(Clone, Copy, Debug)]
 pub struct Presented<'a> {
     pub account: &'a str,
     pub region: &'a str,
-    pub stack: &'a str,
+    pub stacks: &'a StackSelector,
     pub now: DateTime<Utc>,
 }
 
@@ -84,9 +98,63 @@ impl fmt::Display for Refusal {
             ),
             Self::ElsewhereIssued { claimed } => write!(
                 f,
-                "the token was issued for {claimed}, not for this stack: nothing was done"
+                "the token was issued for {claimed}, which is not guarded here: nothing was done"
             ),
         }
+    }
+}
+
+impl fmt::Display for Decision {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Approve => "approve",
+            Self::Deny => "deny",
+        })
+    }
+}
+
+/// A remediation that waits for a person, as the report and the notification carry it: the
+/// approve and deny links (or the bare tokens, when no handler URL is deployed).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ApprovalRequest {
+    pub remediation: Remediation,
+    /// The instance, group or DB instance it changes.
+    pub target: String,
+    pub alarm: String,
+    pub expires_at: DateTime<Utc>,
+    pub approve: String,
+    pub deny: String,
+}
+
+impl fmt::Display for ApprovalRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "  waits for approval: {} of {} (alarm {}), until {}",
+            self.remediation.as_str(),
+            self.target,
+            self.alarm,
+            self.expires_at.to_rfc3339()
+        )?;
+        writeln!(f, "    approve: {}", self.approve)?;
+        writeln!(f, "    deny:    {}", self.deny)
+    }
+}
+
+/// The link a person opens: the handler's URL with the token as its query, or the bare token
+/// when there is no handler (`base` is `None`).
+pub fn link(base: Option<&str>, token: &str) -> String {
+    match base {
+        Some(base) => format!("{}?token={token}", base.trim_end_matches(['/', '?'])),
+        None => token.to_string(),
+    }
+}
+
+/// The token of a link (or a bare token): what follows `token=`, up to the next parameter.
+pub fn token_of(link_or_token: &str) -> &str {
+    match link_or_token.split_once("token=") {
+        Some((_, rest)) => rest.split('&').next().unwrap_or_default(),
+        None => link_or_token.trim(),
     }
 }
 
@@ -131,12 +199,8 @@ pub fn verify(token: &str, key: &[u8], at: &Presented<'_>) -> Result<ApprovalCla
     if at.now >= expires {
         return Err(Refusal::Expired { at: expires });
     }
-    if (
-        claim.account.as_str(),
-        claim.region.as_str(),
-        claim.stack.as_str(),
-    ) != (at.account, at.region, at.stack)
-    {
+    let here = (claim.account.as_str(), claim.region.as_str()) == (at.account, at.region);
+    if !here || !at.stacks.matches(&StackName::new(&claim.stack)) {
         return Err(Refusal::ElsewhereIssued {
             claimed: format!(
                 "stack {} in account {}, {}",
@@ -172,16 +236,24 @@ mod tests {
             stack: "demo".into(),
             plan: plan_digest(&["resize i-0123 m6i.large → m6i.xlarge"]),
             decision: Decision::Approve,
+            alarm: "demo-node-cpu".into(),
+            changed_at: "2026-12-06T10:00:00.000+0000".into(),
+            remediation: Remediation::Resize,
             expires_at: (now() + Duration::hours(1)).timestamp(),
             nonce: "6f1c2a".into(),
         }
     }
 
+    static DEMO: std::sync::LazyLock<StackSelector> =
+        std::sync::LazyLock::new(|| StackSelector::Exact(StackName::new("demo")));
+    static PROD: std::sync::LazyLock<StackSelector> =
+        std::sync::LazyLock::new(|| StackSelector::Exact(StackName::new("prod")));
+
     fn here() -> Presented<'static> {
         Presented {
             account: "123456789012",
             region: "us-east-1",
-            stack: "demo",
+            stacks: &DEMO,
             now: now(),
         }
     }
@@ -230,7 +302,7 @@ mod tests {
             Err(Refusal::Expired { .. })
         ));
         let elsewhere = Presented {
-            stack: "prod",
+            stacks: &PROD,
             ..here()
         };
         let refused = verify(&signed(), KEY, &elsewhere);
