@@ -8,11 +8,11 @@ Authorization Reference): no finding, or each one justified in infra/iam-lint-al
 
 Policies: each role's inline policies, AWS::IAM::Policy and AWS::IAM::ManagedPolicy documents
 (what the functions may do), each role's trust policy, and the resource policies of the topic,
-queue and keys. Templates are read as deployed (the template tests' own resolver,
-infra/cdk/test/resolve.ts, compiled) with their defaults; the SAM template also with every
-optional parameter set (an existing topic and its key, the SSM key, the stack file in Parameter
-Store, the node's instance role, the approval key), and with the approval key alone, so both
-branches of its conditions are linted. What the
+queue, report-page bucket and keys. Templates are read as deployed (the template tests' own
+resolver, infra/cdk/test/resolve.ts, compiled) with their defaults; the SAM template also with
+every optional parameter set (an existing topic and its key, the SSM key, the stack file in
+Parameter Store, the node's instance role, the approval key, report pages), and with the
+approval key alone, so both branches of its conditions are linted. What the
 resolver leaves symbolic becomes a plausible value: pseudo parameters an example account and
 region, a reference to a resource of the template the ARN (or name) that resource would have.
 
@@ -55,6 +55,7 @@ SAM_OPTIONS = {
     "CreateAlarms": "true",
     "AutoScalingGroupName": "demo-nodes",
     "ApprovalKeyParameter": "/chainlink-remediator/demo/approval-key",
+    "ReportPages": "true",
 }
 # Approvals with the AWS-managed SSM key (the options above give a key of their own): the other
 # branch of the approval key's kms:Decrypt.
@@ -89,6 +90,7 @@ class Concrete:
             "AWS::Lambda::Function": f"arn:{region % 'lambda'}:function:{logical_id}",
             "AWS::IAM::Role": f"arn:{PARTITION}:iam::{ACCOUNT}:role/{logical_id}",
             "AWS::Events::Rule": f"arn:{region % 'events'}:rule/{logical_id}",
+            "AWS::S3::Bucket": f"arn:{PARTITION}:s3:::{logical_id.lower()}",
         }
         if kind not in arns:
             raise ValueError(f"no ARN known for {logical_id} ({kind}): extend iam_lint.py")
@@ -106,6 +108,8 @@ class Concrete:
             return f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/{logical_id}"
         if kind is None:
             raise ValueError(f"a reference to {logical_id}, which is not a resource of the template")
+        if kind == "AWS::S3::Bucket":
+            return logical_id.lower()  # bucket names are lower case
         return logical_id  # names: documents, log groups, functions, roles
 
     def attribute(self, logical_id, attribute):
@@ -159,7 +163,7 @@ def policies(template):
                 yield f"{logical_id}/{policy['PolicyName']}", policy["PolicyDocument"]
         elif kind in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"):
             yield f"{logical_id}/policy", props["PolicyDocument"]
-        elif kind in ("AWS::SNS::TopicPolicy", "AWS::SQS::QueuePolicy"):
+        elif kind in ("AWS::SNS::TopicPolicy", "AWS::SQS::QueuePolicy", "AWS::S3::BucketPolicy"):
             yield f"{logical_id}/policy", props["PolicyDocument"]
         elif kind == "AWS::KMS::Key":
             yield f"{logical_id}/key-policy", props["KeyPolicy"]

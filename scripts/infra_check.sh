@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Checks the deployment infrastructure in infra/, offline: the SAM template (cfn-lint on it and
-# on its plain-CloudFormation transform, checkov), the CDK app (`cdk synth` without building the
-# Rust binaries, with cdk-nag's AwsSolutions checks; again with approvals on), the template
-# tests, which read both synthesized templates, parliament (an IAM policy linter) over every policy of both templates,
-# and every event rule of both against the sample events on moto's EventBridge. Installs what it needs itself, pinned, under the cache directory (a
-# virtualenv for the Python tools; `npm ci` into infra/cdk/node_modules) and reuses it when
-# already there. Prints one line per check and a closing "infra: N passed, N failed".
+# on its plain-CloudFormation transform, checkov, again with report pages on), the CDK app (`cdk
+# synth` without building the Rust binaries, with cdk-nag's AwsSolutions checks; again with
+# approvals and report pages on), the template tests, which read both synthesized templates,
+# parliament (an IAM policy linter) over every policy of both templates, and every event rule
+# of both against the sample events on moto's EventBridge. Installs what it needs itself,
+# pinned, under the cache directory (a virtualenv for the Python tools; `npm ci` into
+# infra/cdk/node_modules) and reuses it when already there. Prints one line per check and a
+# closing "infra: N passed, N failed".
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$REPO_ROOT"
@@ -20,9 +22,12 @@ WORK_DIR="$CACHE_DIR/infra-check"
 CDK_DIR="$REPO_ROOT/infra/cdk"
 SAM_TEMPLATE="infra/sam/template.yaml"
 SAM_TRANSFORMED="$WORK_DIR/sam-transformed.json"
-# The CDK app synthesized again with approvals on (approval-handler), outside the repository.
-CDK_APPROVALS_OUT="$WORK_DIR/cdk.out.approvals"
+# The CDK app synthesized again with its options on (approval-handler, the report pages'
+# bucket), outside the repository.
+CDK_OPTIONS_OUT="$WORK_DIR/cdk.out.options"
 APPROVAL_KEY="/chainlink-remediator/demo/approval-key"
+# The SAM template with ReportPages on by default, for checkov (below).
+SAM_REPORT_PAGES="$WORK_DIR/sam-report-pages.yaml"
 
 # Nothing here may reach for the network: no CLI notices, version checks or telemetry.
 export CDK_DISABLE_VERSION_CHECK=true CDK_DISABLE_CLI_TELEMETRY=true
@@ -94,6 +99,16 @@ checkov_sam() {
   "$INFRA_VENV/bin/checkov" -f "$SAM_TEMPLATE" --framework cloudformation --compact --quiet --skip-download
 }
 
+# checkov evaluates a resource's Condition with the parameters' defaults where it can, and
+# skips the resource when it is false: the report pages' bucket (ReportPages, default "false")
+# is checked in a copy of the template whose ReportPages defaults to "true".
+checkov_sam_report_pages() {
+  sed '/^  ReportPages:$/,/^    Default:/ s/^    Default: "false"$/    Default: "true"/' "$SAM_TEMPLATE" >"$SAM_REPORT_PAGES" \
+    && ! cmp -s "$SAM_TEMPLATE" "$SAM_REPORT_PAGES" \
+    && grep -q '^  ReportPagesBucket:$' "$SAM_REPORT_PAGES" \
+    && "$INFRA_VENV/bin/checkov" -f "$SAM_REPORT_PAGES" --framework cloudformation --compact --quiet --skip-download
+}
+
 cdk_synth() (
   cd "$CDK_DIR" \
     && rm -rf cdk.out dist \
@@ -101,12 +116,12 @@ cdk_synth() (
     && node_modules/.bin/cdk synth --quiet --no-notices -c skipBundling=true
 )
 
-# cdk-nag sees approval-handler only in a synthesis with approvals on.
-cdk_synth_approvals() (
+# cdk-nag sees approval-handler and the report pages' bucket only in a synthesis with them on.
+cdk_synth_options() (
   cd "$CDK_DIR" \
-    && rm -rf "$CDK_APPROVALS_OUT" \
+    && rm -rf "$CDK_OPTIONS_OUT" \
     && node_modules/.bin/cdk synth --quiet --no-notices -c skipBundling=true \
-      -c approvalKeyParameter="$APPROVAL_KEY" -o "$CDK_APPROVALS_OUT"
+      -c approvalKeyParameter="$APPROVAL_KEY" -c reportPages=true -o "$CDK_OPTIONS_OUT"
 )
 
 template_tests() (
@@ -115,14 +130,14 @@ template_tests() (
 )
 
 # parliament over every policy of both templates (the SAM one also with its optional parameters
-# set), and of the CDK app's with approvals on; each finding it may report is justified in
-# infra/iam-lint-allowed.toml.
+# set), and of the CDK app's with approvals and report pages on; each finding it may report is
+# justified in infra/iam-lint-allowed.toml.
 iam_lint() {
   "$INFRA_VENV/bin/python" scripts/iam_lint.py --resolver "$CDK_DIR/dist/test/resolve.js" \
     --allowed infra/iam-lint-allowed.toml \
     --template "sam=$SAM_TRANSFORMED" \
     --template "cdk=$CDK_DIR/cdk.out/ChainlinkRemediator-demo.template.json" \
-    --template "cdk-approvals=$CDK_APPROVALS_OUT/ChainlinkRemediator-demo.template.json"
+    --template "cdk-options=$CDK_OPTIONS_OUT/ChainlinkRemediator-demo.template.json"
 }
 
 # Every rule's pattern of both templates against every sample event, with moto's real
@@ -147,8 +162,10 @@ run_check "cfn-lint infra/sam/template.yaml" cfn_lint_sam
 run_check "cfn-lint of the SAM template transformed to CloudFormation" cfn_lint_transformed
 run_check "checkov infra/sam/template.yaml" checkov_sam
 add_counts "$(grep -o 'Passed checks: [0-9]*, Failed checks: [0-9]*, Skipped checks: [0-9]*' "$LAST_LOG" || true)"
+run_check "checkov infra/sam/template.yaml with ReportPages on (the report pages' bucket)" checkov_sam_report_pages
+add_counts "$(grep -o 'Passed checks: [0-9]*, Failed checks: [0-9]*, Skipped checks: [0-9]*' "$LAST_LOG" || true)"
 run_check "cdk synth (bundling skipped, cdk-nag AwsSolutions)" cdk_synth
-run_check "cdk synth with approvals on (approval-handler, cdk-nag AwsSolutions)" cdk_synth_approvals
+run_check "cdk synth with approvals and report pages on (cdk-nag AwsSolutions)" cdk_synth_options
 run_check "template tests (CDK and SAM templates)" template_tests
 add_counts "$(awk '/^# pass /{p=$3} /^# fail /{f=$3} END{if (p != "") printf "%d passed, %d failed", p, f}' "$LAST_LOG")"
 run_check "parliament (IAM policy linter) over every policy of both templates" iam_lint

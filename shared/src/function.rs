@@ -10,6 +10,8 @@
 //! - `REPORT_TOPIC_ARN`: the SNS topic every notable report is published to;
 //! - `CHAT_TOPIC_ARN`: with the report topic, a topic of its own that gets each such report as
 //!   an AWS Chatbot custom notification (a Slack or Teams channel subscribes through Chatbot);
+//! - `REPORT_BUCKET`: the stack's bucket where each published report is also kept as a page,
+//!   linked from the notification (`report_pages`); unset, none is kept;
 //! - `SECURITY_HUB_ACCOUNT_ID`: the account (the deployment's own) whose Security Hub gets
 //!   each run's findings and unresolved drift; unset, none are sent;
 //! - `FILESYSTEM_DOCUMENT`: the stack's SSM document that extends a filesystem after its volume
@@ -25,6 +27,7 @@
 use crate::aws::{load_sdk_config, Clients};
 use crate::engine::{Capabilities, Engine};
 use crate::invocation::{handle_event, Retryable};
+use crate::report_pages::ReportPages;
 use crate::security_hub::SecurityHub;
 use domain::ids::{DocumentName, VpcId};
 use domain::metrics::{emf_documents, DEFAULT_NAMESPACE};
@@ -46,6 +49,8 @@ struct Settings {
     report_topic: Option<String>,
     /// A topic of its own for AWS Chatbot (`CHAT_TOPIC_ARN`), beside the report topic.
     chat_topic: Option<String>,
+    /// The bucket report pages go to (`REPORT_BUCKET`); `None`: not kept.
+    report_bucket: Option<String>,
     /// The account whose Security Hub gets the findings (`SECURITY_HUB_ACCOUNT_ID`); `None`:
     /// not sent.
     security_hub_account: Option<String>,
@@ -92,6 +97,7 @@ impl Settings {
             mode,
             report_topic: var("REPORT_TOPIC_ARN"),
             chat_topic: var("CHAT_TOPIC_ARN"),
+            report_bucket: var("REPORT_BUCKET"),
             security_hub_account: var("SECURITY_HUB_ACCOUNT_ID")
                 .map(|raw| {
                     let account = raw.trim().to_string();
@@ -146,6 +152,7 @@ pub struct Function {
     engine: Engine,
     topic: Option<ReportTopic>,
     security_hub: Option<SecurityHub>,
+    pages: Option<ReportPages>,
     namespace: String,
     cold: AtomicBool,
 }
@@ -157,6 +164,7 @@ impl Function {
             engine,
             topic,
             security_hub: None,
+            pages: None,
             namespace: namespace.into(),
             cold: AtomicBool::new(true),
         }
@@ -168,19 +176,28 @@ impl Function {
         self
     }
 
+    /// Also keeps each report that is published as a page in S3, linked from it.
+    pub fn with_report_pages(mut self, pages: ReportPages) -> Self {
+        self.pages = Some(pages);
+        self
+    }
+
     /// One invocation: the engine's report, its metrics on stdout, and its publication. Only an
     /// error a retry can help is returned (a failed publication is not one).
     pub async fn invoke(&self, payload: serde_json::Value) -> Result<Report, Diagnostic> {
-        let result = handle_event(&self.engine, payload).await;
-        let report = match &result {
+        let mut result = handle_event(&self.engine, payload).await;
+        let report = match &mut result {
             Ok(report) => Some(report),
-            Err(Retryable { report, .. }) => report.as_deref(),
+            Err(Retryable { report, .. }) => report.as_deref_mut(),
         };
         let cold = self.cold.swap(false, Ordering::Relaxed);
         if let Some(report) = report {
             emit_metrics(self, report, cold);
+            let selector = self.engine.stack_file().selector.to_string();
+            if let (Some(pages), false) = (&self.pages, is_quiet(report)) {
+                report.page = pages.store(report, &selector, chrono::Utc::now()).await;
+            }
             if let Some(topic) = &self.topic {
-                let selector = self.engine.stack_file().selector.to_string();
                 topic.publish(report, &selector).await;
             }
             if let Some(security_hub) = &self.security_hub {
@@ -246,6 +263,10 @@ pub async fn serve(capabilities: Capabilities) -> Result<(), Error> {
     );
     let function = match settings.security_hub_account {
         Some(account) => function.with_security_hub(SecurityHub::new(&config, account)),
+        None => function,
+    };
+    let function = match settings.report_bucket {
+        Some(bucket) => function.with_report_pages(ReportPages::new(&config, bucket)),
         None => function,
     };
     lambda_runtime::run(service_fn(|event: LambdaEvent<serde_json::Value>| {
@@ -342,13 +363,7 @@ impl ReportTopic {
     /// none. A failure is logged, not returned: the remediation itself is done and in the log,
     /// and a lost notification must not make Lambda run it again.
     pub async fn publish(&self, report: &Report, selector: &str) {
-        let quiet = report.status == Status::Converged
-            && report.count(|_| true) == 0
-            && report
-                .stacks
-                .iter()
-                .all(|s| s.instances.is_none() && s.database.is_none());
-        if quiet {
+        if is_quiet(report) {
             return;
         }
         let stacks: Vec<String> = report.stacks.iter().map(|s| s.stack.to_string()).collect();
@@ -398,6 +413,16 @@ impl ReportTopic {
     }
 }
 
+/// A quiet sweep (nothing done, nothing found) is not worth a message, nor a page.
+fn is_quiet(report: &Report) -> bool {
+    report.status == Status::Converged
+        && report.count(|_| true) == 0
+        && report
+            .stacks
+            .iter()
+            .all(|s| s.instances.is_none() && s.database.is_none())
+}
+
 /// The report as JSON, or its summary when it would not fit in one SNS message.
 pub fn message_for(report: &Report) -> String {
     let json = report.to_json();
@@ -411,7 +436,8 @@ pub fn message_for(report: &Report) -> String {
         "signal": report.signal,
         "stacks": report.stacks.iter().map(|s| s.stack.to_string()).collect::<Vec<_>>(),
         "actions": report.count(|_| true),
-        "note": "the full report is larger than an SNS message: see the function's log",
+        "page": report.page,
+        "note": "the full report is larger than an SNS message: see the function's log, or its page",
     })
     .to_string()
 }

@@ -14,6 +14,8 @@ pub mod function;
 pub mod instances;
 pub mod invocation;
 pub mod parameters;
+#[cfg(feature = "lambda")]
+pub mod report_pages;
 pub mod security_groups;
 #[cfg(feature = "lambda")]
 pub mod security_hub;

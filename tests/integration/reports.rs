@@ -9,6 +9,7 @@ use domain::stack::{Mode, StackFile};
 use serde::Deserialize;
 use shared::engine::{Capabilities, Engine};
 use shared::function::{Function, ReportTopic, MAX_MESSAGE_BYTES};
+use shared::report_pages::ReportPages;
 use std::collections::BTreeMap;
 use tests::{repo_path, rule, seed, Moto, SeededStack};
 
@@ -320,4 +321,85 @@ async fn findings_go_to_security_hub_with_stable_ids_and_repairs_archived() {
         ids(&first),
         "stable IDs: updated, not duplicated"
     );
+}
+
+/// Each published report is kept as a page in the stack's bucket, and the notification links
+/// it; a quiet sweep keeps nothing.
+#[tokio::test]
+async fn a_published_report_is_kept_as_a_page_and_linked_from_its_notification() {
+    let moto = Moto::start();
+    let (topic, queue) = topic_with_queue(&moto).await;
+    drifted(&moto).await;
+    let config = moto.sdk_config().await;
+    let s3 = aws_sdk_s3::Client::new(&config);
+    s3.create_bucket()
+        .bucket("demo-report-pages")
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("create bucket: {e:?}"));
+    let function = function(&moto, &topic)
+        .await
+        .with_report_pages(ReportPages::new(&config, "demo-report-pages"));
+
+    let report = function
+        .invoke(sample_event("schedule.json"))
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    let link = report
+        .page
+        .clone()
+        .unwrap_or_else(|| panic!("no page: {report}"));
+    assert!(
+        link.starts_with("https://us-east-1.console.aws.amazon.com/s3/object/demo-report-pages?region=us-east-1&bucketType=general&prefix=reports%2Fdemo%2F"),
+        "{link}"
+    );
+    let notifications = received(&moto, &queue).await;
+    let published: serde_json::Value =
+        serde_json::from_str(&notifications[0].message).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        published["page"],
+        link.as_str(),
+        "the notification links the page"
+    );
+
+    let keys = || async {
+        s3.list_objects_v2()
+            .bucket("demo-report-pages")
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("list: {e:?}"))
+            .contents()
+            .iter()
+            .filter_map(|o| o.key().map(String::from))
+            .collect::<Vec<_>>()
+    };
+    let stored = keys().await;
+    let [key] = stored.as_slice() else {
+        panic!("one page expected: {stored:?}");
+    };
+    let object = s3
+        .get_object()
+        .bucket("demo-report-pages")
+        .key(key)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("get: {e:?}"));
+    assert_eq!(object.content_type(), Some("text/html; charset=utf-8"));
+    let page = object
+        .body
+        .collect()
+        .await
+        .map(|b| String::from_utf8_lossy(&b.into_bytes()).into_owned())
+        .unwrap_or_default();
+    assert!(
+        page.starts_with("<!DOCTYPE html>") && page.contains("demo"),
+        "{page}"
+    );
+
+    let quiet = function
+        .invoke(sample_event("schedule.json"))
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    assert_eq!(quiet.page, None, "a quiet sweep keeps no page");
+    assert_eq!(keys().await.len(), 1);
 }

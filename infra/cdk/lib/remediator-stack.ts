@@ -1,7 +1,8 @@
 // The CDK counterpart of infra/sam/template.yaml: the three remediation functions of one
 // Chainlink stack, their event wiring, least-privilege roles, failure queue, alarms, report
-// topic and dashboard, and optionally the approval handler behind a function URL. Every mutating permission is conditioned on the resource's tag
-// chainlink:stack = <stack name>, so one deployment can only ever touch its own stack.
+// topic and dashboard, optionally the approval handler behind a function URL and a bucket of
+// report pages. Every mutating permission on the guarded stack is conditioned on the resource's
+// tag chainlink:stack = <stack name>, so one deployment can only ever touch its own stack.
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -26,6 +27,7 @@ import * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as destinations from 'aws-cdk-lib/aws-lambda-destinations';
 import * as logs from 'aws-cdk-lib/aws-logs';
+import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import * as ssm from 'aws-cdk-lib/aws-ssm';
@@ -198,6 +200,15 @@ export class RemediatorStack extends Stack {
         'This queue is itself the failure destination of the three functions (EventInvokeConfig OnFailure); a queue behind it would only move the messages.',
     });
 
+    // ---- Report pages (reportPages) --------------------------------------------------------
+    // Each report the three functions publish is also kept as a self-contained HTML page,
+    // reports/<stack>/<time>-<signal id>.html, and the notification links to it by the object's
+    // S3 console address. The reader opens it with their own AWS sign-in (s3:GetObject on this
+    // bucket): never public, and not presigned, since a URL signed with a function's session
+    // credentials dies with the session (hours). So a link works as long as its page exists:
+    // the lifecycle (ReportPageDays) decides.
+    const reportPages = s.reportPages ? this.addReportPagesBucket() : undefined;
+
     // ---- What every function needs -------------------------------------------------------
     // (sqs:SendMessage on the failure queue is granted by the function's SqsDestination.)
     const commonStatements: iam.PolicyStatement[] = [
@@ -207,6 +218,17 @@ export class RemediatorStack extends Stack {
         resources: [topic.topicArn],
       }),
     ];
+    if (reportPages) {
+      // A new page under reports/, and nothing else of S3: no read, list, ACL, tag or delete
+      // (the reader's own sign-in reads it).
+      commonStatements.push(
+        new iam.PolicyStatement({
+          sid: 'StoreReportPages',
+          actions: ['s3:PutObject'],
+          resources: [`arn:${this.partition}:s3:::${reportPages.bucketName}/reports/*`],
+        }),
+      );
+    }
     if (s.chatTopicArn !== '') {
       commonStatements.push(
         new iam.PolicyStatement({
@@ -260,6 +282,7 @@ export class RemediatorStack extends Stack {
       REPORT_TOPIC_ARN: topic.topicArn,
       ...(s.chatTopicArn !== '' ? { CHAT_TOPIC_ARN: s.chatTopicArn } : {}),
       ...(s.securityHubFindings ? { SECURITY_HUB_ACCOUNT_ID: this.account } : {}),
+      ...(reportPages ? { REPORT_BUCKET: reportPages.bucketName } : {}),
       METRICS_NAMESPACE,
       ...stackFileEnvironment,
     };
@@ -319,7 +342,12 @@ export class RemediatorStack extends Stack {
           }),
         },
       });
-      for (const finding of [...wildcards, ...(topicKey ? (['topicKeyActions'] as const) : [])]) {
+      // What every function's statements above add: the topic key's actions, the pages' keys.
+      const common = [
+        ...(topicKey ? (['topicKeyActions'] as const) : []),
+        ...(reportPages ? (['reportPages'] as const) : []),
+      ];
+      for (const finding of [...wildcards, ...common]) {
         const [id, reason] = wildcard[finding];
         Validations.of(role).acknowledge({ id: `AwsSolutions-IAM5[${id}]`, reason });
       }
@@ -1098,6 +1126,66 @@ export class RemediatorStack extends Stack {
       description: "The CloudWatch dashboard of this stack's remediation.",
       value: dashboard.dashboardName,
     });
+    if (reportPages) {
+      new CfnOutput(this, 'ReportPagesBucketName', {
+        description:
+          'The bucket of the report pages (reports/<stack>/), linked from each notification; retained when the stack is deleted.',
+        value: reportPages.bucketName,
+      });
+    }
+  }
+
+  /**
+   * The report pages' bucket (SAM: ReportPagesBucket, the same properties): private, TLS only,
+   * owned by the account whoever writes, pages under reports/ expired after the
+   * `ReportPageDays` deploy-time parameter.
+   */
+  private addReportPagesBucket(): s3.Bucket {
+    const days = new CfnParameter(this, 'ReportPageDays', {
+      type: 'Number',
+      default: 90,
+      minValue: 1,
+      maxValue: 3650,
+      description:
+        "How many days a report page is kept, and so how long its link works (the bucket's lifecycle expires reports/ after it).",
+    }).valueAsNumber;
+    const bucket = new s3.Bucket(this, 'ReportPagesBucket', {
+      blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
+      // No ACLs: the stack's account owns every page, whoever wrote it.
+      objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+      // SSE-S3: a customer key would need kms:GenerateDataKey for the functions and kms:Decrypt
+      // for every reader, beside s3:PutObject and s3:GetObject, and the stack's only key (the
+      // topic's, when it creates one) is scoped to SNS.
+      encryption: s3.BucketEncryption.S3_MANAGED,
+      enforceSSL: true,
+      // Versioned: the functions only ever write a new key, but a stolen role's PutObject could
+      // overwrite a page; the original then stays as a noncurrent version, which no function may
+      // delete, for as long as a page lives.
+      versioned: true,
+      lifecycleRules: [
+        {
+          id: 'ExpireReportPages',
+          prefix: 'reports/',
+          expiration: Duration.days(days),
+          noncurrentVersionExpiration: Duration.days(days),
+        },
+        { id: 'AbortIncompleteMultipartUploads', abortIncompleteMultipartUploadAfter: Duration.days(1) },
+      ],
+      // Reports are evidence of what was found and done: a deleted or replaced stack leaves the
+      // bucket and its pages behind (the lifecycle keeps expiring them), and its TLS-only policy.
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    bucket.policy?.applyRemovalPolicy(RemovalPolicy.RETAIN);
+    // A fixed logical id, the SAM template's: a retained bucket whose id moved with the construct
+    // tree would be left behind for a new, empty one.
+    const cfnBucket = bucket.node.defaultChild as s3.CfnBucket;
+    cfnBucket.overrideLogicalId('ReportPagesBucket');
+    Validations.of(cfnBucket).acknowledge({
+      id: 'AwsSolutions-S1',
+      reason:
+        "The pages are copies of the reports already published to the report topic, read in the console with the reader's own sign-in (CloudTrail records those calls, and S3 data events if the account enables them); an access-log bucket per stack would need a lifecycle and protection of its own for no record these do not give.",
+    });
+    return bucket;
   }
 
   private remediatorMetric(stackName: string, metricName: string): cloudwatch.Metric {
@@ -1412,6 +1500,10 @@ function wildcardReasons(s: RemediatorSettings) {
     managedSsmKey: [
       'Resource::arn:<AWS::Partition>:kms:<AWS::Region>:<AWS::AccountId>:key/*',
       'The AWS-managed aws/ssm key has no ARN known at deploy time: restricted to it by kms:ResourceAliases, and to calls through Parameter Store by kms:ViaService.',
+    ],
+    reportPages: [
+      'Resource::arn:<AWS::Partition>:s3:::<ReportPagesBucket>/reports/*',
+      "Page keys are made per run (reports/<stack>/<time>-<signal id>.html): s3:PutObject only, in the stack's own report-pages bucket, under reports/.",
     ],
     topicKeyActions: [
       'Action::kms:GenerateDataKey*',

@@ -35,6 +35,12 @@ export interface RemediatorSettings {
   readonly createAlarms: boolean;
   /** Import each run's findings into this account's Security Hub (BatchImportFindings). */
   readonly securityHubFindings: boolean;
+  /**
+   * Keep each report the three functions publish also as an HTML page in a bucket of the stack,
+   * linked from the notification (S3 console address); ReportPageDays, a deploy-time parameter,
+   * says how long.
+   */
+  readonly reportPages: boolean;
   readonly alarmRole: string;
   readonly autoScalingGroupName: string;
   readonly nodeInstanceIds: string[];
@@ -99,6 +105,11 @@ export function settingsFromContext(node: Node, baseDir: string): RemediatorSett
   if (![true, false, 'true', 'false'].includes(securityHubRaw as never)) {
     problems.push(`securityHubFindings: expected true or false, got ${JSON.stringify(securityHubRaw)}`);
   }
+  const reportPagesRaw: unknown = node.tryGetContext('reportPages') ?? false;
+  const reportPages = reportPagesRaw === true || reportPagesRaw === 'true';
+  if (![true, false, 'true', 'false'].includes(reportPagesRaw as never)) {
+    problems.push(`reportPages: expected true or false, got ${JSON.stringify(reportPagesRaw)}`);
+  }
   const retentionRaw: unknown = node.tryGetContext('logRetentionDays') ?? 30;
   const logRetentionDays = Number(retentionRaw);
   if (!RETENTION_DAYS.includes(logRetentionDays)) {
@@ -155,6 +166,7 @@ export function settingsFromContext(node: Node, baseDir: string): RemediatorSett
     nodeInstanceRoleArn: checked('nodeInstanceRoleArn', text('nodeInstanceRoleArn'), ROLE_ARN, true),
     createAlarms,
     securityHubFindings,
+    reportPages,
     alarmRole: checked('alarmRole', text('alarmRole', 'node'), ROLE, false),
     autoScalingGroupName: text('autoScalingGroupName'),
     nodeInstanceIds,

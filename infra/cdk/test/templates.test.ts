@@ -2,8 +2,8 @@
 // CDK app's (cdk.out, from `cdk synth`) and, when given, the SAM template transformed to plain
 // CloudFormation (SAM_TRANSFORMED_TEMPLATE, written by scripts/infra_check.sh). Both are read
 // with their default settings, stack "demo"; then both again with the instance alarms on and
-// the stack file in Parameter Store, and with approvals on (the CDK app synthesized in process,
-// without bundling).
+// the stack file in Parameter Store, with approvals on, and with report pages on (the CDK app
+// synthesized in process, without bundling).
 //
 //   npm run synth && npm test      (or: bash scripts/infra_check.sh, which also checks SAM)
 
@@ -12,7 +12,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
-import { App } from 'aws-cdk-lib';
+import { App, Tags } from 'aws-cdk-lib';
 import { FILESYSTEM_DOCUMENT_CONTENT, RemediatorStack } from '../lib/remediator-stack';
 import { settingsFromContext } from '../lib/settings';
 import { isObject, Json, Resource, resolveTemplate, Template } from './resolve';
@@ -124,6 +124,14 @@ for (const [name, file] of templates) {
       name === 'cdk'
         ? resolveTemplate(cdkTemplateWith({ approvalKeyParameter: APPROVAL_KEY }))
         : resolveTemplate(JSON.parse(fs.readFileSync(file, 'utf8')) as Template, { ApprovalKeyParameter: APPROVAL_KEY });
+    // The same deployment with report pages on (SAM ReportPages, CDK reportPages), and approvals
+    // too when asked.
+    const withReportPages = (approvals = false): Template =>
+      name === 'cdk'
+        ? resolveTemplate(cdkTemplateWith({ reportPages: true, ...(approvals ? { approvalKeyParameter: APPROVAL_KEY } : {}) }))
+        : resolveTemplate(JSON.parse(fs.readFileSync(file, 'utf8')) as Template, {
+          ReportPages: 'true', ...(approvals ? { ApprovalKeyParameter: APPROVAL_KEY } : {}),
+        });
 
     it('has the three functions: arm64, provided.al2023, bootstrap, 256 MB, one at a time', () => {
       assert.equal(functions.length, 3);
@@ -325,9 +333,11 @@ for (const [name, file] of templates) {
         'kms:GenerateDataKey*': 'the stack key, through the service that uses it',
         'iam:PassRole': 'the node role named at deploy time, to Auto Scaling only',
         'lambda:InvokeFunction': "approval-handler's: instance-guard only, by its exact function ARN (asserted below)",
+        's3:PutObject': "the report pages' bucket of this deployment, under reports/ only (asserted below)",
       };
       // Every function of the deployment, approval-handler included when approvals are on.
-      for (const [deployment, t, count] of [['defaults', template, 3], ['approvals', withApprovals(), 4]] as const) {
+      for (const [deployment, t, count] of [['defaults', template, 3], ['approvals', withApprovals(), 4],
+        ['report pages', withReportPages(), 3], ['approvals and report pages', withReportPages(true), 4]] as const) {
         const grants = grantsOf(t);
         const fns = Object.entries(t.Resources).filter(([, r]) => r.Type === 'AWS::Lambda::Function').map(([id]) => id);
         assert.equal(fns.length, count, deployment);
@@ -848,6 +858,26 @@ for (const [name, file] of templates) {
         ['CloudWatch alarms', instanceGuard]] as const) {
         assert.deepEqual([...writesThere(grants.fnByDescription(words))].sort(), [...writes(fn)].sort(), `${fn} with approvals`);
       }
+      // With report pages (and approvals): each of the three gains s3:PutObject and nothing
+      // else; approval-handler still only invokes instance-guard.
+      for (const approvals of [false, true]) {
+        const pages = grantsOf(withReportPages(approvals));
+        const writesWithPages = (fn: string) =>
+          new Set(
+            pages.statementsOf(pages.roleOf(fn))
+              .flatMap(actions)
+              .filter((a) => !/:(Describe|Get|List)/.test(a) && !a.startsWith('logs:') && !a.startsWith('kms:')),
+          );
+        for (const [words, fn] of [['security-group drift', securityGroupGuard], ['node parameters', parameterGuard],
+          ['CloudWatch alarms', instanceGuard]] as const) {
+          assert.deepEqual([...writesWithPages(pages.fnByDescription(words))].sort(), [...writes(fn), 's3:PutObject'].sort(),
+            `${fn} with report pages${approvals ? ' and approvals' : ''}`);
+        }
+        if (approvals) {
+          assert.deepEqual([...writesWithPages(pages.fnByDescription('approve or deny link'))], ['lambda:InvokeFunction'],
+            'approval-handler with report pages');
+        }
+      }
     });
 
     it('sends failed invocations to an encrypted queue, alarmed, after two retries', () => {
@@ -953,6 +983,9 @@ function cdkTemplateWith(context: Record<string, unknown>, stackId = 'Variant'):
       settings,
       workspaceDir: path.resolve(CDK_DIR, '..', '..'),
     });
+    // As bin/app.ts tags every taggable resource.
+    Tags.of(app).add('chainlink:stack', settings.stackName);
+    Tags.of(app).add('chainlink:role', 'remediator');
     return app.synth().getStackByName(stack.stackName).template as Template;
   } finally {
     fs.rmSync(outdir, { recursive: true, force: true });
@@ -1343,5 +1376,181 @@ for (const [name, file] of Object.entries(templateFiles)) {
         assert.doesNotThrow(() => cdkTemplateWith({}, `S${'x'.repeat(49)}`), 'without approvals CloudFormation names it');
       });
     }
+  });
+}
+
+// ---- Report pages: each report also kept as a page in a bucket of the stack -----------------
+
+for (const [name, file] of Object.entries(templateFiles)) {
+  describe(`${name} template: report pages (ReportPages)`, () => {
+    const raw = () => JSON.parse(fs.readFileSync(file, 'utf8')) as Template;
+    /** The deployment with these CDK context values, or these SAM parameters (and deploy-time parameters). */
+    const deployed = (cdk: Record<string, unknown>, sam: Record<string, string>, parameters: Record<string, string> = {}): Template =>
+      name === 'cdk' ? resolveTemplate(cdkTemplateWith(cdk), parameters) : resolveTemplate(raw(), { ...sam, ...parameters });
+    const unresolved = (): Template => (name === 'cdk' ? cdkTemplateWith({ reportPages: true }) : raw());
+    const off = resolveTemplate(raw());
+    const approvalsOnly = deployed({ approvalKeyParameter: APPROVAL_KEY }, { ApprovalKeyParameter: APPROVAL_KEY });
+    const on = deployed({ reportPages: true }, { ReportPages: 'true' });
+    const both = deployed({ reportPages: true, approvalKeyParameter: APPROVAL_KEY }, { ReportPages: 'true', ApprovalKeyParameter: APPROVAL_KEY });
+    const props = (r: Resource) => r.Properties ?? {};
+    const ofType = (t: Template, type: string) => Object.entries(t.Resources).filter(([, r]) => r.Type === type);
+    const env = (t: Template, fn: string) =>
+      ((props(t.Resources[fn]).Environment as Json) as { Variables?: Record<string, Json> } | undefined)?.Variables ?? {};
+    const actions = (st: Statement) => (Array.isArray(st.Action) ? st.Action : [st.Action]);
+    const resourcesOf = (st: Statement) => (Array.isArray(st.Resource) ? st.Resource : [st.Resource]);
+    const GUARDS = ['security-group drift', 'node parameters', 'CloudWatch alarms'];
+    const HANDLER = 'approve or deny link';
+    const BUCKET = 'ReportPagesBucket';
+    // SAM's !Sub keeps ${Id} and ${Id.Arn}; the CDK's Fn::Join reads as embedded JSON (test/resolve.ts).
+    const named = (r: Json) =>
+      (typeof r === 'string' ? r : JSON.stringify(r))
+        .replace(`\${${BUCKET}.Arn}`, '<bucket arn>')
+        .replace(JSON.stringify({ 'Fn::GetAtt': [BUCKET, 'Arn'] }), '<bucket arn>')
+        .replace(`\${${BUCKET}}`, '<bucket>')
+        .replace(JSON.stringify({ Ref: BUCKET }), '<bucket>');
+    /** Every statement of every function's role that names an S3 action (or `*`), by function. */
+    const s3Grants = (t: Template) => {
+      const grants = grantsOf(t);
+      return ofType(t, 'AWS::Lambda::Function').flatMap(([fn]) =>
+        grants.statementsOf(grants.roleOf(fn))
+          .filter((st) => actions(st).some((a) => a === '*' || /^s3:/i.test(a)))
+          .map((st) => ({ fn, st })));
+    };
+    const bucketOf = (t: Template): Resource => {
+      const buckets = ofType(t, 'AWS::S3::Bucket');
+      assert.deepEqual(buckets.map(([id]) => id), [BUCKET], 'one bucket, ReportPagesBucket');
+      return buckets[0][1];
+    };
+
+    it('deploys no bucket, no S3 permission and no REPORT_BUCKET without ReportPages', () => {
+      for (const [deployment, t] of [['defaults', off], ['approvals', approvalsOnly]] as const) {
+        assert.deepEqual(ofType(t, 'AWS::S3::Bucket'), [], deployment);
+        assert.deepEqual(ofType(t, 'AWS::S3::BucketPolicy'), [], deployment);
+        assert.deepEqual(s3Grants(t), [], `${deployment}: no function has an S3 action`);
+        for (const [fn] of ofType(t, 'AWS::Lambda::Function')) {
+          assert.equal('REPORT_BUCKET' in env(t, fn), false, `${deployment}: ${fn}`);
+        }
+        assert.equal(t.Outputs?.ReportPagesBucketName, undefined, deployment);
+      }
+      const parameters = unresolved().Parameters ?? {};
+      if (name === 'sam') {
+        const reportPages = parameters.ReportPages as { Default?: Json; AllowedValues?: Json } | undefined;
+        assert.equal(reportPages?.Default, 'false', 'off by default');
+        assert.deepEqual(reportPages?.AllowedValues, ['true', 'false']);
+      }
+      assert.deepEqual(
+        { ...parameters.ReportPageDays, Description: undefined },
+        { Type: 'Number', Default: 90, MinValue: 1, MaxValue: 3650, Description: undefined },
+        'ReportPageDays: 90 days by default, 1 to 3650',
+      );
+    });
+
+    it('keeps the pages in a private, encrypted bucket of the stack, retained with the stack', () => {
+      const bucket = bucketOf(on);
+      const p = props(bucket);
+      assert.deepEqual(p.PublicAccessBlockConfiguration, {
+        BlockPublicAcls: true, BlockPublicPolicy: true, IgnorePublicAcls: true, RestrictPublicBuckets: true,
+      });
+      assert.deepEqual(p.OwnershipControls, { Rules: [{ ObjectOwnership: 'BucketOwnerEnforced' }] }, 'no ACLs');
+      assert.deepEqual(p.BucketEncryption, {
+        ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }],
+      });
+      // A page a stolen role overwrites survives as a noncurrent version, expired with the pages.
+      assert.deepEqual(p.VersioningConfiguration, { Status: 'Enabled' });
+      const expiring = ((p.LifecycleConfiguration as { Rules: Array<Record<string, Json>> }).Rules)
+        .find((r) => r.ExpirationInDays !== undefined);
+      const noncurrent = expiring?.NoncurrentVersionExpiration as Record<string, Json> | undefined;
+      assert.equal(Number(noncurrent?.NoncurrentDays), 90, 'noncurrent versions expire with the pages');
+      assert.equal(p.AccessControl, undefined, 'no canned ACL');
+      assert.equal(p.WebsiteConfiguration, undefined, 'no website');
+      assert.equal(p.BucketName, undefined, 'CloudFormation names it');
+      // Reports are evidence: the bucket outlives the stack and a replacement.
+      const r = bucket as Resource & { DeletionPolicy?: string; UpdateReplacePolicy?: string };
+      assert.deepEqual([r.DeletionPolicy, r.UpdateReplacePolicy], ['Retain', 'Retain']);
+      const tags = Object.fromEntries(((p.Tags ?? []) as Array<{ Key: string; Value: Json }>).map((x) => [x.Key, x.Value]));
+      assert.equal(tags['chainlink:stack'], STACK);
+      assert.equal(tags['chainlink:role'], 'remediator');
+      assert.deepEqual(on.Outputs?.ReportPagesBucketName?.Value, { Ref: BUCKET });
+    });
+
+    it('refuses every request to the bucket that is not over TLS', () => {
+      const policies = ofType(on, 'AWS::S3::BucketPolicy');
+      assert.equal(policies.length, 1);
+      const p = props(policies[0][1]);
+      assert.deepEqual(p.Bucket, { Ref: BUCKET });
+      const document = p.PolicyDocument as { Statement: Array<Statement & { Principal: Json }> };
+      assert.equal(document.Statement.length, 1, 'TLS only, and no grant');
+      const [st] = document.Statement;
+      assert.equal(st.Effect, 'Deny');
+      assert.ok(JSON.stringify(st.Principal) === '"*"' || JSON.stringify(st.Principal) === '{"AWS":"*"}', 'everyone');
+      assert.deepEqual(actions(st), ['s3:*']);
+      assert.deepEqual(resourcesOf(st).map(named).sort(), ['<bucket arn>', '<bucket arn>/*']);
+      assert.deepEqual(st.Condition, { Bool: { 'aws:SecureTransport': 'false' } });
+      // Left with the bucket when the stack goes.
+      const r = policies[0][1] as Resource & { DeletionPolicy?: string };
+      assert.equal(r.DeletionPolicy, 'Retain');
+    });
+
+    it('expires the pages under reports/ after ReportPageDays days, and incomplete uploads after one', () => {
+      const rules = (t: Template) =>
+        ((props(bucketOf(t)).LifecycleConfiguration as { Rules: Array<Record<string, Json>> }).Rules);
+      const expiry = (t: Template) => {
+        const expiring = rules(t).filter((r) => r.ExpirationInDays !== undefined || r.ExpirationDate !== undefined);
+        assert.equal(expiring.length, 1, 'one rule expires objects');
+        const [rule] = expiring;
+        assert.equal(rule.Status, 'Enabled');
+        const prefix = rule.Prefix ?? (rule.Filter as Record<string, Json> | undefined)?.Prefix;
+        assert.equal(prefix, 'reports/', 'the pages, under reports/');
+        return Number(rule.ExpirationInDays);
+      };
+      assert.equal(expiry(on), 90, 'ReportPageDays defaults to 90');
+      assert.equal(expiry(deployed({ reportPages: true }, { ReportPages: 'true' }, { ReportPageDays: '7' })), 7,
+        'what a deployment gives is what the lifecycle keeps');
+      const aborting = rules(on).filter((r) => r.AbortIncompleteMultipartUpload !== undefined);
+      assert.equal(aborting.length, 1);
+      assert.equal(aborting[0].Status, 'Enabled');
+      assert.deepEqual(aborting[0].AbortIncompleteMultipartUpload, { DaysAfterInitiation: 1 });
+      assert.equal(aborting[0].Prefix ?? aborting[0].Filter, undefined, 'the whole bucket');
+    });
+
+    it("lets each guard function s3:PutObject under the bucket's reports/ only, and no function anything else of S3", () => {
+      for (const [deployment, t, count] of [['report pages', on, 3], ['report pages and approvals', both, 4]] as const) {
+        const grants = grantsOf(t);
+        const found = s3Grants(t);
+        assert.equal(ofType(t, 'AWS::Lambda::Function').length, count, deployment);
+        const guards = GUARDS.map((words) => grants.fnByDescription(words));
+        assert.deepEqual(found.map(({ fn }) => fn).sort(), [...guards].sort(), `${deployment}: one S3 statement per guard function`);
+        for (const { fn, st } of found) {
+          assert.equal(st.Effect, 'Allow');
+          assert.deepEqual(actions(st), ['s3:PutObject'], `${deployment}: ${fn}: PutObject alone`);
+          assert.deepEqual(resourcesOf(st).map(named), ['arn:<AWS::Partition>:s3:::<bucket>/reports/*'],
+            `${deployment}: ${fn}: the bucket's reports/ only`);
+        }
+        // Whatever else S3 could be asked: no grant reaches it.
+        for (const action of ['s3:GetObject', 's3:ListBucket', 's3:DeleteObject', 's3:DeleteObjectVersion', 's3:PutObjectAcl',
+          's3:PutObjectTagging', 's3:PutBucketPolicy', 's3:PutBucketAcl', 's3:PutLifecycleConfiguration', 's3:DeleteBucket',
+          's3:PutBucketPublicAccessBlock', 's3:RestoreObject']) {
+          for (const [fn] of ofType(t, 'AWS::Lambda::Function')) {
+            const statements = grants.statementsOf(grants.roleOf(fn));
+            assert.ok(!statements.some((st) => actions(st).some((a) => covers(a, action, true))), `${deployment}: ${fn} may not ${action}`);
+          }
+        }
+        if (count === 4) {
+          const handler = grants.fnByDescription(HANDLER);
+          assert.ok(!found.some(({ fn }) => fn === handler), 'approval-handler has no S3 action');
+        }
+      }
+    });
+
+    it('tells each guard function the bucket (REPORT_BUCKET), and approval-handler nothing', () => {
+      for (const t of [on, both]) {
+        const grants = grantsOf(t);
+        for (const words of GUARDS) {
+          assert.deepEqual(env(t, grants.fnByDescription(words)).REPORT_BUCKET, { Ref: BUCKET }, words);
+        }
+      }
+      const handler = grantsOf(both).fnByDescription(HANDLER);
+      assert.equal('REPORT_BUCKET' in env(both, handler), false, 'approval-handler publishes no report');
+    });
   });
 }

@@ -173,6 +173,9 @@ pub struct Report {
     pub stacks: Vec<StackReport>,
     /// Parts of the signal that called for nothing, with the reason.
     pub skipped: Vec<String>,
+    /// Where the same report is kept as a page (`--html`'s), when the function stores it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub page: Option<String>,
 }
 
 /// Why a whole run stopped: the same fields as an action's error (`code`, `message`,
@@ -265,6 +268,7 @@ impl Report {
             warnings: Vec::new(),
             stacks,
             skipped,
+            page: None,
         }
     }
 
@@ -289,6 +293,7 @@ impl Report {
             error: Some(error),
             warnings: Vec::new(),
             stacks: Vec::new(),
+            page: None,
         }
     }
 
@@ -305,6 +310,7 @@ impl Report {
             warnings: Vec::new(),
             stacks: Vec::new(),
             skipped: vec![format!("the stacks could not be read: {error}")],
+            page: None,
         }
     }
 

@@ -328,5 +328,8 @@ fn next_steps(report: &Report) -> Vec<String> {
             "Ask the owner of the load balancer to close the exposed listener: it is not changed from here".to_string(),
         );
     }
+    if let Some(page) = &report.page {
+        steps.push(format!("The whole report, as a page: {page}"));
+    }
     steps
 }
