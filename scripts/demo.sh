@@ -3,7 +3,8 @@
 # and the flow check, applies it, shows that nothing is left to do; then breaks a node parameter
 # the way the origin article describes and shows it rolled back; then fires a CPU alarm on the
 # node and shows it resized, once; then fires the database's free-storage alarm and shows its
-# storage grown by the stack file's step; and stops the emulator.
+# storage grown by the stack file's step; then makes its class change wait for approval, approves
+# it, and shows a second use refused; and stops the emulator.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$REPO_ROOT"
@@ -70,6 +71,29 @@ step "12. Its plan: one ModifyDBInstance, re-checked against the instance just b
 
 step "13. The instance function grows the database's storage by the stack file's step, once, applied immediately" remediator handle --stack samples/stack.toml --event alarm-eventbridge-rds-free-storage.json
 "$REMEDIATOR" handle --stack samples/stack.toml --event "$DB_ALARM" || true
+
+# Approvals: the same stack file, its database class changes waiting for a person (and no
+# cooldown: the demo's steps are seconds apart, and the storage grew in step 13).
+APPROVALS_STACK="$CACHE_DIR/demo-stack-approvals.toml"
+{ sed 's/^cooldown_minutes = 60 /cooldown_minutes = 0  /' samples/stack.toml; printf '\n[approvals]\nkey_parameter = "/chainlink-remediator/demo/approval-key"\nrequire = ["scale_class"]\nvalid_for_minutes = 30\n'; } > "$APPROVALS_STACK"
+"$MOTO_VENV/bin/python" -c '
+import base64, boto3, os
+boto3.client("ssm").put_parameter(Name="/chainlink-remediator/demo/approval-key", Type="SecureString",
+    Value=base64.b64encode(os.urandom(48)).decode(), Overwrite=True)'
+DB_CPU_ALARM="$CACHE_DIR/demo-alarm-rds-cpu.json"
+step "14. With [approvals] require = [\"scale_class\"]: the database's CPU alarm fires" python3 scripts/fire_demo_alarm.py alarm-eventbridge-rds-cpu.json
+"$MOTO_VENV/bin/python" scripts/fire_demo_alarm.py samples/events/alarm-eventbridge-rds-cpu.json "$DB_CPU_ALARM"
+
+step "15. The class change waits for a person: nothing changes, the report carries an approve and a deny link (here bare tokens: no handler URL)" remediator handle --stack demo-stack-approvals.toml --event alarm-eventbridge-rds-cpu.json
+WAITING=$("$REMEDIATOR" handle --stack "$APPROVALS_STACK" --event "$DB_CPU_ALARM" || true)
+printf '%s\n' "$WAITING"
+APPROVE=$(printf '%s\n' "$WAITING" | sed -n 's/^    approve: //p' | head -1)
+
+step "16. A person approves: the token is verified, the alarm and database re-read, the plan re-made, and applied because it is the one approved" 'remediator decide --stack demo-stack-approvals.toml "<approve token>"'
+"$REMEDIATOR" decide --stack "$APPROVALS_STACK" "$APPROVE" || true
+
+step "17. The same approval again: refused, an approval acts once" 'remediator decide --stack demo-stack-approvals.toml "<approve token>"'
+"$REMEDIATOR" decide --stack "$APPROVALS_STACK" "$APPROVE" || true
 
 cat <<'NOTE'
 

@@ -9,7 +9,7 @@ use crate::aws::{Clients, Waits};
 use crate::database::observe::RegionDatabases;
 use crate::security_groups::observe::{describe_groups, GroupScope};
 use chrono::{DateTime, Utc};
-use domain::approvals::ApprovalClaim;
+use domain::approvals::{claimed_subject, ApprovalClaim, Subject};
 use domain::ids::{DocumentName, StackName};
 use domain::instances::alarm::CheckedAlarm;
 use domain::outcome::ActionOutcome;
@@ -64,9 +64,15 @@ impl Capabilities {
             SignalKind::AlarmFired(_) if !self.instances => {
                 Some("alarm events are handled by the instance function")
             }
-            SignalKind::Approval { .. } if !self.instances => {
-                Some("approvals are handled by the instance function, which owns the remediations that wait")
-            }
+            SignalKind::Approval { token } => match claimed_subject(token) {
+                Some(Subject::Alarm { .. }) if !self.instances => {
+                    Some("approvals of alarm remediations are handled by the instance function")
+                }
+                Some(Subject::SecurityGroups) if !self.security_groups => Some(
+                    "approvals of security-group plans are handled by the security-group function",
+                ),
+                _ => None,
+            },
             _ => None,
         }
     }

@@ -12,6 +12,7 @@ use crate::instances::Instances;
 use crate::parameters::Parameters;
 use crate::security_groups::SecurityGroups;
 use chrono::Utc;
+use domain::approvals::Subject;
 use domain::ids::{DocumentName, StackName};
 use domain::outcome::{ActionOutcome, Outcome};
 use domain::report::{Execution, Report, Section, StackReport};
@@ -110,21 +111,28 @@ impl Engine {
                 }
             }
         }
-        // An approval names what it decides; its remediation is re-read, re-checked and
-        // re-planned from there, exactly as when the alarm was first notified.
+        // An approval names what it decides; that is re-read, re-checked and re-planned from
+        // there, exactly as when the alarm was first notified or the stack swept.
         let acting = match &signal.kind {
-            SignalKind::Approval { token } if self.capabilities.instances => {
+            SignalKind::Approval { token }
+                if self.capabilities.left_to_another(&signal.kind).is_none() =>
+            {
                 match approvals::verified(&run.cx, token).await {
                     Ok(claim) => {
-                        let notice = AlarmNotice {
-                            name: claim.alarm.clone(),
-                            arn: None,
-                            changed_at: claim.changed_at.clone(),
-                            metrics: Vec::new(),
+                        let kind = match &claim.subject {
+                            Subject::Alarm {
+                                alarm, changed_at, ..
+                            } => SignalKind::AlarmFired(AlarmNotice {
+                                name: alarm.clone(),
+                                arn: None,
+                                changed_at: changed_at.clone(),
+                                metrics: Vec::new(),
+                            }),
+                            Subject::SecurityGroups => SignalKind::Sweep,
                         };
                         run.cx.approval = Some(claim);
                         Signal {
-                            kind: SignalKind::AlarmFired(notice),
+                            kind,
                             ..signal.clone()
                         }
                     }
@@ -171,7 +179,7 @@ impl Engine {
             if !run.approval_acted_on {
                 run.skipped.push(format!(
                     "the approved {} of stack {} no longer applies (the reason is above): nothing was done",
-                    claim.remediation.as_str(),
+                    claim.subject.what(),
                     claim.stack
                 ));
             }
@@ -239,7 +247,11 @@ impl Run<'_> {
                 let gate = match self.apply {
                     true => {
                         let subject = capability.approvable(&self.cx, &observed, &plan);
-                        self.approval_acted_on |= subject.is_some() && self.cx.approval.is_some();
+                        self.approval_acted_on |= self.cx.approval.as_ref().is_some_and(|claim| {
+                            subject.as_ref().is_some_and(|s| {
+                                claim.stack == s.stack.as_str() && claim.subject.same_as(&s.subject)
+                            })
+                        });
                         approvals::gate(&self.cx, subject, count).await
                     }
                     false => Gate::Open,
@@ -247,10 +259,12 @@ impl Run<'_> {
                 let mut request = None;
                 let outcomes = match (self.apply, C::refusal(&plan), gate) {
                     (false, _, _) => vec![ActionOutcome::from(Outcome::Planned); count],
-                    (true, Some(reason), _) => vec![Outcome::Skipped { reason }.into(); count],
+                    // A person approved exactly this plan, over the limit if that is why it
+                    // waited.
+                    (true, _, Gate::Approved) => capability.apply(&self.cx, &plan).await,
                     (
                         true,
-                        None,
+                        _,
                         Gate::Wait {
                             request: asked,
                             note,
@@ -261,11 +275,11 @@ impl Run<'_> {
                         request = Some(asked);
                         vec![Outcome::PendingApproval { until }.into(); count]
                     }
-                    (true, None, Gate::Closed(reason)) if count == 0 => {
+                    (true, _, Gate::Closed(reason)) if count == 0 => {
                         self.skipped.push(reason);
                         Vec::new()
                     }
-                    (true, None, Gate::Closed(reason)) => {
+                    (true, _, Gate::Closed(reason)) | (true, Some(reason), Gate::Open) => {
                         vec![Outcome::Skipped { reason }.into(); count]
                     }
                     (true, None, Gate::Open) => capability.apply(&self.cx, &plan).await,

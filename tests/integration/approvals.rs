@@ -15,27 +15,29 @@ use shared::engine::{Capabilities, Engine};
 use shared::function::{Function, ReportTopic};
 use shared::instances::apply::Waits;
 use std::time::Duration;
-use tests::{fleet, repo_path, Moto};
+use tests::{fleet, repo_path, seed, Moto};
 
 const SAMPLE_INSTANCE: &str = "i-0123456789abcdef0";
 const KEY_PARAMETER: &str = "/chainlink-remediator/demo/approval-key";
 const KEY: &str = "a test approval key: at least thirty-two bytes of it";
 const HANDLER_URL: &str = "https://approve.example.on.aws/";
 
-/// The sample stack file, its resizes and DB class changes waiting for approval.
-fn stack_file() -> StackFile {
+/// The sample stack file (its text changed by `edit`) with `approvals` as its `[approvals]`.
+fn stack_file_with(approvals: &str, edit: impl Fn(String) -> String) -> StackFile {
     let text = format!(
-        "{}\n[approvals]\nkey_parameter = \"{KEY_PARAMETER}\"\nrequire = [\"resize\", \"scale_class\"]\nvalid_for_minutes = 30\n",
-        std::fs::read_to_string(repo_path("samples/stack.toml")).unwrap_or_default()
+        "{}\n[approvals]\nkey_parameter = \"{KEY_PARAMETER}\"\n{approvals}\nvalid_for_minutes = 30\n",
+        edit(std::fs::read_to_string(repo_path("samples/stack.toml")).unwrap_or_default())
     );
     StackFile::parse(&text, "stack.toml").unwrap_or_else(|e| panic!("{e}"))
 }
 
-/// The demo stack's node, its key in SSM, and the instance function publishing to a topic
-/// with a queue subscribed: (function, node, queue URL).
-async fn setup(moto: &Moto) -> (Function, String, String) {
-    let config = moto.sdk_config().await;
-    aws_sdk_ssm::Client::new(&config)
+/// The sample stack file, its resizes and DB class changes waiting for approval.
+fn stack_file() -> StackFile {
+    stack_file_with("require = [\"resize\", \"scale_class\"]", |text| text)
+}
+
+async fn put_key(moto: &Moto) {
+    aws_sdk_ssm::Client::new(&moto.sdk_config().await)
         .put_parameter()
         .name(KEY_PARAMETER)
         .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
@@ -43,6 +45,12 @@ async fn setup(moto: &Moto) -> (Function, String, String) {
         .send()
         .await
         .unwrap_or_else(|e| panic!("put key: {e:?}"));
+}
+
+/// The demo stack's node, its key in SSM, and the instance function publishing to a topic
+/// with a queue subscribed: (function, node, queue URL).
+async fn setup(moto: &Moto) -> (Function, String, String) {
+    put_key(moto).await;
     setup_without_key(moto).await
 }
 
@@ -51,9 +59,20 @@ async fn setup_without_key(moto: &Moto) -> (Function, String, String) {
     let ec2 = moto.ec2().await;
     let subnet = fleet::subnet(&ec2, "us-east-1a").await;
     let node = fleet::node(&ec2, &subnet, "demo", "node", "m6i.large").await;
+    let (function, queue) = function_for(moto, stack_file(), Capabilities::INSTANCES).await;
+    (function, node, queue)
+}
+
+/// The function guarding `capabilities` of `file`, publishing to a topic with a queue
+/// subscribed: (function, queue URL).
+async fn function_for(
+    moto: &Moto,
+    file: StackFile,
+    capabilities: Capabilities,
+) -> (Function, String) {
     let config = moto.sdk_config().await;
     let (topic, queue) = tests::notifications::topic_with_queue(moto, "demo-reports").await;
-    let engine = Engine::new(moto.clients().await, stack_file(), Capabilities::INSTANCES)
+    let engine = Engine::new(moto.clients().await, file, capabilities)
         .with_filesystem_document(Some(tests::filesystem_document()))
         .with_waits(Waits {
             poll: Duration::from_millis(20),
@@ -61,7 +80,7 @@ async fn setup_without_key(moto: &Moto) -> (Function, String, String) {
         })
         .with_approval_url(Some(HANDLER_URL.into()));
     let function = Function::new(engine, Some(ReportTopic::new(&config, topic)), "Test");
-    (function, node, queue)
+    (function, queue)
 }
 
 async fn cpu_alarm(moto: &Moto, node: &str) -> serde_json::Value {
@@ -91,19 +110,20 @@ async fn links_from_the_notification(moto: &Moto, queue: &str) -> (String, Strin
     };
     assert_eq!(report["status"], "pending_approval", "{report}");
     let stack = &report["stacks"][0];
-    let section = if stack["database"].is_null() {
-        "instances"
-    } else {
-        "database"
-    };
-    assert_eq!(
-        stack[section]["actions"][1]["outcome"], "pending_approval",
+    // An alarm remediation's steps (the record first), or the security groups' actions.
+    let actions = ["instances", "database"]
+        .iter()
+        .find_map(|section| stack[*section]["actions"].as_array())
+        .or_else(|| stack["actions"].as_array())
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        !actions.is_empty() && actions.iter().all(|a| a["outcome"] == "pending_approval"),
         "{report}"
     );
     let request = &stack["approvals"][0];
-    assert!(
-        ["resize", "scale_class"].contains(&request["remediation"].as_str().unwrap_or_default())
-    );
+    assert!(["resize", "scale_class", "security_groups"]
+        .contains(&request["remediation"].as_str().unwrap_or_default()));
     let link = |name: &str| request[name].as_str().unwrap_or_default().to_string();
     (link("approve"), link("deny"))
 }
@@ -328,4 +348,44 @@ async fn without_its_key_a_remediation_that_needs_approval_does_not_run() {
             .contains(&format!("resize waits for approval, but no approval can be asked: the approval key {KEY_PARAMETER} could not be read")),
         "{report}"
     );
+}
+
+/// Over the change limit, the security-group plan waits instead of being refused; approved, it
+/// is applied whole, once; the second use finds nothing left to do.
+#[tokio::test]
+async fn a_security_group_plan_over_the_limit_waits_and_its_approval_applies_it() {
+    let moto = Moto::start();
+    put_key(&moto).await;
+    let ec2 = moto.ec2().await;
+    let vpc = seed::vpc(&ec2, "10.0.0.0/16").await;
+    let node = seed::group(&ec2, &vpc, "node", "demo", "node").await;
+    let db = seed::group(&ec2, &vpc, "db", "demo", "db").await;
+    let file = stack_file_with("over_change_limit = true", |text| {
+        text.replace("max_changes_per_run = 25", "max_changes_per_run = 1")
+    });
+    let (function, queue) = function_for(&moto, file, Capabilities::SECURITY_GROUPS).await;
+    let sweep: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(repo_path("samples/events/schedule.json")).unwrap_or_default(),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+
+    let recording = moto.start_recording();
+    let waiting = invoke(&function, sweep).await;
+    assert_eq!(waiting.status, Status::PendingApproval, "{waiting}");
+    assert_unchanged(&recording, &waiting);
+    let (approve, _) = links_from_the_notification(&moto, &queue).await;
+
+    let approved = decide(&function, &approve).await;
+    assert_eq!(approved.status, Status::Converged, "{approved}");
+    assert!(!seed::ingress(&ec2, &db).await.is_empty(), "{approved}");
+    let rules = seed::ingress(&ec2, &node).await;
+
+    let recording = moto.start_recording();
+    let again = decide(&function, &approve).await;
+    assert_unchanged(&recording, &again);
+    assert!(
+        again.to_string().contains("has nothing left to do"),
+        "{again}"
+    );
+    assert_eq!(seed::ingress(&ec2, &node).await, rules);
 }

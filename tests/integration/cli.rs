@@ -679,6 +679,58 @@ async fn plan_previews_an_alarm_and_handle_resizes_the_node() {
     );
 }
 
+/// A resize that waits for approval exits 1 with the links (bare tokens without a handler);
+/// `decide` with the approve token applies it, once.
+#[tokio::test]
+async fn a_waiting_resize_is_decided_from_the_terminal() {
+    let moto = Moto::start();
+    let ec2 = moto.ec2().await;
+    let subnet = tests::fleet::subnet(&ec2, "us-east-1a").await;
+    let node = tests::fleet::node(&ec2, &subnet, "demo", "node", "m6i.large").await;
+    aws_sdk_ssm::Client::new(&moto.sdk_config().await)
+        .put_parameter()
+        .name("/demo/approval-key")
+        .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+        .value("the demo's approval key, at least 32 bytes long")
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    let stack = write_temp(
+        "approvals.toml",
+        &format!(
+            "{}\n[approvals]\nkey_parameter = \"/demo/approval-key\"\nrequire = [\"resize\"]\n",
+            std::fs::read_to_string(sample_stack()).unwrap_or_default()
+        ),
+    );
+    let event = alarm_event(&moto, "alarm-eventbridge-cpu.json", &node).await;
+
+    let waiting = remediator(
+        &moto,
+        &["handle", "--stack", &stack, "--event", &event, "--json"],
+    );
+    assert_eq!(waiting.status.code(), Some(1), "{}", text(&waiting.stderr));
+    let report = json(&waiting);
+    assert_eq!(report["status"], "pending_approval");
+    let approve = report["stacks"][0]["approvals"][0]["approve"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        approve.contains('.') && !approve.contains("token="),
+        "a bare token: {approve}"
+    );
+    assert_eq!(tests::fleet::state(&ec2, &node).await.1, "m6i.large");
+
+    let decided = remediator(&moto, &["decide", "--stack", &stack, &approve, "--json"]);
+    assert_eq!(decided.status.code(), Some(0), "{}", text(&decided.stderr));
+    let report = json(&decided);
+    assert_eq!(
+        (report["command"].as_str(), report["status"].as_str()),
+        (Some("decide"), Some("converged"))
+    );
+    assert_eq!(tests::fleet::state(&ec2, &node).await.1, "m6i.xlarge");
+}
+
 /// A well-formed AWS event that is no function's job is ignored with a reason (exit 0), never
 /// rejected as bad input, and nothing is read.
 #[tokio::test]

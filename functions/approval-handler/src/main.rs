@@ -1,18 +1,21 @@
 //! Lambda behind a function URL: the approve and deny links of a remediation that waits for a
 //! person. Opening a link shows a confirmation page; only its POST acts, and only by handing
-//! the verified token to the function that owns the remediation (`APPROVAL_TARGET_FUNCTION`),
+//! the verified token to the function that owns what it decides (`APPROVAL_TARGET_FUNCTION`
+//! for alarm remediations, `APPROVAL_SECURITY_GROUP_FUNCTION` for security-group plans),
 //! asynchronously: that function verifies it again, re-plans, and applies only the plan that
 //! was approved. The handler holds no write permission of its own. What it answers is
 //! `domain::approvals::handler`.
 //!
 //! Environment: `STACK_FILE` / `STACK_FILE_PARAMETER` (as the other functions), which must have
 //! an `[approvals]` section; `APPROVAL_KEY_PARAMETER`, the deployment's key parameter, which
-//! must be the one the stack file names; `APPROVAL_TARGET_FUNCTION`.
+//! must be the one the stack file names; `APPROVAL_TARGET_FUNCTION` (instance-guard);
+//! `APPROVAL_SECURITY_GROUP_FUNCTION` (security-group-guard; unset, security-group approvals
+//! are answered "not deployed").
 
 use aws_sdk_lambda::types::InvocationType;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
-use domain::approvals::handler::{answer, page, Request, HEADERS};
+use domain::approvals::handler::{answer, page, Owners, Request, HEADERS};
 use domain::approvals::Presented;
 use domain::event::approval_event;
 use domain::stack::StackSelector;
@@ -29,6 +32,7 @@ struct Handler {
     stacks: StackSelector,
     lambda: aws_sdk_lambda::Client,
     target: String,
+    security_groups: Option<String>,
 }
 
 #[tokio::main]
@@ -41,6 +45,7 @@ async fn main() -> Result<(), Error> {
             .ok_or_else(|| format!("{name} is not set"))
     };
     let target = required("APPROVAL_TARGET_FUNCTION")?;
+    let security_groups = required("APPROVAL_SECURITY_GROUP_FUNCTION").ok();
     let key_parameter = required("APPROVAL_KEY_PARAMETER")?;
     let config = shared::aws::load_sdk_config().await;
     let ssm = aws_sdk_ssm::Client::new(&config);
@@ -65,6 +70,7 @@ async fn main() -> Result<(), Error> {
         stacks: file.selector,
         lambda: aws_sdk_lambda::Client::new(&config),
         target,
+        security_groups,
     };
     tracing::info!(target = %handler.target, "approval handler ready");
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
@@ -97,12 +103,16 @@ impl Handler {
             stacks: &self.stacks,
             now: chrono::Utc::now(),
         };
-        let mut answered = answer(request, self.key.bytes(), &here, &self.target);
-        if let Some(token) = answered.dispatch.take() {
+        let owners = Owners {
+            alarms: &self.target,
+            security_groups: self.security_groups.as_deref(),
+        };
+        let mut answered = answer(request, self.key.bytes(), &here, owners);
+        if let Some((token, function)) = answered.dispatch.take() {
             let handed = self
                 .lambda
                 .invoke()
-                .function_name(&self.target)
+                .function_name(&function)
                 .invocation_type(InvocationType::Event)
                 .payload(aws_smithy_types::Blob::new(
                     approval_event(&token, chrono::Utc::now()).to_string(),
@@ -118,8 +128,7 @@ impl Handler {
                         502,
                         "Not handed on",
                         &format!(
-                            "{} could not be reached ({error}): nothing was done; open the link again to retry.",
-                            self.target
+                            "{function} could not be reached ({error}): nothing was done; open the link again to retry."
                         ),
                     );
                 }

@@ -444,6 +444,48 @@ export class RemediatorStack extends Stack {
           ]
         : [];
 
+    // ---- Approvals (approvalKeyParameter) ------------------------------------------------
+    // A remediation or security-group plan the stack file makes wait for a person is reported
+    // with an approve and a deny link, <APPROVAL_URL>?token=<signed token>, which
+    // approval-handler serves and hands to the function that owns it. The handler must name
+    // instance-guard and security-group-guard, and they the handler's URL: both by reference
+    // would be a dependency cycle, so the two get names of their own, known here.
+    const approvals = s.approvalKeyParameter !== '';
+    const instanceGuardName = `${this.stackName}-instance-guard`;
+    const securityGroupGuardName = `${this.stackName}-security-group-guard`;
+    for (const [binary, name] of [['instance-guard', instanceGuardName], ['security-group-guard', securityGroupGuardName]]) {
+      if (approvals && name.length > 64) {
+        throw new Error(
+          `approvalKeyParameter: ${binary} is then named ${name}, longer than Lambda's 64 characters: use a shorter stackName`,
+        );
+      }
+    }
+    const approvalKeyArn = arn('ssm', 'parameter', s.approvalKeyParameter.slice(1));
+    // What approval-handler, instance-guard and security-group-guard (which verify a token
+    // again) read: the key parameter by its exact ARN, and kms:Decrypt only for that
+    // parameter's value (Parameter Store's encryption context names the parameter), only
+    // through Parameter Store. The guards' reads under the stack's path stay undecrypted.
+    const readApprovalKey = (): iam.PolicyStatement[] => [
+      new iam.PolicyStatement({
+        sid: 'ReadApprovalKey',
+        actions: ['ssm:GetParameter'],
+        resources: [approvalKeyArn],
+      }),
+      new iam.PolicyStatement({
+        sid: 'DecryptApprovalKeyOnly',
+        actions: ['kms:Decrypt'],
+        resources: [s.ssmKmsKeyArn === '' ? arn('kms', 'key', '*') : s.ssmKmsKeyArn],
+        conditions: {
+          StringEquals: {
+            'kms:ViaService': `ssm.${this.region}.amazonaws.com`,
+            'kms:EncryptionContext:PARAMETER_ARN': approvalKeyArn,
+          },
+          ...(s.ssmKmsKeyArn === '' ? { 'ForAnyValue:StringEquals': { 'kms:ResourceAliases': 'alias/aws/ssm' } } : {}),
+        },
+      }),
+    ];
+    const approvalKeyWildcards: Array<keyof typeof wildcard> = s.ssmKmsKeyArn === '' ? ['approvalKey'] : [];
+
     // ---- security-group-guard ------------------------------------------------------------
     const securityGroups = makeFunction(
       {
@@ -453,6 +495,7 @@ export class RemediatorStack extends Stack {
         timeout: Duration.seconds(120),
         // Older than 30 minutes: the sweep has re-checked every group since.
         maxEventAge: Duration.seconds(1800),
+        functionName: approvals ? securityGroupGuardName : undefined,
       },
       [
         ...importFindings(),
@@ -471,8 +514,9 @@ export class RemediatorStack extends Stack {
         }),
         repairRulesOfThisStackOnly(),
         // A flow may take its port from the node's configuration (the P2P port from
-        // P2P.V2.ListenAddresses in config.toml). No kms:Decrypt: SecureString values come back
-        // encrypted, so a stolen role never reads the node's secrets, and a port taken from one
+        // P2P.V2.ListenAddresses in config.toml). No kms:Decrypt of them (with approvals, only the
+        // approval key's value decrypts, below): SecureString values come back encrypted, so a
+        // stolen role never reads the node's secrets, and a port taken from one
         // (the database URL) is resolved by parameter-guard and the CLI only. Neither
         // GetParameter nor GetParameterHistory: ports come from the current values under the path.
         readThisStacksParametersUndecrypted(['ssm:GetParametersByPath', 'ssm:GetParameters']),
@@ -487,8 +531,12 @@ export class RemediatorStack extends Stack {
             this.formatArn({ service: 'rds', resource, resourceName: '*', arnFormat: ArnFormat.COLON_RESOURCE_NAME }),
           ),
         }),
+        // With approvals: a security-group plan that waits (over the change limit, or opening a
+        // rule in production) is reported with signed links, and an approval's token is
+        // verified again here. The key only, as instance-guard reads it.
+        ...(approvals ? readApprovalKey() : []),
       ],
-      ['describe', 'securityGroups', 'parameterPath', 'database', 'clusters'],
+      ['describe', 'securityGroups', 'parameterPath', 'database', 'clusters', ...(approvals ? approvalKeyWildcards : [])],
     );
     new events.Rule(this, 'SecurityGroupApiCall', {
       description: `chainlink-remediator ${s.stackName}: security-group API calls (CloudTrail)`,
@@ -894,43 +942,8 @@ export class RemediatorStack extends Stack {
         },
       }),
     );
-    // ---- Approvals (approvalKeyParameter) ------------------------------------------------
-    // A remediation the stack file makes wait for a person is reported with an approve and a
-    // deny link, <APPROVAL_URL>?token=<signed token>, which approval-handler serves. The
-    // handler must name instance-guard and instance-guard the handler's URL: both by reference
-    // would be a dependency cycle, so instance-guard gets a name of its own, known here.
-    const approvals = s.approvalKeyParameter !== '';
-    const instanceGuardName = `${this.stackName}-instance-guard`;
-    if (approvals && instanceGuardName.length > 64) {
-      throw new Error(
-        `approvalKeyParameter: instance-guard is then named ${instanceGuardName}, longer than Lambda's 64 characters: use a shorter stackName`,
-      );
-    }
-    const approvalKeyArn = arn('ssm', 'parameter', s.approvalKeyParameter.slice(1));
-    // What both approval-handler and instance-guard (which verifies a token again) read: the
-    // key parameter by its exact ARN, and kms:Decrypt only for that parameter's value
-    // (Parameter Store's encryption context names the parameter), only through Parameter
-    // Store. instance-guard's reads under the stack's path stay undecrypted.
-    const readApprovalKey = (): iam.PolicyStatement[] => [
-      new iam.PolicyStatement({
-        sid: 'ReadApprovalKey',
-        actions: ['ssm:GetParameter'],
-        resources: [approvalKeyArn],
-      }),
-      new iam.PolicyStatement({
-        sid: 'DecryptApprovalKeyOnly',
-        actions: ['kms:Decrypt'],
-        resources: [s.ssmKmsKeyArn === '' ? arn('kms', 'key', '*') : s.ssmKmsKeyArn],
-        conditions: {
-          StringEquals: {
-            'kms:ViaService': `ssm.${this.region}.amazonaws.com`,
-            'kms:EncryptionContext:PARAMETER_ARN': approvalKeyArn,
-          },
-          ...(s.ssmKmsKeyArn === '' ? { 'ForAnyValue:StringEquals': { 'kms:ResourceAliases': 'alias/aws/ssm' } } : {}),
-        },
-      }),
-    ];
-    const approvalKeyWildcards: Array<keyof typeof wildcard> = s.ssmKmsKeyArn === '' ? ['approvalKey'] : [];
+    // With approvals: an alarm remediation that waits is reported with signed links, and an
+    // approval's token is verified again here.
     if (approvals) instanceStatements.push(...readApprovalKey());
     if (s.nodeInstanceRoleArn !== '') {
       instanceStatements.push(
@@ -994,10 +1007,11 @@ export class RemediatorStack extends Stack {
 
     // ---- approval-handler ------------------------------------------------------------------
     // Behind a public function URL: GET shows a confirmation page (chat tools fetch links to
-    // unfurl them); POST verifies the token's HMAC under the key and hands the decision to
-    // instance-guard (asynchronous Invoke), which verifies it again, re-reads, re-plans and
-    // applies only the plan the token names. The role can read the key and invoke
-    // instance-guard, and change nothing itself.
+    // unfurl them); POST verifies the token's HMAC under the key and hands the decision to the
+    // function that owns it (asynchronous Invoke): instance-guard for an alarm remediation,
+    // security-group-guard for a security-group plan. That function verifies it again,
+    // re-reads, re-plans and applies only the plan the token names. The role can read the key
+    // and invoke those two functions, and change nothing itself.
     if (approvals) {
       const handlerLogs = functionLogs('ApprovalHandler', 'approval-handler');
       const handlerRole = new iam.Role(this, 'ApprovalHandlerRole', {
@@ -1015,18 +1029,19 @@ export class RemediatorStack extends Stack {
               }),
               ...readStackFile(),
               ...readApprovalKey(),
-              // instance-guard, by the name it is given above, and no other function.
+              // The two functions an approval can belong to, by the names they are given above,
+              // and no other function.
               new iam.PolicyStatement({
-                sid: 'InvokeInstanceGuardOnly',
+                sid: 'InvokeOwningFunctionsOnly',
                 actions: ['lambda:InvokeFunction'],
-                resources: [
+                resources: [instanceGuardName, securityGroupGuardName].map((resourceName) =>
                   this.formatArn({
                     service: 'lambda',
                     resource: 'function',
-                    resourceName: instanceGuardName,
+                    resourceName,
                     arnFormat: ArnFormat.COLON_RESOURCE_NAME,
                   }),
-                ],
+                ),
               }),
             ],
           }),
@@ -1039,7 +1054,7 @@ export class RemediatorStack extends Stack {
       const handler = new RustFunction(this, 'ApprovalHandler', {
         ...rustBuild('approval-handler'),
         description:
-          "Takes a person's approve or deny link for a remediation waiting for approval and hands the signed decision to instance-guard.",
+          "Takes a person's approve or deny link for a remediation waiting for approval and hands the signed decision to the function that owns it (instance-guard, security-group-guard).",
         role: handlerRole,
         memorySize: 256,
         // Verifying a token and one asynchronous Invoke take milliseconds; the key is read
@@ -1052,6 +1067,7 @@ export class RemediatorStack extends Stack {
         environment: {
           ...stackFileEnvironment,
           APPROVAL_TARGET_FUNCTION: instanceGuardName,
+          APPROVAL_SECURITY_GROUP_FUNCTION: securityGroupGuardName,
           APPROVAL_KEY_PARAMETER: s.approvalKeyParameter,
         },
         logGroup: handlerLogs,
@@ -1070,9 +1086,10 @@ export class RemediatorStack extends Stack {
       });
       // The approve and deny links of a report's approvals: <APPROVAL_URL>?token=<token>.
       instances.addEnvironment('APPROVAL_URL', url.url);
+      securityGroups.addEnvironment('APPROVAL_URL', url.url);
       new CfnOutput(this, 'ApprovalUrl', {
         description:
-          "The approve and deny links' base (APPROVAL_URL of instance-guard); public, each link carries a signed token.",
+          "The approve and deny links' base (APPROVAL_URL of instance-guard and security-group-guard); public, each link carries a signed token.",
         value: url.url,
       });
     }

@@ -332,7 +332,7 @@ for (const [name, file] of templates) {
         'kms:GenerateDataKey': 'the stack key, through the service that uses it',
         'kms:GenerateDataKey*': 'the stack key, through the service that uses it',
         'iam:PassRole': 'the node role named at deploy time, to Auto Scaling only',
-        'lambda:InvokeFunction': "approval-handler's: instance-guard only, by its exact function ARN (asserted below)",
+        'lambda:InvokeFunction': "approval-handler's: instance-guard and security-group-guard only, by their exact function ARNs (asserted below)",
         's3:PutObject': "the report pages' bucket of this deployment, under reports/ only (asserted below)",
       };
       // Every function of the deployment, approval-handler included when approvals are on.
@@ -843,8 +843,9 @@ for (const [name, file] of templates) {
       }
       // It re-reads alarms and their metric, and can neither create nor set one.
       assert.deepEqual([...writes(instanceGuard)].filter((a) => a.startsWith('cloudwatch:')), []);
-      // With approvals: approval-handler's one write is invoking instance-guard (it publishes
-      // no report and has no failure queue), and no other function gains a write.
+      // With approvals: approval-handler's one write is invoking the function an approval
+      // belongs to (it publishes no report and has no failure queue), and no other function
+      // gains a write (security-group-guard and instance-guard gain only the key's read).
       const approvals = withApprovals();
       const grants = grantsOf(approvals);
       const writesThere = (fn: string) =>
@@ -859,7 +860,7 @@ for (const [name, file] of templates) {
         assert.deepEqual([...writesThere(grants.fnByDescription(words))].sort(), [...writes(fn)].sort(), `${fn} with approvals`);
       }
       // With report pages (and approvals): each of the three gains s3:PutObject and nothing
-      // else; approval-handler still only invokes instance-guard.
+      // else; approval-handler still only invokes the two guards.
       for (const approvals of [false, true]) {
         const pages = grantsOf(withReportPages(approvals));
         const writesWithPages = (fn: string) =>
@@ -1155,20 +1156,29 @@ for (const [name, file] of Object.entries(templateFiles)) {
     const resourcesOf = (st: Statement) => (Array.isArray(st.Resource) ? st.Resource : [st.Resource]);
     const HANDLER = 'approve or deny link';
 
-    /** approval-handler, instance-guard and what their roles are granted, in a deployment with approvals. */
+    /**
+     * approval-handler, the two functions it hands approvals to (instance-guard, security-group-guard)
+     * and what their roles are granted, in a deployment with approvals.
+     */
     const approvalsOf = (t: Template) => {
       const grants = grantsOf(t);
       const handler = grants.fnByDescription(HANDLER);
       const instanceGuard = grants.fnByDescription('CloudWatch alarms');
+      const securityGroupGuard = grants.fnByDescription('security-group drift');
       const instanceGuardName = props(t.Resources[instanceGuard]).FunctionName;
+      const securityGroupGuardName = props(t.Resources[securityGroupGuard]).FunctionName;
       assert.equal(typeof instanceGuardName, 'string', 'instance-guard is named');
+      assert.equal(typeof securityGroupGuardName, 'string', 'security-group-guard is named');
       return {
         grants,
         handler,
         instanceGuard,
+        securityGroupGuard,
         instanceGuardName: String(instanceGuardName),
+        securityGroupGuardName: String(securityGroupGuardName),
         handlerStatements: grants.statementsOf(grants.roleOf(handler)),
         instanceStatements: grants.statementsOf(grants.roleOf(instanceGuard)),
+        securityGroupStatements: grants.statementsOf(grants.roleOf(securityGroupGuard)),
       };
     };
     /** The one statement a role has granting `action`, alone in it. */
@@ -1220,7 +1230,7 @@ for (const [name, file] of Object.entries(templateFiles)) {
     });
 
     it('runs approval-handler like the others, with its own log group, briefly, a few at a time', () => {
-      const { handler, instanceGuard, instanceGuardName } = approvalsOf(on);
+      const { handler, instanceGuard, instanceGuardName, securityGroupGuardName } = approvalsOf(on);
       assert.equal(ofType(on, 'AWS::Lambda::Function').length, 4);
       const p = props(on.Resources[handler]);
       assert.deepEqual(p.Architectures, ['arm64']);
@@ -1241,21 +1251,31 @@ for (const [name, file] of Object.entries(templateFiles)) {
       for (const [id, c] of ofType(on, 'AWS::Lambda::EventInvokeConfig')) {
         assert.ok(!JSON.stringify(props(c).FunctionName).includes(handler), id);
       }
-      // Exactly what the handler reads: the stack file as the others get it, the target, the key.
+      // Exactly what the handler reads: the stack file as the others get it, the two functions
+      // an approval can belong to, the key.
       assert.deepEqual(env(on, handler), {
         STACK_FILE: env(on, instanceGuard).STACK_FILE,
         APPROVAL_TARGET_FUNCTION: instanceGuardName,
+        APPROVAL_SECURITY_GROUP_FUNCTION: securityGroupGuardName,
         APPROVAL_KEY_PARAMETER: APPROVAL_KEY,
       });
       assert.match(String(env(on, handler).STACK_FILE), /stack\.toml$/);
       assert.deepEqual(props(on.Resources[handler]).Layers, props(on.Resources[instanceGuard]).Layers, 'the same stack-file layer (SAM)');
-      // The name both sides build, without referring to each other (no dependency cycle).
+      // The names both sides build, without referring to each other (no dependency cycle):
+      // within Lambda's 64 characters for a CloudFormation stack name of 43 (the documented limit).
       assert.match(instanceGuardName, /-instance-guard$/);
-      assert.ok(instanceGuardName.replace('<AWS::StackName>', 'x'.repeat(49)).length <= 64);
+      assert.match(securityGroupGuardName, /-security-group-guard$/);
+      assert.equal(securityGroupGuardName.replace(/-security-group-guard$/, ''), instanceGuardName.replace(/-instance-guard$/, ''),
+        'both from the stack\'s name');
+      for (const fnName of [instanceGuardName, securityGroupGuardName]) {
+        assert.ok(fnName.replace(/^.*(?=-(instance|security-group)-guard$)/, 'x'.repeat(43)).length <= 64, fnName);
+      }
+      assert.equal(securityGroupGuardName.replace(/^.*(?=-security-group-guard$)/, 'x'.repeat(44)).length, 65,
+        'a stack name of 44 would be too long');
     });
 
-    it('serves approval-handler on a public function URL (AuthType NONE), and gives instance-guard that URL', () => {
-      const { handler, instanceGuard, grants } = approvalsOf(on);
+    it('serves approval-handler on a public function URL (AuthType NONE), and gives instance-guard and security-group-guard that URL', () => {
+      const { handler, instanceGuard, securityGroupGuard, grants } = approvalsOf(on);
       const urls = ofType(on, 'AWS::Lambda::Url');
       assert.equal(urls.length, 1);
       const [urlId, url] = urls[0];
@@ -1280,23 +1300,26 @@ for (const [name, file] of Object.entries(templateFiles)) {
       for (const [id, perm] of ofType(on, 'AWS::Lambda::Permission')) {
         if (props(perm).Principal === 'events.amazonaws.com') assert.ok(props(perm).SourceArn, `${id} is limited to one rule`);
       }
-      // The links instance-guard reports point at it; no other function is told.
+      // The links instance-guard and security-group-guard report point at it; no other function is told.
       const urlAttribute = { 'Fn::GetAtt': [urlId, 'FunctionUrl'] };
       assert.deepEqual(env(on, instanceGuard).APPROVAL_URL, urlAttribute);
-      for (const words of ['security-group drift', 'node parameters', HANDLER]) {
+      assert.deepEqual(env(on, securityGroupGuard).APPROVAL_URL, urlAttribute);
+      for (const words of ['node parameters', HANDLER]) {
         assert.equal('APPROVAL_URL' in env(on, grants.fnByDescription(words)), false, words);
       }
       assert.deepEqual(on.Outputs?.ApprovalUrl?.Value, urlAttribute);
     });
 
-    it("lets approval-handler invoke instance-guard only, read the key only, and write nothing", () => {
-      const { handlerStatements: statements, instanceGuardName, grants, handler } = approvalsOf(on);
+    it("lets approval-handler invoke instance-guard and security-group-guard only, read the key only, and write nothing", () => {
+      const { handlerStatements: statements, instanceGuardName, securityGroupGuardName, grants, handler } = approvalsOf(on);
       // Logs, the key and the Invoke: no EC2, RDS, Auto Scaling, SNS, SQS, tag, IAM or other action.
       assert.deepEqual([...new Set(statements.flatMap(actions))].sort(),
         ['kms:Decrypt', 'lambda:InvokeFunction', 'logs:CreateLogStream', 'logs:PutLogEvents', 'ssm:GetParameter']);
       const invoke = only(statements, 'lambda:InvokeFunction');
-      assert.deepEqual(resourcesOf(invoke),
-        [`arn:<AWS::Partition>:lambda:<AWS::Region>:<AWS::AccountId>:function:${instanceGuardName}`], 'instance-guard, exactly');
+      assert.equal(invoke.Sid, 'InvokeOwningFunctionsOnly');
+      const functionArn = (fnName: string) => `arn:<AWS::Partition>:lambda:<AWS::Region>:<AWS::AccountId>:function:${fnName}`;
+      assert.deepEqual(resourcesOf(invoke).map(String).sort(),
+        [functionArn(instanceGuardName), functionArn(securityGroupGuardName)].sort(), 'instance-guard and security-group-guard, exactly');
       assert.equal(invoke.Condition, undefined);
       assert.deepEqual(resourcesOf(only(statements, 'ssm:GetParameter')), [APPROVAL_KEY_ARN], 'the key parameter, exactly');
       decryptsOnlyTheKey(only(statements, 'kms:Decrypt'), 'managed');
@@ -1333,24 +1356,60 @@ for (const [name, file] of Object.entries(templateFiles)) {
       for (const action of ['ssm:GetParameters', 'ssm:GetParameterHistory', 'ssm:PutParameter', 'ssm:DeleteParameter', 'lambda:InvokeFunction']) {
         assert.ok(!statements.some((st) => grantsAnyOf(st, action)), `instance-guard may not ${action}`);
       }
-      // The other functions gain nothing (both synthesized alike: cdk.json's flags order actions).
+      // parameter-guard gains nothing (both synthesized alike: cdk.json's flags order actions);
+      // security-group-guard, the key's read (below).
       const grants = grantsOf(on);
       const before = grantsOf(deployed({}, {}));
-      for (const words of ['security-group drift', 'node parameters']) {
-        assert.deepEqual(grants.statementsOf(grants.roleOf(grants.fnByDescription(words))),
-          before.statementsOf(before.roleOf(before.fnByDescription(words))), words);
+      assert.deepEqual(grants.statementsOf(grants.roleOf(grants.fnByDescription('node parameters'))),
+        before.statementsOf(before.roleOf(before.fnByDescription('node parameters'))), 'parameter-guard');
+    });
+
+    it('lets security-group-guard read and decrypt the approval key and no other parameter, and gives parameter-guard neither', () => {
+      const { securityGroupStatements: statements, instanceStatements } = approvalsOf(on);
+      const ssm = statements.filter((st) => actions(st).some((a) => a === '*' || /^ssm:/i.test(a)));
+      assert.deepEqual(ssm.map((st) => st.Sid).sort(), ['ReadApprovalKey', 'ReadThisStacksParametersUndecrypted']);
+      const read = only(statements, 'ssm:GetParameter');
+      assert.equal(read.Sid, 'ReadApprovalKey');
+      assert.deepEqual(resourcesOf(read), [APPROVAL_KEY_ARN]);
+      // Through Parameter Store, only the key's value decrypts: the parameters under the stack's
+      // path (GetParametersByPath, GetParameters) still arrive encrypted.
+      const throughSsm = statements.filter((st) => JSON.stringify(st).includes('ssm.<AWS::Region>.amazonaws.com'));
+      assert.equal(throughSsm.length, 1);
+      decryptsOnlyTheKey(throughSsm[0], 'managed');
+      for (const action of ['ssm:GetParameterHistory', 'ssm:PutParameter', 'ssm:DeleteParameter', 'kms:Encrypt',
+        'lambda:InvokeFunction']) {
+        assert.ok(!statements.some((st) => grantsAnyOf(st, action)), `security-group-guard may not ${action}`);
       }
+      // Exactly what it had before, and instance-guard's two statements on the key.
+      const approvalSids = ['ReadApprovalKey', 'DecryptApprovalKeyOnly'];
+      const keyStatements = (sts: Statement[]) => sts.filter((st) => approvalSids.includes(st.Sid ?? ''));
+      assert.equal(keyStatements(statements).length, 2);
+      assert.deepEqual(keyStatements(statements), keyStatements(instanceStatements), "instance-guard's statements");
+      const before = grantsOf(deployed({}, {}));
+      assert.deepEqual(statements.filter((st) => !approvalSids.includes(st.Sid ?? '')),
+        before.statementsOf(before.roleOf(before.fnByDescription('security-group drift'))), 'nothing else changed');
+      // parameter-guard: no name of its own, no URL, no approval statement, nothing naming the key.
+      const grants = grantsOf(on);
+      const parameterGuard = grants.fnByDescription('node parameters');
+      assert.equal(props(on.Resources[parameterGuard]).FunctionName, undefined, 'CloudFormation names parameter-guard');
+      assert.equal('APPROVAL_URL' in env(on, parameterGuard), false);
+      const parameterStatements = grants.statementsOf(grants.roleOf(parameterGuard));
+      assert.deepEqual(parameterStatements.filter((st) => /Approval/.test(st.Sid ?? '')), []);
+      assert.ok(!JSON.stringify(parameterStatements).includes('approval-key'), 'parameter-guard never names the key');
+      assert.ok(!JSON.stringify(parameterStatements).includes('PARAMETER_ARN'), 'parameter-guard has no approval-key decryption');
     });
     const grantsAnyOf = (st: Statement, action: string) => actions(st).some((a) => covers(a, action, true));
 
     it('decrypts the approval key with the SecureStrings\' key when one is given, still that parameter only', () => {
       const given = deployed({ approvalKeyParameter: APPROVAL_KEY, ssmKmsKeyArn: SSM_KEY },
         { ApprovalKeyParameter: APPROVAL_KEY, SsmKmsKeyArn: SSM_KEY });
-      const { handlerStatements, instanceStatements } = approvalsOf(given);
+      const { handlerStatements, instanceStatements, securityGroupStatements } = approvalsOf(given);
       decryptsOnlyTheKey(only(handlerStatements, 'kms:Decrypt'), 'given');
-      const throughSsm = instanceStatements.filter((st) => JSON.stringify(st).includes('ssm.<AWS::Region>.amazonaws.com'));
-      assert.equal(throughSsm.length, 1);
-      decryptsOnlyTheKey(throughSsm[0], 'given');
+      for (const [fn, statements] of [['instance-guard', instanceStatements], ['security-group-guard', securityGroupStatements]] as const) {
+        const throughSsm = statements.filter((st) => JSON.stringify(st).includes('ssm.<AWS::Region>.amazonaws.com'));
+        assert.equal(throughSsm.length, 1, fn);
+        decryptsOnlyTheKey(throughSsm[0], 'given');
+      }
     });
 
     it('reads the stack file from Parameter Store as the other functions do', () => {
@@ -1371,8 +1430,12 @@ for (const [name, file] of Object.entries(templateFiles)) {
     });
 
     if (name === 'cdk') {
-      it('refuses a stack name that makes instance-guard\'s name longer than 64 characters', () => {
+      it('refuses a stack name that makes instance-guard\'s or security-group-guard\'s name longer than 64 characters', () => {
+        // 44 characters: instance-guard's name would fit (59), security-group-guard's not (65).
+        assert.throws(() => cdkTemplateWith({ approvalKeyParameter: APPROVAL_KEY }, `S${'x'.repeat(43)}`),
+          /security-group-guard is then named .* 64 characters/);
         assert.throws(() => cdkTemplateWith({ approvalKeyParameter: APPROVAL_KEY }, `S${'x'.repeat(49)}`), /64 characters/);
+        assert.doesNotThrow(() => cdkTemplateWith({ approvalKeyParameter: APPROVAL_KEY }, `S${'x'.repeat(42)}`), '43 characters fit');
         assert.doesNotThrow(() => cdkTemplateWith({}, `S${'x'.repeat(49)}`), 'without approvals CloudFormation names it');
       });
     }

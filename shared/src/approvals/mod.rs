@@ -50,8 +50,11 @@ pub(crate) async fn verified(cx: &Context<'_>, token: &str) -> Result<ApprovalCl
 /// What the router does with a plan, given `[approvals]` and the run's approval, if any.
 #[derive(Debug)]
 pub(crate) enum Gate {
-    /// Apply as usual.
+    /// Apply as usual (the stack file's limits still hold).
     Open,
+    /// Apply: a person approved exactly this plan (over the change limit, if that is what
+    /// waited).
+    Approved,
     /// Not applied: it waits for a person, who gets this request; `note` says why it is asked
     /// again, when an approval arrived for a plan that changed.
     Wait {
@@ -64,56 +67,57 @@ pub(crate) enum Gate {
 
 /// Whether a plan with `actions` steps may run now.
 pub(crate) async fn gate(cx: &Context<'_>, subject: Option<Approvable>, actions: usize) -> Gate {
-    let (Some(subject), Some(policy)) = (subject, &cx.file.approvals) else {
+    let Some(subject) = subject else {
         return Gate::Open;
     };
-    let Some(claim) = &cx.approval else {
-        if actions == 0 || !policy.requires(subject.remediation, cx.file.environment.production) {
+    let claim = cx.approval.as_ref().filter(|claim| {
+        claim.stack == subject.stack.as_str() && claim.subject.same_as(&subject.subject)
+    });
+    let Some(claim) = claim else {
+        if actions == 0 || !subject.waits {
             return Gate::Open;
         }
         return ask(cx, &subject, None).await;
     };
+    let what = subject.subject.what();
     if subject.used.contains(&claim.nonce) {
         return Gate::Closed(format!(
-            "this approval was already used: {} of {} ran on it; an approval acts once",
-            subject.remediation.as_str(),
+            "this approval was already used: {what} of {} ran on it; an approval acts once",
             subject.target
         ));
     }
     if claim.decision == Decision::Deny {
         return Gate::Closed(format!(
-            "{} of {} was denied by a person: nothing was done",
-            subject.remediation.as_str(),
+            "{what} of {} was denied by a person: nothing was done",
             subject.target
         ));
     }
     if actions == 0 {
         return Gate::Closed(format!(
-            "the approved {} of {} has nothing left to do: the situation changed (see the plan); nothing was done",
-            subject.remediation.as_str(),
-            subject.target
+            "the approved {what} of stack {} has nothing left to do: the situation changed, or the approval was used; nothing was done",
+            subject.stack
         ));
     }
-    if claim.plan != subject.digest || claim.remediation != subject.remediation {
+    if claim.plan != subject.digest || claim.subject != subject.subject {
         let note = format!(
             "the situation changed since {} of {} was approved: the plan is not the one approved, so it was not applied and approval is asked again",
-            claim.remediation.as_str(),
+            claim.subject.what(),
             subject.target
         );
         return ask(cx, &subject, Some(note)).await;
     }
-    Gate::Open
+    Gate::Approved
 }
 
 /// A new request for `subject`: both links, signed; `Closed` when none can be signed (the
-/// remediation then does not run: waiting is the safe side).
+/// plan then does not run: waiting is the safe side).
 async fn ask(cx: &Context<'_>, subject: &Approvable, note: Option<String>) -> Gate {
     let issuer = match issuer(cx).await {
         Ok(issuer) => issuer,
         Err(reason) => {
             return Gate::Closed(format!(
                 "{} waits for approval, but no approval can be asked: {reason}; nothing was done",
-                subject.remediation.as_str()
+                subject.subject.what()
             ))
         }
     };
@@ -134,18 +138,16 @@ async fn ask(cx: &Context<'_>, subject: &Approvable, note: Option<String>) -> Ga
             decision,
             expires_at: expires_at.timestamp(),
             nonce: nonce.clone(),
-            alarm: subject.alarm.clone(),
-            changed_at: subject.changed_at.clone(),
-            remediation: subject.remediation,
+            subject: subject.subject.clone(),
         };
         sign(&claim, issuer.key.bytes()).map(|token| link(cx.approval_url, &token))
     };
     match (token(Decision::Approve), token(Decision::Deny)) {
         (Some(approve), Some(deny)) => Gate::Wait {
             request: ApprovalRequest {
-                remediation: subject.remediation,
+                remediation: subject.subject.what().to_string(),
                 target: subject.target.clone(),
-                alarm: subject.alarm.clone(),
+                alarm: subject.subject.alarm().map(str::to_string),
                 expires_at: DateTime::from_timestamp(expires_at.timestamp(), 0)
                     .unwrap_or(expires_at),
                 approve,
@@ -157,13 +159,13 @@ async fn ask(cx: &Context<'_>, subject: &Approvable, note: Option<String>) -> Ga
     }
 }
 
-/// Unique per request (the incident, the plan and the clock to the nanosecond): what a used
-/// approval is recorded as. The MAC, not the nonce, makes a token unforgeable.
+/// Unique per request (the stack, what waits, the plan and the clock to the nanosecond): what a
+/// used approval is recorded as. The MAC, not the nonce, makes a token unforgeable.
 fn nonce(subject: &Approvable, now: DateTime<Utc>) -> String {
     let digest = Sha3_256::digest(format!(
-        "{}\n{}\n{}\n{}",
-        subject.alarm,
-        subject.changed_at,
+        "{}\n{:?}\n{}\n{}",
+        subject.stack,
+        subject.subject,
         subject.digest,
         now.timestamp_nanos_opt().unwrap_or_default()
     ));

@@ -1,18 +1,19 @@
 //! What a person may be asked to approve, as a capability describes its plan.
 
+use domain::approvals::Subject;
 use domain::ids::StackName;
-use domain::stack::Remediation;
 
-/// What a person may be asked to approve: one capability's remediation of one stack.
+/// One capability's plan for one stack, as an approval sees it.
 #[derive(Debug)]
 pub struct Approvable {
     pub stack: StackName,
-    pub remediation: Remediation,
+    pub subject: Subject,
+    /// What it changes, for people: the instance, group or DB instance, or the stack's rules.
     pub target: String,
-    pub alarm: String,
-    pub changed_at: String,
-    /// The plan's `approval_digest`.
+    /// The digest of the plan's steps (`approval_digest`, or of the security-group actions).
     pub digest: String,
+    /// Whether the stack file's `[approvals]` makes this plan wait.
+    pub waits: bool,
     /// The nonces of approvals the target's records say were used.
     pub used: Vec<String>,
 }

@@ -1,12 +1,16 @@
 //! `remediator`: the engine from a terminal. `plan` previews, `apply` enforces, `validate`
-//! checks the node parameters, `handle` runs a function's exact code path for one event file.
+//! checks the node parameters, `handle` runs a function's exact code path for one event file,
+//! `decide` approves or denies a remediation that waits for a person (its link or token).
 //!
-//! Exit codes (scripts rely on them): 0 converged or planned, 1 an action failed or a limit
-//! refused the run, 2 bad input (stack file, event file, arguments).
+//! Exit codes (scripts rely on them): 0 converged or planned, 1 an action failed, a limit
+//! refused the run or a remediation waits for approval, 2 bad input (stack file, event file,
+//! arguments).
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use shared::aws::{load_sdk_config, Clients};
+use shared::domain::approvals::token_of;
+use shared::domain::event::approval_event;
 use shared::domain::ids::DocumentName;
 use shared::domain::report::{Execution, Report, RunError, Status};
 use shared::domain::signal::Signal;
@@ -49,6 +53,17 @@ enum Command {
         /// The event as a function receives it (EventBridge, SNS or an alarm action's JSON).
         #[arg(long, value_name = "FILE")]
         event: PathBuf,
+    },
+    /// Decide on a remediation that waits for approval, as the approval handler's confirmation
+    /// does: the approve or deny link (or bare token) from its report. The token is verified
+    /// under the stack's key, the remediation re-planned, and applied only if the plan is still
+    /// the one approved.
+    Decide {
+        #[command(flatten)]
+        common: Common,
+        /// The approve or deny link, or its bare token.
+        #[arg(value_name = "LINK")]
+        link: String,
     },
 }
 
@@ -96,6 +111,7 @@ impl Output {
             Command::Apply(common) => ("apply", Execution::Apply, common),
             Command::Validate(common) => ("validate", Execution::Plan, common),
             Command::Handle { common, .. } => ("handle", Execution::Apply, common),
+            Command::Decide { common, .. } => ("decide", Execution::Apply, common),
         };
         Self {
             command: name,
@@ -117,12 +133,13 @@ impl Output {
             Some("apply") => "apply",
             Some("validate") => "validate",
             Some("handle") => "handle",
+            Some("decide") => "decide",
             _ => "remediator",
         };
         Self {
             command,
             execution: match command {
-                "apply" | "handle" => Execution::Apply,
+                "apply" | "handle" | "decide" => Execution::Apply,
                 _ => Execution::Plan,
             },
             json: args.iter().any(|a| a == "--json"),
@@ -223,7 +240,9 @@ fn init_logging() {
 async fn run(cli: Cli) -> ExitCode {
     let output = Output::of(&cli.command);
     let (common, event) = match &cli.command {
-        Command::Apply(common) | Command::Validate(common) => (common, None),
+        Command::Apply(common) | Command::Validate(common) | Command::Decide { common, .. } => {
+            (common, None)
+        }
         Command::Plan { common, event } => (common, event.as_ref()),
         Command::Handle { common, event } => (common, Some(event)),
     };
@@ -270,9 +289,14 @@ async fn run(cli: Cli) -> ExitCode {
         tracing::warn!(field = %warning.field, warning = %warning.message, "stack file warning");
     }
     let config = load_sdk_config().await;
-    let engine =
-        Engine::new(Clients::new(&config), file, capabilities).with_filesystem_document(document);
+    let engine = Engine::new(Clients::new(&config), file, capabilities)
+        .with_filesystem_document(document)
+        .with_approval_url(std::env::var("APPROVAL_URL").ok());
     let report = match (&cli.command, event) {
+        (Command::Decide { link, .. }, _) => {
+            let event = approval_event(token_of(link), chrono::Utc::now());
+            run_event(&engine, event, Execution::Apply).await
+        }
         (Command::Handle { .. }, Some(event)) => run_event(&engine, event, Execution::Apply).await,
         (Command::Plan { .. }, Some(event)) => run_event(&engine, event, Execution::Plan).await,
         (Command::Plan { .. } | Command::Validate(_), None) => {

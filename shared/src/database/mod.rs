@@ -181,11 +181,10 @@ impl Capability for Databases {
     ) -> Option<Approvable> {
         Some(Approvable {
             stack: observed.alarm.stack.clone(),
-            remediation: plan.remediation,
+            subject: crate::instances::alarm_subject(&observed.alarm.notice, plan.remediation),
             target: format!("DB instance {}", plan.database),
-            alarm: observed.alarm.notice.name.clone(),
-            changed_at: observed.alarm.notice.changed_at.clone(),
             digest: plan.approval_digest(),
+            waits: crate::instances::waits(cx, plan.remediation),
             used: crate::instances::used_approvals(cx, &observed.history),
         })
     }

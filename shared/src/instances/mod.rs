@@ -10,6 +10,7 @@ use crate::approvals::Approvable;
 use crate::capability::{Capability, Context};
 use alarm::checked_alarm;
 use apply::apply_instance_actions;
+use domain::approvals::Subject;
 use domain::ids::StackName;
 use domain::instances::{
     plan_remediation, InstanceAction, InstancePlan, Observation, RemediationInputs,
@@ -133,13 +134,13 @@ impl Capability for Instances {
         observed: &ObservedTarget,
         plan: &InstancePlan,
     ) -> Option<Approvable> {
+        let notice = &observed.scope.notice;
         Some(Approvable {
             stack: observed.stack.clone(),
-            remediation: plan.remediation,
+            subject: alarm_subject(notice, plan.remediation),
             target: plan.target.clone(),
-            alarm: observed.scope.notice.name.clone(),
-            changed_at: observed.scope.notice.changed_at.clone(),
             digest: plan.approval_digest(),
+            waits: waits(cx, plan.remediation),
             used: used_approvals(cx, &observed.observation.history),
         })
     }
@@ -187,4 +188,21 @@ pub(crate) fn used_approvals(cx: &Context<'_>, history: &[RemediationRecord]) ->
         .iter()
         .filter_map(|record| record.approval.clone())
         .collect()
+}
+
+/// What an approval of an alarm remediation names: the alarm and its transition (the incident).
+pub(crate) fn alarm_subject(notice: &AlarmNotice, remediation: Remediation) -> Subject {
+    Subject::Alarm {
+        alarm: notice.name.clone(),
+        changed_at: notice.changed_at.clone(),
+        remediation,
+    }
+}
+
+/// Whether the stack file makes `remediation` wait for a person.
+pub(crate) fn waits(cx: &Context<'_>, remediation: Remediation) -> bool {
+    cx.file
+        .approvals
+        .as_ref()
+        .is_some_and(|policy| policy.requires(remediation, cx.file.environment.production))
 }

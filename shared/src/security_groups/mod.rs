@@ -7,8 +7,10 @@ pub mod load_balancers;
 mod node_config;
 pub mod observe;
 
+use crate::approvals::Approvable;
 use crate::capability::{Capability, Context};
 use apply::apply_plan;
+use domain::approvals::Subject;
 use domain::ids::{SecurityGroupId, StackName, STACK_TAG};
 use domain::outcome::{ActionOutcome, Outcome};
 use domain::report::{ActionReport, FlowReport, Section, SecurityGroupReport};
@@ -152,6 +154,41 @@ impl Capability for SecurityGroups {
         plan.refusal.clone()
     }
 
+    /// Only the security-group function asks: the parameter function's moving a port with
+    /// the node's configuration is part of judging that change, and never waits.
+    fn approvable(
+        &self,
+        cx: &Context<'_>,
+        _observed: &ObservedStack,
+        plan: &SecurityGroupPlan,
+    ) -> Option<Approvable> {
+        let policy = cx.file.approvals.as_ref()?;
+        if !cx.guards_security_groups {
+            return None;
+        }
+        let opens = plan
+            .actions
+            .iter()
+            .any(|a| matches!(a, SecurityGroupAction::AuthorizeIngress { .. }));
+        let changes: usize = plan
+            .actions
+            .iter()
+            .map(SecurityGroupAction::change_count)
+            .sum();
+        Some(Approvable {
+            stack: plan.stack.clone(),
+            subject: Subject::SecurityGroups,
+            target: format!("{changes} rule change(s) on the stack's security groups"),
+            digest: domain::approvals::plan_digest(&plan.actions),
+            waits: policy.requires_for_groups(
+                plan.refusal.is_some(),
+                opens,
+                cx.file.environment.production,
+            ),
+            used: Vec::new(),
+        })
+    }
+
     async fn apply(&self, cx: &Context<'_>, plan: &SecurityGroupPlan) -> Vec<ActionOutcome> {
         apply_plan(&cx.clients.ec2, plan).await
     }
@@ -202,6 +239,10 @@ impl Capability for SecurityGroups {
             exposures = exposures.len(),
             "stack planned"
         );
+        // Over the limit, a plan that waits for approval, or ran on one, is not refused.
+        let lifted = outcomes
+            .iter()
+            .any(|o| !matches!(o.outcome, Outcome::Planned | Outcome::Skipped { .. }));
         let section = SecurityGroupReport {
             actions: plan
                 .actions
@@ -209,7 +250,7 @@ impl Capability for SecurityGroups {
                 .zip(outcomes)
                 .map(|(action, outcome)| ActionReport { action, outcome })
                 .collect(),
-            refusal: plan.refusal,
+            refusal: plan.refusal.filter(|_| !lifted),
             exempt: plan.exempt,
             unmanaged: plan.unmanaged,
             refused: plan.refused,

@@ -4,7 +4,7 @@
 //! token to the function that owns the remediation, which verifies it again and re-plans.
 //! Pure: the key, the place and the clock are inputs; the caller invokes the function.
 
-use super::{verify, ApprovalClaim, Decision, Presented, Refusal};
+use super::{verify, ApprovalClaim, Decision, Presented, Refusal, Subject};
 use crate::outputs::html::escape;
 
 /// A request as the function URL delivers it: the method, the query string, and the body
@@ -21,8 +21,26 @@ pub struct Request<'a> {
 pub struct Answer {
     pub status: u16,
     pub html: String,
-    /// Set only for a confirmed (POSTed), verified token.
-    pub dispatch: Option<String>,
+    /// Set only for a confirmed (POSTed), verified token: (the token, the function to hand it to).
+    pub dispatch: Option<(String, String)>,
+}
+
+/// The functions that own what approvals decide on, as deployed.
+#[derive(Clone, Copy, Debug)]
+pub struct Owners<'a> {
+    /// Alarm remediations: instance-guard.
+    pub alarms: &'a str,
+    /// Security-group plans: security-group-guard, when the deployment lets it ask.
+    pub security_groups: Option<&'a str>,
+}
+
+impl Owners<'_> {
+    fn of(&self, subject: &Subject) -> Option<&str> {
+        match subject {
+            Subject::Alarm { .. } => Some(self.alarms),
+            Subject::SecurityGroups => self.security_groups,
+        }
+    }
 }
 
 /// Headers of every answer: the page inlines its style and loads nothing; the token in the
@@ -39,9 +57,14 @@ pub const HEADERS: [(&str, &str); 6] = [
     ("x-frame-options", "DENY"),
 ];
 
-/// The answer to `request`, given the stack's key and where the handler runs; `function`
-/// names the function that will act, for the page.
-pub fn answer(request: Request<'_>, key: &[u8], here: &Presented<'_>, function: &str) -> Answer {
+/// The answer to `request`, given the stack's key, where the handler runs, and the functions
+/// that own what approvals decide on.
+pub fn answer(
+    request: Request<'_>,
+    key: &[u8],
+    here: &Presented<'_>,
+    owners: Owners<'_>,
+) -> Answer {
     let (method, source) = match request.method.to_ascii_uppercase().as_str() {
         "GET" => ("GET", request.query),
         "POST" => ("POST", request.body),
@@ -60,6 +83,16 @@ pub fn answer(request: Request<'_>, key: &[u8], here: &Presented<'_>, function: 
         Ok(claim) => claim,
         Err(refusal) => return refused(&refusal),
     };
+    let Some(function) = owners.of(&claim.subject) else {
+        return page(
+            409,
+            "Not deployed",
+            &format!(
+                "{} approvals are not handed to any function in this deployment: nothing was done.",
+                claim.subject.what()
+            ),
+        );
+    };
     if method == "GET" {
         return confirmation(&claim, &token);
     }
@@ -70,21 +103,21 @@ pub fn answer(request: Request<'_>, key: &[u8], here: &Presented<'_>, function: 
                 "{} re-reads {} now and applies {} only if the plan is still the one you approved; the outcome is published to the stack's report topic. Nothing else acts on this link.",
                 function,
                 claim.stack,
-                claim.remediation.as_str()
+                claim.subject.what()
             ),
         ),
         Decision::Deny => (
             "Denied",
             format!(
                 "{} of stack {} will not run on this request; {} reports the denial to the stack's report topic.",
-                claim.remediation.as_str(),
+                claim.subject.what(),
                 claim.stack,
                 function
             ),
         ),
     };
     Answer {
-        dispatch: Some(token),
+        dispatch: Some((token, function.to_string())),
         ..page(202, title, &text)
     }
 }
@@ -118,15 +151,18 @@ fn confirmation(claim: &ApprovalClaim, token: &str) -> Answer {
     let expires = chrono::DateTime::from_timestamp(claim.expires_at, 0)
         .map(|t| t.to_rfc3339())
         .unwrap_or_default();
+    let on_alarm = match claim.subject.alarm() {
+        Some(alarm) => format!(", planned on alarm <b>{}</b>", escape(alarm)),
+        None => String::new(),
+    };
     let body = format!(
-        "<p>{verb} <b>{remediation}</b> on stack <b>{stack}</b> ({account}, {region}), planned on alarm <b>{alarm}</b>.</p>\
+        "<p>{verb} <b>{remediation}</b> on stack <b>{stack}</b> ({account}, {region}){on_alarm}.</p>\
          <p>The link is valid until {expires}. On approval the remediation is re-planned and applied only if the plan is unchanged.</p>\
          <form method=\"post\"><input type=\"hidden\" name=\"token\" value=\"{token}\"><button type=\"submit\">{verb} {remediation}</button></form>",
-        remediation = escape(claim.remediation.as_str()),
+        remediation = escape(claim.subject.what()),
         stack = escape(&claim.stack),
         account = escape(&claim.account),
         region = escape(&claim.region),
-        alarm = escape(&claim.alarm),
         expires = escape(&expires),
         token = escape(token),
     );
@@ -178,9 +214,11 @@ mod tests {
             decision,
             expires_at: (now() + Duration::hours(1)).timestamp(),
             nonce: "6f1c2a".into(),
-            alarm: "demo-node-cpu".into(),
-            changed_at: "2026-12-06T10:00:00.000+0000".into(),
-            remediation: Remediation::Resize,
+            subject: super::super::Subject::Alarm {
+                alarm: "demo-node-cpu".into(),
+                changed_at: "2026-12-06T10:00:00.000+0000".into(),
+                remediation: Remediation::Resize,
+            },
         };
         sign(&claim, key).unwrap_or_default()
     }
@@ -198,7 +236,11 @@ mod tests {
             query,
             body,
         };
-        answer(request, KEY, &here, "instance-guard")
+        let owners = Owners {
+            alarms: "instance-guard",
+            security_groups: None,
+        };
+        answer(request, KEY, &here, owners)
     }
 
     #[test]
@@ -224,8 +266,39 @@ mod tests {
             let token = token(decision, KEY);
             let confirmed = ask("post", "", &format!("token={token}"), now());
             assert_eq!(confirmed.status, 202);
-            assert_eq!(confirmed.dispatch, Some(token));
+            assert_eq!(
+                confirmed.dispatch,
+                Some((token, "instance-guard".to_string()))
+            );
         }
+    }
+
+    #[test]
+    fn a_security_group_approval_goes_to_its_function_or_is_not_deployed() {
+        let mut claim: ApprovalClaim = serde_json::from_slice(
+            &base64::Engine::decode(
+                &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+                token(Decision::Approve, KEY)
+                    .split('.')
+                    .next()
+                    .unwrap_or_default(),
+            )
+            .unwrap_or_default(),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        claim.subject = Subject::SecurityGroups;
+        let groups = sign(&claim, KEY).unwrap_or_default();
+        assert_eq!(
+            super::super::claimed_subject(&groups),
+            Some(Subject::SecurityGroups)
+        );
+        let answer = ask("POST", "", &format!("token={groups}"), now());
+        assert_eq!(
+            (answer.status, answer.dispatch),
+            (409, None),
+            "{}",
+            answer.html
+        );
     }
 
     #[test]
@@ -235,7 +308,7 @@ mod tests {
             b"someone else's key, also 32+ bytes long",
         );
         let answer = ask("POST", "", &format!("token={forged}"), now());
-        assert_eq!((answer.status, answer.dispatch.as_deref()), (403, None));
+        assert_eq!((answer.status, answer.dispatch), (403, None));
         assert!(
             answer.html.contains("signature does not match"),
             "{}",
@@ -245,13 +318,13 @@ mod tests {
         let late = now() + Duration::hours(2);
         let good = token(Decision::Approve, KEY);
         let answer = ask("POST", "", &format!("token={good}"), late);
-        assert_eq!((answer.status, answer.dispatch.as_deref()), (410, None));
+        assert_eq!((answer.status, answer.dispatch), (410, None));
         assert!(answer.html.contains("expired"), "{}", answer.html);
 
         let answer = ask("GET", "other=1", "", now());
-        assert_eq!((answer.status, answer.dispatch.as_deref()), (400, None));
+        assert_eq!((answer.status, answer.dispatch), (400, None));
         let answer = ask("PUT", &format!("token={good}"), "", now());
-        assert_eq!((answer.status, answer.dispatch.as_deref()), (405, None));
+        assert_eq!((answer.status, answer.dispatch), (405, None));
     }
 
     #[test]

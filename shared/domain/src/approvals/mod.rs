@@ -6,7 +6,8 @@
 //! is the caller's, recorded on the resource as incidents are. Pure: the key and the clock are
 //! inputs.
 //!
-//! The functions issue them for the alarm remediations the stack file's `[approvals]` names;
+//! The functions issue them for what the stack file's `[approvals]` names (alarm remediations,
+//! a security-group plan over the change limit or opening rules in production);
 //! the approval handler (behind a Lambda function URL) verifies one and hands it to the
 //! function that owns the remediation, which verifies it again, re-plans, and applies only the
 //! plan that was approved.
@@ -39,12 +40,8 @@ pub struct ApprovalClaim {
     pub plan: String,
     /// `approve` or `deny`: the two links of one request carry different tokens.
     pub decision: Decision,
-    /// The alarm whose remediation waits, and when it went to `ALARM`: on approval the
-    /// function re-reads it as if that transition were notified again (the incident).
-    pub alarm: String,
-    pub changed_at: String,
-    /// What waits: `resize`, `scale_class`…
-    pub remediation: Remediation,
+    /// What waits, and how the function finds it again on approval.
+    pub subject: Subject,
     /// Unix seconds.
     pub expires_at: i64,
     /// Makes every token unique, so a use can be recorded and refused the second time.
@@ -104,6 +101,58 @@ impl fmt::Display for Refusal {
     }
 }
 
+/// What an approval decides on.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Subject {
+    /// An alarm remediation (`resize`, `scale_class`…): on approval the alarm is re-read as if
+    /// that transition (the incident) were notified again.
+    Alarm {
+        alarm: String,
+        changed_at: String,
+        remediation: Remediation,
+    },
+    /// The stack's security-group plan: on approval the stack is swept and planned again.
+    SecurityGroups,
+}
+
+impl Subject {
+    /// What waits, in the words of reports and pages: `resize`, `security_groups`.
+    pub fn what(&self) -> &'static str {
+        match self {
+            Self::Alarm { remediation, .. } => remediation.as_str(),
+            Self::SecurityGroups => "security_groups",
+        }
+    }
+
+    /// The alarm, for an alarm remediation.
+    pub fn alarm(&self) -> Option<&str> {
+        match self {
+            Self::Alarm { alarm, .. } => Some(alarm),
+            Self::SecurityGroups => None,
+        }
+    }
+
+    /// Whether `other` is the same thing to decide on (the same alarm, or the groups).
+    pub fn same_as(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Self::Alarm { alarm, .. }, Self::Alarm { alarm: other, .. }) => alarm == other,
+            (Self::SecurityGroups, Self::SecurityGroups) => true,
+            _ => false,
+        }
+    }
+}
+
+/// The subject a token claims, read without verifying it: only to route it to the function
+/// that owns it, which verifies it before anything else.
+pub fn claimed_subject(token: &str) -> Option<Subject> {
+    let (body, _) = token.trim().split_once('.')?;
+    let body = URL_SAFE_NO_PAD.decode(body).ok()?;
+    serde_json::from_slice::<ApprovalClaim>(&body)
+        .ok()
+        .map(|claim| claim.subject)
+}
+
 impl fmt::Display for Decision {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
@@ -117,10 +166,12 @@ impl fmt::Display for Decision {
 /// approve and deny links (or the bare tokens, when no handler URL is deployed).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct ApprovalRequest {
-    pub remediation: Remediation,
-    /// The instance, group or DB instance it changes.
+    /// What waits: a remediation (`resize`…) or `security_groups`.
+    pub remediation: String,
+    /// What it changes: the instance, group or DB instance, or the stack's rules.
     pub target: String,
-    pub alarm: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub alarm: Option<String>,
     pub expires_at: DateTime<Utc>,
     pub approve: String,
     pub deny: String,
@@ -128,14 +179,15 @@ pub struct ApprovalRequest {
 
 impl fmt::Display for ApprovalRequest {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(
+        write!(
             f,
-            "  waits for approval: {} of {} (alarm {}), until {}",
-            self.remediation.as_str(),
-            self.target,
-            self.alarm,
-            self.expires_at.to_rfc3339()
+            "  waits for approval: {} of {}",
+            self.remediation, self.target
         )?;
+        if let Some(alarm) = &self.alarm {
+            write!(f, " (alarm {alarm})")?;
+        }
+        writeln!(f, ", until {}", self.expires_at.to_rfc3339())?;
         writeln!(f, "    approve: {}", self.approve)?;
         writeln!(f, "    deny:    {}", self.deny)
     }
@@ -236,9 +288,11 @@ mod tests {
             stack: "demo".into(),
             plan: plan_digest(&["resize i-0123 m6i.large → m6i.xlarge"]),
             decision: Decision::Approve,
-            alarm: "demo-node-cpu".into(),
-            changed_at: "2026-12-06T10:00:00.000+0000".into(),
-            remediation: Remediation::Resize,
+            subject: Subject::Alarm {
+                alarm: "demo-node-cpu".into(),
+                changed_at: "2026-12-06T10:00:00.000+0000".into(),
+                remediation: Remediation::Resize,
+            },
             expires_at: (now() + Duration::hours(1)).timestamp(),
             nonce: "6f1c2a".into(),
         }

@@ -19,6 +19,8 @@ pub(super) struct RawApprovals {
     pub require: Vec<String>,
     #[serde(default)]
     pub everything_in_production: bool,
+    #[serde(default)]
+    pub over_change_limit: bool,
     #[serde(default = "default_validity")]
     pub valid_for_minutes: i64,
 }
@@ -34,9 +36,11 @@ pub struct ApprovalPolicy {
     pub key_parameter: String,
     /// Remediations that always wait.
     pub require: Vec<Remediation>,
-    /// Every remediation that changes something waits when the stack's environment is
-    /// production.
+    /// In a production stack, every alarm remediation that changes something, and every
+    /// security-group plan that opens a rule, waits.
     pub everything_in_production: bool,
+    /// A security-group plan over `limits.max_changes_per_run` waits instead of being refused.
+    pub over_change_limit: bool,
     pub valid_for: Duration,
 }
 
@@ -47,6 +51,15 @@ impl ApprovalPolicy {
         remediation.changes_something()
             && (self.require.contains(&remediation)
                 || (self.everything_in_production && production))
+    }
+
+    /// Whether a security-group plan waits: over the change limit (`refused`) with
+    /// `over_change_limit`, or opening a rule (`opens`) in production with
+    /// `everything_in_production`. A plan that only closes world exposures never waits in
+    /// production: that must not wait for anyone.
+    pub fn requires_for_groups(&self, refused: bool, opens: bool, production: bool) -> bool {
+        (refused && self.over_change_limit)
+            || (opens && self.everything_in_production && production)
     }
 }
 
@@ -112,16 +125,17 @@ pub(super) fn build_approvals(
                 )
             }),
     );
-    if require.is_empty() && !raw.everything_in_production && raw.require.is_empty() {
+    if raw.require.is_empty() && !raw.everything_in_production && !raw.over_change_limit {
         problems.push(
             "approvals",
-            "nothing waits for approval: list remediations in `require`, or set `everything_in_production`",
+            "nothing waits for approval: list remediations in `require`, or set `everything_in_production` or `over_change_limit`",
         );
     }
     Some(ApprovalPolicy {
         key_parameter: key_parameter?,
         require,
         everything_in_production: raw.everything_in_production,
+        over_change_limit: raw.over_change_limit,
         valid_for: valid_for?,
     })
 }
@@ -159,6 +173,16 @@ mod tests {
             !everything.requires(Remediation::ReportConnections, true),
             "a remediation that changes nothing never waits"
         );
+        // Security groups: opening a rule in production waits; closing exposures never does;
+        // over the limit waits only with over_change_limit.
+        assert!(everything.requires_for_groups(false, true, true));
+        assert!(!everything.requires_for_groups(false, false, true));
+        assert!(!everything.requires_for_groups(true, false, true));
+        let limit = ApprovalPolicy {
+            over_change_limit: true,
+            ..everything
+        };
+        assert!(limit.requires_for_groups(true, false, false));
     }
 
     #[test]
