@@ -254,7 +254,21 @@ impl Run<'_> {
                         });
                         approvals::gate(&self.cx, subject, count).await
                     }
-                    false => Gate::Open,
+                    false => {
+                        // A plan shows what apply would do: that this plan would wait.
+                        let waiting = capability
+                            .approvable(&self.cx, &observed, &plan)
+                            .filter(|subject| subject.waits && count > 0);
+                        if let Some(subject) = waiting {
+                            self.skipped.push(format!(
+                                "{} of {} on stack {} would wait for approval: apply asks with approve and deny links",
+                                subject.subject.what(),
+                                subject.target,
+                                subject.stack
+                            ));
+                        }
+                        Gate::Open
+                    }
                 };
                 let mut request = None;
                 let outcomes = match (self.apply, C::refusal(&plan), gate) {

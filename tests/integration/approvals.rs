@@ -9,7 +9,7 @@ use base64::Engine as _;
 use domain::approvals::{sign, token_of, ApprovalClaim};
 use domain::event::approval_event;
 use domain::instances::REMEDIATION_TAG;
-use domain::report::{Report, Status};
+use domain::report::{Execution, Report, Status};
 use domain::stack::StackFile;
 use shared::engine::{Capabilities, Engine};
 use shared::function::{Function, ReportTopic};
@@ -368,6 +368,25 @@ async fn a_security_group_plan_over_the_limit_waits_and_its_approval_applies_it(
         &std::fs::read_to_string(repo_path("samples/events/schedule.json")).unwrap_or_default(),
     )
     .unwrap_or_else(|e| panic!("{e}"));
+
+    // The plan says what apply will do: wait, not just refuse.
+    let planner = Engine::new(
+        moto.clients().await,
+        stack_file_with("over_change_limit = true", |text| {
+            text.replace("max_changes_per_run = 25", "max_changes_per_run = 1")
+        }),
+        Capabilities::SECURITY_GROUPS,
+    );
+    let planned = shared::invocation::run_event(&planner, sweep.clone(), Execution::Plan)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        planned
+            .skipped
+            .iter()
+            .any(|s| s.contains("would wait for approval")),
+        "{planned}"
+    );
 
     let recording = moto.start_recording();
     let waiting = invoke(&function, sweep).await;
