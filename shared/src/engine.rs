@@ -248,9 +248,7 @@ impl Run<'_> {
                     true => {
                         let subject = capability.approvable(&self.cx, &observed, &plan);
                         self.approval_acted_on |= self.cx.approval.as_ref().is_some_and(|claim| {
-                            subject.as_ref().is_some_and(|s| {
-                                claim.stack == s.stack.as_str() && claim.subject.same_as(&s.subject)
-                            })
+                            subject.as_ref().is_some_and(|s| s.answers(claim))
                         });
                         approvals::gate(&self.cx, subject, count).await
                     }

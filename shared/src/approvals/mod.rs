@@ -70,9 +70,7 @@ pub(crate) async fn gate(cx: &Context<'_>, subject: Option<Approvable>, actions:
     let Some(subject) = subject else {
         return Gate::Open;
     };
-    let claim = cx.approval.as_ref().filter(|claim| {
-        claim.stack == subject.stack.as_str() && claim.subject.same_as(&subject.subject)
-    });
+    let claim = cx.approval.as_ref().filter(|claim| subject.answers(claim));
     let Some(claim) = claim else {
         if actions == 0 || !subject.waits {
             return Gate::Open;

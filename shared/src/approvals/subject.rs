@@ -1,6 +1,6 @@
 //! What a person may be asked to approve, as a capability describes its plan.
 
-use domain::approvals::Subject;
+use domain::approvals::{ApprovalClaim, Subject};
 use domain::ids::StackName;
 
 /// One capability's plan for one stack, as an approval sees it.
@@ -16,4 +16,11 @@ pub struct Approvable {
     pub waits: bool,
     /// The nonces of approvals the target's records say were used.
     pub used: Vec<String>,
+}
+
+impl Approvable {
+    /// Whether `claim` decides on this plan: the same stack, and the same alarm or the groups.
+    pub fn answers(&self, claim: &ApprovalClaim) -> bool {
+        claim.stack == self.stack.as_str() && claim.subject.same_as(&self.subject)
+    }
 }
