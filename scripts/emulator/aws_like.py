@@ -31,7 +31,9 @@ environment at start, so a test chooses per emulator):
   `monitoring`, and IAM's actions are `cloudwatch:DescribeAlarms`, not `monitoring:…`: renamed
   here, so a policy written for AWS is the one enforced. A REST service's request names no
   action (moto saw `securityhub:None`): its route does, as AWS's model says (Security Hub's
-  `POST /findings/import` is `securityhub:BatchImportFindings`).
+  `POST /findings/import` is `securityhub:BatchImportFindings`). An SQS batch call is
+  authorized by its single action, as IAM documents (`SendMessageBatch` needs
+  `sqs:SendMessage`).
 - Rule identity. AWS knows a security-group rule by its protocol, ports and peer; the
   description is not part of it (a revocation naming the peer alone removes a described rule).
   moto compares a source group's whole entry, Description included, so revoking a rule that
@@ -287,6 +289,13 @@ _REST_ACTIONS = {
     ("securityhub", "POST", "/findings/import"): "BatchImportFindings",
     ("securityhub", "POST", "/findings"): "GetFindings",
 }
+# A batch call is authorized by its single action's permission (SQS: "SendMessageBatch …
+# permission: sqs:SendMessage"); there is no `sqs:SendMessageBatch` action to grant.
+_BATCH_ACTIONS = {
+    ("sqs", "SendMessageBatch"): "SendMessage",
+    ("sqs", "DeleteMessageBatch"): "DeleteMessage",
+    ("sqs", "ChangeMessageVisibilityBatch"): "ChangeMessageVisibility",
+}
 _moto_iam_request_init = IAMRequestBase.__init__
 
 
@@ -296,6 +305,7 @@ def _iam_request_init(self, *args, **kwargs):
     route = _REST_ACTIONS.get((service, self._method, self._path.split("?")[0].rstrip("/") or "/"))
     if route:
         operation = route
+    operation = _BATCH_ACTIONS.get((service, operation), operation)
     self._action = f"{_IAM_PREFIX.get(service, service)}:{operation}"
 
 

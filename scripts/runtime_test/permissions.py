@@ -140,6 +140,12 @@ def _action_of(entry, headers):
 # A request's SigV4 signing name is its IAM action prefix, except where IAM differs (as the
 # emulator extension does for moto's enforcement: scripts/emulator/aws_like.py).
 IAM_PREFIX = {"monitoring": "cloudwatch"}
+# A batch call is authorized by its single action (as scripts/emulator/aws_like.py maps it).
+BATCH_ACTIONS = {
+    ("sqs", "SendMessageBatch"): "SendMessage",
+    ("sqs", "DeleteMessageBatch"): "DeleteMessage",
+    ("sqs", "ChangeMessageVisibilityBatch"): "ChangeMessageVisibility",
+}
 
 
 def called_actions(recording, owners):
@@ -158,6 +164,7 @@ def called_actions(recording, owners):
         service = IAM_PREFIX.get(service, service)
         path = urlparse(entry.get("url", "")).path.rstrip("/") or "/"
         action = REST_ACTIONS.get((service, entry.get("method"), path)) or _action_of(entry, headers)
+        action = BATCH_ACTIONS.get((service, action), action)
         called[owners[key]][f"{service}:{action}" if action else f"{service}:? {entry.get('method')} "
                             f"{urlparse(entry.get('url', '')).path}"] += 1
     return called

@@ -34,6 +34,7 @@ import botocore.config
 import botocore.exceptions
 import botocore.parsers
 
+import organization
 import permissions
 
 NAMESPACE = "RemediatorRuntimeTest"
@@ -821,6 +822,56 @@ class RuntimeTest:
                    pg_moves(6690, 7000))
         self.check("parameter-guard, P2P_LISTEN_PORT back to 6690: the node group follows back", pg_moves(7000, 6690))
         pgf.stop()
+
+        # an organisation ---------------------------------------------------------------------
+        def sg_organization():
+            admin_sqs, iam = boto3.client("sqs"), boto3.client("iam")
+            queue_url = admin_sqs.create_queue(QueueName="security-group-guard-targets.fifo",
+                                               Attributes={"FifoQueue": "true"})["QueueUrl"]
+            queue_arn = admin_sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
+                "Attributes"]["QueueArn"]
+            # The member role, as the member template declares it (trusting the function's role,
+            # here its user: moto does not evaluate trust policies).
+            actions = organization.member_role_actions(os.path.join(self.repo, "infra", "member", "template.yaml"))
+            trust = {"Version": "2012-10-17", "Statement": [{
+                "Effect": "Allow", "Action": "sts:AssumeRole",
+                "Principal": {"AWS": f"arn:aws:iam::{organization.ACCOUNT}:user/runtime-test-security-group-guard"}}]}
+            iam.create_role(RoleName=organization.ROLE, AssumeRolePolicyDocument=json.dumps(trust))
+            iam.put_role_policy(RoleName=organization.ROLE, PolicyName="member-template-actions",
+                                PolicyDocument=permissions.policy_document(actions))
+            ssh = {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}
+            self.ec2.authorize_security_group_ingress(GroupId=node_id, IpPermissions=[ssh])
+            function = Function(self, "security-group-guard", {
+                **reports, "STACK_FILE": organization.stack_file(self), "TARGET_QUEUE_URL": queue_url},
+                label="sg-organization")
+            try:
+                queued = function.invoke(self.event_file("schedule.json"))
+                group = f"{organization.ACCOUNT}/{organization.REGION}"
+                expect(queued == {"queued": [group]}, f"the fan-out answered {queued}")
+                received = admin_sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10,
+                                                     AttributeNames=["All"]).get("Messages", [])
+                expect(len(received) == 1, f"{len(received)} messages on the target queue, expected one")
+                expect(received[0]["Attributes"].get("MessageGroupId") == group,
+                       f"message group {received[0]['Attributes'].get('MessageGroupId')!r}, expected {group!r}")
+                batch = self.payload_file("organization-batch.json",
+                                          organization.lambda_sqs_event(received, queue_arn))
+                answer = function.invoke(batch)
+                expect(answer == {"batchItemFailures": []}, f"the batch answered {answer}")
+                open_ssh = [p for p in self.group("node")["IpPermissions"]
+                            if p.get("FromPort") == 22 and any(r.get("CidrIp") == "0.0.0.0/0"
+                                                               for r in p.get("IpRanges", []))]
+                expect(not open_ssh, f"SSH still open to the world: {open_ssh}")
+                signers = organization.signers_of(self.recording(), "RevokeSecurityGroupIngress")
+                expect(signers, "no RevokeSecurityGroupIngress was recorded")
+                member = signers[-1]
+                expect(member not in self.owners and member != os.environ.get("AWS_ACCESS_KEY_ID"),
+                       f"the revocation was signed with {member}, not the member role's session")
+            finally:
+                function.stop()
+
+        self.check("security-group-guard with [organization]: a schedule fans out to the FIFO queue, the "
+                   "queued batch is run as the member role (the member template's actions), drift repaired",
+                   sg_organization)
 
         def published():
             called = self.called()

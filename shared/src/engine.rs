@@ -66,6 +66,18 @@ impl Engine {
         self
     }
 
+    /// The same engine acting through other clients: a member account's, in an organisation.
+    pub fn in_target(&self, clients: Clients) -> Engine {
+        Engine {
+            clients,
+            file: self.file.clone(),
+            capabilities: self.capabilities,
+            waits: self.waits,
+            filesystem_document: self.filesystem_document.clone(),
+            approval_url: self.approval_url.clone(),
+        }
+    }
+
     pub fn stack_file(&self) -> &StackFile {
         &self.file
     }
@@ -244,6 +256,7 @@ impl Run<'_> {
             for observed in observed {
                 let plan = capability.plan(&self.cx, &observed);
                 let count = C::action_count(&plan);
+                let mut would_wait = None;
                 let gate = match self.apply {
                     true => {
                         let subject = capability.approvable(&self.cx, &observed, &plan);
@@ -264,13 +277,24 @@ impl Run<'_> {
                                 subject.target,
                                 subject.stack
                             ));
+                            would_wait = self
+                                .cx
+                                .file
+                                .approvals
+                                .as_ref()
+                                .map(|policy| self.cx.now + policy.valid_for);
                         }
                         Gate::Open
                     }
                 };
                 let mut request = None;
                 let outcomes = match (self.apply, C::refusal(&plan), gate) {
-                    (false, _, _) => vec![ActionOutcome::from(Outcome::Planned); count],
+                    // The plan shows what apply would do: wait (until about then), not run
+                    // and not be refused.
+                    (false, _, _) => match would_wait {
+                        Some(until) => vec![Outcome::PendingApproval { until }.into(); count],
+                        None => vec![ActionOutcome::from(Outcome::Planned); count],
+                    },
                     // A person approved exactly this plan, over the limit if that is why it
                     // waited.
                     (true, _, Gate::Approved) => capability.apply(&self.cx, &plan).await,

@@ -18,6 +18,11 @@
 //!   grew (both templates create it and set this); without it, a person extends it by hand;
 //! - `APPROVAL_URL`: the approval handler's function URL, which the approve and deny links of a
 //!   remediation that waits for a person point to (without it they carry bare tokens);
+//! - `TARGET_QUEUE_URL`: with an `[organization]` stack file, the function's FIFO queue of its
+//!   targets' work (required then; see `organization::fleet`);
+//! - `MEMBER_FILESYSTEM_DOCUMENT`: with an organisation, the filesystem document's name in
+//!   every member account and region (the member template creates it); unset, a member's disk
+//!   growth reports that the filesystem must be extended by hand;
 //! - `STACK_VPC_IDS`: the deployment's `StackVpcIds` (comma-separated), the VPCs IAM lets the
 //!   security-group function write in: a stack file naming other `vpcs` fails the cold start,
 //!   one naming none is pinned to them;
@@ -27,11 +32,17 @@
 use crate::aws::{load_sdk_config, Clients};
 use crate::engine::{Capabilities, Engine};
 use crate::invocation::{handle_event, Retryable};
+use crate::organization::fleet::{Fleet, Intake};
 use crate::report_pages::ReportPages;
 use crate::security_hub::SecurityHub;
+use domain::event::parse_event_value;
 use domain::ids::{DocumentName, VpcId};
 use domain::metrics::{emf_documents, DEFAULT_NAMESPACE};
+use domain::organization::{batch_response, sqs_messages, QueuedMessage, TargetWork};
+use domain::report::Execution;
 use domain::report::{Report, Status};
+use domain::signal::SignalKind;
+use domain::stack::Target;
 use domain::stack::{Mode, StackFile};
 use lambda_runtime::{service_fn, Diagnostic, Error, LambdaEvent};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -59,6 +70,11 @@ struct Settings {
     approval_url: Option<String>,
     /// The deployment's VPCs (`STACK_VPC_IDS`), when it says.
     deployed_vpcs: Option<Vec<VpcId>>,
+    /// The function's FIFO queue of targets' work (`TARGET_QUEUE_URL`), for an organisation.
+    target_queue: Option<String>,
+    /// The filesystem document in each member account and region
+    /// (`MEMBER_FILESYSTEM_DOCUMENT`): the member template's, named alike everywhere.
+    member_filesystem_document: Option<DocumentName>,
     namespace: String,
 }
 
@@ -113,6 +129,14 @@ impl Settings {
             filesystem_document,
             approval_url: var("APPROVAL_URL"),
             deployed_vpcs,
+            target_queue: var("TARGET_QUEUE_URL"),
+            member_filesystem_document: var("MEMBER_FILESYSTEM_DOCUMENT")
+                .map(|raw| {
+                    DocumentName::parse(raw.trim()).ok_or_else(|| {
+                        format!("MEMBER_FILESYSTEM_DOCUMENT={raw:?} is not an SSM document name")
+                    })
+                })
+                .transpose()?,
             namespace: var("METRICS_NAMESPACE").unwrap_or_else(|| DEFAULT_NAMESPACE.into()),
         })
     }
@@ -153,6 +177,8 @@ pub struct Function {
     topic: Option<ReportTopic>,
     security_hub: Option<SecurityHub>,
     pages: Option<ReportPages>,
+    /// The organisation it guards, when the stack file has `[organization]`.
+    fleet: Option<Fleet>,
     namespace: String,
     cold: AtomicBool,
 }
@@ -165,6 +191,7 @@ impl Function {
             topic,
             security_hub: None,
             pages: None,
+            fleet: None,
             namespace: namespace.into(),
             cold: AtomicBool::new(true),
         }
@@ -182,6 +209,128 @@ impl Function {
         self
     }
 
+    /// Guards an organisation: events and sweeps become work on the function's FIFO queue,
+    /// and batches from it are run in their targets (`organization::fleet`).
+    pub fn with_fleet(mut self, fleet: Fleet) -> Self {
+        self.fleet = Some(fleet);
+        self
+    }
+
+    /// One invocation, whatever delivered it: the Lambda handler. Without an organisation it is
+    /// `invoke`'s report; with one, a queued batch's partial batch response, or what became of
+    /// an event (queued for which targets, or why not).
+    pub async fn handle(
+        &self,
+        payload: serde_json::Value,
+    ) -> Result<serde_json::Value, Diagnostic> {
+        let Some(fleet) = &self.fleet else {
+            let report = self.invoke(payload).await?;
+            return Ok(serde_json::to_value(&report).unwrap_or_default());
+        };
+        if let Some(messages) = sqs_messages(&payload) {
+            return Ok(self.work(fleet, messages).await);
+        }
+        let mode = self.engine.stack_file().mode;
+        let signal = match parse_event_value(payload.clone()) {
+            Ok(signal) => signal,
+            Err(error) => {
+                tracing::warn!(error = %error, "event rejected");
+                let report = Report::rejected(Execution::Apply, mode, error.to_string());
+                return Ok(serde_json::to_value(&report).unwrap_or_default());
+            }
+        };
+        let intake = match &signal.kind {
+            SignalKind::Ignored { reason } => Ok(Intake::Outside(reason.clone())),
+            SignalKind::Sweep => fleet.fan_out(&payload).await,
+            _ => fleet.queue_event(payload).await,
+        };
+        match intake {
+            Ok(Intake::Queued(targets)) => {
+                tracing::info!(signal = %signal, targets = targets.len(), "queued");
+                Ok(serde_json::json!({
+                    "queued": targets.iter().map(Target::message_group).collect::<Vec<_>>()
+                }))
+            }
+            Ok(Intake::Outside(reason)) => {
+                tracing::info!(signal = %signal, reason = %reason, "not the organisation's");
+                Ok(serde_json::json!({"queued": [], "skipped": [reason]}))
+            }
+            Err(error) => Err(Diagnostic {
+                error_type: format!("Retryable.{}", error.code()),
+                error_message: error.to_string(),
+            }),
+        }
+    }
+
+    /// A batch from the target queue, message by message in order. Returns the messages to
+    /// deliver again: the first whose failure a retry can help, and every one after it.
+    async fn work(&self, fleet: &Fleet, messages: Vec<QueuedMessage>) -> serde_json::Value {
+        let mut again: Vec<String> = Vec::new();
+        for message in messages {
+            if !again.is_empty() {
+                again.push(message.id);
+                continue;
+            }
+            if !self.work_one(fleet, &message).await {
+                again.push(message.id);
+            }
+        }
+        batch_response(&again)
+    }
+
+    /// Runs one message in its target; `false` when it must be delivered again.
+    async fn work_one(&self, fleet: &Fleet, message: &QueuedMessage) -> bool {
+        let work: TargetWork = match serde_json::from_str(&message.body) {
+            Ok(work) => work,
+            Err(error) => {
+                // Redelivered until the dead-letter queue keeps it for a person.
+                tracing::error!(message = %message.id, error = %error, "not a target's work");
+                return false;
+            }
+        };
+        let target = work.target();
+        match fleet.outside(&target).await {
+            Ok(None) => {}
+            Ok(Some(reason)) => {
+                tracing::info!(target = %target, reason = %reason, "not the organisation's");
+                return true;
+            }
+            Err(error) => {
+                tracing::error!(target = %target, error = %error, "the organisation's accounts could not be listed");
+                return false;
+            }
+        }
+        let clients = match fleet.sessions.clients(&target).await {
+            Ok(clients) => clients,
+            Err(error) => {
+                tracing::error!(target = %target, error = %error, "member role not assumed");
+                let mode = self.engine.stack_file().mode;
+                let mut report = Report::unreadable(Execution::Apply, mode, error.clone())
+                    .with_command("handle");
+                report.target = Some(target);
+                self.deliver(&mut report, false).await;
+                // A role that is missing or refuses stays so: the report says why, and only a
+                // throttled or failed STS call is tried again.
+                return !error.is_retryable();
+            }
+        };
+        let engine = self
+            .engine
+            .in_target(clients)
+            .with_filesystem_document(fleet.filesystem_document.clone());
+        let mut result = handle_event(&engine, work.event).await;
+        let done = result.is_ok();
+        if let Some(report) = match &mut result {
+            Ok(report) => Some(report),
+            Err(Retryable { report, .. }) => report.as_deref_mut(),
+        } {
+            report.target = Some(target);
+            let cold = self.cold.swap(false, Ordering::Relaxed);
+            self.deliver(report, cold).await;
+        }
+        done
+    }
+
     /// One invocation: the engine's report, its metrics on stdout, and its publication. Only an
     /// error a retry can help is returned (a failed publication is not one).
     pub async fn invoke(&self, payload: serde_json::Value) -> Result<Report, Diagnostic> {
@@ -192,22 +341,32 @@ impl Function {
         };
         let cold = self.cold.swap(false, Ordering::Relaxed);
         if let Some(report) = report {
-            emit_metrics(self, report, cold);
-            let selector = self.engine.stack_file().selector.to_string();
-            if let (Some(pages), false) = (&self.pages, is_quiet(report)) {
-                report.page = pages.store(report, &selector, chrono::Utc::now()).await;
-            }
-            if let Some(topic) = &self.topic {
-                topic.publish(report, &selector).await;
-            }
-            if let Some(security_hub) = &self.security_hub {
-                security_hub.import(report).await;
-            }
+            self.deliver(report, cold).await;
         }
         result.map_err(|e| Diagnostic {
             error_type: e.error_type(),
             error_message: e.to_string(),
         })
+    }
+
+    /// A report's metrics, page, notification and findings.
+    async fn deliver(&self, report: &mut Report, cold: bool) {
+        emit_metrics(self, report, cold);
+        let selector = self.engine.stack_file().selector.to_string();
+        if let (Some(pages), false) = (&self.pages, is_quiet(report)) {
+            report.page = pages.store(report, &selector, chrono::Utc::now()).await;
+        }
+        if let Some(topic) = &self.topic {
+            topic.publish(report, &selector).await;
+        }
+        match (&self.security_hub, &report.target) {
+            (Some(security_hub), None) => security_hub.import(report).await,
+            // The findings would name the deployment's account, not the member's.
+            (Some(_), Some(target)) => {
+                tracing::info!(target = %target, "a member's findings are not sent to Security Hub");
+            }
+            (None, _) => {}
+        }
     }
 }
 
@@ -241,9 +400,22 @@ pub async fn serve(capabilities: Capabilities) -> Result<(), Error> {
     if let Some(mode) = settings.mode {
         file.mode = mode;
     }
-    if let Some(deployed) = &settings.deployed_vpcs {
-        pin_to_deployed_vpcs(&mut file, deployed)?;
-    }
+    let fleet = match (file.organization.clone(), settings.target_queue) {
+        (Some(organization), Some(queue)) => Some(
+            Fleet::new(&config, organization, queue)
+                .with_filesystem_document(settings.member_filesystem_document),
+        ),
+        (Some(_), None) => {
+            return Err("the stack file has an [organization] section, but TARGET_QUEUE_URL is not set: deploy with OrganizationId, which creates the function's target queue".into())
+        }
+        // A member's VPCs are its own: StackVpcIds pins only the deployment's account.
+        (None, _) => {
+            if let Some(deployed) = &settings.deployed_vpcs {
+                pin_to_deployed_vpcs(&mut file, deployed)?;
+            }
+            None
+        }
+    };
     for warning in &file.warnings {
         tracing::warn!(field = %warning.field, warning = %warning.message, "stack file warning");
     }
@@ -269,8 +441,12 @@ pub async fn serve(capabilities: Capabilities) -> Result<(), Error> {
         Some(bucket) => function.with_report_pages(ReportPages::new(&config, bucket)),
         None => function,
     };
+    let function = match fleet {
+        Some(fleet) => function.with_fleet(fleet),
+        None => function,
+    };
     lambda_runtime::run(service_fn(|event: LambdaEvent<serde_json::Value>| {
-        function.invoke(event.payload)
+        function.handle(event.payload)
     }))
     .await
 }
@@ -368,13 +544,18 @@ impl ReportTopic {
         }
         let stacks: Vec<String> = report.stacks.iter().map(|s| s.stack.to_string()).collect();
         let subject = format!(
-            "chainlink-remediator: {:?} · {}",
+            "chainlink-remediator: {:?} · {}{}",
             report.status,
             if stacks.is_empty() {
                 selector.to_string()
             } else {
                 stacks.join(", ")
-            }
+            },
+            report
+                .target
+                .as_ref()
+                .map(|target| format!(" · {target}"))
+                .unwrap_or_default()
         );
         // Subscribers filter on the status (e.g. only `failed` pages someone).
         let status = aws_sdk_sns::types::MessageAttributeValue::builder()

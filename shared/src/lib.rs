@@ -13,6 +13,7 @@ pub mod engine;
 pub mod function;
 pub mod instances;
 pub mod invocation;
+pub mod organization;
 pub mod parameters;
 #[cfg(feature = "lambda")]
 pub mod report_pages;

@@ -403,8 +403,48 @@ async fn a_security_group_plan_over_the_limit_waits_and_its_approval_applies_it(
     let again = decide(&function, &approve).await;
     assert_unchanged(&recording, &again);
     assert!(
-        again.to_string().contains("has nothing left to do"),
+        again.to_string().contains("this approval was already used"),
         "{again}"
     );
     assert_eq!(seed::ingress(&ec2, &node).await, rules);
+
+    // The very same drift comes back before the link expires: the plan is the approved one
+    // again, but the approval's use is recorded on the groups, so it does not act twice.
+    for group in [&node, &db] {
+        let described = ec2
+            .describe_security_groups()
+            .group_ids(group.as_str())
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{e:?}"));
+        let found = described.security_groups().first();
+        let used = found
+            .and_then(|g| {
+                g.tags()
+                    .iter()
+                    .find(|t| t.key() == Some("chainlink:approval"))
+            })
+            .and_then(|t| t.value())
+            .unwrap_or_default();
+        assert_eq!(used.len(), 24, "{group}: the approval's nonce: {used:?}");
+        let permissions = found
+            .map(|g| g.ip_permissions().to_vec())
+            .unwrap_or_default();
+        ec2.revoke_security_group_ingress()
+            .group_id(group.as_str())
+            .set_ip_permissions(Some(permissions))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{e:?}"));
+    }
+    let recording = moto.start_recording();
+    let replayed = decide(&function, &approve).await;
+    assert_unchanged(&recording, &replayed);
+    assert!(
+        replayed
+            .to_string()
+            .contains("this approval was already used"),
+        "{replayed}"
+    );
+    assert!(seed::ingress(&ec2, &db).await.is_empty());
 }

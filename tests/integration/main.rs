@@ -10,6 +10,7 @@ mod environment;
 mod faults;
 mod instances;
 mod node_ports;
+mod organization;
 mod parameters;
 mod reports;
 mod security_groups;

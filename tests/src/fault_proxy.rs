@@ -104,6 +104,11 @@ pub struct Exchange {
     pub handling: Handling,
     /// The token bucket the request drew from (or found empty), when rate limits are on.
     pub bucket: Option<(String, Bucket)>,
+    /// The account the request acts in: the one whose role issued its access key (learnt from
+    /// the `AssumeRole` answers the proxy relayed), or `None` for the caller's own.
+    pub account: Option<String>,
+    /// The signing scope's region.
+    pub region: String,
 }
 
 impl Exchange {
@@ -281,6 +286,19 @@ struct FaultRule {
     operation: String,
     schedule: Schedule,
     fault: Fault,
+    /// Only requests acting in this account (`None`: any).
+    account: Option<String>,
+}
+
+/// Which member roles exist: moto lets anyone assume any role, even one that does not exist,
+/// and ignores the external ID. With this set, the proxy answers `AssumeRole` as AWS would:
+/// `AccessDenied` unless the role is `role_name` in one of `accounts` and the external ID is
+/// the one its trust policy requires.
+#[derive(Clone, Debug)]
+pub struct MemberRoles {
+    pub role_name: String,
+    pub external_id: Option<String>,
+    pub accounts: Vec<String>,
 }
 
 #[derive(Debug, Default)]
@@ -291,6 +309,9 @@ struct State {
     limits: Option<RateLimits>,
     levels: HashMap<String, Level>,
     counts: HashMap<String, u32>,
+    /// The account of each access key an `AssumeRole` answer carried.
+    keys: HashMap<String, String>,
+    roles: Option<MemberRoles>,
     /// Calls (first attempts) per operation, for `Schedule::Calls`.
     calls: HashMap<String, u32>,
     log: Vec<Exchange>,
@@ -365,7 +386,31 @@ impl FaultProxy {
             operation: operation.to_string(),
             schedule,
             fault,
+            account: None,
         });
+        self
+    }
+
+    /// `fail`, only for requests acting in `account` (through its member role).
+    pub fn fail_in(
+        &self,
+        account: &str,
+        operation: &str,
+        schedule: Schedule,
+        fault: Fault,
+    ) -> &Self {
+        self.shared.state().rules.push(FaultRule {
+            operation: operation.to_string(),
+            schedule,
+            fault,
+            account: Some(account.to_string()),
+        });
+        self
+    }
+
+    /// Makes `AssumeRole` refuse what AWS would refuse (`MemberRoles`). Survives `reset`.
+    pub fn member_roles(&self, roles: MemberRoles) -> &Self {
+        self.shared.state().roles = Some(roles);
         self
     }
 
@@ -381,8 +426,12 @@ impl FaultProxy {
     pub fn reset(&self) {
         let mut state = self.shared.state();
         let epoch = state.epoch + 1;
+        let keys = std::mem::take(&mut state.keys);
+        let roles = state.roles.take();
         *state = State {
             epoch,
+            keys,
+            roles,
             ..State::default()
         };
     }
@@ -435,6 +484,19 @@ impl Request {
             .and_then(|credential| credential.split('/').nth(3))
             .unwrap_or("unknown")
             .to_string()
+    }
+
+    /// The signing scope's access key and region.
+    fn credential(&self) -> (String, String) {
+        let scope: Vec<&str> = self
+            .header("authorization")
+            .and_then(|auth| auth.split("Credential=").nth(1))
+            .map(|credential| credential.split(['/', ',']).collect())
+            .unwrap_or_default();
+        (
+            scope.first().copied().unwrap_or_default().to_string(),
+            scope.get(2).copied().unwrap_or_default().to_string(),
+        )
     }
 
     fn is_json(&self) -> bool {
@@ -559,6 +621,8 @@ enum Decision {
     Forward,
     Inject(Fault),
     RateLimit,
+    /// `AssumeRole` of a role that does not exist or whose trust refuses: AWS's answer.
+    DenyRole(String),
 }
 
 /// Decides, and logs the request in arrival order (its handling is filled in once known).
@@ -567,7 +631,12 @@ fn decide(shared: &Shared, request: &Request) -> (Decision, (u64, usize), Exchan
     let operation = request.operation(&form);
     let service = request.service();
     let attempt = request.attempt();
+    let (key, region) = request.credential();
     let mut state = shared.state();
+    let account = state.keys.get(&key).cloned();
+    let denied = (operation == "AssumeRole")
+        .then(|| state.roles.as_ref().and_then(|roles| denial(roles, &form)))
+        .flatten();
     let count = state.counts.entry(operation.clone()).or_insert(0);
     *count += 1;
     let ordinal = *count;
@@ -581,6 +650,10 @@ fn decide(shared: &Shared, request: &Request) -> (Decision, (u64, usize), Exchan
         .iter()
         .find(|rule| {
             rule.operation == operation
+                && rule
+                    .account
+                    .as_ref()
+                    .is_none_or(|a| Some(a) == account.as_ref())
                 && match &rule.schedule {
                     Schedule::Requests(which) => which.contains(&ordinal),
                     Schedule::FirstAttempt => attempt.unwrap_or(1) == 1,
@@ -593,6 +666,7 @@ fn decide(shared: &Shared, request: &Request) -> (Decision, (u64, usize), Exchan
         .then(|| take_token(&mut state, &operation, &form))
         .flatten();
     let decision = match (scheduled, &limited) {
+        _ if denied.is_some() => Decision::DenyRole(denied.unwrap_or_default()),
         (Some(fault), _) => Decision::Inject(fault),
         (None, Some((false, _))) => Decision::RateLimit,
         (None, _) => Decision::Forward,
@@ -605,6 +679,8 @@ fn decide(shared: &Shared, request: &Request) -> (Decision, (u64, usize), Exchan
         attempt,
         handling: Handling::RateLimited,
         bucket: limited.map(|(_, bucket)| bucket),
+        account,
+        region,
     };
     state.log.push(exchange.clone());
     (decision, (state.epoch, state.log.len() - 1), exchange)
@@ -670,6 +746,10 @@ fn serve(shared: &Shared, mut client: TcpStream) {
     let protocol = Protocol::of(&request, &exchange.service);
     let reply: Option<Vec<u8>> = match &decision {
         Decision::RateLimit => Some(error_response(protocol, &Fault::Throttle)),
+        Decision::DenyRole(message) => {
+            exchange.handling = Handling::Forwarded { status: 403 };
+            Some(query_error(403, "AccessDenied", message))
+        }
         Decision::Inject(Fault::Drop) => {
             exchange.handling = Handling::Injected {
                 fault: Fault::Drop,
@@ -698,6 +778,9 @@ fn serve(shared: &Shared, mut client: TcpStream) {
                 exchange.handling = Handling::Forwarded {
                     status: status_of(&bytes),
                 };
+                if exchange.operation == "AssumeRole" {
+                    learn_key(shared, &request, &bytes);
+                }
                 Some(bytes)
             }
             Err(error) => {
@@ -719,6 +802,63 @@ fn serve(shared: &Shared, mut client: TcpStream) {
         let _ = client.flush();
     }
     let _ = client.shutdown(Shutdown::Both);
+}
+
+/// Why AWS would refuse this `AssumeRole`, if it would.
+fn denial(roles: &MemberRoles, form: &[(String, String)]) -> Option<String> {
+    let value = |name: &str| {
+        form.iter()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.as_str())
+    };
+    let arn = value("RoleArn").unwrap_or_default();
+    // arn:aws:iam::<account>:role/<name>
+    let mut parts = arn.splitn(6, ':');
+    let account = parts.nth(4).unwrap_or_default();
+    let name = parts
+        .next()
+        .and_then(|r| r.strip_prefix("role/"))
+        .unwrap_or_default();
+    let exists = name == roles.role_name && roles.accounts.iter().any(|a| a == account);
+    let trusted = roles.external_id.as_deref() == value("ExternalId");
+    (!(exists && trusted)).then(|| {
+        format!("User: arn:aws:iam::123456789012:user/testing is not authorized to perform: sts:AssumeRole on resource: {arn}")
+    })
+}
+
+/// Remembers which account the access key of a relayed `AssumeRole` answer acts in.
+fn learn_key(shared: &Shared, request: &Request, response: &[u8]) {
+    let form = request.form();
+    let Some(account) = form
+        .iter()
+        .find(|(key, _)| key == "RoleArn")
+        .and_then(|(_, arn)| arn.split(':').nth(4))
+    else {
+        return;
+    };
+    let body = String::from_utf8_lossy(response);
+    let Some(key) = body
+        .split("<AccessKeyId>")
+        .nth(1)
+        .and_then(|rest| rest.split("</AccessKeyId>").next())
+    else {
+        return;
+    };
+    shared
+        .state()
+        .keys
+        .insert(key.trim().to_string(), account.to_string());
+}
+
+fn query_error(status: u16, code: &str, message: &str) -> Vec<u8> {
+    let kind = if status >= 500 { "Receiver" } else { "Sender" };
+    response(
+        status,
+        "text/xml",
+        &format!(
+            "<ErrorResponse><Error><Type>{kind}</Type><Code>{code}</Code><Message>{message}</Message></Error><RequestId>00000000-0000-4000-8000-fa0170000000</RequestId></ErrorResponse>"
+        ),
+    )
 }
 
 /// Sends the request to the emulator and reads its whole response (it closes the connection).

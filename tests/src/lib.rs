@@ -15,7 +15,7 @@ pub mod fault_proxy;
 pub mod fleet;
 pub mod notifications;
 pub mod output;
-pub use fault_proxy::{Fault, FaultProxy, Schedule};
+pub use fault_proxy::{Fault, FaultProxy, MemberRoles, Schedule};
 
 /// A moto server, stopped when dropped.
 #[derive(Debug)]
@@ -147,60 +147,43 @@ pub fn sdk_config_loader(endpoint: &str) -> aws_config::ConfigLoader {
         .credentials_provider(Credentials::new("testing", "testing", None, None, "tests"))
 }
 
+/// The SDK configuration of `role` in `account`, `region`, at `endpoint` (the emulator, which
+/// lets the caller assume any role): what a member account's tooling would use.
+pub async fn member_config(
+    endpoint: &str,
+    account: &str,
+    region: &str,
+    role: &str,
+) -> aws_config::SdkConfig {
+    let base = sdk_config_loader(endpoint).load().await;
+    let issued = aws_sdk_sts::Client::new(&base)
+        .assume_role()
+        .role_arn(format!("arn:aws:iam::{account}:role/{role}"))
+        .role_session_name("seed")
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("AssumeRole: {e:?}"));
+    let credentials = issued
+        .credentials()
+        .unwrap_or_else(|| panic!("AssumeRole returned no credentials"));
+    sdk_config_loader(endpoint)
+        .region(aws_config::Region::new(region.to_string()))
+        .credentials_provider(Credentials::new(
+            credentials.access_key_id(),
+            credentials.secret_access_key(),
+            Some(credentials.session_token().to_string()),
+            None,
+            "seed",
+        ))
+        .load()
+        .await
+}
+
 /// Engine clients with a retry partition of their own. The SDK keeps its retry quota and, in
 /// adaptive mode, its client-side rate limiter per partition for the whole process: tests
 /// that exhaust them on purpose must not starve the other tests of the same test binary.
 pub fn isolated_clients(config: &aws_config::SdkConfig, partition: &str) -> shared::aws::Clients {
-    use aws_sdk_ec2::config::retry::RetryPartition;
-    let ec2 = aws_sdk_ec2::config::Builder::from(config)
-        .retry_partition(RetryPartition::new(format!("{partition}-ec2")))
-        .build();
-    let ssm = aws_sdk_ssm::config::Builder::from(config)
-        .retry_partition(aws_sdk_ssm::config::retry::RetryPartition::new(format!(
-            "{partition}-ssm"
-        )))
-        .build();
-    let autoscaling = aws_sdk_autoscaling::config::Builder::from(config)
-        .retry_partition(aws_sdk_autoscaling::config::retry::RetryPartition::new(
-            format!("{partition}-autoscaling"),
-        ))
-        .build();
-    let cloudwatch = aws_sdk_cloudwatch::config::Builder::from(config)
-        .retry_partition(aws_sdk_cloudwatch::config::retry::RetryPartition::new(
-            format!("{partition}-cloudwatch"),
-        ))
-        .build();
-    let elb = aws_sdk_elasticloadbalancingv2::config::Builder::from(config)
-        .retry_partition(
-            aws_sdk_elasticloadbalancingv2::config::retry::RetryPartition::new(format!(
-                "{partition}-elb"
-            )),
-        )
-        .build();
-    let secrets = aws_sdk_secretsmanager::config::Builder::from(config)
-        .retry_partition(aws_sdk_secretsmanager::config::retry::RetryPartition::new(
-            format!("{partition}-secrets"),
-        ))
-        .build();
-    let rds = aws_sdk_rds::config::Builder::from(config)
-        .retry_partition(aws_sdk_rds::config::retry::RetryPartition::new(format!(
-            "{partition}-rds"
-        )))
-        .build();
-    shared::aws::Clients {
-        ec2: aws_sdk_ec2::Client::from_conf(ec2),
-        ssm: aws_sdk_ssm::Client::from_conf(ssm),
-        autoscaling: aws_sdk_autoscaling::Client::from_conf(autoscaling),
-        cloudwatch: aws_sdk_cloudwatch::Client::from_conf(cloudwatch),
-        elb: aws_sdk_elasticloadbalancingv2::Client::from_conf(elb),
-        secrets: aws_sdk_secretsmanager::Client::from_conf(secrets),
-        rds: aws_sdk_rds::Client::from_conf(rds),
-        sts: aws_sdk_sts::Client::new(config),
-        region: config
-            .region()
-            .map(|r| r.as_ref().to_string())
-            .unwrap_or_default(),
-    }
+    shared::aws::Clients::partitioned(config, partition)
 }
 
 /// The requests an emulator received while recording.

@@ -2,7 +2,8 @@
 // Chainlink stack, their event wiring, least-privilege roles, failure queue, alarms, report
 // topic and dashboard, optionally the approval handler behind a function URL and a bucket of
 // report pages. Every mutating permission on the guarded stack is conditioned on the resource's
-// tag chainlink:stack = <stack name>, so one deployment can only ever touch its own stack.
+// tag chainlink:stack = <stack name>, so one deployment can only ever touch its own stack (with
+// an organisation, that stack in the member accounts too, through infra/member/template.yaml).
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -298,6 +299,15 @@ export class RemediatorStack extends Stack {
           s.logKmsKeyArn === '' ? undefined : kms.Key.fromKeyArn(this, `${id}LogKey`, s.logKmsKeyArn),
         removalPolicy: RemovalPolicy.DESTROY,
       });
+    // ---- An organisation (organizationId) -------------------------------------------------
+    // The member accounts' stacks too, through the role each member's StackSet instance creates
+    // (infra/member/template.yaml). Each guard function gets a FIFO target queue, the only way
+    // work reaches a target, consumed through an event source mapping; one bus takes the
+    // members' events (below). The deploy-time parameters exist only then, as in SAM.
+    const organization = s.organizationId !== '' ? this.organizationParameters(s) : undefined;
+    const organizationTargets: Array<{ role: iam.IRole; queue: sqs.Queue }> = [];
+    const notify = new cloudwatchActions.SnsAction(topic);
+
     const rustBuild = (binary: string) => ({
       // The workspace manifest and the binary's name: the crates depend on `shared` by path,
       // so the build (local or in Docker) must see the whole workspace.
@@ -362,7 +372,15 @@ export class RemediatorStack extends Stack {
         // One remediation at a time per stack: a second concurrent run would plan against state
         // the first is changing. Asynchronous invocations that find the function busy wait in
         // Lambda's queue and are retried until maxEventAge (throttles are not retry attempts).
-        reservedConcurrentExecutions: 1,
+        // With an organisation the guarantee moves from the function to the target (one account
+        // and region): every piece of work for a target, a sweep's fan-out message or an event a
+        // member forwarded, goes to the function's own FIFO target queue with MessageGroupId
+        // "<account>/<region>", and SQS hands out no message of a group while an earlier one of
+        // that group is in flight. So two remediations of one target never overlap within a
+        // function, while different targets run side by side, up to TargetConcurrency (the
+        // queue's maximum concurrency, and the reserved concurrency here, which the invocations
+        // that only enqueue share).
+        reservedConcurrentExecutions: organization ? organization.targetConcurrency : 1,
         environment: { ...environment, ...ownEnvironment },
         logGroup,
         loggingFormat: lambda.LoggingFormat.JSON,
@@ -374,6 +392,10 @@ export class RemediatorStack extends Stack {
         maxEventAge: spec.maxEventAge,
         onFailure: new destinations.SqsDestination(failedInvocations),
       });
+      if (organization) {
+        const queue = this.addTargetQueue(spec, fn, role, organization, notify);
+        organizationTargets.push({ role, queue });
+      }
       return fn;
     };
 
@@ -535,37 +557,67 @@ export class RemediatorStack extends Stack {
         // rule in production) is reported with signed links, and an approval's token is
         // verified again here. The key only, as instance-guard reads it.
         ...(approvals ? readApprovalKey() : []),
+        // With approvals: an approved plan's single use is recorded before any rule changes, as
+        // the approval's nonce in the chainlink:approval tag of each group the plan changes (the
+        // last 8 kept): one DescribeTags for the nonces already there (no resource-level
+        // permissions), one CreateTags per group. That tag key and no other (ForAllValues passes
+        // a request naming no key, hence the Null), on the stack's groups in the stack's VPCs
+        // only, as RepairRulesOfThisStackOnly. At worst a stolen role marks an approval used: a
+        // refusal, never a rule change.
+        ...(approvals
+          ? [
+              new iam.PolicyStatement({
+                sid: 'ReadApprovalTags',
+                actions: ['ec2:DescribeTags'],
+                resources: ['*'],
+              }),
+              new iam.PolicyStatement({
+                sid: 'RecordApprovalTagOnly',
+                actions: ['ec2:CreateTags'],
+                resources: [arn('ec2', 'security-group', '*')],
+                conditions: {
+                  ...tagCondition,
+                  'ForAllValues:StringEquals': { 'aws:TagKeys': ['chainlink:approval'] },
+                  Null: { 'aws:TagKeys': 'false' },
+                  ArnLike: { 'ec2:Vpc': stackVpcArnPatterns(vpcIds) },
+                },
+              }),
+            ]
+          : []),
       ],
       ['describe', 'securityGroups', 'parameterPath', 'database', 'clusters', ...(approvals ? approvalKeyWildcards : [])],
     );
+    // Each pattern serves the default bus here and, with an organisation, the members' bus.
+    const securityGroupApiCall: events.EventPattern = {
+      source: ['aws.ec2'],
+      detailType: ['AWS API Call via CloudTrail'],
+      detail: { eventSource: ['ec2.amazonaws.com'], eventName: SECURITY_GROUP_EVENT_NAMES },
+    };
+    const securityGroupConfigChange: events.EventPattern = {
+      source: ['aws.config'],
+      detailType: ['Config Configuration Item Change'],
+      // Large items arrive as an oversized notification, with a summary for the item.
+      detail: {
+        $or: [
+          {
+            messageType: ['ConfigurationItemChangeNotification'],
+            configurationItem: { resourceType: ['AWS::EC2::SecurityGroup'] },
+          },
+          {
+            messageType: ['OversizedConfigurationItemChangeNotification'],
+            configurationItemSummary: { resourceType: ['AWS::EC2::SecurityGroup'] },
+          },
+        ],
+      },
+    };
     new events.Rule(this, 'SecurityGroupApiCall', {
       description: `chainlink-remediator ${s.stackName}: security-group API calls (CloudTrail)`,
-      eventPattern: {
-        source: ['aws.ec2'],
-        detailType: ['AWS API Call via CloudTrail'],
-        detail: { eventSource: ['ec2.amazonaws.com'], eventName: SECURITY_GROUP_EVENT_NAMES },
-      },
+      eventPattern: securityGroupApiCall,
       targets: [new targets.LambdaFunction(securityGroups)],
     });
     new events.Rule(this, 'SecurityGroupConfigChange', {
       description: `chainlink-remediator ${s.stackName}: security-group configuration items (AWS Config)`,
-      eventPattern: {
-        source: ['aws.config'],
-        detailType: ['Config Configuration Item Change'],
-        // Large items arrive as an oversized notification, with a summary for the item.
-        detail: {
-          $or: [
-            {
-              messageType: ['ConfigurationItemChangeNotification'],
-              configurationItem: { resourceType: ['AWS::EC2::SecurityGroup'] },
-            },
-            {
-              messageType: ['OversizedConfigurationItemChangeNotification'],
-              configurationItemSummary: { resourceType: ['AWS::EC2::SecurityGroup'] },
-            },
-          ],
-        },
-      },
+      eventPattern: securityGroupConfigChange,
       targets: [new targets.LambdaFunction(securityGroups)],
     });
     new events.Rule(this, 'SecurityGroupSweep', {
@@ -666,23 +718,25 @@ export class RemediatorStack extends Stack {
         ? ['describe', 'securityGroups', 'parameterPath', 'database', 'clusters', 'parameterGroups', 'secrets', 'managedSsmKey']
         : ['describe', 'securityGroups', 'parameterPath', 'database', 'clusters', 'parameterGroups', 'secrets'],
     );
+    const parameterChange: events.EventPattern = {
+      source: ['aws.ssm'],
+      detailType: ['Parameter Store Change'],
+      detail: { name: events.Match.prefix(`${s.parameterPath}/`) },
+    };
+    // A parameter's expiration (or no-change) policy acting: the set is re-validated.
+    const parameterPolicyAction: events.EventPattern = {
+      source: ['aws.ssm'],
+      detailType: ['Parameter Store Policy Action'],
+      detail: { 'parameter-name': events.Match.prefix(`${s.parameterPath}/`) },
+    };
     new events.Rule(this, 'ParameterChange', {
       description: `chainlink-remediator ${s.stackName}: changes under ${s.parameterPath}/`,
-      eventPattern: {
-        source: ['aws.ssm'],
-        detailType: ['Parameter Store Change'],
-        detail: { name: events.Match.prefix(`${s.parameterPath}/`) },
-      },
+      eventPattern: parameterChange,
       targets: [new targets.LambdaFunction(parameters)],
     });
-    // A parameter's expiration (or no-change) policy acting: the set is re-validated.
     new events.Rule(this, 'ParameterPolicyAction', {
       description: `chainlink-remediator ${s.stackName}: parameter policies acting under ${s.parameterPath}/`,
-      eventPattern: {
-        source: ['aws.ssm'],
-        detailType: ['Parameter Store Policy Action'],
-        detail: { 'parameter-name': events.Match.prefix(`${s.parameterPath}/`) },
-      },
+      eventPattern: parameterPolicyAction,
       targets: [new targets.LambdaFunction(parameters)],
     });
     new events.Rule(this, 'ParameterSweep', {
@@ -991,19 +1045,74 @@ export class RemediatorStack extends Stack {
       ],
       { FILESYSTEM_DOCUMENT: filesystemDocument.ref },
     );
+    const alarmFired: events.EventPattern = {
+      source: ['aws.cloudwatch'],
+      detailType: ['CloudWatch Alarm State Change'],
+      detail: {
+        alarmName: events.Match.prefix(`${s.stackName}-`),
+        state: { value: ['ALARM'] },
+      },
+    };
     new events.Rule(this, 'AlarmFired', {
       description: `chainlink-remediator ${s.stackName}: alarms named ${s.stackName}-* entering ALARM`,
-      eventPattern: {
-        source: ['aws.cloudwatch'],
-        detailType: ['CloudWatch Alarm State Change'],
-        detail: {
-          alarmName: events.Match.prefix(`${s.stackName}-`),
-          state: { value: ['ALARM'] },
-        },
-      },
+      eventPattern: alarmFired,
       targets: [new targets.LambdaFunction(instances)],
     });
+    // With an organisation: the filesystem document's name in the member accounts (each member
+    // stack instance creates it, infra/member/template.yaml); FILESYSTEM_DOCUMENT is this
+    // account's.
+    if (organization) {
+      instances.addEnvironment('MEMBER_FILESYSTEM_DOCUMENT', `chainlink-remediator-${s.stackName}-extend-filesystem`);
+    }
     this.functions = { securityGroups, parameters, instances };
+
+    // ---- The members' events (organizationId) ----------------------------------------------
+    // infra/member/template.yaml forwards them from each member account's and region's default
+    // bus, with their original account and region; only principals of the organisation may
+    // put events here. Each goes to the function that handles it, by the pattern of that
+    // function's default-bus rule above, exactly (the template tests compare them). Not the
+    // schedules: a sweep fans out to the members itself.
+    if (organization) {
+      const bus = new events.EventBus(this, 'MemberEventBus', { eventBusName: `${this.stackName}-members` });
+      bus.addToResourcePolicy(
+        new iam.PolicyStatement({
+          sid: 'OrganizationPutsEvents',
+          principals: [new iam.StarPrincipal()],
+          actions: ['events:PutEvents'],
+          resources: [bus.eventBusArn],
+          conditions: { StringEquals: { 'aws:PrincipalOrgID': s.organizationId } },
+        }),
+      );
+      const memberRules: Array<[string, string, events.EventPattern, lambda.IFunction]> = [
+        ['MemberSecurityGroupApiCall', 'security-group API calls (CloudTrail)', securityGroupApiCall, securityGroups],
+        ['MemberSecurityGroupConfigChange', 'security-group configuration items (AWS Config)', securityGroupConfigChange, securityGroups],
+        ['MemberParameterChange', `changes under ${s.parameterPath}/`, parameterChange, parameters],
+        ['MemberParameterPolicyAction', `parameter policies acting under ${s.parameterPath}/`, parameterPolicyAction, parameters],
+        ['MemberAlarmFired', `alarms named ${s.stackName}-* entering ALARM`, alarmFired, instances],
+      ];
+      for (const [id, what, eventPattern, fn] of memberRules) {
+        new events.Rule(this, id, {
+          description: `chainlink-remediator ${s.stackName}: ${what} in the member accounts`,
+          eventBus: bus,
+          eventPattern,
+          targets: [new targets.LambdaFunction(fn)],
+        });
+      }
+      new CfnOutput(this, 'MemberEventBusArn', {
+        description: "The bus the member accounts forward their events to (the member template's CentralEventBusArn).",
+        value: bus.eventBusArn,
+      });
+      new CfnOutput(this, 'GuardRoleArns', {
+        description:
+          "The roles of security-group-guard, parameter-guard and instance-guard, the only principals the member role trusts (the member template's GuardRoleArns).",
+        value: Fn.join(',', organizationTargets.map((t) => t.role.roleArn)),
+      });
+      new CfnOutput(this, 'TargetQueueUrls', {
+        description:
+          "The target queues of security-group-guard, parameter-guard and instance-guard, in that order (each function's TARGET_QUEUE_URL).",
+        value: Fn.join(',', organizationTargets.map((t) => t.queue.queueUrl)),
+      });
+    }
 
     // ---- approval-handler ------------------------------------------------------------------
     // Behind a public function URL: GET shows a confirmation page (chat tools fetch links to
@@ -1095,7 +1204,6 @@ export class RemediatorStack extends Stack {
     }
 
     // ---- Alarms on the remediator itself (names with spaces: never "<stack>-" prefixed) ----
-    const notify = new cloudwatchActions.SnsAction(topic);
     new cloudwatch.Alarm(this, 'FailedInvocationsAlarm', {
       alarmName: `chainlink-remediator ${s.stackName} failed invocations`,
       alarmDescription:
@@ -1150,6 +1258,153 @@ export class RemediatorStack extends Stack {
         value: reportPages.bucketName,
       });
     }
+  }
+
+  /** The deploy-time parameters of an organisation (SAM: the same names, defaults and ranges). */
+  private organizationParameters(s: RemediatorSettings): OrganizationParameters {
+    const memberRoleName = new CfnParameter(this, 'MemberRoleName', {
+      type: 'String',
+      default: 'ChainlinkRemediatorMember',
+      allowedPattern: '^[A-Za-z0-9+=,.@_-]{1,64}$',
+      description:
+        "The name of the role each member account's StackSet instance creates (the stack file's [organization] role_name); the functions may assume only a role of this name, and only in the organisation.",
+    }).valueAsString;
+    const targetAttempts = new CfnParameter(this, 'TargetAttempts', {
+      type: 'Number',
+      default: 3,
+      minValue: 1,
+      maxValue: 10,
+      description:
+        "How many times a target's message (one account and region) is received before it moves to its function's dead-letter queue.",
+    });
+    const targetConcurrency = new CfnParameter(this, 'TargetConcurrency', {
+      type: 'Number',
+      default: 50,
+      minValue: 2,
+      maxValue: 1000,
+      description:
+        "How many targets (account and region) each guard function works on at once; its reserved concurrency, and its target queue's maximum concurrency.",
+    }).valueAsNumber;
+    return {
+      organizationId: s.organizationId,
+      stackName: s.stackName,
+      memberRoleName,
+      targetAttempts: targetAttempts.valueAsNumber,
+      targetAttemptsText: targetAttempts.valueAsString,
+      targetConcurrency,
+    };
+  }
+
+  /**
+   * A guard function's target queue (SAM: <Function>TargetQueue and its companions, the same
+   * properties): FIFO, SQS-managed encryption (Lambda's poller then needs no KMS grant), no
+   * content-based deduplication (the function names each message's deduplication ID), the
+   * visibility six times the function's timeout (Lambda's advice: room to retry a batch
+   * throttled behind a previous one), a FIFO dead-letter queue after TargetAttempts receives
+   * with an alarm on it, the event source mapping, and the role's organisation policy.
+   */
+  private addTargetQueue(
+    spec: FunctionSpec,
+    fn: lambda.Function,
+    role: iam.Role,
+    organization: OrganizationParameters,
+    notify: cloudwatchActions.SnsAction,
+  ): sqs.Queue {
+    const organizationId = organization.organizationId;
+    // A FIFO queue's dead letters must go to a FIFO queue; kept as long as SQS allows.
+    const deadLetters = new sqs.Queue(this, `${spec.id}DeadLetterQueue`, {
+      fifo: true,
+      contentBasedDeduplication: false,
+      encryption: sqs.QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      retentionPeriod: Duration.days(14),
+    });
+    Validations.of(deadLetters).acknowledge({
+      id: 'AwsSolutions-SQS3',
+      reason: `This queue is itself the dead-letter queue of ${spec.binary}'s target queue; a queue behind it would only move the messages.`,
+    });
+    const queue = new sqs.Queue(this, `${spec.id}TargetQueue`, {
+      fifo: true,
+      contentBasedDeduplication: false,
+      encryption: sqs.QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      visibilityTimeout: Duration.seconds(spec.timeout.toSeconds() * 6),
+      deadLetterQueue: { queue: deadLetters, maxReceiveCount: organization.targetAttempts },
+    });
+    const policy = new iam.Policy(this, `${spec.id}OrganizationPolicy`, {
+      policyName: 'organization',
+      roles: [role],
+      statements: [
+        // The member role by its name, in accounts of the organisation only (the role's
+        // account's organisation, aws:ResourceOrgID). No sts:TagSession: the function passes no
+        // session tags.
+        new iam.PolicyStatement({
+          sid: 'AssumeMemberRoleInOrganizationOnly',
+          actions: ['sts:AssumeRole'],
+          resources: [`arn:${this.partition}:iam::*:role/${organization.memberRoleName}`],
+          conditions: { StringEquals: { 'aws:ResourceOrgID': organizationId } },
+        }),
+        // Work for a target: a sweep's fan-out messages, a member's forwarded event.
+        new iam.PolicyStatement({
+          sid: 'SendToOwnTargetQueue',
+          actions: ['sqs:SendMessage'],
+          resources: [queue.queueArn],
+        }),
+        // What Lambda's poller needs, with this role, for the event source mapping.
+        new iam.PolicyStatement({
+          sid: 'ConsumeOwnTargetQueue',
+          actions: ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes'],
+          resources: [queue.queueArn],
+        }),
+        // The targets: the organisation's accounts. ListAccounts has no resource type. Only the
+        // management account or a delegated administrator may call these.
+        new iam.PolicyStatement({
+          sid: 'ListOrganizationAccounts',
+          actions: ['organizations:ListAccounts'],
+          resources: ['*'],
+        }),
+        // With ous: the accounts under them, at any depth; only this organisation's roots and
+        // organizational units (the management account's ID, unknown here, is "*").
+        new iam.PolicyStatement({
+          sid: 'ListAccountsUnderOrganizationalUnits',
+          actions: ['organizations:ListAccountsForParent', 'organizations:ListChildren'],
+          resources: [
+            `arn:${this.partition}:organizations::*:ou/${organizationId}/ou-*`,
+            `arn:${this.partition}:organizations::*:root/${organizationId}/r-*`,
+          ],
+        }),
+      ],
+    });
+    for (const [id, reason] of organizationWildcardReasons(organizationId)) {
+      Validations.of(policy).acknowledge({ id: `AwsSolutions-IAM5[${id}]`, reason });
+    }
+    // A batch holds at most 10 messages of a FIFO queue. With partial batch responses the
+    // function must return the failed message and every later one of the batch, so that a
+    // group's order holds.
+    const mapping = new lambda.EventSourceMapping(this, `${spec.id}TargetQueueMapping`, {
+      target: fn,
+      eventSourceArn: queue.queueArn,
+      batchSize: 10,
+      reportBatchItemFailures: true,
+      maxConcurrency: organization.targetConcurrency,
+    });
+    // Lambda checks at creation that the role may receive from the queue.
+    mapping.node.addDependency(policy);
+    // Where every piece of work for a target goes (MessageGroupId "<account>/<region>").
+    fn.addEnvironment('TARGET_QUEUE_URL', queue.queueUrl);
+    new cloudwatch.Alarm(this, `${spec.id}DeadLetterAlarm`, {
+      alarmName: `chainlink-remediator ${organization.stackName} ${spec.binary} dead letters`,
+      alarmDescription: `A target (account and region) of ${spec.binary} failed ${organization.targetAttemptsText} times; its message waits in the dead-letter queue.`,
+      metric: deadLetters.metricApproximateNumberOfMessagesVisible({
+        statistic: 'Maximum',
+        period: Duration.minutes(5),
+      }),
+      threshold: 1,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      evaluationPeriods: 1,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    }).addAlarmAction(notify);
+    return queue;
   }
 
   /**
@@ -1464,7 +1719,7 @@ function wildcardReasons(s: RemediatorSettings) {
     ],
     securityGroups: [
       ec2('security-group'),
-      'Group ids are not known at deploy time: rule writes are conditioned on aws:ResourceTag/chainlink:stack = the stack; the RunInstances launch check on a launch through a launch template.',
+      'Group ids are not known at deploy time: rule writes (and, with approvals, CreateTags of the chainlink:approval key only) are conditioned on aws:ResourceTag/chainlink:stack = the stack and on ec2:Vpc; the RunInstances launch check on a launch through a launch template.',
     ],
     instances: [
       ec2('instance'),
@@ -1527,4 +1782,38 @@ function wildcardReasons(s: RemediatorSettings) {
       'Publishing to the KMS-encrypted report topic needs GenerateDataKey with whichever suffix SNS uses: on this key only, through SNS only.',
     ],
   } satisfies Record<string, [string, string]>;
+}
+
+/** The deploy-time parameters of an organisation (MemberRoleName, TargetAttempts, TargetConcurrency). */
+interface OrganizationParameters {
+  readonly organizationId: string;
+  /** The guarded stack (settings), for the alarms' names. */
+  readonly stackName: string;
+  readonly memberRoleName: string;
+  readonly targetAttempts: number;
+  /** TargetAttempts as text, for descriptions. */
+  readonly targetAttemptsText: string;
+  readonly targetConcurrency: number;
+}
+
+/** cdk-nag's AwsSolutions-IAM5 findings of a guard function's organisation policy, with why each stays. */
+function organizationWildcardReasons(organizationId: string): Array<[string, string]> {
+  return [
+    [
+      'Resource::*',
+      'organizations:ListAccounts has no resource type (Service Authorization Reference): it lists the accounts of the caller\'s organisation, a read.',
+    ],
+    [
+      'Resource::arn:<AWS::Partition>:iam::*:role/<MemberRoleName>',
+      'The member accounts are the organisation\'s, listed at run time: the member role by its name in any account, conditioned on aws:ResourceOrgID = the organisation.',
+    ],
+    [
+      `Resource::arn:<AWS::Partition>:organizations::*:ou/${organizationId}/ou-*`,
+      'The organizational units are the stack file\'s, under a management account unknown here: ListChildren and ListAccountsForParent, reads, on this organisation\'s units only.',
+    ],
+    [
+      `Resource::arn:<AWS::Partition>:organizations::*:root/${organizationId}/r-*`,
+      'The root is the organisation\'s, under a management account unknown here: ListChildren and ListAccountsForParent, reads, on this organisation\'s root only.',
+    ],
+  ];
 }

@@ -51,6 +51,13 @@ export interface RemediatorSettings {
    * [approvals] key_parameter); empty: approvals off, no approval-handler.
    */
   readonly approvalKeyParameter: string;
+  /**
+   * The AWS Organizations ID (o-...) whose member accounts the deployment guards too, through
+   * the member role of infra/member/template.yaml; empty: this account and region only. Set,
+   * it adds the target queues, the members' event bus and the permission to assume the member
+   * role (MemberRoleName, TargetAttempts and TargetConcurrency are then deploy-time parameters).
+   */
+  readonly organizationId: string;
 }
 
 const STACK_NAME = /^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/;
@@ -63,6 +70,7 @@ const KMS_KEY_ARN = /^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key\/[a-f0-9-]+$/;
 const TOPIC_ARN = /^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]+$/;
 const ROLE_ARN = /^arn:aws[a-z-]*:iam::\d{12}:role\/[A-Za-z0-9+=,.@_/-]+$/;
 const ROLE = /^[A-Za-z0-9_-]+$/;
+const ORGANIZATION_ID = /^o-[a-z0-9]{10,32}$/;
 const RETENTION_DAYS = [
   1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
   3288, 3653,
@@ -172,6 +180,7 @@ export function settingsFromContext(node: Node, baseDir: string): RemediatorSett
     nodeInstanceIds,
     databaseInstanceId: checked('databaseInstanceId', text('databaseInstanceId'), DB_INSTANCE_ID, true),
     approvalKeyParameter: checked('approvalKeyParameter', text('approvalKeyParameter'), PARAMETER_NAME, true),
+    organizationId: checked('organizationId', text('organizationId'), ORGANIZATION_ID, true),
   };
   if (problems.length > 0) {
     throw new Error(`invalid context settings:\n  ${problems.join('\n  ')}`);

@@ -1,7 +1,9 @@
 // Reads a synthesized CloudFormation template as deployed with given parameter values: the
 // template's conditions are evaluated (resources and outputs whose condition is false are left
 // out), Fn::If picks its branch, AWS::NoValue disappears and parameters are substituted.
-// References to resources and pseudo parameters stay symbolic (`{ Ref: X }`, `<AWS::Region>`).
+// References to resources and pseudo parameters stay symbolic (`{ Ref: X }`, `<AWS::Region>`),
+// but for a pseudo parameter given among the overrides (`{ 'AWS::Region': 'eu-west-1' }`: a
+// template whose conditions compare the region).
 // Enough for the templates of this directory, not a general CloudFormation engine.
 
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
@@ -72,6 +74,7 @@ export function resolveTemplate(template: Template, overrides: Record<string, st
       if (fn === 'Ref' && typeof args === 'string') {
         if (args === 'AWS::NoValue') return NO_VALUE;
         if (args in parameters) return parameters[args];
+        if (args.startsWith('AWS::') && args in overrides) return overrides[args];
         return node;
       }
       if (fn === 'Fn::If') {
@@ -86,7 +89,7 @@ export function resolveTemplate(template: Template, overrides: Record<string, st
             return typeof v === 'string' || typeof v === 'number' ? String(v) : JSON.stringify(v);
           }
           if (name in parameters) return String(parameters[name]);
-          if (name.startsWith('AWS::')) return `<${name}>`;
+          if (name.startsWith('AWS::')) return name in overrides ? overrides[name] : `<${name}>`;
           return whole;
         });
       }

@@ -2,8 +2,9 @@
 // CDK app's (cdk.out, from `cdk synth`) and, when given, the SAM template transformed to plain
 // CloudFormation (SAM_TRANSFORMED_TEMPLATE, written by scripts/infra_check.sh). Both are read
 // with their default settings, stack "demo"; then both again with the instance alarms on and
-// the stack file in Parameter Store, with approvals on, and with report pages on (the CDK app
-// synthesized in process, without bundling).
+// the stack file in Parameter Store, with approvals on, with report pages on, and with an
+// organisation on (the CDK app synthesized in process, without bundling); and the member
+// template of an organisation (infra/member/template.yaml), against both central templates.
 //
 //   npm run synth && npm test      (or: bash scripts/infra_check.sh, which also checks SAM)
 
@@ -21,6 +22,8 @@ const STACK = 'demo';
 /** The approval key parameter of the approvals variants (SAM ApprovalKeyParameter, CDK approvalKeyParameter). */
 const APPROVAL_KEY = `/chainlink-remediator/${STACK}/approval-key`;
 const APPROVAL_KEY_ARN = `arn:<AWS::Partition>:ssm:<AWS::Region>:<AWS::AccountId>:parameter${APPROVAL_KEY}`;
+/** security-group-guard's statements with approvals that record an approval's use on the stack's groups. */
+const APPROVAL_TAG_SIDS = ['ReadApprovalTags', 'RecordApprovalTagOnly'];
 const CDK_DIR = path.resolve(__dirname, '..', '..');
 const CDK_TEMPLATE = path.join(
   process.env.CDK_OUT_DIR ?? path.join(CDK_DIR, 'cdk.out'),
@@ -844,8 +847,9 @@ for (const [name, file] of templates) {
       // It re-reads alarms and their metric, and can neither create nor set one.
       assert.deepEqual([...writes(instanceGuard)].filter((a) => a.startsWith('cloudwatch:')), []);
       // With approvals: approval-handler's one write is invoking the function an approval
-      // belongs to (it publishes no report and has no failure queue), and no other function
-      // gains a write (security-group-guard and instance-guard gain only the key's read).
+      // belongs to (it publishes no report and has no failure queue); security-group-guard gains
+      // one, the chainlink:approval tag on the stack's groups (asserted in "approvals" below);
+      // parameter-guard and instance-guard gain none (instance-guard, only the key's read).
       const approvals = withApprovals();
       const grants = grantsOf(approvals);
       const writesThere = (fn: string) =>
@@ -855,12 +859,14 @@ for (const [name, file] of templates) {
             .filter((a) => !/:(Describe|Get|List)/.test(a) && !a.startsWith('logs:') && !a.startsWith('kms:')),
         );
       assert.deepEqual([...writesThere(grants.fnByDescription('approve or deny link'))], ['lambda:InvokeFunction']);
-      for (const [words, fn] of [['security-group drift', securityGroupGuard], ['node parameters', parameterGuard],
-        ['CloudWatch alarms', instanceGuard]] as const) {
-        assert.deepEqual([...writesThere(grants.fnByDescription(words))].sort(), [...writes(fn)].sort(), `${fn} with approvals`);
+      for (const [words, fn, gained] of [['security-group drift', securityGroupGuard, ['ec2:CreateTags']],
+        ['node parameters', parameterGuard, []], ['CloudWatch alarms', instanceGuard, []]] as const) {
+        assert.deepEqual([...writesThere(grants.fnByDescription(words))].sort(), [...writes(fn), ...gained].sort(),
+          `${fn} with approvals`);
       }
       // With report pages (and approvals): each of the three gains s3:PutObject and nothing
-      // else; approval-handler still only invokes the two guards.
+      // else but, with approvals, security-group-guard's approval tag; approval-handler still
+      // only invokes the two guards.
       for (const approvals of [false, true]) {
         const pages = grantsOf(withReportPages(approvals));
         const writesWithPages = (fn: string) =>
@@ -871,8 +877,9 @@ for (const [name, file] of templates) {
           );
         for (const [words, fn] of [['security-group drift', securityGroupGuard], ['node parameters', parameterGuard],
           ['CloudWatch alarms', instanceGuard]] as const) {
-          assert.deepEqual([...writesWithPages(pages.fnByDescription(words))].sort(), [...writes(fn), 's3:PutObject'].sort(),
-            `${fn} with report pages${approvals ? ' and approvals' : ''}`);
+          const approvalTag = approvals && fn === securityGroupGuard ? ['ec2:CreateTags'] : [];
+          assert.deepEqual([...writesWithPages(pages.fnByDescription(words))].sort(),
+            [...writes(fn), 's3:PutObject', ...approvalTag].sort(), `${fn} with report pages${approvals ? ' and approvals' : ''}`);
         }
         if (approvals) {
           assert.deepEqual([...writesWithPages(pages.fnByDescription('approve or deny link'))], ['lambda:InvokeFunction'],
@@ -1380,13 +1387,14 @@ for (const [name, file] of Object.entries(templateFiles)) {
         'lambda:InvokeFunction']) {
         assert.ok(!statements.some((st) => grantsAnyOf(st, action)), `security-group-guard may not ${action}`);
       }
-      // Exactly what it had before, and instance-guard's two statements on the key.
+      // Exactly what it had before, instance-guard's two statements on the key, and the
+      // approval tag's two (below).
       const approvalSids = ['ReadApprovalKey', 'DecryptApprovalKeyOnly'];
       const keyStatements = (sts: Statement[]) => sts.filter((st) => approvalSids.includes(st.Sid ?? ''));
       assert.equal(keyStatements(statements).length, 2);
       assert.deepEqual(keyStatements(statements), keyStatements(instanceStatements), "instance-guard's statements");
       const before = grantsOf(deployed({}, {}));
-      assert.deepEqual(statements.filter((st) => !approvalSids.includes(st.Sid ?? '')),
+      assert.deepEqual(statements.filter((st) => ![...approvalSids, ...APPROVAL_TAG_SIDS].includes(st.Sid ?? '')),
         before.statementsOf(before.roleOf(before.fnByDescription('security-group drift'))), 'nothing else changed');
       // parameter-guard: no name of its own, no URL, no approval statement, nothing naming the key.
       const grants = grantsOf(on);
@@ -1399,6 +1407,59 @@ for (const [name, file] of Object.entries(templateFiles)) {
       assert.ok(!JSON.stringify(parameterStatements).includes('PARAMETER_ARN'), 'parameter-guard has no approval-key decryption');
     });
     const grantsAnyOf = (st: Statement, action: string) => actions(st).some((a) => covers(a, action, true));
+
+    it("lets security-group-guard tag the stack's groups with chainlink:approval only, and only with approvals", () => {
+      const groupsArn = 'arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:security-group/*';
+      const tagWrites = ['ec2:CreateTags', 'ec2:DeleteTags'];
+      const { securityGroupStatements: statements, instanceStatements, handlerStatements, grants } = approvalsOf(on);
+      // One CreateTags per changed group, of the one key, on the stack's groups in its VPCs: the
+      // conditions of the rule writes (RepairRulesOfThisStackOnly), and the tag key's.
+      const record = only(statements, 'ec2:CreateTags');
+      assert.equal(record.Sid, 'RecordApprovalTagOnly');
+      assert.deepEqual(resourcesOf(record), [groupsArn], 'security groups only');
+      assert.deepEqual(record.Condition, {
+        StringEquals: { 'aws:ResourceTag/chainlink:stack': STACK },
+        ArnLike: { 'ec2:Vpc': ['arn:*:ec2:*:*:vpc/<StackVpcIds>'] },
+        // No other key (chainlink:stack, chainlink:role) can be added or overwritten, and a
+        // request naming no key does not pass ForAllValues vacuously.
+        'ForAllValues:StringEquals': { 'aws:TagKeys': ['chainlink:approval'] },
+        Null: { 'aws:TagKeys': 'false' },
+      });
+      const [repair] = statements.filter((st) => grantsAnyOf(st, 'ec2:AuthorizeSecurityGroupIngress'));
+      assert.deepEqual(
+        { StringEquals: record.Condition?.StringEquals, ArnLike: record.Condition?.ArnLike },
+        { StringEquals: repair.Condition?.StringEquals, ArnLike: repair.Condition?.ArnLike },
+        "the rule writes' stack and VPC conditions",
+      );
+      // The nonces already recorded: DescribeTags has no resource-level permissions.
+      const read = only(statements, 'ec2:DescribeTags');
+      assert.equal(read.Sid, 'ReadApprovalTags');
+      assert.deepEqual(resourcesOf(read), ['*']);
+      assert.equal(read.Condition, undefined);
+      assert.ok(!statements.some((st) => grantsAnyOf(st, 'ec2:DeleteTags')), 'security-group-guard may not ec2:DeleteTags');
+      // What a deployment gives is what IAM enforces: the VPCs given, one pattern each.
+      const given = name === 'cdk'
+        ? resolveTemplate(cdkTemplateWith({ approvalKeyParameter: APPROVAL_KEY }), { StackVpcIds: 'vpc-0a1b2c3d,vpc-0e1f2a3b4c5d6e7f8' })
+        : resolveTemplate(raw(), { ApprovalKeyParameter: APPROVAL_KEY, StackVpcIds: 'vpc-0a1b2c3d,vpc-0e1f2a3b4c5d6e7f8' });
+      assert.deepEqual(only(approvalsOf(given).securityGroupStatements, 'ec2:CreateTags').Condition?.ArnLike,
+        { 'ec2:Vpc': ['arn:*:ec2:*:*:vpc/vpc-0a1b2c3d', 'arn:*:ec2:*:*:vpc/vpc-0e1f2a3b4c5d6e7f8'] });
+      // No other role tags a group: instance-guard's tag writes are on instances and volumes (and
+      // network interfaces, at launch), parameter-guard and approval-handler have none.
+      const parameterStatements = grants.statementsOf(grants.roleOf(grants.fnByDescription('node parameters')));
+      for (const [fn, sts] of [['instance-guard', instanceStatements], ['parameter-guard', parameterStatements],
+        ['approval-handler', handlerStatements]] as const) {
+        const onGroups = sts.filter((st) => tagWrites.some((a) => grantsAnyOf(st, a))
+          && resourcesOf(st).some((r) => r === '*' || covers(String(r), groupsArn)));
+        assert.deepEqual(onGroups, [], `${fn} tags no security group`);
+      }
+      // Without approvals: neither statement, no tag action at all.
+      const before = grantsOf(off);
+      const offStatements = before.statementsOf(before.roleOf(before.fnByDescription('security-group drift')));
+      assert.deepEqual(offStatements.filter((st) => APPROVAL_TAG_SIDS.includes(st.Sid ?? '')), []);
+      for (const action of [...tagWrites, 'ec2:DescribeTags']) {
+        assert.ok(!offStatements.some((st) => grantsAnyOf(st, action)), `without approvals, security-group-guard may not ${action}`);
+      }
+    });
 
     it('decrypts the approval key with the SecureStrings\' key when one is given, still that parameter only', () => {
       const given = deployed({ approvalKeyParameter: APPROVAL_KEY, ssmKmsKeyArn: SSM_KEY },
@@ -1617,3 +1678,540 @@ for (const [name, file] of Object.entries(templateFiles)) {
     });
   });
 }
+
+// ---- An organisation: the central deployment (OrganizationId) and the member template ------
+
+const ORG = 'o-exampleorgid1';
+const MEMBER_ROLE = 'ChainlinkRemediatorMember';
+const MEMBER_FILE = path.join(CDK_DIR, '..', 'member', 'template.yaml');
+const SAM_FILE = path.join(CDK_DIR, '..', 'sam', 'template.yaml');
+const CENTRAL_BUS = 'arn:aws:events:us-east-1:123456789012:event-bus/chainlink-remediator-demo-members';
+const GUARD_ROLES = [
+  'arn:aws:iam::123456789012:role/demo-SecurityGroupGuardRole-1',
+  'arn:aws:iam::123456789012:role/demo-ParameterGuardRole-1',
+  'arn:aws:iam::123456789012:role/demo-InstanceGuardRole-1',
+];
+const MEMBER_DOCUMENT = `chainlink-remediator-${STACK}-extend-filesystem`;
+const GUARD_WORDS = ['security-group drift', 'node parameters', 'CloudWatch alarms'];
+
+/** A YAML CloudFormation template (short-form intrinsics included), read as CDK's cfn-include reads one. */
+function readCfnYaml(file: string): Template {
+  const fileUtils = require(
+    path.join(path.dirname(require.resolve('aws-cdk-lib/package.json')), 'cloudformation-include', 'lib', 'file-utils.js'),
+  ) as { readYamlSync: (f: string) => unknown };
+  return fileUtils.readYamlSync(file) as Template;
+}
+
+/** The member template as one stack instance deploys it (in `region`, us-east-1 by default). */
+function memberDeployed(overrides: Record<string, string> = {}, region = 'us-east-1'): Template {
+  return resolveTemplate(readCfnYaml(MEMBER_FILE), {
+    CentralEventBusArn: CENTRAL_BUS,
+    GuardRoleArns: GUARD_ROLES.join(','),
+    'AWS::Region': region,
+    ...overrides,
+  });
+}
+
+const statementActions = (st: Statement) => (Array.isArray(st.Action) ? st.Action : [st.Action]);
+const statementResources = (st: Statement) => (Array.isArray(st.Resource) ? st.Resource : [st.Resource]);
+/** Every statement of a policy document, by reference. */
+const statementsIn = (document: Json | undefined): Statement[] =>
+  isObject(document) ? ([document.Statement].flat() as unknown as Statement[]) : [];
+/** A statement with its actions and resources sorted, for comparing statements. */
+const sortedStatement = (st: Statement): Statement => ({
+  ...st,
+  Action: [...statementActions(st)].sort(),
+  Resource: statementResources(st).map((r) => (typeof r === 'string' ? r : JSON.stringify(r))).sort(),
+});
+/** JSON with every object's keys sorted: statements compared whatever order a template writes. */
+const canonical = (j: unknown): string =>
+  JSON.stringify(j, (_k, v: unknown) =>
+    isObject(v) ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => a.localeCompare(b))) : v);
+/** The event patterns of a template's rules on the default bus (no EventBusName), as sorted JSON. */
+const defaultBusPatterns = (t: Template): string[] =>
+  Object.values(t.Resources)
+    .filter((r) => r.Type === 'AWS::Events::Rule' && r.Properties?.EventPattern && r.Properties?.EventBusName === undefined)
+    .map((r) => JSON.stringify(r.Properties?.EventPattern))
+    .sort();
+
+for (const [name, file] of Object.entries(templateFiles)) {
+  describe(`${name} template: an organisation (OrganizationId), central`, () => {
+    const raw = () => JSON.parse(fs.readFileSync(file, 'utf8')) as Template;
+    /** The deployment with these CDK context values, or these SAM parameters (and deploy-time parameters). */
+    const deployed = (cdk: Record<string, unknown>, sam: Record<string, string>, parameters: Record<string, string> = {}): Template =>
+      name === 'cdk' ? resolveTemplate(cdkTemplateWith(cdk), parameters) : resolveTemplate(raw(), { ...sam, ...parameters });
+    const off = resolveTemplate(raw());
+    const on = deployed({ organizationId: ORG }, { OrganizationId: ORG });
+    const props = (r: Resource) => r.Properties ?? {};
+    const ofType = (t: Template, type: string) => Object.entries(t.Resources).filter(([, r]) => r.Type === type);
+    const env = (t: Template, fn: string) =>
+      ((props(t.Resources[fn]).Environment as Json) as { Variables?: Record<string, Json> } | undefined)?.Variables ?? {};
+    const getAtt = (j: Json | undefined) => (isObject(j) && Array.isArray(j['Fn::GetAtt']) ? String(j['Fn::GetAtt'][0]) : '');
+    const ref = (j: Json | undefined) => (isObject(j) && typeof j.Ref === 'string' ? j.Ref : '');
+    const ORGANIZATION_TYPES = ['AWS::Lambda::EventSourceMapping', 'AWS::Events::EventBus', 'AWS::Events::EventBusPolicy'];
+
+    /** Each guard function's role, event source mapping, target queue and dead-letter queue. */
+    const targetsOf = (t: Template) => {
+      const grants = grantsOf(t);
+      return GUARD_WORDS.map((words) => {
+        const fn = grants.fnByDescription(words);
+        const mappings = ofType(t, 'AWS::Lambda::EventSourceMapping').filter(([, m]) => ref(props(m).FunctionName) === fn);
+        assert.equal(mappings.length, 1, `${words}: one event source mapping`);
+        const [mappingId, mapping] = mappings[0];
+        const queue = getAtt(props(mapping).EventSourceArn);
+        const redrive = props(t.Resources[queue]).RedrivePolicy as Record<string, Json>;
+        const deadLetters = getAtt(redrive?.deadLetterTargetArn);
+        return { words, fn, role: grants.roleOf(fn), mappingId, mapping, queue, deadLetters, grants };
+      });
+    };
+
+    it('deploys nothing of an organisation without OrganizationId, and keeps one run at a time per function', () => {
+      for (const type of ORGANIZATION_TYPES) assert.deepEqual(ofType(off, type), [], type);
+      for (const [id, q] of ofType(off, 'AWS::SQS::Queue')) assert.equal(props(q).FifoQueue, undefined, id);
+      assert.ok(!ofType(off, 'AWS::Events::Rule').some(([, r]) => props(r).EventBusName !== undefined), 'no rule off the default bus');
+      const grants = grantsOf(off);
+      for (const words of GUARD_WORDS) {
+        const fn = grants.fnByDescription(words);
+        assert.equal(props(off.Resources[fn]).ReservedConcurrentExecutions, 1, words);
+        assert.equal('TARGET_QUEUE_URL' in env(off, fn), false, words);
+        assert.equal('MEMBER_FILESYSTEM_DOCUMENT' in env(off, fn), false, words);
+        const statements = grants.statementsOf(grants.roleOf(fn));
+        assert.ok(!statements.some((st) => statementActions(st).some((a) => /^(sts|organizations):/i.test(a))), words);
+      }
+      for (const output of ['MemberEventBusArn', 'GuardRoleArns', 'TargetQueueUrls']) assert.equal(off.Outputs?.[output], undefined, output);
+      // The deploy-time parameters: SAM's always (OrganizationId off by default), the CDK app's
+      // only with an organisation (organizationId is a context setting).
+      const parameters = name === 'cdk' ? cdkTemplateWith({ organizationId: ORG }).Parameters ?? {} : raw().Parameters ?? {};
+      const spec = (p: string) => ({ ...(parameters[p] as Record<string, Json>), Description: undefined });
+      if (name === 'sam') {
+        assert.deepEqual(spec('OrganizationId'),
+          { Type: 'String', Default: '', AllowedPattern: '^$|^o-[a-z0-9]{10,32}$', Description: undefined });
+      } else {
+        assert.equal(raw().Parameters?.MemberRoleName, undefined, 'no organisation parameter without organizationId');
+        assert.throws(() => cdkTemplateWith({ organizationId: 'o-Short' }), /organizationId/);
+      }
+      assert.deepEqual(spec('MemberRoleName'),
+        { Type: 'String', Default: MEMBER_ROLE, AllowedPattern: '^[A-Za-z0-9+=,.@_-]{1,64}$', Description: undefined });
+      assert.deepEqual(spec('TargetAttempts'), { Type: 'Number', Default: 3, MinValue: 1, MaxValue: 10, Description: undefined });
+      assert.deepEqual(spec('TargetConcurrency'), { Type: 'Number', Default: 50, MinValue: 2, MaxValue: 1000, Description: undefined });
+    });
+
+    it('gives each guard function a FIFO target queue, consumed ten at a time up to TargetConcurrency, with a FIFO dead-letter queue', () => {
+      const check = (t: Template, attempts: number, concurrency: number) => {
+        const found = targetsOf(t);
+        assert.equal(new Set(found.map((x) => x.queue)).size, 3, 'a queue of its own per function');
+        assert.equal(ofType(t, 'AWS::Lambda::EventSourceMapping').length, 3);
+        for (const { words, fn, mapping, mappingId, queue, deadLetters, role } of found) {
+          const q = props(t.Resources[queue]);
+          assert.equal(q.FifoQueue, true, words);
+          assert.equal(q.ContentBasedDeduplication, false, `${words}: the function names each message's deduplication ID`);
+          assert.equal(q.SqsManagedSseEnabled, true, `${words}: SQS-managed encryption`);
+          assert.equal(q.KmsMasterKeyId, undefined, `${words}: no KMS key for Lambda's poller to need`);
+          assert.equal(Number(q.VisibilityTimeout), 6 * Number(props(t.Resources[fn]).Timeout), `${words}: six times the timeout`);
+          assert.equal(Number((q.RedrivePolicy as Record<string, Json>).maxReceiveCount), attempts, words);
+          const d = props(t.Resources[deadLetters]);
+          assert.equal(d.FifoQueue, true, `${words}: a FIFO queue's dead letters go to a FIFO queue`);
+          assert.equal(d.SqsManagedSseEnabled, true, words);
+          assert.equal(Number(d.MessageRetentionPeriod), 1209600, `${words}: dead letters kept 14 days`);
+          const m = props(mapping);
+          assert.equal(m.BatchSize, 10, words);
+          assert.deepEqual(m.FunctionResponseTypes, ['ReportBatchItemFailures'], words);
+          assert.equal(Number((m.ScalingConfig as Record<string, Json>).MaximumConcurrency), concurrency, words);
+          assert.equal(m.Enabled ?? true, true, words);
+          assert.equal(m.MaximumBatchingWindowInSeconds, undefined, `${words}: FIFO has no batching window`);
+          assert.equal(Number(props(t.Resources[fn]).ReservedConcurrentExecutions), concurrency, `${words}: reserved concurrency`);
+          assert.deepEqual(env(t, fn).TARGET_QUEUE_URL, { Ref: queue }, `${words}: TARGET_QUEUE_URL is its own queue`);
+          // Lambda checks at creation that the role may receive from the queue.
+          const policies = ofType(t, 'AWS::IAM::Policy').filter(([, p]) =>
+            ((props(p).Roles as Json[]) ?? []).some((r) => ref(r) === role)
+            && statementsIn(props(p).PolicyDocument).some((st) => st.Sid === 'ConsumeOwnTargetQueue'));
+          assert.equal(policies.length, 1, `${words}: one organisation policy`);
+          const dependsOn = [(t.Resources[mappingId] as Resource & { DependsOn?: string | string[] }).DependsOn ?? []].flat();
+          assert.ok(dependsOn.includes(policies[0][0]), `${words}: the mapping waits for the policy`);
+        }
+      };
+      check(on, 3, 50);
+      check(deployed({ organizationId: ORG }, { OrganizationId: ORG }, { TargetAttempts: '5', TargetConcurrency: '200' }), 5, 200);
+      // approval-handler keeps its own reserved concurrency.
+      const both = deployed({ organizationId: ORG, approvalKeyParameter: APPROVAL_KEY }, { OrganizationId: ORG, ApprovalKeyParameter: APPROVAL_KEY });
+      const handler = grantsOf(both).fnByDescription('approve or deny link');
+      assert.equal(props(both.Resources[handler]).ReservedConcurrentExecutions, 5);
+      assert.equal('TARGET_QUEUE_URL' in env(both, handler), false);
+    });
+
+    it('refuses plain HTTP on every target and dead-letter queue, and alarms on each dead-letter queue', () => {
+      const found = targetsOf(on);
+      const queuePolicies = ofType(on, 'AWS::SQS::QueuePolicy').map(([, p]) => props(p));
+      const failureAlarm = ofType(on, 'AWS::CloudWatch::Alarm').find(([, a]) => String(props(a).AlarmName).endsWith('failed invocations'));
+      assert.ok(failureAlarm, 'the failure queue alarm');
+      for (const { words, queue, deadLetters } of found) {
+        for (const q of [queue, deadLetters]) {
+          const tls = queuePolicies.flatMap((p) => statementsIn(p.PolicyDocument))
+            .filter((st) => statementResources(st).some((r) => getAtt(r) === q));
+          assert.equal(tls.length, 1, `${words}: ${q} has a TLS-only policy`);
+          assert.equal(tls[0].Effect, 'Deny');
+          assert.deepEqual(statementActions(tls[0]), ['sqs:*']);
+          assert.deepEqual(tls[0].Condition, { Bool: { 'aws:SecureTransport': 'false' } });
+        }
+        const alarms = ofType(on, 'AWS::CloudWatch::Alarm').filter(([, a]) =>
+          JSON.stringify(props(a).Dimensions ?? []).includes(JSON.stringify({ 'Fn::GetAtt': [deadLetters, 'QueueName'] })));
+        assert.equal(alarms.length, 1, `${words}: one alarm on its dead-letter queue`);
+        const a = props(alarms[0][1]);
+        assert.deepEqual([a.Namespace, a.MetricName, a.Statistic, Number(a.Threshold), a.ComparisonOperator, a.TreatMissingData],
+          ['AWS/SQS', 'ApproximateNumberOfMessagesVisible', 'Maximum', 1, 'GreaterThanOrEqualToThreshold', 'notBreaching'], words);
+        assert.deepEqual(a.AlarmActions, props(failureAlarm[1]).AlarmActions, `${words}: where the other alarms go`);
+        // Never "<stack>-" prefixed: instance-guard's rule must not take it for a node alarm.
+        assert.ok(String(a.AlarmName).includes(' ') && !String(a.AlarmName).startsWith(`${STACK}-`), String(a.AlarmName));
+      }
+    });
+
+    it('lets each guard function assume the member role in the organisation only, use its own queue, list the accounts, and nothing more', () => {
+      const before = grantsOf(off);
+      for (const { words, role, queue, grants } of targetsOf(on)) {
+        const old = new Set(before.statementsOf(before.roleOf(before.fnByDescription(words))).map((st) => JSON.stringify(sortedStatement(st))));
+        const added = grants.statementsOf(role).filter((st) => !old.has(JSON.stringify(sortedStatement(st)))).map(sortedStatement);
+        const queueArn = JSON.stringify({ 'Fn::GetAtt': [queue, 'Arn'] });
+        assert.deepEqual(added.sort((a, b) => String(a.Sid).localeCompare(String(b.Sid))), [
+          {
+            Sid: 'AssumeMemberRoleInOrganizationOnly', Effect: 'Allow', Action: ['sts:AssumeRole'],
+            Resource: [`arn:<AWS::Partition>:iam::*:role/${MEMBER_ROLE}`],
+            Condition: { StringEquals: { 'aws:ResourceOrgID': ORG } },
+          },
+          {
+            Sid: 'ConsumeOwnTargetQueue', Effect: 'Allow', Action: ['sqs:DeleteMessage', 'sqs:GetQueueAttributes', 'sqs:ReceiveMessage'],
+            Resource: [queueArn],
+          },
+          {
+            Sid: 'ListAccountsUnderOrganizationalUnits', Effect: 'Allow',
+            Action: ['organizations:ListAccountsForParent', 'organizations:ListChildren'],
+            Resource: [`arn:<AWS::Partition>:organizations::*:ou/${ORG}/ou-*`, `arn:<AWS::Partition>:organizations::*:root/${ORG}/r-*`],
+          },
+          { Sid: 'ListOrganizationAccounts', Effect: 'Allow', Action: ['organizations:ListAccounts'], Resource: ['*'] },
+          { Sid: 'SendToOwnTargetQueue', Effect: 'Allow', Action: ['sqs:SendMessage'], Resource: [queueArn] },
+        ], words);
+        for (const action of ['sts:TagSession', 'sts:AssumeRoleWithWebIdentity', 'organizations:DescribeOrganization', 'sqs:ChangeMessageVisibility', 'sqs:PurgeQueue']) {
+          assert.ok(!grants.statementsOf(role).some((st) => statementActions(st).some((a) => covers(a, action, true))), `${words} may not ${action}`);
+        }
+      }
+      // A MemberRoleName given is the only role name it may assume.
+      const named = deployed({ organizationId: ORG }, { OrganizationId: ORG }, { MemberRoleName: 'OpsRemediator' });
+      for (const { role, grants } of targetsOf(named)) {
+        const assume = grants.statementsOf(role).filter((st) => statementActions(st).includes('sts:AssumeRole'));
+        assert.deepEqual(assume.flatMap(statementResources), ['arn:<AWS::Partition>:iam::*:role/OpsRemediator']);
+      }
+    });
+
+    it("takes the members' events on a bus only the organisation may put to, by the default-bus patterns, to the same functions", () => {
+      const buses = ofType(on, 'AWS::Events::EventBus');
+      assert.equal(buses.length, 1);
+      const [busId, bus] = buses[0];
+      assert.match(String(props(bus).Name), /-members$/);
+      const policies = ofType(on, 'AWS::Events::EventBusPolicy');
+      assert.equal(policies.length, 1, 'one statement on the bus');
+      const p = props(policies[0][1]);
+      assert.equal(ref(p.EventBusName), busId);
+      const { Sid: _sid, ...statement } = p.Statement as Record<string, Json>;
+      assert.deepEqual(statement, {
+        Effect: 'Allow', Principal: '*', Action: 'events:PutEvents', Resource: { 'Fn::GetAtt': [busId, 'Arn'] },
+        Condition: { StringEquals: { 'aws:PrincipalOrgID': ORG } },
+      });
+      const rules = ofType(on, 'AWS::Events::Rule');
+      const onBus = rules.filter(([, r]) => ref(props(r).EventBusName) === busId);
+      const onDefault = rules.filter(([, r]) => props(r).EventBusName === undefined && props(r).EventPattern);
+      assert.equal(onBus.length, 5);
+      assert.ok(!onBus.some(([, r]) => props(r).ScheduleExpression), 'no schedule on the bus');
+      const targetsOfRule = (r: Resource) => ((props(r).Targets as Json[]) ?? []).map((x) => getAtt(isObject(x) ? x.Arn : null)).sort();
+      const byPattern = (list: Array<[string, Resource]>) =>
+        list.map(([, r]) => `${JSON.stringify(props(r).EventPattern)} -> ${targetsOfRule(r).join(',')}`).sort();
+      assert.deepEqual(byPattern(onBus), byPattern(onDefault), 'the same patterns, to the same functions');
+      for (const [id] of onBus) {
+        const permissions = ofType(on, 'AWS::Lambda::Permission').filter(([, perm]) => getAtt(props(perm).SourceArn) === id);
+        assert.equal(permissions.length, 1, `${id}: invokes through its rule only`);
+        assert.equal(props(permissions[0][1]).Principal, 'events.amazonaws.com');
+      }
+      for (const [id, perm] of ofType(on, 'AWS::Lambda::Permission')) {
+        assert.equal(props(perm).Principal, 'events.amazonaws.com', id);
+        assert.ok(props(perm).SourceArn, `${id} is limited to one rule`);
+      }
+      assert.deepEqual(on.Outputs?.MemberEventBusArn?.Value, { 'Fn::GetAtt': [busId, 'Arn'] });
+      const roles = targetsOf(on).map((x) => x.role);
+      const guardRoles = JSON.stringify(on.Outputs?.GuardRoleArns?.Value);
+      const queues = JSON.stringify(on.Outputs?.TargetQueueUrls?.Value);
+      assert.deepEqual(roles.map((r) => guardRoles.indexOf(r)).map((i) => i >= 0), [true, true, true], 'GuardRoleArns: the three roles');
+      const order = roles.map((r) => guardRoles.indexOf(r));
+      assert.deepEqual([...order].sort((a, b) => a - b), order, 'security-group-guard, parameter-guard, instance-guard');
+      for (const { queue } of targetsOf(on)) assert.ok(queues.includes(queue), `TargetQueueUrls: ${queue}`);
+    });
+
+    it("tells instance-guard the filesystem document's name in the member accounts", () => {
+      const grants = grantsOf(on);
+      assert.equal(env(on, grants.fnByDescription('CloudWatch alarms')).MEMBER_FILESYSTEM_DOCUMENT, MEMBER_DOCUMENT);
+      for (const words of ['security-group drift', 'node parameters']) {
+        assert.equal('MEMBER_FILESYSTEM_DOCUMENT' in env(on, grants.fnByDescription(words)), false, words);
+      }
+      const member = memberDeployed();
+      assert.equal(props(member.Resources.FilesystemDocument).Name, MEMBER_DOCUMENT);
+    });
+  });
+}
+
+describe('member template (infra/member/template.yaml)', () => {
+  const raw = readCfnYaml(MEMBER_FILE);
+  const inRoleRegion = memberDeployed();
+  const elsewhere = memberDeployed({}, 'eu-west-1');
+  const NODE_ROLE = 'chainlink-node';
+  /** With a node role (the central NodeInstanceRoleArn's name): every statement the role can have. */
+  const member = memberDeployed({ NodeInstanceRoleName: NODE_ROLE });
+  const props = (r: Resource) => r.Properties ?? {};
+  const ofType = (t: Template, type: string) => Object.entries(t.Resources).filter(([, r]) => r.Type === type);
+  /** Every statement the member role is granted. */
+  const memberStatements = (t: Template): Statement[] => {
+    const role = props(t.Resources.MemberRole);
+    assert.equal(role.Policies, undefined, 'managed policies only');
+    return ((role.ManagedPolicyArns as Json[]) ?? []).flatMap((arn) => {
+      assert.ok(isObject(arn) && typeof arn.Ref === 'string', 'a managed policy of the template');
+      return statementsIn(props(t.Resources[arn.Ref as string]).PolicyDocument);
+    });
+  };
+
+  it('is plain CloudFormation, its parameters the central ones where they mirror them', () => {
+    assert.equal((raw as Template & { Transform?: Json }).Transform, undefined, 'no transform: a StackSet deploys it as it is');
+    for (const [id, r] of Object.entries(raw.Resources)) assert.match(r.Type, /^AWS::(IAM|SSM|Events)::/, id);
+    const parameters = raw.Parameters ?? {};
+    const central = readCfnYaml(SAM_FILE).Parameters ?? {};
+    for (const p of ['StackName', 'StackVpcIds', 'LadderInstanceTypes', 'ParameterPath', 'SsmKmsKeyArn', 'DatabaseClasses',
+      'DatabaseStorageMaxGiB', 'MemberRoleName']) {
+      assert.deepEqual({ ...parameters[p], Description: undefined }, { ...central[p], Description: undefined }, p);
+    }
+    assert.equal(parameters.CentralEventBusArn?.Default, undefined, 'CentralEventBusArn is given');
+    assert.equal(parameters.GuardRoleArns?.Default, undefined, 'GuardRoleArns is given');
+    assert.equal(parameters.GuardRoleArns?.Type, 'CommaDelimitedList');
+    assert.deepEqual([parameters.ExternalId?.Default, (parameters.ExternalId as Record<string, Json>).NoEcho], ['', true]);
+    assert.equal(parameters.RoleRegion?.Default, 'us-east-1');
+  });
+
+  it('creates the member role in RoleRegion only, and the forwarding rules and the document in every region', () => {
+    const roleResources = (t: Template) => ofType(t, 'AWS::IAM::Role').concat(ofType(t, 'AWS::IAM::ManagedPolicy'))
+      .map(([id]) => id).filter((id) => id !== 'ForwarderRole').sort();
+    assert.deepEqual(roleResources(inRoleRegion), ['MemberInstancesPolicy', 'MemberLaunchCheckAndDatabasePolicy',
+      'MemberNetworkAndParametersPolicy', 'MemberRole', 'MemberSecureStringsWithManagedKeyPolicy']);
+    assert.deepEqual(roleResources(member), ['MemberInstancesPolicy', 'MemberLaunchCheckAndDatabasePolicy',
+      'MemberNetworkAndParametersPolicy', 'MemberPassNodeRolePolicy', 'MemberRole', 'MemberSecureStringsWithManagedKeyPolicy']);
+    assert.deepEqual(roleResources(memberDeployed({ NodeInstanceRoleName: 'chainlink-node' }, 'eu-west-1')), [],
+      'an IAM role is global: one region creates it');
+    assert.deepEqual(roleResources(elsewhere), []);
+    assert.deepEqual(roleResources(memberDeployed({ RoleRegion: 'eu-west-1' }, 'eu-west-1')).length, 5);
+    for (const t of [inRoleRegion, elsewhere]) {
+      assert.equal(ofType(t, 'AWS::Events::Rule').length, 5);
+      assert.ok(t.Resources.ForwarderRole && t.Resources.FilesystemDocument);
+    }
+    assert.equal(elsewhere.Outputs?.MemberRoleArn, undefined);
+  });
+
+  it('trusts only the central guard roles, with the external ID when one is given, for an hour at most', () => {
+    const trust = (t: Template) => statementsIn(props(t.Resources.MemberRole).AssumeRolePolicyDocument);
+    const role = props(inRoleRegion.Resources.MemberRole);
+    assert.equal(role.RoleName, MEMBER_ROLE);
+    assert.equal(role.MaxSessionDuration, 3600);
+    assert.equal(props(memberDeployed({ MemberRoleName: 'OpsRemediator' }).Resources.MemberRole).RoleName, 'OpsRemediator');
+    const [statement, ...more] = trust(inRoleRegion);
+    assert.equal(more.length, 0);
+    assert.deepEqual({ ...statement, Sid: undefined }, {
+      Sid: undefined, Effect: 'Allow', Principal: { AWS: GUARD_ROLES }, Action: 'sts:AssumeRole',
+    });
+    const [withId] = trust(memberDeployed({ ExternalId: 'chainlink-ops' }));
+    assert.deepEqual(withId.Condition, { StringEquals: { 'sts:ExternalId': 'chainlink-ops' } });
+    assert.deepEqual((withId as Statement & { Principal: Json }).Principal, { AWS: GUARD_ROLES });
+  });
+
+  // Central statements the member role has no copy of, each with the reason.
+  const NOT_MIRRORED: Record<string, string> = {
+    WriteOwnLogs: "the function's logs: central",
+    PublishReports: 'the report topic: central',
+    PublishChatNotifications: 'the chat topic: central',
+    EncryptReportsThroughSns: "the report topic's key: central",
+    StoreReportPages: 'report pages: central',
+    FailedInvocationsToQueue: 'the failure queue: central',
+    ReadStackFileParameter: 'the stack file: central',
+    ImportFindingsToSecurityHub: "Security Hub: the central account's",
+    ReadApprovalKey: 'the approval key: central',
+    DecryptApprovalKeyOnly: 'the approval key: central',
+    // Approvals are per account, the deployment's own (the key and the handler are central),
+    // never an organisation's: no member account's group records one.
+    ReadApprovalTags: "approvals: the deployment's own account only, never a member's",
+    RecordApprovalTagOnly: "approvals: the deployment's own account only, never a member's",
+    AssumeMemberRoleInOrganizationOnly: 'STS: the member role assumes nothing',
+    SendToOwnTargetQueue: 'the target queues: central',
+    ConsumeOwnTargetQueue: 'the target queues: central',
+    ListOrganizationAccounts: 'Organizations: central',
+    ListAccountsUnderOrganizationalUnits: 'Organizations: central',
+    // Subsumed: the member role's ReadTheStacksDatabase and ValidateThisStacksParameters grant
+    // these actions on these resources (asserted below).
+    LocateTheStacksDatabase: 'covered by ReadTheStacksDatabase',
+    ReadThisStacksParametersUndecrypted: 'covered by ValidateThisStacksParameters',
+  };
+  const COVERED_BY: Record<string, string> = {
+    LocateTheStacksDatabase: 'ReadTheStacksDatabase',
+    ReadThisStacksParametersUndecrypted: 'ValidateThisStacksParameters',
+  };
+
+  for (const [name, file] of Object.entries(templateFiles)) {
+    /** The central guard roles with every option on, so that every central statement appears. */
+    const centralRoles = (): Array<{ fn: string; statements: Statement[] }> => {
+      const options = {
+        organizationId: ORG, approvalKeyParameter: APPROVAL_KEY, reportPages: true, securityHubFindings: true,
+        chatTopicArn: 'arn:aws:sns:us-east-1:123456789012:ops-chatbot', stackFileSource: 'ssm',
+        nodeInstanceRoleArn: `arn:aws:iam::123456789012:role/${NODE_ROLE}`,
+      };
+      const t = name === 'cdk'
+        ? resolveTemplate(cdkTemplateWith(options))
+        : resolveTemplate(JSON.parse(fs.readFileSync(file, 'utf8')) as Template, {
+          OrganizationId: ORG, ApprovalKeyParameter: APPROVAL_KEY, ReportPages: 'true', SecurityHubFindings: 'true',
+          ChatTopicArn: options.chatTopicArn, StackFileSource: 'ssm', NodeInstanceRoleArn: options.nodeInstanceRoleArn,
+        });
+      const grants = grantsOf(t);
+      return GUARD_WORDS.map((words) => {
+        const fn = grants.fnByDescription(words);
+        return { fn, statements: grants.statementsOf(grants.roleOf(fn)) };
+      });
+    };
+    /**
+     * A central statement as the member role must grant it: any region ("*": one role serves
+     * them all, so kms:ViaService is matched with StringLike), the member accounts' filesystem
+     * document by its name, the node role by its name in the member's own account.
+     */
+    const generalized = (st: Statement): Statement => {
+      let text = JSON.stringify(sortedStatement(st)).replaceAll('<AWS::Region>', '*');
+      // (The CDK's document ARN embeds its reference as JSON: escaped quotes inside the string.)
+      text = text.replace(/"arn:<AWS::Partition>:ssm:\*:<AWS::AccountId>:document\/(?:[^"\\]|\\.)*"/g,
+        `"arn:<AWS::Partition>:ssm:*:<AWS::AccountId>:document/${MEMBER_DOCUMENT}"`);
+      text = text.replaceAll(`arn:aws:iam::123456789012:role/${NODE_ROLE}`, `arn:<AWS::Partition>:iam::<AWS::AccountId>:role/${NODE_ROLE}`);
+      const out = JSON.parse(text) as Statement;
+      const via = out.Condition?.StringEquals?.['kms:ViaService'];
+      if (via !== undefined && out.Condition) {
+        const { 'kms:ViaService': _via, ...rest } = out.Condition.StringEquals;
+        out.Condition = { ...out.Condition, StringEquals: rest, StringLike: { 'kms:ViaService': via } };
+        if (Object.keys(rest).length === 0) delete out.Condition.StringEquals;
+      }
+      return out;
+    };
+
+    it(`grants, against the ${name} template, no action the central guard roles do not, each statement the central one but the region`, () => {
+      const roles = centralRoles();
+      const centralStatements = roles.flatMap((r) => r.statements);
+      const mine = memberStatements(member);
+      assert.ok(mine.length >= 25, 'the member statements were found');
+      // Action by action: nothing the central guard roles are not granted.
+      const centralActions = new Set(centralStatements.flatMap(statementActions));
+      const memberActions = new Set(mine.flatMap(statementActions));
+      for (const action of memberActions) assert.ok(centralActions.has(action), `the member role grants ${action}, no central guard role does`);
+      // What stays central, by action.
+      const stayCentral = [...centralActions].filter((a) => !memberActions.has(a)).sort();
+      assert.deepEqual(stayCentral, [
+        'ec2:DescribeTags', 'kms:GenerateDataKey*', 'logs:CreateLogStream', 'logs:PutLogEvents', 'organizations:ListAccounts',
+        'organizations:ListAccountsForParent', 'organizations:ListChildren', 's3:PutObject', 'securityhub:BatchImportFindings',
+        'sns:Publish', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes', ...(name === 'cdk' ? ['sqs:GetQueueUrl'] : []),
+        'sqs:ReceiveMessage', 'sqs:SendMessage', 'sts:AssumeRole',
+      ]);
+      // Statement by statement: each member statement is a central one of the same Sid, the
+      // region generalized.
+      for (const st of mine) {
+        assert.ok(st.Sid, 'every member statement has a Sid');
+        const same = centralStatements.filter((c) => c.Sid === st.Sid);
+        assert.ok(same.length >= 1, `${st.Sid}: a central statement of that Sid`);
+        assert.ok(same.some((c) => canonical(generalized(c)) === canonical(sortedStatement(st))),
+          `${st.Sid}: the member statement is the central one but the region:\n${canonical(sortedStatement(st))}\n`
+          + `${same.map((c) => canonical(generalized(c))).join('\n')}`);
+      }
+      // Every central statement is mirrored or stays central for a listed reason (a Sid-less
+      // one is the CDK's grant of the failure queue to its destination).
+      const mirrored = new Set(mine.map((st) => st.Sid));
+      for (const c of centralStatements) {
+        if (!c.Sid) {
+          assert.ok(statementActions(c).every((a) => /^sqs:/.test(a)) && JSON.stringify(c.Resource).includes('FailedInvocationQueue'),
+            `a central statement without a Sid: ${JSON.stringify(c)}`);
+          continue;
+        }
+        assert.ok(mirrored.has(c.Sid) || c.Sid in NOT_MIRRORED, `${c.Sid}: neither mirrored nor listed as central`);
+        assert.ok(!(mirrored.has(c.Sid) && c.Sid in NOT_MIRRORED), `${c.Sid}: mirrored and listed`);
+      }
+      // The covered ones: every action on every resource of theirs is granted by the member
+      // statement named, under no more conditions.
+      for (const [sid, by] of Object.entries(COVERED_BY)) {
+        const wider = mine.find((st) => st.Sid === by);
+        assert.ok(wider, by);
+        for (const c of centralStatements.filter((x) => x.Sid === sid).map(generalized)) {
+          for (const a of statementActions(c)) assert.ok(statementActions(wider).includes(a), `${sid}: ${a} in ${by}`);
+          for (const r of statementResources(c)) {
+            assert.ok(statementResources(sortedStatement(wider)).includes(String(r)), `${sid}: ${String(r)} in ${by}`);
+          }
+          assert.equal(wider.Condition, undefined, by);
+        }
+      }
+    });
+  }
+
+  it('keeps every write on the stack tag, off `*`, as the central roles do, and grants nothing of the central services', () => {
+    for (const st of memberStatements(member)) {
+      for (const action of statementActions(st)) {
+        assert.ok(!/^(sts|organizations|sqs|sns|logs|s3|securityhub|lambda|events):/i.test(action), `${st.Sid}: ${action}`);
+        assert.ok(!/\*$/.test(action.split(':')[1]) || action === 'kms:GenerateDataKey*', `${st.Sid}: ${action}`);
+        if (/^(Describe|Get|List)/.test(action.split(':')[1])) continue;
+        assert.ok(!statementResources(st).includes('*'), `${st.Sid}: ${action} on *`);
+      }
+    }
+    assert.ok(!memberStatements(member).some((st) => statementActions(st).includes('iam:PassRole')
+      && !statementResources(st).every((r) => String(r).endsWith(':role/chainlink-node'))), 'PassRole of the node role only');
+    assert.ok(!memberStatements(inRoleRegion).some((st) => statementActions(st).includes('iam:PassRole')), 'no PassRole without a node role');
+    // A customer key for SecureStrings: that key, through Parameter Store only.
+    const key = 'arn:aws:kms:eu-west-1:210987654321:key/1234abcd-12ab-34cd-56ef-1234567890ab';
+    const kms = memberStatements(memberDeployed({ SsmKmsKeyArn: key })).filter((st) => statementActions(st).some((a) => a.startsWith('kms:')));
+    assert.deepEqual(kms.map((st) => [st.Sid, statementResources(st), st.Condition]),
+      [['SecureStringsWithKey', [key], { StringLike: { 'kms:ViaService': 'ssm.*.amazonaws.com' } }]]);
+  });
+
+  it('forwards, from the default bus, exactly the events the central functions handle, by the same patterns', () => {
+    const rules = (t: Template) => ofType(t, 'AWS::Events::Rule');
+    for (const [name, file] of Object.entries(templateFiles)) {
+      const centralOn = name === 'cdk'
+        ? resolveTemplate(cdkTemplateWith({ organizationId: ORG }))
+        : resolveTemplate(JSON.parse(fs.readFileSync(file, 'utf8')) as Template, { OrganizationId: ORG });
+      assert.deepEqual(defaultBusPatterns(elsewhere), defaultBusPatterns(centralOn), name);
+      // A deployment's own parameter path, in both.
+      const centralPath = name === 'cdk'
+        ? resolveTemplate(cdkTemplateWith({ organizationId: ORG, parameterPath: '/nodes/demo' }))
+        : resolveTemplate(JSON.parse(fs.readFileSync(file, 'utf8')) as Template, { OrganizationId: ORG, ParameterPath: '/nodes/demo' });
+      assert.deepEqual(defaultBusPatterns(memberDeployed({ ParameterPath: '/nodes/demo' }, 'eu-west-1')), defaultBusPatterns(centralPath), name);
+    }
+    for (const [id, rule] of rules(elsewhere)) {
+      assert.equal(props(rule).EventBusName, undefined, `${id}: the default bus`);
+      assert.equal(props(rule).ScheduleExpression, undefined, id);
+      // (cfn-include reads `!GetAtt ForwarderRole.Arn` as one string.)
+      assert.deepEqual(props(rule).Targets, [{ Id: 'CentralBus', Arn: CENTRAL_BUS, RoleArn: { 'Fn::GetAtt': 'ForwarderRole.Arn' } }], id);
+    }
+  });
+
+  it('lets the forwarding role put events on the central bus only, and be used by EventBridge of this account only', () => {
+    const role = props(elsewhere.Resources.ForwarderRole);
+    assert.deepEqual(statementsIn(role.AssumeRolePolicyDocument), [{
+      Effect: 'Allow', Principal: { Service: 'events.amazonaws.com' }, Action: 'sts:AssumeRole',
+      Condition: { StringEquals: { 'aws:SourceAccount': { Ref: 'AWS::AccountId' } } },
+    }]);
+    assert.equal(role.ManagedPolicyArns, undefined);
+    const statements = ((role.Policies as Json[]) ?? []).flatMap((p) => statementsIn(isObject(p) ? p.PolicyDocument : null));
+    assert.deepEqual(statements, [{ Sid: 'PutEventsOnCentralBusOnly', Effect: 'Allow', Action: 'events:PutEvents', Resource: CENTRAL_BUS }]);
+    assert.equal(role.RoleName, undefined, 'CloudFormation names it: one per region');
+  });
+
+  it("ships the central filesystem document's content, under the name instance-guard is told", () => {
+    const document = props(elsewhere.Resources.FilesystemDocument);
+    assert.deepEqual(document.Content, FILESYSTEM_DOCUMENT_CONTENT);
+    assert.deepEqual([document.Name, document.DocumentType, document.TargetType, document.UpdateMethod],
+      [MEMBER_DOCUMENT, 'Command', '/AWS::EC2::Instance', 'NewVersion']);
+    const send = memberStatements(inRoleRegion).filter((st) => statementActions(st).includes('ssm:SendCommand'));
+    assert.deepEqual(send.map((st) => [st.Sid, statementResources(st)]), [
+      ['FilesystemDocumentOnly', [`arn:<AWS::Partition>:ssm:*:<AWS::AccountId>:document/${MEMBER_DOCUMENT}`]],
+      ['RunCommandOnInstancesOfThisStackOnly', ['arn:<AWS::Partition>:ec2:*:<AWS::AccountId>:instance/*']],
+    ]);
+  });
+});

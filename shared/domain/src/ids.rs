@@ -323,6 +323,12 @@ fn db_instance_id(raw: &str) -> bool {
 pub const STACK_TAG: &str = "chainlink:stack";
 /// The tag that says what a resource is within its stack.
 pub const ROLE_TAG: &str = "chainlink:role";
+/// The tag of a security group that records the approvals a plan of its stack ran on (their
+/// nonces, space-separated, the last `APPROVALS_KEPT`): an approval acts once.
+pub const APPROVAL_TAG: &str = "chainlink:approval";
+/// How many used approvals a group's tag keeps: more than can be valid at once in practice (a
+/// link lives at most a week), and 8 nonces of 24 characters fit a tag's 256.
+pub const APPROVALS_KEPT: usize = 8;
 
 #[cfg(test)]
 mod tests {

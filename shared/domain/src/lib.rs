@@ -13,6 +13,7 @@ pub mod instance_type;
 pub mod instances;
 pub mod metrics;
 pub mod net;
+pub mod organization;
 pub mod outcome;
 pub mod outputs;
 pub mod parameters;

@@ -87,7 +87,7 @@ impl StackReport {
         Self::with_section(stack, Section::Parameters(parameters))
     }
 
-    fn outcomes(&self) -> impl Iterator<Item = &Outcome> {
+    pub fn outcomes(&self) -> impl Iterator<Item = &Outcome> {
         let parameter_outcomes = self
             .parameters
             .iter()
@@ -176,6 +176,10 @@ pub struct Report {
     /// Where the same report is kept as a page (`--html`'s), when the function stores it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub page: Option<String>,
+    /// The account and region the run acted in, for a member of an organisation (`account`
+    /// and `region` in the JSON); absent for the deployment's own.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub target: Option<crate::stack::Target>,
 }
 
 /// Why a whole run stopped: the same fields as an action's error (`code`, `message`,
@@ -269,6 +273,7 @@ impl Report {
             stacks,
             skipped,
             page: None,
+            target: None,
         }
     }
 
@@ -294,6 +299,7 @@ impl Report {
             warnings: Vec::new(),
             stacks: Vec::new(),
             page: None,
+            target: None,
         }
     }
 
@@ -311,6 +317,7 @@ impl Report {
             stacks: Vec::new(),
             skipped: vec![format!("the stacks could not be read: {error}")],
             page: None,
+            target: None,
         }
     }
 
@@ -327,8 +334,7 @@ impl Report {
     }
 
     pub fn to_json(&self) -> String {
-        serde_json::to_string_pretty(self)
-            .unwrap_or_else(|e| format!("{{\"error\":\"report not serializable: {e}\"}}"))
+        pretty_json(self)
     }
 
     /// The first failure that trying again later could fix (throttling, 5xx, timeouts).
@@ -386,6 +392,12 @@ impl Report {
             .filter(|o| pick(o))
             .count()
     }
+}
+
+/// A report as indented JSON; a report that cannot be serialised still prints one document.
+pub(crate) fn pretty_json<T: Serialize>(report: &T) -> String {
+    serde_json::to_string_pretty(report)
+        .unwrap_or_else(|e| format!("{{\"error\":\"report not serializable: {e}\"}}"))
 }
 
 fn unusable_event(reason: &str) -> Signal {

@@ -112,6 +112,39 @@ pub struct Clients {
 }
 
 impl Clients {
+    /// Clients whose retry quotas and, in adaptive mode, client-side rate limiters are their
+    /// own, named `partition`. The SDK keeps both per partition for the whole process, and by
+    /// default every client of a service shares one: a member account being throttled would
+    /// slow every other account's calls. EC2's buckets are per account and region, so a
+    /// target's clients get a partition of their own.
+    pub fn partitioned(config: &SdkConfig, partition: &str) -> Self {
+        use aws_sdk_ec2::config::retry::RetryPartition;
+        let name = |service: &str| RetryPartition::new(format!("{partition}-{service}"));
+        macro_rules! client {
+            ($sdk:ident, $service:literal) => {
+                $sdk::Client::from_conf(
+                    $sdk::config::Builder::from(config)
+                        .retry_partition(name($service))
+                        .build(),
+                )
+            };
+        }
+        Self {
+            ec2: client!(aws_sdk_ec2, "ec2"),
+            ssm: client!(aws_sdk_ssm, "ssm"),
+            autoscaling: client!(aws_sdk_autoscaling, "autoscaling"),
+            cloudwatch: client!(aws_sdk_cloudwatch, "cloudwatch"),
+            elb: client!(aws_sdk_elasticloadbalancingv2, "elb"),
+            secrets: client!(aws_sdk_secretsmanager, "secrets"),
+            rds: client!(aws_sdk_rds, "rds"),
+            sts: client!(aws_sdk_sts, "sts"),
+            region: config
+                .region()
+                .map(|r| r.as_ref().to_string())
+                .unwrap_or_default(),
+        }
+    }
+
     pub fn new(config: &SdkConfig) -> Self {
         Self {
             ec2: aws_sdk_ec2::Client::new(config),

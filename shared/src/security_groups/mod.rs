@@ -3,6 +3,7 @@
 //! model, the planner, the flow check and the report section are `domain::security_groups`.
 
 pub mod apply;
+mod approval_record;
 pub mod load_balancers;
 mod node_config;
 pub mod observe;
@@ -159,7 +160,7 @@ impl Capability for SecurityGroups {
     fn approvable(
         &self,
         cx: &Context<'_>,
-        _observed: &ObservedStack,
+        observed: &ObservedStack,
         plan: &SecurityGroupPlan,
     ) -> Option<Approvable> {
         let policy = cx.file.approvals.as_ref()?;
@@ -178,18 +179,41 @@ impl Capability for SecurityGroups {
         Some(Approvable {
             stack: plan.stack.clone(),
             subject: Subject::SecurityGroups,
-            target: format!("{changes} rule change(s) on the stack's security groups"),
+            target: match changes {
+                0 => "the stack's security groups".to_string(),
+                n => format!("{n} rule change(s) on the stack's security groups"),
+            },
             digest: domain::approvals::plan_digest(&plan.actions),
             waits: policy.requires_for_groups(
                 plan.refusal.is_some(),
                 opens,
                 cx.file.environment.production,
             ),
-            used: Vec::new(),
+            used: match cx.approval {
+                Some(_) => observed
+                    .groups
+                    .iter()
+                    .flat_map(|group| group.used_approvals.iter().cloned())
+                    .collect(),
+                None => Vec::new(),
+            },
         })
     }
 
+    /// An approved plan records its approval's use on the groups first: if that fails,
+    /// nothing is changed, since an unrecorded use could be repeated.
     async fn apply(&self, cx: &Context<'_>, plan: &SecurityGroupPlan) -> Vec<ActionOutcome> {
+        let approved = cx.approval.as_ref().filter(|claim| {
+            claim.stack == plan.stack.as_str() && claim.subject == Subject::SecurityGroups
+        });
+        if let Some(claim) = approved {
+            if let Err(error) =
+                approval_record::record_approval(&cx.clients.ec2, plan, &claim.nonce).await
+            {
+                tracing::error!(error = %error, "the approval's use could not be recorded");
+                return vec![Outcome::Failed { error }.into(); plan.actions.len()];
+            }
+        }
         apply_plan(&cx.clients.ec2, plan).await
     }
 

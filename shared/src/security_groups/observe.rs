@@ -6,7 +6,7 @@ use aws_sdk_ec2::types::{Filter, IpPermission, SecurityGroup, Tag};
 use aws_sdk_ec2::Client;
 use domain::ids::{
     InstanceId, NetworkAclId, NetworkInterfaceId, RoleName, SecurityGroupId, StackName, SubnetId,
-    VpcId, ROLE_TAG, STACK_TAG,
+    VpcId, APPROVAL_TAG, ROLE_TAG, STACK_TAG,
 };
 use domain::net::{Peer, PortRange, Protocol, Rule};
 use domain::security_groups::observed::{
@@ -253,6 +253,9 @@ pub fn tagged_group_from_sdk(group: &SecurityGroup) -> Option<TaggedGroup> {
                 .iter()
                 .flat_map(rules_from_permission)
                 .collect(),
+            used_approvals: tag(group.tags(), APPROVAL_TAG)
+                .map(|nonces| nonces.split_whitespace().map(String::from).collect())
+                .unwrap_or_default(),
         },
     })
 }

@@ -84,6 +84,7 @@ pub fn group(id: &str, role: &str) -> ObservedGroup {
         role: (!role.is_empty()).then(|| RoleName::new(role)),
         ingress: Vec::new(),
         egress: vec![all_traffic().from("0.0.0.0/0")],
+        used_approvals: Vec::new(),
     }
 }
 

@@ -49,6 +49,32 @@ pub fn parse_event_value(raw: serde_json::Value) -> Result<Signal, EventError> {
     signal_from_envelope(envelope)
 }
 
+/// The account and region an event happened in, as its envelope says: EventBridge's `account`
+/// and `region` (kept when a member account forwards it to a central bus), an alarm action's
+/// `accountId` and `region`, or an SNS-delivered alarm's `AlarmArn`. Only where to look: the
+/// organisation decides whether that target is its own.
+pub fn event_origin(raw: &serde_json::Value) -> Option<crate::stack::Target> {
+    let text = |value: &serde_json::Value, key: &str| {
+        value
+            .get(key)
+            .and_then(serde_json::Value::as_str)
+            .filter(|v| !v.is_empty())
+            .map(String::from)
+    };
+    if let Some(records) = raw.get("Records") {
+        let message = records.get(0)?.get("Sns")?.get("Message")?.as_str()?;
+        let alarm: serde_json::Value = serde_json::from_str(message).ok()?;
+        // arn:<partition>:cloudwatch:<region>:<account>:alarm:<name>
+        let arn = text(&alarm, "AlarmArn")?;
+        let mut parts = arn.splitn(6, ':').skip(3);
+        let region = parts.next()?.to_string();
+        let account = parts.next()?.to_string();
+        return Some(crate::stack::Target::new(account, region));
+    }
+    let account = text(raw, "account").or_else(|| text(raw, "accountId"))?;
+    Some(crate::stack::Target::new(account, text(raw, "region")?))
+}
+
 /// serde's message plus position, without echoing input beyond what serde quotes of a type.
 fn describe(error: &serde_json::Error) -> String {
     match error.classify() {

@@ -467,3 +467,25 @@ fn the_handlers_approval_event_is_an_approval_whose_token_is_never_echoed() {
     let shown = serde_json::to_string(&signal).unwrap_or_default();
     assert!(!shown.contains("claim.mac"), "{shown}");
 }
+
+#[test]
+fn an_events_origin_is_its_envelopes_account_and_region() {
+    let origin = |name: &str| {
+        let raw = std::fs::read(samples_dir().join(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let value: serde_json::Value =
+            serde_json::from_slice(&raw).unwrap_or_else(|e| panic!("{name}: {e}"));
+        event_origin(&value).map(|target| target.to_string())
+    };
+    for name in [
+        "cloudtrail-authorize-ingress.json",
+        "alarm-lambda-action-memory.json",
+        "alarm-sns-disk.json",
+    ] {
+        assert_eq!(
+            origin(name).as_deref(),
+            Some("123456789012 in us-east-1"),
+            "{name}"
+        );
+    }
+    assert_eq!(event_origin(&serde_json::json!({"detail": {}})), None);
+}

@@ -11,8 +11,8 @@
 //! `data-flow="<name>"` (and `data-status`/`data-after`), each hop one with `data-layer` and
 //! `data-verdict` (`allowed`, `blocked` or `unknown`).
 
-use super::{action_lines, result_line, status_name};
-use crate::outcome::Outcome;
+use super::{action_lines, outcome_name, result_line, status_name};
+use crate::organization::OrganizationReport;
 use crate::report::{Report, StackReport};
 use crate::security_groups::report::{FlowReport, SecurityGroupReport};
 use crate::security_groups::{FlowStatus, Hop, HopLayer, PathCheck, Verdict};
@@ -91,6 +91,91 @@ details{margin:.2rem 0 .6rem}summary{cursor:pointer;color:#59636e}
 fn write_page(out: &mut String, report: &Report, generated_at: DateTime<Utc>) -> fmt::Result {
     let status = status_name(report.status);
     let when = generated_at.to_rfc3339_opts(SecondsFormat::Secs, true);
+    write_head(out, &report.command, status, &when)?;
+    let mode = report
+        .mode
+        .map_or_else(|| "none (no stack file)".to_string(), |m| m.to_string());
+    writeln!(
+        out,
+        "<p class=\"meta\">mode {} · status <span class=\"status status-{status}\">{status}</span> · signal {} · generated <time datetime=\"{}\">{}</time></p>",
+        Esc(&mode),
+        Esc(&report.signal),
+        Esc(&when),
+        Esc(&when)
+    )?;
+    if let Some(result) = result_line(report) {
+        writeln!(out, "<p class=\"result\">{}</p>", Esc(result))?;
+    }
+    writeln!(out, "</header>")?;
+    write_warnings(out, &report.warnings)?;
+    write_run(out, report)?;
+    writeln!(out, "</body>\n</html>")
+}
+
+/// The page of a run over an organisation: its summary, then each target as a section with
+/// `data-account`, `data-region` and `data-status`, holding what a single account's page holds.
+pub fn render_organization_html(
+    report: &OrganizationReport,
+    generated_at: DateTime<Utc>,
+) -> String {
+    let mut page = String::with_capacity(32 * 1024);
+    // Writing into a `String` cannot fail.
+    let _ = write_organization_page(&mut page, report, generated_at);
+    page
+}
+
+fn write_organization_page(
+    out: &mut String,
+    report: &OrganizationReport,
+    generated_at: DateTime<Utc>,
+) -> fmt::Result {
+    let status = status_name(report.status);
+    let when = generated_at.to_rfc3339_opts(SecondsFormat::Secs, true);
+    write_head(out, &report.command, status, &when)?;
+    let counts = |map: &std::collections::BTreeMap<&str, usize>| {
+        map.iter()
+            .map(|(name, n)| format!("{n} {name}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    writeln!(
+        out,
+        "<p class=\"meta\">mode {} · status <span class=\"status status-{status}\">{status}</span> · organisation: {} target(s) · generated <time datetime=\"{}\">{}</time></p>",
+        Esc(&report.mode),
+        report.targets.len(),
+        Esc(&when),
+        Esc(&when)
+    )?;
+    writeln!(
+        out,
+        "<p class=\"result\">targets: {}; actions: {}</p>\n</header>",
+        Esc(counts(&report.summary.targets)),
+        Esc(counts(&report.summary.actions))
+    )?;
+    write_warnings(out, &report.warnings)?;
+    if let Some(error) = &report.error {
+        writeln!(out, "<p class=\"outcome-failed\">error: {}</p>", Esc(error))?;
+    }
+    for reason in &report.skipped {
+        writeln!(out, "<p>{}</p>", Esc(reason))?;
+    }
+    for target in &report.targets {
+        let target_status = status_name(target.report.status);
+        writeln!(
+            out,
+            "<section class=\"target\" data-account=\"{}\" data-region=\"{}\" data-status=\"{target_status}\">\n<h2>{} · <span class=\"status status-{target_status}\">{target_status}</span></h2>",
+            Esc(&target.target.account),
+            Esc(&target.target.region),
+            Esc(&target.target)
+        )?;
+        write_run(out, &target.report)?;
+        writeln!(out, "</section>")?;
+    }
+    writeln!(out, "</body>\n</html>")
+}
+
+/// The document's head, and the header's opening with its title.
+fn write_head(out: &mut String, command: &str, status: &str, when: &str) -> fmt::Result {
     writeln!(
         out,
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">"
@@ -107,40 +192,33 @@ fn write_page(out: &mut String, report: &Report, generated_at: DateTime<Utc>) ->
     writeln!(
         out,
         "<title>chainlink-remediator {} · {status} · {}</title>",
-        Esc(&report.command),
-        Esc(&when)
+        Esc(command),
+        Esc(when)
     )?;
     writeln!(out, "<style>\n{STYLE}</style>\n</head>\n<body>")?;
     writeln!(
         out,
         "<header data-status=\"{status}\">\n<h1>chainlink-remediator {}</h1>",
-        Esc(&report.command)
-    )?;
-    let mode = report
-        .mode
-        .map_or_else(|| "none (no stack file)".to_string(), |m| m.to_string());
+        Esc(command)
+    )
+}
+
+fn write_warnings(out: &mut String, warnings: &[crate::stack::Problem]) -> fmt::Result {
+    if warnings.is_empty() {
+        return Ok(());
+    }
     writeln!(
         out,
-        "<p class=\"meta\">mode {} · status <span class=\"status status-{status}\">{status}</span> · signal {} · generated <time datetime=\"{}\">{}</time></p>",
-        Esc(&mode),
-        Esc(&report.signal),
-        Esc(&when),
-        Esc(&when)
+        "<section class=\"warnings\">\n<h2>Stack file warnings</h2>\n<ul>"
     )?;
-    if let Some(result) = result_line(report) {
-        writeln!(out, "<p class=\"result\">{}</p>", Esc(result))?;
+    for warning in warnings {
+        writeln!(out, "<li class=\"warning\">{}</li>", Esc(warning))?;
     }
-    writeln!(out, "</header>")?;
-    if !report.warnings.is_empty() {
-        writeln!(
-            out,
-            "<section class=\"warnings\">\n<h2>Stack file warnings</h2>\n<ul>"
-        )?;
-        for warning in &report.warnings {
-            writeln!(out, "<li class=\"warning\">{}</li>", Esc(warning))?;
-        }
-        writeln!(out, "</ul>\n</section>")?;
-    }
+    writeln!(out, "</ul>\n</section>")
+}
+
+/// A run's error, what it left alone, and its stacks.
+fn write_run(out: &mut String, report: &Report) -> fmt::Result {
     if let Some(error) = &report.error {
         writeln!(
             out,
@@ -160,7 +238,7 @@ fn write_page(out: &mut String, report: &Report, generated_at: DateTime<Utc>) ->
     for stack in &report.stacks {
         write_stack(out, stack)?;
     }
-    writeln!(out, "</body>\n</html>")
+    Ok(())
 }
 
 fn write_stack(out: &mut String, stack: &StackReport) -> fmt::Result {
@@ -176,18 +254,6 @@ fn write_stack(out: &mut String, stack: &StackReport) -> fmt::Result {
     write_exposures(out, &stack.security_groups)?;
     write_flows(out, &stack.security_groups)?;
     writeln!(out, "</section>")
-}
-
-/// The outcome as the JSON report tags it (`applied`, `already_converged`…), for a CSS class.
-fn outcome_name(outcome: &Outcome) -> &'static str {
-    match outcome {
-        Outcome::Planned => "planned",
-        Outcome::Applied => "applied",
-        Outcome::AlreadyConverged => "already_converged",
-        Outcome::Skipped { .. } => "skipped",
-        Outcome::Failed { .. } => "failed",
-        Outcome::PendingApproval { .. } => "pending_approval",
-    }
 }
 
 fn write_actions(out: &mut String, stack: &StackReport) -> fmt::Result {
@@ -770,6 +836,58 @@ mod tests {
                 Some(serde_json::Value::from(layer_name(layer)))
             );
         }
+    }
+
+    #[test]
+    fn an_organisations_page_has_a_section_per_target_and_escapes_what_aws_said() {
+        use crate::organization::TargetReport;
+        use crate::report::Execution;
+        use crate::stack::{Mode, Target};
+        let unreachable = Report::unreadable(
+            Execution::Apply,
+            Mode::Enforce,
+            crate::Error::Aws {
+                operation: "AssumeRole",
+                code: "AccessDenied".into(),
+                message: "<b>not authorized</b>".into(),
+                retryable: false,
+            },
+        );
+        let quiet = Report::new(
+            Execution::Apply,
+            Mode::Enforce,
+            crate::signal::Signal::sweep("cli"),
+            Vec::new(),
+            Vec::new(),
+        );
+        let report = OrganizationReport::new(
+            "apply",
+            Execution::Apply,
+            Mode::Enforce,
+            vec![
+                TargetReport {
+                    target: Target::new("222222222222", "us-east-1"),
+                    report: quiet,
+                },
+                TargetReport {
+                    target: Target::new("111111111111", "eu-west-1"),
+                    report: unreachable,
+                },
+            ],
+        );
+        let page = render_organization_html(&report, chrono::DateTime::UNIX_EPOCH);
+        let first = page
+            .find("data-account=\"111111111111\" data-region=\"eu-west-1\" data-status=\"failed\"")
+            .unwrap_or_else(|| panic!("{page}"));
+        let second = page
+            .find(
+                "data-account=\"222222222222\" data-region=\"us-east-1\" data-status=\"converged\"",
+            )
+            .unwrap_or_else(|| panic!("{page}"));
+        assert!(first < second, "targets in order");
+        assert!(page.contains("&lt;b&gt;not authorized&lt;/b&gt;"), "{page}");
+        assert!(!page.contains("<b>"), "{page}");
+        assert!(page.contains("targets: 1 converged, 1 failed"), "{page}");
     }
 
     #[test]

@@ -11,7 +11,7 @@ pub mod html;
 pub mod security_hub;
 
 pub use chat::{chatbot_notification, sns_message};
-pub use html::render_html;
+pub use html::{render_html, render_organization_html};
 pub use security_hub::{batches, security_hub_findings, AsffFinding};
 
 use crate::outcome::{ActionOutcome, Outcome};
@@ -39,6 +39,19 @@ pub(crate) fn status_name(status: Status) -> &'static str {
         Status::Rejected => "rejected",
         Status::Invalid => "invalid",
         Status::PendingApproval => "pending_approval",
+    }
+}
+
+/// The outcome as the JSON report tags it (`applied`, `already_converged`…).
+pub(crate) fn outcome_name(outcome: &crate::outcome::Outcome) -> &'static str {
+    use crate::outcome::Outcome;
+    match outcome {
+        Outcome::Planned => "planned",
+        Outcome::Applied => "applied",
+        Outcome::AlreadyConverged => "already_converged",
+        Outcome::Skipped { .. } => "skipped",
+        Outcome::Failed { .. } => "failed",
+        Outcome::PendingApproval { .. } => "pending_approval",
     }
 }
 

@@ -65,6 +65,9 @@ pub struct ObservedGroup {
     pub role: Option<RoleName>,
     pub ingress: Vec<Rule>,
     pub egress: Vec<Rule>,
+    /// The approvals a plan changing this group already ran on (`APPROVAL_TAG`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub used_approvals: Vec<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]

@@ -143,15 +143,7 @@ pub(super) fn build_approvals(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::stack::StackFile;
-
-    fn load(section: &str) -> Result<StackFile, String> {
-        let text = format!(
-            "{}\n{section}",
-            include_str!("../../../../samples/stack.toml")
-        );
-        StackFile::parse(&text, "stack.toml").map_err(|e| e.to_string())
-    }
+    use crate::stack::sample_with as load;
 
     #[test]
     fn listed_remediations_wait_and_production_makes_every_change_wait() {

@@ -9,6 +9,7 @@ mod database;
 mod egress;
 mod external;
 mod instances;
+mod organization;
 mod raw;
 
 pub use approvals::ApprovalPolicy;
@@ -16,6 +17,7 @@ pub use database::{DatabasePolicy, PendingPolicy, MIN_STORAGE_STEP_PERCENT, RDS_
 pub use egress::{EgressFlow, EgressPorts, OutboundFlow};
 pub use external::for_stack as secret_for_stack;
 pub use instances::{AlarmMatcher, AlarmRule, DiskPolicy, InstancePolicy, Remediation};
+pub use organization::{is_account_id, Accounts, Organization, Target};
 
 use crate::ids::{KmsKeyRef, RoleName, SecurityGroupId, StackName, VpcId};
 use crate::instance_type::InstanceType;
@@ -30,6 +32,16 @@ use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::Path;
+
+/// The sample stack file with `section` appended, parsed: how a section's tests load it.
+#[cfg(test)]
+fn sample_with(section: &str) -> Result<StackFile, String> {
+    let text = format!(
+        "{}\n{section}",
+        include_str!("../../../../samples/stack.toml")
+    );
+    StackFile::parse(&text, "stack.toml").map_err(|e| e.to_string())
+}
 
 /// A validated stack file.
 #[derive(Clone, Debug)]
@@ -63,6 +75,8 @@ pub struct StackFile {
     pub database: Option<DatabasePolicy>,
     /// Alarm remediations that wait for a person (`[approvals]`); `None`: none waits.
     pub approvals: Option<ApprovalPolicy>,
+    /// The accounts and regions one deployment guards (`[organization]`); `None`: its own.
+    pub organization: Option<Organization>,
     /// Doubtful but valid choices, such as burstable types in production, for the operator.
     pub warnings: Vec<Problem>,
 }
@@ -549,6 +563,16 @@ fn build(raw: RawStackFile, problems: &mut Problems) -> Option<StackFile> {
         .approvals
         .as_ref()
         .and_then(|a| approvals::build_approvals(a, problems));
+    let organization = raw
+        .organization
+        .as_ref()
+        .and_then(|o| organization::build_organization(o, problems));
+    if organization.is_some() && !raw.stack.vpcs.is_empty() {
+        problems.push(
+            "stack.vpcs",
+            "VPC IDs belong to one account: with [organization], leave vpcs out (each member role bounds where it may write)",
+        );
+    }
     let parameters = match &raw.parameters {
         Some(p) => Some(build_parameters(p, problems)?),
         None => None,
@@ -565,6 +589,7 @@ fn build(raw: RawStackFile, problems: &mut Problems) -> Option<StackFile> {
         instances,
         database,
         approvals,
+        organization,
         warnings: warnings.0,
         selector: selector?,
         mode: mode?,

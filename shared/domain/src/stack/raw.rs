@@ -4,6 +4,7 @@
 
 use super::approvals::RawApprovals;
 use super::database::RawDatabase;
+use super::organization::RawOrganization;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
@@ -30,6 +31,7 @@ pub(super) struct RawStackFile {
     pub alarms: Vec<RawAlarm>,
     pub database: Option<RawDatabase>,
     pub approvals: Option<RawApprovals>,
+    pub organization: Option<RawOrganization>,
 }
 
 #[derive(Debug, Deserialize)]

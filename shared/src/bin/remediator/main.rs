@@ -20,6 +20,8 @@ use shared::invocation::{run_event, run_signal, Retryable};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+mod organization;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "remediator",
@@ -32,7 +34,7 @@ struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
-enum Command {
+pub(crate) enum Command {
     /// Observe and print the plan; changes nothing. With --event, the plan for that event
     /// (an alarm, a CloudTrail call…) instead of a sweep.
     Plan {
@@ -68,7 +70,7 @@ enum Command {
 }
 
 #[derive(Debug, clap::Args)]
-struct Common {
+pub(crate) struct Common {
     /// The stack file (TOML) describing the desired state.
     #[arg(long, value_name = "FILE")]
     stack: PathBuf,
@@ -85,19 +87,31 @@ struct Common {
     /// when opened): actions, findings, and each flow drawn hop by hop.
     #[arg(long, value_name = "FILE")]
     html: Option<PathBuf>,
+    /// With an `[organization]` section: how many account × region targets run at once (each
+    /// target's calls go to its own account's rate limits; one run per target at a time).
+    #[arg(long, value_name = "N", default_value_t = shared::organization::DEFAULT_CONCURRENCY,
+          value_parser = parse_concurrency)]
+    concurrency: usize,
 }
 
-const EXIT_BAD_INPUT: u8 = 2;
+pub(crate) const EXIT_BAD_INPUT: u8 = 2;
+
+fn parse_concurrency(raw: &str) -> Result<usize, String> {
+    match raw.parse::<usize>() {
+        Ok(n) if (1..=256).contains(&n) => Ok(n),
+        _ => Err(format!("{raw:?} is not a number of targets from 1 to 256")),
+    }
+}
 
 fn parse_document(raw: &str) -> Result<DocumentName, String> {
     DocumentName::parse(raw).ok_or_else(|| format!("{raw:?} is not an SSM document name"))
 }
 
-const EXIT_FAILED: u8 = 1;
+pub(crate) const EXIT_FAILED: u8 = 1;
 
 /// What a run's report needs before anything is known: the command, and how to print.
 #[derive(Clone, Debug)]
-struct Output {
+pub(crate) struct Output {
     command: &'static str,
     execution: Execution,
     json: bool,
@@ -149,7 +163,7 @@ impl Output {
 
     /// A run that stops before the engine reports: the error on stderr, and with `--json` the
     /// one document every run prints, naming it (status `rejected`, exit 2, for bad input).
-    fn stop(self, error: RunError, warnings: &[Problem]) -> ExitCode {
+    pub(crate) fn stop(self, error: RunError, warnings: &[Problem]) -> ExitCode {
         eprintln!("error: {}", error.message);
         let report = Report::bad_input(self.execution, error)
             .with_command(self.command)
@@ -166,16 +180,23 @@ impl Output {
     /// report someone expects as a file must not go missing silently.
     fn write_html(&self, report: &Report) -> Option<ExitCode> {
         let path = self.html.as_ref()?;
-        let page = shared::domain::outputs::render_html(report, chrono::Utc::now());
-        match std::fs::write(path, page) {
-            Ok(()) => None,
-            Err(e) => {
-                eprintln!(
-                    "error: cannot write the HTML report {}: {e}",
-                    path.display()
-                );
-                Some(ExitCode::from(EXIT_FAILED))
-            }
+        write_page(
+            path,
+            shared::domain::outputs::render_html(report, chrono::Utc::now()),
+        )
+    }
+}
+
+/// Writes an HTML report; `Some(exit code)` when that failed.
+fn write_page(path: &Path, page: String) -> Option<ExitCode> {
+    match std::fs::write(path, page) {
+        Ok(()) => None,
+        Err(e) => {
+            eprintln!(
+                "error: cannot write the HTML report {}: {e}",
+                path.display()
+            );
+            Some(ExitCode::from(EXIT_FAILED))
         }
     }
 }
@@ -289,6 +310,18 @@ async fn run(cli: Cli) -> ExitCode {
         tracing::warn!(field = %warning.field, warning = %warning.message, "stack file warning");
     }
     let config = load_sdk_config().await;
+    if let Some(organization) = file.organization.clone() {
+        let run = organization::Run {
+            command: &cli.command,
+            common,
+            output: &output,
+            organization,
+            file,
+            capabilities,
+            document,
+        };
+        return run.run(&config, event).await;
+    }
     let engine = Engine::new(Clients::new(&config), file, capabilities)
         .with_filesystem_document(document)
         .with_approval_url(std::env::var("APPROVAL_URL").ok());
@@ -334,20 +367,23 @@ fn read_event(path: &Path) -> anyhow::Result<serde_json::Value> {
         .with_context(|| format!("event file {} is not JSON", path.display()))
 }
 
-/// One buffered write path: a sweep's report can be megabytes, and line-buffered stdout
-/// would issue a write call per line.
 fn print_report(report: &Report, json: bool) -> ExitCode {
-    use std::io::Write;
-    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    let written = if json {
-        writeln!(out, "{}", report.to_json())
+    if json {
+        write_stdout(format_args!("{}\n", report.to_json()));
     } else {
-        write!(out, "{report}")
-    };
-    if let Err(e) = written.and_then(|()| out.flush()) {
-        eprintln!("error: cannot write the report: {e}");
+        write_stdout(format_args!("{report}"));
     }
     exit_code(report)
+}
+
+/// One buffered write path: a sweep's report can be megabytes, and line-buffered stdout
+/// would issue a write call per line.
+fn write_stdout(document: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    if let Err(e) = out.write_fmt(document).and_then(|()| out.flush()) {
+        eprintln!("error: cannot write the report: {e}");
+    }
 }
 
 fn exit_code(report: &Report) -> ExitCode {
