@@ -46,6 +46,8 @@ SAMPLE_STATUSES = ("converged", "refused")
 # Values seed_demo.py puts in Parameter Store: none may appear in any output.
 SECRETS = ("demo-db-passw0rd-xxxxxxxx", "demo-keystore-passw0rd", "demo-api-passw0rd-long")
 FUNCTIONS = ("security-group-guard", "parameter-guard", "instance-guard")
+# Each runs as an IAM user of its own: the three functions and the approval handler.
+USERS = FUNCTIONS + ("approval-handler",)
 ADMIN = "runtime-test-admin"
 ONE_ATTEMPT = botocore.config.Config(retries={"mode": "standard", "total_max_attempts": 1})
 GROUP = "demo-guarded-nodes"  # the runtime test's Auto Scaling group (not the samples' demo-nodes)
@@ -252,7 +254,7 @@ class RuntimeTest:
         os.environ.update(AWS_ACCESS_KEY_ID=key["AccessKeyId"], AWS_SECRET_ACCESS_KEY=key["SecretAccessKey"])
         os.environ.pop("AWS_SESSION_TOKEN", None)
         iam = boto3.client("iam")
-        for function in FUNCTIONS:
+        for function in USERS:
             expect(function in self.granted, f"the SAM template has no function with binary {function}")
             user = f"runtime-test-{function}"
             actions = permissions.allowed(function, self.granted, EMULATOR_ONLY_ACTIONS)
@@ -778,6 +780,82 @@ class RuntimeTest:
 
         for function in (sg, pg, ig):
             function.stop()
+
+        # approvals: instance-guard asks, the approval handler hands the decision on -----------
+        def approvals():
+            key = "/chainlink-remediator/runtime/approval-key"
+            self.ssm.put_parameter(Name=key, Type="SecureString", Value="runtime-test-approval-key-" + "k" * 32)
+            with open(self.stack_file) as f:
+                text = f.read()
+            stack_file = self.payload_file(
+                "approvals-stack.toml", text + f'\n[approvals]\nkey_parameter = "{key}"\nrequire = ["resize"]\n')
+            demo = self.node_instance()
+            node = self.ec2.run_instances(
+                ImageId="ami-12c6146b", InstanceType="m6i.large", MinCount=1, MaxCount=1,
+                SubnetId=demo["SubnetId"], SecurityGroupIds=[demo["SecurityGroups"][0]["GroupId"]],
+                TagSpecifications=[{"ResourceType": "instance", "Tags": [
+                    {"Key": "chainlink:stack", "Value": "demo"}, {"Key": "chainlink:role", "Value": "node"},
+                    {"Key": "Name", "Value": "demo-node-approval"}]}])["Instances"][0]["InstanceId"]
+            # instance-guard again (the first one stopped), with [approvals] and the handler's URL.
+            guard = Function(self, "instance-guard", {
+                "STACK_FILE": stack_file, "APPROVAL_URL": "https://approvals.example/",
+                "FILESYSTEM_DOCUMENT": filesystem_document}, label="ig-approvals")
+            handler = Function(self, "approval-handler", {
+                "STACK_FILE": stack_file, "APPROVAL_KEY_PARAMETER": key,
+                "APPROVAL_TARGET_FUNCTION": "instance-guard",
+                # lambda:Invoke goes to the local Runtime API, which runs the named function.
+                "AWS_ENDPOINT_URL_LAMBDA": f"http://127.0.0.1:{self.emulator_port}"})
+            try:
+                report = guard.invoke(self.alarm_file(
+                    "alarm-eventbridge-cpu.json", {"i-0123456789abcdef0": node}, name="alarm-approval.json"))
+                expect(report.get("status") == "pending_approval", f"status {report.get('status')!r}")
+                asked = [a for stack in report.get("stacks", []) for a in stack.get("approvals", [])]
+                expect(len(asked) == 1, f"approval requests: {asked}")
+                approve = asked[0]["approve"]
+                expect(approve.startswith("https://approvals.example?token="), f"approve link {approve[:60]!r}")
+                query = approve.split("?", 1)[1]
+
+                def request(method):
+                    event = {"version": "2.0", "rawPath": "/", "rawQueryString": query if method == "GET" else "",
+                             "requestContext": {"http": {"method": method, "path": "/"}},
+                             "headers": {"content-type": "application/x-www-form-urlencoded"},
+                             "body": query if method == "POST" else None, "isBase64Encoded": False}
+                    return handler.invoke(self.payload_file(f"approval-{method}.json", event))
+
+                opened = request("GET")
+                expect(opened.get("statusCode") == 200, f"GET answered {opened.get('statusCode')}")
+                expect("<form" in opened.get("body", ""), "the GET page has no confirmation form")
+                expect(self.instance(node)["InstanceType"] == "m6i.large", "opening the link acted")
+                guard.new_output()
+                confirmed = request("POST")
+                expect(confirmed.get("statusCode") in (200, 202), f"POST answered {confirmed.get('statusCode')}: "
+                       f"{confirmed.get('body', '')[:300]}")
+
+                def handed_on():
+                    """instance-guard's next run, once the (asynchronous) invocation finished."""
+                    deadline = time.monotonic() + INVOKE_TIMEOUT
+                    while time.monotonic() < deadline:
+                        new = guard.new_output()
+                        if emf_documents(new):
+                            return emf_documents(new)
+                        time.sleep(0.1)
+                    raise CheckFailed(f"instance-guard was not invoked:\n{guard.tail()}\n{handler.tail()}")
+
+                applied = handed_on()
+                expect(any(d.get("ActionsApplied", 0) > 0 for d in applied), f"the approved run applied nothing: {applied}")
+                now = self.settled(node, "running")
+                expect(now["InstanceType"] == "m6i.xlarge", f"after the approval the node is {now['InstanceType']}")
+                again = request("POST")
+                expect(again.get("statusCode") in (200, 202), f"the second POST answered {again.get('statusCode')}")
+                replayed = handed_on()
+                expect(all(d.get("ActionsApplied", 0) == 0 for d in replayed), f"the approval acted twice: {replayed}")
+                expect(self.settled(node, "running")["InstanceType"] == "m6i.xlarge", "the approval acted twice")
+            finally:
+                guard.stop()
+                handler.stop()
+
+        self.check("approvals: instance-guard waits and asks; the approval handler's page (GET) changes nothing; "
+                   "its confirmation (POST) is handed to instance-guard by lambda:Invoke and resizes once", approvals)
 
         # A stack file whose P2P flows take their port from the node's configuration alone: a
         # change of P2P_LISTEN_PORT moves the node group's rules in parameter-guard's own run.

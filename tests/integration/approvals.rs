@@ -387,6 +387,12 @@ async fn a_security_group_plan_over_the_limit_waits_and_its_approval_applies_it(
             .any(|s| s.contains("would wait for approval")),
         "{planned}"
     );
+    // Shown waiting, as apply will leave it, not refused.
+    assert_eq!(planned.status, Status::PendingApproval, "{planned}");
+    assert!(
+        planned.stacks.iter().all(|s| s.approvals.is_empty()),
+        "a plan signs nothing"
+    );
 
     let recording = moto.start_recording();
     let waiting = invoke(&function, sweep).await;
