@@ -287,7 +287,7 @@ impl Run<'_> {
                         Gate::Open
                     }
                 };
-                let mut request = None;
+                let (mut request, mut held) = (None, None);
                 let outcomes = match (self.apply, C::refusal(&plan), gate) {
                     // The plan shows what apply would do: wait (until about then), not run
                     // and not be refused.
@@ -315,7 +315,11 @@ impl Run<'_> {
                         self.skipped.push(reason);
                         Vec::new()
                     }
-                    (true, _, Gate::Closed(reason)) | (true, Some(reason), Gate::Open) => {
+                    (true, _, Gate::Closed(reason)) => {
+                        held = Some(reason.clone());
+                        vec![Outcome::Skipped { reason }.into(); count]
+                    }
+                    (true, Some(reason), Gate::Open) => {
                         vec![Outcome::Skipped { reason }.into(); count]
                     }
                     (true, None, Gate::Open) => capability.apply(&self.cx, &plan).await,
@@ -323,6 +327,7 @@ impl Run<'_> {
                 let (stack, section) = capability.report(&self.cx, observed, plan, outcomes);
                 let at = self.add(stack, section);
                 self.reports[at].approvals.extend(request);
+                self.reports[at].held.extend(held);
             }
         }
         Ok(())

@@ -560,7 +560,7 @@ impl ReportTopic {
         // Subscribers filter on the status (e.g. only `failed` pages someone).
         let status = aws_sdk_sns::types::MessageAttributeValue::builder()
             .data_type("String")
-            .string_value(format!("{:?}", report.status).to_lowercase())
+            .string_value(domain::outputs::status_name(report.status))
             .build()
             .ok()
             .map(|status| std::collections::HashMap::from([("status".to_string(), status)]));

@@ -100,15 +100,23 @@ async fn invoke(function: &Function, event: serde_json::Value) -> Report {
 
 /// The approval request of the one report waiting in the queue: (approve link, deny link).
 async fn links_from_the_notification(moto: &Moto, queue: &str) -> (String, String) {
-    let messages = tests::notifications::received_messages(moto, queue).await;
-    let reports: Vec<serde_json::Value> = messages
+    let bodies = tests::notifications::received_bodies(moto, queue).await;
+    let notifications: Vec<serde_json::Value> = bodies
         .iter()
-        .map(|m| serde_json::from_str(m).unwrap_or_else(|e| panic!("{e}: {m}")))
+        .map(|b| serde_json::from_str(b).unwrap_or_else(|e| panic!("{e}: {b}")))
         .collect();
-    let [report] = reports.as_slice() else {
-        panic!("one notification expected: {reports:?}");
+    let [notification] = notifications.as_slice() else {
+        panic!("one notification expected: {notifications:?}");
     };
+    let message = notification["Message"].as_str().unwrap_or_default();
+    let report: serde_json::Value =
+        serde_json::from_str(message).unwrap_or_else(|e| panic!("{e}: {message}"));
     assert_eq!(report["status"], "pending_approval", "{report}");
+    // Subscribers filter on the attribute: spelled as the report spells the status.
+    assert_eq!(
+        notification["MessageAttributes"]["status"]["Value"], "pending_approval",
+        "{notification}"
+    );
     let stack = &report["stacks"][0];
     // An alarm remediation's steps (the record first), or the security groups' actions.
     let actions = ["instances", "database"]
@@ -348,6 +356,9 @@ async fn without_its_key_a_remediation_that_needs_approval_does_not_run() {
             .contains(&format!("resize waits for approval, but no approval can be asked: the approval key {KEY_PARAMETER} could not be read")),
         "{report}"
     );
+    // Held, not converged: the node is as under-provisioned as before.
+    assert_eq!(report.status, Status::Refused, "{report}");
+    assert_eq!(report.stacks[0].held.len(), 1, "{report}");
 }
 
 /// Over the change limit, the security-group plan waits instead of being refused; approved, it

@@ -317,6 +317,48 @@ async fn an_event_from_one_member_changes_only_that_member() {
     assert!(proxy.exchanges_of("AssumeRole").is_empty());
 }
 
+/// Approvals are the deployment account's: in a member account a plan that needs one does not
+/// run, the report gives that cause (not a key the member cannot read), and nothing is read
+/// from the member's Parameter Store.
+#[tokio::test]
+async fn a_plan_that_needs_approval_in_a_member_account_does_not_run_and_says_why() {
+    let moto = Moto::start();
+    let proxy = FaultProxy::start(&moto.endpoint);
+    let accounts = vec![account(1)];
+    organization_behind(&proxy, &accounts);
+    let here = Target::new(account(1), "eu-west-1");
+    let seeded = seed_targets(&moto, std::slice::from_ref(&here), &[]).await;
+    let (_, stack) = &seeded[0];
+    // A required rule closed: reopening it in production waits for a person.
+    let ec2 = aws_sdk_ec2::Client::new(&member_config(&moto, &here).await);
+    seed::revoke(&ec2, &stack.node, &rule::tcp(6688, "10.20.0.0/16")).await;
+    let stack_file = write_temp(
+        "approvals.toml",
+        &format!(
+            "{}\n[approvals]\nkey_parameter = \"/chainlink-remediator/demo/approval-key\"\neverything_in_production = true\n",
+            organization_stack_file(&accounts)
+        ),
+    );
+    let event = cloudtrail_event("member-approval-1", &here, &stack.node);
+    let event_file = write_temp("approval-event.json", &event.to_string());
+
+    proxy.reset();
+    let (handled, report) = handle(&proxy, &stack_file, &event_file);
+    assert_ne!(handled.status.code(), Some(0), "{report:#}");
+    assert!(written_in(&proxy.exchanges()).is_empty(), "{report:#}");
+    assert!(proxy.exchanges_of("GetParameter").is_empty(), "{report:#}");
+    assert_eq!(
+        target_report(&report, &here)["status"],
+        "refused",
+        "{report:#}"
+    );
+    let text = target_report(&report, &here).to_string();
+    assert!(
+        text.contains("approvals are issued in the deployment's own account only"),
+        "{report:#}"
+    );
+}
+
 #[tokio::test]
 async fn a_throttled_account_fails_alone_and_holds_no_other_account_back() {
     let moto = Moto::start();

@@ -3,7 +3,7 @@
 //! in, documents out.
 
 use crate::database::DatabaseAction;
-use crate::instances::{Decision, InstanceAction};
+use crate::instances::InstanceAction;
 use crate::outcome::Outcome;
 use crate::report::{Report, StackReport};
 use chainlink::Severity;
@@ -120,10 +120,7 @@ fn stack_counts(stack: &StackReport) -> [u64; 11] {
             .count();
     }
     counts[0] = drift as u64;
-    let refused_instances = stack
-        .alarm_decisions()
-        .any(|decision| matches!(decision, Decision::Refused(_)));
-    counts[5] = u64::from(stack.security_groups.refusal.is_some() || refused_instances);
+    counts[5] = u64::from(stack.refused());
     if let Some(parameters) = &stack.parameters {
         for finding in &parameters.findings {
             let index = match finding.severity {

@@ -52,6 +52,11 @@ pub struct StackReport {
     /// Remediations of this run that wait for a person, with the links that decide them.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub approvals: Vec<ApprovalRequest>,
+    /// Why a remediation that needs approval did not run and waits for nobody: no approval
+    /// could be asked, or its approval was denied or already used. The stack is left as it
+    /// was, which is not converged.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub held: Vec<String>,
 }
 
 impl StackReport {
@@ -63,6 +68,7 @@ impl StackReport {
             instances: None,
             database: None,
             approvals: Vec::new(),
+            held: Vec::new(),
         }
     }
 
@@ -115,7 +121,13 @@ impl StackReport {
         instances.chain(self.database.iter().map(|d| &d.decision))
     }
 
-    fn refused(&self) -> bool {
+    /// A limit or an approval rule of the stack file kept a remediation from running.
+    pub(crate) fn refused(&self) -> bool {
+        self.limited() || !self.held.is_empty()
+    }
+
+    /// A limit of the stack file refused a plan or an alarm remediation.
+    pub(crate) fn limited(&self) -> bool {
         self.security_groups.refusal.is_some()
             || self
                 .alarm_decisions()
@@ -130,7 +142,8 @@ pub enum Status {
     Converged,
     /// Changes are needed and were only planned (plan, or `report` mode).
     Planned,
-    /// A limit of the stack file stopped the run from applying anything.
+    /// A limit of the stack file stopped the run from applying anything, or an approval rule
+    /// kept a remediation from running (`held` in the stack's report).
     Refused,
     /// At least one action failed.
     Failed,
@@ -535,6 +548,7 @@ impl Report {
                     reasons.push(format!("{}: {reason}", stack.stack));
                 }
             }
+            reasons.extend(stack.held.iter().map(|h| format!("{}: {h}", stack.stack)));
         }
         reasons
     }

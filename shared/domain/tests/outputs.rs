@@ -4,6 +4,7 @@
 use chainlink::{ConfigStyle, Finding, FindingCode, SecretValue, Severity};
 use chrono::{DateTime, TimeZone, Utc};
 use domain::ids::ParameterName;
+use domain::metrics::emf_documents;
 use domain::outcome::Outcome;
 use domain::outputs::security_hub::{
     severity_label, AsffFinding, ComplianceStatus, RecordState, SeverityLabel,
@@ -14,7 +15,7 @@ use domain::outputs::{
 use domain::parameters::{ParameterAction, ParameterKind};
 use domain::report::{
     ActionReport, Execution, FlowReport, ParameterActionReport, ParameterReport, Report,
-    SecurityGroupReport, StackReport,
+    SecurityGroupReport, StackReport, Status,
 };
 use domain::security_groups::load_balancers::Scheme;
 use domain::security_groups::observed::Direction::{Inbound, Outbound};
@@ -618,6 +619,63 @@ fn the_notification_is_in_chatbots_custom_format() {
     assert!(content["nextSteps"].as_array().is_some_and(|steps| steps
         .iter()
         .any(|s| s.as_str().is_some_and(|s| s.contains("load balancer")))));
+}
+
+/// A remediation an approval rule kept from running leaves the stack as it was: the run is
+/// refused (exit 1), never converged, and every output says why.
+#[test]
+fn a_remediation_held_by_an_approval_rule_is_refused_not_converged() {
+    let reason = "security_groups waits for approval, but no approval can be asked: the approval key /k could not be read; nothing was done";
+    let mut stacks = report_of(
+        &drifted(),
+        Outcome::Skipped {
+            reason: reason.into(),
+        },
+    )
+    .stacks;
+    stacks[0].parameters = None;
+    let converged = Report::new(
+        Execution::Apply,
+        Mode::Enforce,
+        Signal::sweep("schedule"),
+        stacks.clone(),
+        Vec::new(),
+    );
+    assert_eq!(converged.status, Status::Converged, "skipped alone");
+    stacks[0].held.push(reason.into());
+    let report = Report::new(
+        Execution::Apply,
+        Mode::Enforce,
+        Signal::sweep("schedule"),
+        stacks,
+        Vec::new(),
+    );
+    assert_eq!(report.status, Status::Refused);
+    assert_eq!(report.status.exit_code(), 1);
+    assert!(
+        report
+            .to_string()
+            .contains(&format!("refused: demo: {reason}")),
+        "{report}"
+    );
+    let json: Value = serde_json::from_str(&report.to_json()).unwrap_or_default();
+    assert_eq!(json["stacks"][0]["held"][0], reason);
+    let steps = chatbot_notification(&report)["content"]["nextSteps"].clone();
+    let steps: Vec<&str> = steps
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(steps.iter().any(|s| s.contains(reason)), "{steps:?}");
+    assert!(
+        !steps
+            .iter()
+            .any(|s| s.contains("A limit of the stack file")),
+        "{steps:?}"
+    );
+    let metrics = emf_documents(&report, "Test", "demo", 0, false);
+    assert_eq!(metrics[0]["RemediationsRefused"], 1);
 }
 
 #[test]

@@ -24,6 +24,9 @@ async fn read_issuer(cx: &Context<'_>) -> Result<Issuer, String> {
     let Some(policy) = &cx.file.approvals else {
         return Err("the stack file has no [approvals]".into());
     };
+    if cx.file.organization.is_some() {
+        return Err(domain::stack::MEMBER_APPROVALS.into());
+    }
     let (key, account) = tokio::join!(
         signing_key(&cx.clients.ssm, &policy.key_parameter),
         account(&cx.clients.sts)

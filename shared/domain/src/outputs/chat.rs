@@ -297,9 +297,14 @@ fn next_steps(report: &Report) -> Vec<String> {
         Status::Planned => {
             steps.push("Review the plan, then run `chainlink-remediator apply`".to_string());
         }
-        Status::Refused => steps.push(
-            "A limit of the stack file stopped the run: check the plan (a mass change usually means a wrong stack file), then raise the limit or fix the stack".to_string(),
-        ),
+        Status::Refused => {
+            for held in report.stacks.iter().flat_map(|s| &s.held) {
+                steps.push(format!("Not run, and waiting for nobody: {held}"));
+            }
+            if report.stacks.iter().any(StackReport::limited) {
+                steps.push("A limit of the stack file stopped the run: check the plan (a mass change usually means a wrong stack file), then raise the limit or fix the stack".to_string());
+            }
+        }
         Status::Invalid => steps.push(
             "Fix the listed parameters by hand: no earlier valid version could be restored".to_string(),
         ),

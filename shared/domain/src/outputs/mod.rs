@@ -30,7 +30,7 @@ pub(crate) fn result_line(report: &Report) -> Option<String> {
 }
 
 /// The status as the JSON report spells it.
-pub(crate) fn status_name(status: Status) -> &'static str {
+pub fn status_name(status: Status) -> &'static str {
     match status {
         Status::Converged => "converged",
         Status::Planned => "planned",

@@ -43,6 +43,10 @@ fn sample_with(section: &str) -> Result<StackFile, String> {
     StackFile::parse(&text, "stack.toml").map_err(|e| e.to_string())
 }
 
+/// Why `[approvals]` does nothing for an `[organization]`'s targets: the key and the handler
+/// are the deployment's, and every target of an organisation is a member account.
+pub const MEMBER_APPROVALS: &str = "approvals are issued in the deployment's own account only, and with [organization] every target is a member account: a remediation that needs approval there does not run (the report says so)";
+
 /// A validated stack file.
 #[derive(Clone, Debug)]
 pub struct StackFile {
@@ -572,6 +576,9 @@ fn build(raw: RawStackFile, problems: &mut Problems) -> Option<StackFile> {
             "stack.vpcs",
             "VPC IDs belong to one account: with [organization], leave vpcs out (each member role bounds where it may write)",
         );
+    }
+    if organization.is_some() && approvals.is_some() {
+        warnings.push("approvals", MEMBER_APPROVALS);
     }
     let parameters = match &raw.parameters {
         Some(p) => Some(build_parameters(p, problems)?),

@@ -307,6 +307,20 @@ mod tests {
     }
 
     #[test]
+    fn approvals_with_an_organization_are_a_warning_that_says_they_do_not_reach_members() {
+        let file = load(
+            "[organization]\naccounts = [\"111111111111\"]\nregions = [\"us-east-1\"]\nrole_name = \"Member\"\n\n[approvals]\nkey_parameter = \"/chainlink-remediator/demo/approval-key\"\nrequire = [\"resize\"]\n",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let warning = file
+            .warnings
+            .iter()
+            .find(|w| w.field == "approvals")
+            .unwrap_or_else(|| panic!("no warning: {:?}", file.warnings));
+        assert!(warning.message.contains("member account"), "{warning:?}");
+    }
+
+    #[test]
     fn every_account_may_be_narrowed_to_units() {
         let file = load(
             "[organization]\naccounts = [\"*\"]\nous = [\"ou-ab12-cdef3456\"]\nregions = [\"us-east-1\"]\nrole_name = \"Member\"\n",
